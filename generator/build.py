@@ -1,0 +1,52 @@
+"""``intranet build``: one whole build, with progress and a summary."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+from .mkdocs_adapter import BuildError, BuildResult, build_site
+from .progress import Progress
+
+log = logging.getLogger(__name__)
+
+
+def run_build(root: Path, site: Path | None = None, quiet: bool = False) -> BuildResult | None:
+    """Build and print a summary; on failure print why and return None."""
+    progress = Progress("Rendering pages", enabled=not quiet)
+    try:
+        result = build_site(root, site, progress=progress.update)
+    except BuildError as exc:
+        progress.close()
+        print(f"intranet build: error: {exc}", file=sys.stderr)
+        print("The previous site, if any, was left as it was.", file=sys.stderr)
+        return None
+    progress.close()
+    if not quiet:
+        print(summary(result))
+        if result.problems:
+            print(
+                f"{len(result.problems)} content problem(s) were skipped over; run `intranet check` to list them.",
+                file=sys.stderr,
+            )
+    return result
+
+
+def summary(result: BuildResult) -> str:
+    c = result.counts
+    return (
+        f"Built {c['communities']} communities, {c['topics']} topics, {c['posts']} posts, "
+        f"{c['people']} people: {result.pages} pages in {result.seconds:.1f} s -> {result.site_dir}"
+    )
+
+
+def timed_build(root: Path, site: Path | None = None) -> tuple[BuildResult | None, float]:
+    started = time.monotonic()
+    try:
+        result = build_site(root, site)
+    except BuildError as exc:
+        log.error("build failed, the last good site stays: %s", exc)
+        return None, time.monotonic() - started
+    return result, time.monotonic() - started

@@ -1,0 +1,84 @@
+"""The ``intranet`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+
+log = logging.getLogger("intranet")
+
+
+def host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="intranet",
+        description="Communities of practice: Markdown in Git, email in and out, a MkDocs Material site.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("build", help="build the whole site", description="Build the whole site into --site.")
+    p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+    p.add_argument("--site", type=Path, default=None, help="output folder (default: ROOT/site)")
+
+    p = sub.add_parser("check", help="validate content files", description="Validate every community, post and person file.")
+    p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+
+    p = sub.add_parser("up", help="build, serve and rebuild on change", description="Build, serve the site and rebuild when content changes.")
+    p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+    p.add_argument("--site", type=Path, default=None, help="output folder (default: ROOT/site)")
+    p.add_argument("--http", type=host_port, default=("127.0.0.1", 8000), metavar="HOST:PORT", help="where to serve the site (default: 127.0.0.1:8000)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if args.command == "up" else "%(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        logging.getLogger("mkdocs").setLevel(logging.WARNING)
+        logging.getLogger("MARKDOWN").setLevel(logging.WARNING)
+    handler = {"build": cmd_build, "check": cmd_check, "up": cmd_up}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .build import run_build
+
+    result = run_build(args.root, args.site)
+    return 0 if result is not None else 1
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import run_check
+
+    return run_check(args.root)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from .serve import run_up
+
+    return run_up(args.root, args.site, args.http)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

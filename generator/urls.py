@@ -1,0 +1,90 @@
+"""Where each generated page and file lives on the site (pure).
+
+Pages are named by their source URI, as MkDocs names them; links between
+generated pages are relative, so a site works under any path prefix.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from urllib.parse import quote
+
+
+def home() -> str:
+    return "index.md"
+
+
+def communities() -> str:
+    return "c/index.md"
+
+
+def community(slug: str, page: int = 1) -> str:
+    return f"c/{slug}/index.md" if page == 1 else f"c/{slug}/page-{page}.md"
+
+
+def community_page(slug: str, name: str) -> str:
+    return f"c/{slug}/pages/{name}.md"
+
+
+def community_asset(slug: str, relpath_in_pages: str) -> str:
+    return f"c/{slug}/pages/{relpath_in_pages}"
+
+
+def topic(slug: str, key: str) -> str:
+    return f"c/{slug}/t/{key}.md"
+
+
+def attachment(slug: str, post_key: str, file: str) -> str:
+    return f"c/{slug}/files/{post_key}/{file}"
+
+
+def people() -> str:
+    return "people/index.md"
+
+
+def person(handle: str) -> str:
+    return f"people/{handle}.md"
+
+
+def tags() -> str:
+    return "tags/index.md"
+
+
+def tag(name: str) -> str:
+    return f"tags/{name}.md"
+
+
+def feed(slug: str | None = None) -> str:
+    return "feed.xml" if slug is None else f"c/{slug}/feed.xml"
+
+
+def stylesheet() -> str:
+    return "assets/intranet.css"
+
+
+def page_url(src_uri: str, directory_urls: bool = True) -> str:
+    """The URL path (no leading slash) MkDocs gives a source file."""
+    if not src_uri.endswith(".md"):
+        return src_uri
+    stem = src_uri[:-3]
+    if stem == "index" or stem.endswith("/index"):
+        return stem[: -len("index")]
+    return f"{stem}/" if directory_urls else f"{stem}.html"
+
+
+def relative(from_src: str, to_src: str, directory_urls: bool = True, anchor: str = "") -> str:
+    """Relative link from one source file's page to another's."""
+    here = page_url(from_src, directory_urls)
+    there = page_url(to_src, directory_urls)
+    base = here if here.endswith("/") or not here else posixpath.dirname(here) + "/"
+    if not base:
+        rel = there or "./"
+    else:
+        rel = posixpath.relpath(there or ".", base.rstrip("/") or ".")
+        if there.endswith("/") or not there:
+            rel = rel.rstrip("/") + "/"
+        if rel == "./" and not there.endswith("/"):
+            rel = "."
+    if rel.startswith("./") and len(rel) > 2:
+        rel = rel[2:]
+    return quote(rel, safe="/.-_~") + (f"#{anchor}" if anchor else "")
