@@ -721,7 +721,9 @@ def _read_attachments(f: _Fields, post_path: Path) -> list[Attachment]:
             f.problem("attachments", f"file {name!r} is not a safe attachment name")
             continue
         target = folder / name
-        if target.is_symlink() or not target.is_file():
+        # The post was reached without following links, so checking the
+        # folder and the file is enough to stay inside the content.
+        if folder.is_symlink() or target.is_symlink() or not target.is_file():
             f.problem("attachments", f"file {name!r} is not a file in {folder.name}/")
             continue
         original = item.get("name", name)

@@ -1,0 +1,38 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run   - virtual environment, install, build, serve the demo intranet
+#   make test  - the same, plus test tools and Chromium, then the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HTTP ?= 127.0.0.1:8000
+
+.PHONY: run test install install-test system-deps lint clean
+
+run: $(VENV)/.installed
+	$(BIN)/intranet up --root . --http $(HTTP)
+
+test: $(VENV)/.installed-test system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Debian packages the tests drive for real: headless Chromium.
+system-deps:
+	bash .ci/system-deps
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check generator mailgateway tests bench
+	$(BIN)/mypy generator
+
+clean:
+	rm -rf $(VENV) site .site.* .intranet

@@ -1,0 +1,167 @@
+"""Real MkDocs builds of small intranets: facts about the pages a reader gets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from html import unescape
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from helpers import UTC, add_community, add_person, add_post, write_config
+
+from generator.content import path_key, post_relpath
+from generator.mkdocs_adapter import BuildError, build_site
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def topic_page(site: Path, community: str, message_id: str) -> Path:
+    key = path_key(post_relpath(community, message_id))[:12]
+    return site / "c" / community / "t" / key / "index.html"
+
+
+def text_of(path: Path) -> str:
+    return unescape(re.sub(r"<[^>]+>", " ", path.read_text()))
+
+
+def test_build_summary_and_pages(small_root: Path) -> None:
+    result = build_site(small_root)
+    site = small_root / "site"
+    assert result.counts == {"communities": 2, "topics": 2, "posts": 3, "people": 3}
+    for page in ("index.html", "c/index.html", "c/handover/index.html", "people/index.html", "people/ann.lee/index.html",
+                 "tags/index.html", "tags/isbar/index.html", "c/handover/pages/best-practice/index.html", "404.html"):
+        assert (site / page).is_file(), page
+    assert not (site / "communities").exists(), "raw content must not be published"
+
+
+def test_topic_page_thread_reply_link_attachments_and_folding(small_root: Path) -> None:
+    build_site(small_root)
+    html = topic_page(small_root / "site", "handover", "<t1@example.org>").read_text()
+    assert "<title>Night shift handover - " in html
+    first, second = html.index("How do you run it?"), html.index("<strong>ISBAR</strong> cards")
+    assert first < second
+    assert 'href="../../../../people/bo.chen/"' in html
+    reply = re.search(r'class="md-button md-button--primary intranet-reply" href="([^"]+)"', html)
+    assert reply is not None
+    assert unquote(unescape(reply.group(1))) == "mailto:handover@intranet.localhost?subject=Re: Night shift handover"
+    attachment = re.search(r'<a href="([^"]+)" download="ISBAR card.pdf">ISBAR card.pdf</a> <span class="intranet-size">\((\d+) B\)', html)
+    assert attachment is not None and attachment.group(2) == "13"
+    target = (topic_page(small_root / "site", "handover", "<t1@example.org>").parent / attachment.group(1)).resolve()
+    assert target.read_bytes() == b"%PDF-1.4 tiny"
+    quoted = re.search(r'<details class="quote intranet-quoted"><summary>Quoted text</summary>(.*?)</details>', html, re.S)
+    assert quoted is not None and "How do you run it?" in quoted.group(1)
+    assert re.search(r'<details class="note intranet-signature"><summary>Signature</summary>\s*<p>Bo Chen<br>\s*Coop Nursing</p>', html)
+
+
+def test_community_page_lists_topics_by_activity_with_pagination(tmp_path: Path) -> None:
+    write_config(tmp_path, topics_per_page=50)
+    add_person(tmp_path, "ann.lee", name="Ann Lee")
+    add_person(tmp_path, "bo.chen", name="Bo Chen")
+    add_community(tmp_path, "big", name="Big", moderators=["ann.lee"])
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    for n in range(120):
+        add_post(tmp_path, "big", f"<t{n}@x>", subject=f"Topic number {n:03d}", date=start + dt.timedelta(hours=n))
+    # An old topic with a fresh reply moves to the top.
+    add_post(tmp_path, "big", "<late@x>", author="bo.chen", in_reply_to="<t5@x>", topic="<t5@x>", subject="", date=start + dt.timedelta(days=30))
+    build_site(tmp_path)
+    site = tmp_path / "site" / "c" / "big"
+    page1, page2, page3 = (site / "index.html").read_text(), (site / "page-2" / "index.html").read_text(), (site / "page-3" / "index.html").read_text()
+    assert not (site / "page-4").exists()
+    titles = re.findall(r"Topic number (\d{3})", page1)
+    assert titles[0] == "005" and titles[1] == "119" and len(titles) == 50
+    assert len(re.findall(r"Topic number", page2)) == 50 and len(re.findall(r"Topic number", page3)) == 20
+    row = page1[page1.index("Topic number 005") : page1.index("Topic number 119")]
+    assert re.search(r"<td>1</td>", row) and "Bo Chen" in row
+    assert 'href="mailto:big@intranet.localhost"' in page1 and "md-button" in page1
+    assert 'href="../../people/ann.lee/"' in page1
+    assert 'href="page-2/"' in page1 and 'href="../page-3/"' in page2
+
+
+def test_people_directory_groups_by_kind_and_organisation(small_root: Path) -> None:
+    build_site(small_root)
+    html = (small_root / "site" / "people" / "index.html").read_text()
+    assert html.index('id="staff"') < html.index("Example Health") < html.index('id="partner"') < html.index("Coop Nursing")
+    assert html.index('id="supplier"') < html.index("MediSupply support")
+    profile = text_of(small_root / "site" / "people" / "bo.chen" / "index.html")
+    assert "Clinical Handover" in profile and "Night shift handover" in profile
+    assert "MediSupply support" in profile  # answers for the team account
+    team = text_of(small_root / "site" / "people" / "sup.desk" / "index.html")
+    assert "team account" in team and "Bo Chen" in team
+
+
+def test_tags_pages_cross_communities(small_root: Path) -> None:
+    build_site(small_root)
+    tag = text_of(small_root / "site" / "tags" / "isbar" / "index.html")
+    assert "Night shift handover" in tag and "Clinical Handover" in tag
+    community_tag = text_of(small_root / "site" / "tags" / "nursing" / "index.html")
+    assert "Clinical Handover" in community_tag
+
+
+def test_feeds_are_valid_atom(small_root: Path) -> None:
+    build_site(small_root)
+    whole = ET.parse(small_root / "site" / "feed.xml").getroot()
+    entries = whole.findall(f"{ATOM}entry")
+    assert [e.findtext(f"{ATOM}title") for e in entries] == ["Re: Night shift handover", "Night shift handover", "Glove supply"]
+    assert entries[0].find(f"{ATOM}link").get("href").startswith("http://127.0.0.1:8000/c/handover/t/")
+    community = ET.parse(small_root / "site" / "c" / "procurement" / "feed.xml").getroot()
+    assert [e.findtext(f"{ATOM}title") for e in community.findall(f"{ATOM}entry")] == ["Glove supply"]
+
+
+def test_search_index_has_posts(small_root: Path) -> None:
+    build_site(small_root)
+    index = json.loads((small_root / "site" / "search" / "search_index.json").read_text())
+    texts = " ".join(doc["text"] for doc in index["docs"])
+    assert "ISBAR" in texts and "Delays expected." in texts
+
+
+def test_home_shows_latest_and_community_cards(small_root: Path) -> None:
+    build_site(small_root)
+    home = (small_root / "site" / "index.html").read_text()
+    cards = home[home.index('class="grid cards"') : home.index('id="latest"')]
+    assert "Clinical Handover" in cards and "Purpose of handover." in cards and "1 topic · 2 posts" in cards
+    latest = home[home.index('id="latest"') : home.index('id="by-email"')]
+    assert latest.index("reply by") < latest.index("new topic by")
+    assert "mailto:procurement@intranet.localhost" in home
+
+
+def test_failed_build_keeps_last_good_site(small_root: Path) -> None:
+    build_site(small_root)
+    before = (small_root / "site" / "index.html").read_text()
+    (small_root / "mkdocs.yml").write_text("site_name: x\ntheme:\n  name: no-such-theme\n")
+    with pytest.raises(BuildError):
+        build_site(small_root)
+    assert (small_root / "site" / "index.html").read_text() == before
+    assert not list(small_root.glob(".site.*")), "staging folder left behind"
+
+
+def test_rebuild_replaces_site_atomically_and_shows_edits(small_root: Path) -> None:
+    build_site(small_root)
+    path = small_root / post_relpath("procurement", "<p1@example.org>")
+    path.write_text(path.read_text().replace("Delays expected.", "Delivery back to normal."))
+    build_site(small_root)
+    page = text_of(topic_page(small_root / "site", "procurement", "<p1@example.org>"))
+    assert "Delivery back to normal." in page and "Delays expected." not in page
+
+
+def test_cli_build_and_check(small_root: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "generator.cli", "build", "--root", str(small_root)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"Built 2 communities, 2 topics, 3 posts, 3 people: \d+ pages in [\d.]+ s", run.stdout)
+    run = subprocess.run([sys.executable, "-m", "generator.cli", "check", "--root", str(small_root)], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.startswith("OK: 2 communities, 2 topics, 3 posts, 3 people")
+    (small_root / "communities" / "handover" / "community.yml").write_text("name: X\npurpose: y\nposting: never\n")
+    bad = small_root / post_relpath("handover", "<t1@example.org>")
+    bad.write_text(bad.read_text().replace("date: '2026", "date: 'soon 2026"))
+    run = subprocess.run([sys.executable, "-m", "generator.cli", "check", "--root", str(small_root)], capture_output=True, text=True)
+    assert run.returncode == 1
+    lines = run.stdout.splitlines()
+    assert "communities/handover/community.yml:3: posting: 'never' is not one of: anyone, known, members" in lines
+    assert any(re.fullmatch(r"communities/handover/posts/\w\w/\w+\.md:\d+: date: must be a date .*", line) for line in lines)
+    run = subprocess.run([sys.executable, "-m", "generator.cli", "build", "--root", str(small_root / "nope")], capture_output=True, text=True)
+    assert run.returncode == 1 and "no communities/ folder" in run.stderr
