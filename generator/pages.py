@@ -345,7 +345,7 @@ def _plan_home(site: Site, plan: SitePlan, communities: list[Community]) -> None
         }
     items = [(p, site.topic_of[id(p)]) for p in latest[: site.settings.latest_items]]
     html = site.render("home.html", here, communities=communities, stats=stats, latest=items)
-    plan.pages.append(GeneratedPage(here, site.settings.site_name, html, in_nav=True))
+    plan.pages.append(GeneratedPage(here, "Home", html, in_nav=True))
     here = urls.communities()
     html = site.render("communities.html", here, communities=communities, stats=stats)
     plan.pages.append(GeneratedPage(here, "Communities", html, in_nav=True))

@@ -89,13 +89,17 @@ def _thread_community(community: str, posts: list[Post]) -> list[Topic]:
     def find_root(post: Post) -> Post:
         if post.topic and post.topic != post.message_id and post.topic in by_id:
             return by_id[post.topic]
+        chain = [post]
         seen = {post.message_id}
         current = post
-        while current.in_reply_to and current.in_reply_to in by_id and current.in_reply_to not in seen:
+        while current.in_reply_to and current.in_reply_to in by_id and current.topic != current.message_id:
+            if current.in_reply_to in seen:
+                # A reply cycle: every post on it agrees on its earliest one.
+                start = next(i for i, p in enumerate(chain) if p.message_id == current.in_reply_to)
+                return min(chain[start:], key=lambda p: (p.date, p.relpath))
             current = by_id[current.in_reply_to]
             seen.add(current.message_id)
-            if current.topic == current.message_id:
-                break
+            chain.append(current)
         return current
 
     members: dict[str, list[Post]] = defaultdict(list)

@@ -1,0 +1,128 @@
+"""What a reader sees, in headless Chromium (Debian's), against pages served on loopback."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_security import hostile_intranet
+
+from generator.content import path_key, post_relpath
+from generator.mkdocs_adapter import build_site
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run `make test`, which installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+class Reader:
+    """One page load, with everything the console and network said."""
+
+    def __init__(self, browser, url: str) -> None:
+        self.page = browser.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url}"))
+        self.page.on("dialog", lambda d: (self.problems.append(f"dialog: {d.message}"), d.dismiss()))
+        response = self.page.goto(url, wait_until="load")
+        assert response is not None and response.status == 200, url
+        self.page.wait_for_timeout(150)
+
+    def text(self) -> str:
+        return self.page.inner_text("article.md-content__inner")
+
+
+def first_link(page, selector: str) -> str:
+    return page.locator(selector).first.get_attribute("href")
+
+
+def test_reader_walks_home_community_topic_and_profile(browser, demo_site: Path, serve) -> None:
+    base = serve(demo_site)
+    home = Reader(browser, base)
+    assert home.page.title().startswith("Home - ")
+    assert "What is new" in home.text() and "Take part by email" in home.text()
+    assert home.page.locator(".grid.cards li").count() >= 4
+    assert home.problems == []
+
+    community_href = first_link(home.page, ".grid.cards li a")
+    community = Reader(browser, base + community_href)
+    name = community.page.locator("article h1").inner_text()
+    assert community.page.title().startswith(name)
+    mailto = first_link(community.page, "a.md-button--primary")
+    assert re.fullmatch(r"mailto:[a-z0-9.-]+@intranet\.localhost", mailto)
+    assert community.page.locator("table.intranet-topics tbody tr").count() >= 1
+    assert community.problems == []
+
+    topic_link = community.page.locator("table.intranet-topics tbody tr td a").first
+    title = topic_link.inner_text()
+    topic_href = topic_link.get_attribute("href")
+    topic = Reader(browser, community.page.url + topic_href)
+    assert topic.page.locator("article h1").inner_text() == title
+    assert topic.page.locator("article.intranet-post").count() >= 1
+    assert topic.page.locator(".intranet-post__body").first.inner_text().strip()
+    reply = first_link(topic.page, "a.intranet-reply")
+    assert reply.startswith(mailto + "?subject=Re%3A%20")
+    assert topic.problems == []
+
+    author = topic.page.locator("a.intranet-author").first
+    person = author.inner_text()
+    profile = Reader(browser, topic.page.url + author.get_attribute("href"))
+    assert profile.page.locator("article h1").inner_text() == person
+    assert "Recent posts" in profile.text()
+    assert profile.problems == []
+
+
+def test_folded_quotes_open_on_click(browser, small_root: Path, serve) -> None:
+    build_site(small_root)
+    base = serve(small_root / "site")
+    key = path_key(post_relpath("handover", "<t1@example.org>"))[:12]
+    reader = Reader(browser, f"{base}c/handover/t/{key}/")
+    quoted = reader.page.locator("details.intranet-quoted")
+    assert not quoted.locator("blockquote").is_visible()
+    quoted.locator("summary").click()
+    assert quoted.locator("blockquote").is_visible()
+    assert reader.problems == []
+
+
+def test_search_finds_a_post(browser, small_root: Path, serve) -> None:
+    build_site(small_root)
+    reader = Reader(browser, serve(small_root / "site"))
+    reader.page.fill("input.md-search__input", "ISBAR")
+    reader.page.wait_for_selector(".md-search-result__item", timeout=10_000)
+    assert "Night shift handover" in reader.page.inner_text(".md-search-result")
+
+
+def test_no_script_from_content_runs(browser, tmp_path: Path, serve) -> None:
+    root = hostile_intranet(tmp_path)
+    build_site(root)
+    base = serve(root / "site")
+    key = path_key(post_relpath("open", "<evil-topic@x>"))[:12]
+    for url in (base, f"{base}c/open/", f"{base}c/open/t/{key}/"):
+        reader = Reader(browser, url)
+        for details in reader.page.locator("details summary").all():
+            details.click()
+        for link in reader.page.locator("article a").all():
+            link.hover()
+        assert reader.page.evaluate("window.__xss") is None, url
+        assert not [p for p in reader.problems if "dialog" in p or "page error" in p], reader.problems
+    topic = Reader(browser, f"{base}c/open/t/{key}/")
+    assert "<script>window.__xss='subject'</script>" in topic.page.locator("article h1").inner_text()
+    assert "Mallory" in topic.text()

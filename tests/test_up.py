@@ -1,0 +1,80 @@
+"""`intranet up` as a person runs it: serves, follows edits, stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from conftest import free_port
+from helpers import add_post
+
+from generator.content import path_key, post_relpath
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, ""
+
+
+def wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(small_root: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "generator.cli", "up", "--root", str(small_root), "--http", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        wait_for(lambda: fetch(base)[0] == 200, what="the site to be served")
+        key = path_key(post_relpath("procurement", "<p1@example.org>"))[:12]
+        page = f"{base}c/procurement/t/{key}/"
+        assert "Delays expected." in fetch(page)[1]
+        assert fetch(base + "no/such/page/")[0] == 404
+
+        # An editor saves a file: the page follows.
+        path = small_root / post_relpath("procurement", "<p1@example.org>")
+        path.write_text(path.read_text().replace("Delays expected.", "Stock arrives Friday."))
+        wait_for(lambda: "Stock arrives Friday." in fetch(page)[1], what="the edit to be served")
+
+        # A new topic arrives as a file (as the gateway will write it).
+        add_post(small_root, "procurement", "<p2@example.org>", subject="Recall notice for lot 42", body="Check your shelves.")
+        wait_for(lambda: "Recall notice for lot 42" in fetch(f"{base}c/procurement/")[1], what="the new topic")
+
+        # A broken edit keeps the last good site.
+        (small_root / "mkdocs.yml").write_text("theme:\n  name: no-such-theme\n")
+        time.sleep(2)
+        status, body = fetch(page)
+        assert status == 200 and "Stock arrives Friday." in body
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    assert process.returncode == 0, output
+    assert "serving" in output and "stopping" in output
+    assert "build failed, the last good site stays" in output
+    assert "Traceback" not in output
