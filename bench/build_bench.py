@@ -60,10 +60,11 @@ from generator.content import Attachment, Author, Post, attachments_dir, post_re
 from generator.mkdocs_adapter import build_site
 
 REPO = Path(__file__).resolve().parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 START = dt.datetime(2024, 1, 1, 8, 0, tzinfo=UTC)
 SPAN_HOURS = 3 * 365 * 24  # topics start within three years
-TOPICS_PER_JOB = 250
+TOPICS_PER_JOB = 100
+WORKERS_PER_CPU = 2  # writing many small files is I/O-bound: overlap it
 PEOPLE = 200
 ATTACHMENT_EVERY = 50  # one post in this many carries a small attachment
 EXTERNAL_AUTHOR_SHARE = 0.04  # posts from an address not in people/
@@ -86,22 +87,80 @@ GENERAL_TAGS = ("question", "policy", "urgent", "template", "meeting", "feedback
 
 ORGANISATIONS = {
     "staff": ("Northfield Health", "Northfield College"),
-    "partner": ("Coop Nursing", "Riverside Aged Care", "Hillview GP Network", "City Ambulance", "Open University Nursing"),
+    "partner": (
+        "Coop Nursing",
+        "Riverside Aged Care",
+        "Hillview GP Network",
+        "City Ambulance",
+        "Open University Nursing",
+    ),
     "supplier": ("MediSupply", "CareTech Systems", "CleanCo Hygiene", "PharmaLink"),
 }
 KIND_SHARES = (("staff", 0.6), ("partner", 0.25), ("supplier", 0.15))
 ROLES = (
-    "Charge nurse", "Clinical educator", "Pharmacist", "Ward manager", "Support worker",
-    "Lecturer", "Infection control nurse", "Account manager", "Procurement officer",
-    "Registrar", "Allied health lead", "Quality coordinator", "Student placement lead",
+    "Charge nurse",
+    "Clinical educator",
+    "Pharmacist",
+    "Ward manager",
+    "Support worker",
+    "Lecturer",
+    "Infection control nurse",
+    "Account manager",
+    "Procurement officer",
+    "Registrar",
+    "Allied health lead",
+    "Quality coordinator",
+    "Student placement lead",
 )
 FIRST = (
-    "Ann", "Bo", "Carla", "Dev", "Elif", "Femi", "Grace", "Hiro", "Ines", "Jon", "Kai", "Lena",
-    "Mo", "Nia", "Omar", "Pia", "Quinn", "Rosa", "Sam", "Tara", "Uma", "Vik", "Wen", "Xavi", "Yara", "Zoe",
+    "Ann",
+    "Bo",
+    "Carla",
+    "Dev",
+    "Elif",
+    "Femi",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jon",
+    "Kai",
+    "Lena",
+    "Mo",
+    "Nia",
+    "Omar",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Uma",
+    "Vik",
+    "Wen",
+    "Xavi",
+    "Yara",
+    "Zoe",
 )
 LAST = (
-    "Lee", "Chen", "Okafor", "Patel", "Novak", "Garcia", "Smith", "Kowalski", "Nguyen", "Haddad",
-    "Murphy", "Rossi", "Tanaka", "Silva", "Berg", "Khan", "Walsh", "Moreau", "Ivanova", "Jensen",
+    "Lee",
+    "Chen",
+    "Okafor",
+    "Patel",
+    "Novak",
+    "Garcia",
+    "Smith",
+    "Kowalski",
+    "Nguyen",
+    "Haddad",
+    "Murphy",
+    "Rossi",
+    "Tanaka",
+    "Silva",
+    "Berg",
+    "Khan",
+    "Walsh",
+    "Moreau",
+    "Ivanova",
+    "Jensen",
 )
 WORDS = """
 patient patients ward shift handover night day team nurse nurses doctor pharmacist medication
@@ -202,7 +261,9 @@ class Text:
         if self.rng.random() < 0.15:
             host = self.rng.choice(LINK_HOSTS)
             label = " ".join(self.words(2, 4))
-            sentences.insert(self.rng.randrange(len(sentences) + 1), f"See [{label}]({host}/{'-'.join(self.words(1, 3))}).")
+            sentences.insert(
+                self.rng.randrange(len(sentences) + 1), f"See [{label}]({host}/{'-'.join(self.words(1, 3))})."
+            )
         if self.rng.random() < 0.05:
             sentences.append(f"{self.rng.choice(LINK_HOSTS)}/docs/{self.rng.randint(100, 9999)}")
         return " ".join(sentences)
@@ -220,7 +281,11 @@ class Text:
 
     def subject(self) -> str:
         words = " ".join(self.words(3, 8))
-        return self.rng.choice(("", "", "Question: ", "Help with ", "Update on ", "Proposal: ")) + words[0].upper() + words[1:]
+        return (
+            self.rng.choice(("", "", "Question: ", "Help with ", "Update on ", "Proposal: "))
+            + words[0].upper()
+            + words[1:]
+        )
 
 
 def quote(text: str, intro: str) -> str:
@@ -256,7 +321,9 @@ def make_people(rng: random.Random, count: int = PEOPLE) -> tuple[PersonSpec, ..
         handles.add(handle)
         kind = rng.choices(kinds, weights)[0]
         expertise = tuple(rng.sample([t for c in COMMUNITIES for t in c[3]], k=rng.randint(0, 3)))
-        people.append(PersonSpec(handle, f"{first} {last}", kind, rng.choice(ORGANISATIONS[kind]), rng.choice(ROLES), expertise))
+        people.append(
+            PersonSpec(handle, f"{first} {last}", kind, rng.choice(ORGANISATIONS[kind]), rng.choice(ROLES), expertise)
+        )
     return tuple(people)
 
 
@@ -303,7 +370,9 @@ def write_intranet_skeleton(root: Path, people: Sequence[PersonSpec], rng: rando
 # Topics: one worker writes a range of them, into both trees
 
 
-def topic_posts(seed: int, index: int, people: Sequence[PersonSpec]) -> tuple[CommunitySpec, list[Post], dict[str, bytes]]:
+def topic_posts(
+    seed: int, index: int, people: Sequence[PersonSpec]
+) -> tuple[CommunitySpec, list[Post], dict[str, bytes]]:
     """The posts of topic ``index`` (deterministic per seed and index) and attachment bytes by post path."""
     rng = random.Random(f"{seed}:{index}")
     text = Text(rng)
@@ -416,7 +485,9 @@ def plain_topic_markdown(posts: list[Post], people: dict[str, PersonSpec], files
     return "\n".join(out)
 
 
-def write_plain_topic(docs: Path, index: int, posts: list[Post], files: dict[str, bytes], people: dict[str, PersonSpec], dirs: DirCache) -> tuple[str, int]:
+def write_plain_topic(
+    docs: Path, index: int, posts: list[Post], files: dict[str, bytes], people: dict[str, PersonSpec], dirs: DirCache
+) -> tuple[str, int]:
     community = posts[0].community
     page = f"{index:06d}-{slugify(posts[0].subject)[:50].rstrip('-')}.md"
     text = plain_topic_markdown(posts, people, "files")
@@ -446,12 +517,14 @@ def run_job(job: Job) -> list[TopicSummary]:
     return summaries
 
 
-def write_topics(root: Path, plain_docs: Path | None, seed: int, topics: int, people: tuple[PersonSpec, ...]) -> list[TopicSummary]:
+def write_topics(
+    root: Path, plain_docs: Path | None, seed: int, topics: int, people: tuple[PersonSpec, ...]
+) -> list[TopicSummary]:
     jobs = [
         Job(root, plain_docs, seed, start, min(start + TOPICS_PER_JOB, topics), people)
         for start in range(0, topics, TOPICS_PER_JOB)
     ]
-    workers = min(os.cpu_count() or 1, len(jobs))
+    workers = min(WORKERS_PER_CPU * (os.cpu_count() or 1), len(jobs))
     if workers <= 1:
         return [s for job in jobs for s in run_job(job)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -627,7 +700,10 @@ def print_table(args: argparse.Namespace, generated: Generated, phases: list[Pha
     s = generated.summaries
     markdown_mb = sum(t.markdown_bytes for t in s) / 1_000_000
     print()
-    print(f"Build benchmark: --topics {args.topics} --seed {args.seed}   (python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
+    print(
+        f"Build benchmark: --topics {args.topics} --seed {args.seed}"
+        f"   (python {sys.version.split()[0]}, {os.cpu_count()} CPUs)"
+    )
     print(
         f"Content: {len(COMMUNITIES)} communities, {len(s):,} topics, {generated.posts:,} posts, {PEOPLE} people, "
         f"{sum(t.attachments for t in s):,} attachments"
@@ -663,7 +739,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--topics", type=int, default=1000, help="number of topics to generate (default 1000)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--keep", type=Path, metavar="DIR", help="generate into DIR and keep it (DIR/intranet, DIR/plain)")
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="generate into DIR and keep it (DIR/intranet, DIR/plain)"
+    )
     parser.add_argument("--skip-plain", action="store_true", help="do not generate or build the plain MkDocs project")
     args = parser.parse_args(argv)
     if args.topics < 1:
@@ -678,7 +756,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Generating {args.topics:,} topics in {workdir} ...", flush=True)
         started = time.perf_counter()
         generated = generate(workdir, args.topics, args.seed, with_plain=not args.skip_plain)
-        phases = [Phase("generate content", time.perf_counter() - started, topics=len(generated.summaries), posts=generated.posts, peak_rss_mb=peak_rss_mb())]
+        phases = [
+            Phase(
+                "generate content",
+                time.perf_counter() - started,
+                topics=len(generated.summaries),
+                posts=generated.posts,
+                peak_rss_mb=peak_rss_mb(),
+            )
+        ]
         print(f"  {phases[-1].seconds:.1f} s; building the intranet ...", flush=True)
         phases.append(build_intranet(generated.root))
         print(f"  {phases[-1].seconds:.1f} s, peak RSS {phases[-1].peak_rss_mb:.0f} MB", flush=True)

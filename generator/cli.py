@@ -33,13 +33,25 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
     p.add_argument("--site", type=Path, default=None, help="output folder (default: ROOT/site)")
 
-    p = sub.add_parser("check", help="validate content files", description="Validate every community, post and person file.")
+    p = sub.add_parser(
+        "check", help="validate content files", description="Validate every community, post and person file."
+    )
     p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
 
-    p = sub.add_parser("up", help="build, serve and rebuild on change", description="Build, serve the site and rebuild when content changes.")
+    p = sub.add_parser(
+        "up",
+        help="build, serve and rebuild on change",
+        description="Build, serve the site and rebuild when content changes.",
+    )
     p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
     p.add_argument("--site", type=Path, default=None, help="output folder (default: ROOT/site)")
-    p.add_argument("--http", type=host_port, default=("127.0.0.1", 8000), metavar="HOST:PORT", help="where to serve the site (default: 127.0.0.1:8000)")
+    p.add_argument(
+        "--http",
+        type=host_port,
+        default=("127.0.0.1", 8000),
+        metavar="HOST:PORT",
+        help="where to serve the site (default: 127.0.0.1:8000)",
+    )
     return parser
 
 
@@ -47,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if args.command == "up" else "%(levelname)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        if args.command == "up"
+        else "%(levelname)s: %(message)s",
         stream=sys.stderr,
     )
     if not args.verbose:

@@ -151,11 +151,7 @@ def key_lines(yaml_text: str, offset: int = 0) -> dict[str, int]:
         return {}
     if not isinstance(node, yaml.MappingNode):
         return {}
-    return {
-        str(k.value): k.start_mark.line + 1 + offset
-        for k, _ in node.value
-        if isinstance(k, yaml.ScalarNode)
-    }
+    return {str(k.value): k.start_mark.line + 1 + offset for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
 
 
 # --------------------------------------------------------------------------
@@ -215,7 +211,7 @@ def parse_date(value: Any) -> dt.datetime | None:
     else:
         return None
     if result.tzinfo is None:
-        result = result.replace(tzinfo=dt.timezone.utc)
+        result = result.replace(tzinfo=dt.UTC)
     return result
 
 
@@ -286,8 +282,7 @@ class Post:
             data["tags"] = list(self.tags)
         if self.attachments:
             data["attachments"] = [
-                {"file": a.file, "name": a.name, "type": a.type, "size": a.size}
-                for a in self.attachments
+                {"file": a.file, "name": a.name, "type": a.type, "size": a.size} for a in self.attachments
             ]
         return data
 
@@ -493,7 +488,9 @@ def read_community(root: Path, slug: str) -> tuple[Community | None, list[Proble
     relpath = f"{COMMUNITIES}/{slug}/{COMMUNITY_FILE}"
     path = root / relpath
     if not SLUG_RE.match(slug):
-        return None, [Problem(f"{COMMUNITIES}/{slug}", 1, "slug", "folder name must be lower-case letters, digits and '-'")]
+        return None, [
+            Problem(f"{COMMUNITIES}/{slug}", 1, "slug", "folder name must be lower-case letters, digits and '-'")
+        ]
     if not path.is_file() or path.is_symlink():
         return None, [Problem(relpath, 1, "file", "missing: every community folder needs a community.yml")]
     data, lines, problems = read_yaml_file(path, relpath)
@@ -570,7 +567,9 @@ def read_person(root: Path, path: Path) -> tuple[Person | None, list[Problem]]:
     relpath = path.relative_to(root).as_posix()
     handle = path.stem
     if not HANDLE_RE.match(handle):
-        return None, [Problem(relpath, 1, "file", "person file names must be lower-case letters, digits, '.', '_' and '-'")]
+        return None, [
+            Problem(relpath, 1, "file", "person file names must be lower-case letters, digits, '.', '_' and '-'")
+        ]
     data, lines, problems = read_yaml_file(path, relpath)
     if data is None:
         return None, problems
@@ -598,7 +597,9 @@ def read_person(root: Path, path: Path) -> tuple[Person | None, list[Problem]]:
     return person, f.problems + problems
 
 
-def read_post(root: Path, community: str, path: Path, now: dt.datetime | None = None) -> tuple[Post | None, list[Problem]]:
+def read_post(
+    root: Path, community: str, path: Path, now: dt.datetime | None = None
+) -> tuple[Post | None, list[Problem]]:
     """Read one post file.
 
     Required: ``author``, ``subject`` (for the first post of a topic), ``date``.
@@ -651,7 +652,7 @@ def read_post(root: Path, community: str, path: Path, now: dt.datetime | None = 
             f.problem("date", "must be a date and time such as 2026-11-02T09:14:00+00:00")
         else:
             f.problem("date", "required field is missing")
-        date = now or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        date = now or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     subject = f.string("subject", required=in_reply_to is None)
     if not subject:
         derived.append("subject")
@@ -746,7 +747,14 @@ def _walk_files(folder: Path, problems: list[Problem], root: Path) -> Iterator[P
         for name in list(dirnames):
             if name.startswith(".") or (base / name).is_symlink():
                 if (base / name).is_symlink():
-                    problems.append(Problem((base / name).relative_to(root).as_posix(), 1, "file", "symbolic links are not allowed in content"))
+                    problems.append(
+                        Problem(
+                            (base / name).relative_to(root).as_posix(),
+                            1,
+                            "file",
+                            "symbolic links are not allowed in content",
+                        )
+                    )
                 dirnames.remove(name)
         dirnames.sort()
         for name in sorted(filenames):
@@ -754,7 +762,9 @@ def _walk_files(folder: Path, problems: list[Problem], root: Path) -> Iterator[P
                 continue
             path = base / name
             if path.is_symlink():
-                problems.append(Problem(path.relative_to(root).as_posix(), 1, "file", "symbolic links are not allowed in content"))
+                problems.append(
+                    Problem(path.relative_to(root).as_posix(), 1, "file", "symbolic links are not allowed in content")
+                )
                 continue
             yield path
 
@@ -822,7 +832,9 @@ def cross_check(intranet: Intranet) -> list[Problem]:
         for address in person.emails:
             norm = normalize_address(address)
             if norm in seen and seen[norm] != person.handle:
-                problems.append(Problem(person.relpath, 1, "emails", f"{address} is also listed by people/{seen[norm]}.yml"))
+                problems.append(
+                    Problem(person.relpath, 1, "emails", f"{address} is also listed by people/{seen[norm]}.yml")
+                )
             seen.setdefault(norm, person.handle)
         for member in person.members:
             if member not in people:
@@ -835,7 +847,11 @@ def cross_check(intranet: Intranet) -> list[Problem]:
     mails: dict[str, str] = {}
     for community in intranet.communities.values():
         if community.mail in mails:
-            problems.append(Problem(community.relpath, 1, "mail", f"{community.mail!r} is also the address of {mails[community.mail]}"))
+            problems.append(
+                Problem(
+                    community.relpath, 1, "mail", f"{community.mail!r} is also the address of {mails[community.mail]}"
+                )
+            )
         mails.setdefault(community.mail, community.slug)
     ids: dict[tuple[str, str], str] = {}
     for post in intranet.posts:

@@ -10,7 +10,6 @@ from urllib.parse import urljoin
 
 from feedgen.feed import FeedGenerator
 
-
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -39,7 +38,7 @@ def atom_feed(*, title: str, site_url: str, page: str, feed: str, entries: list[
     fg.title(_xml(title))
     fg.link(href=_absolute(site_url, page), rel="alternate")
     fg.link(href=_absolute(site_url, feed), rel="self")
-    updated = max((e["date"] for e in entries), default=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
+    updated = max((e["date"] for e in entries), default=dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
     fg.updated(updated)
     for item in reversed(entries):  # feedgen prepends
         fe = fg.add_entry()

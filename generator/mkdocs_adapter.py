@@ -45,9 +45,7 @@ class BuildError(Exception):
 
 
 class IntranetPlugin(BasePlugin):  # type: ignore[type-arg]
-    config_scheme = tuple(
-        (s.name, config_options.Type(s.type, default=s.default)) for s in SETTINGS
-    )
+    config_scheme = tuple((s.name, config_options.Type(s.type, default=s.default)) for s in SETTINGS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -165,7 +163,9 @@ def load_intranet_config(root: Path, site_dir: Path) -> MkDocsConfig:
     return config
 
 
-def build_site(root: Path | str, site_dir: Path | str | None = None, progress: ProgressCallback | None = None) -> BuildResult:
+def build_site(
+    root: Path | str, site_dir: Path | str | None = None, progress: ProgressCallback | None = None
+) -> BuildResult:
     """Build the whole site into a staging folder, then swap it in for ``site_dir``."""
     started = time.monotonic()
     root = Path(root).resolve()

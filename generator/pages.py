@@ -32,9 +32,34 @@ from .threads import Topic, build_topics
 KIND_TITLES = {"staff": "Staff", "partner": "Partners", "supplier": "Suppliers"}
 AUDIENCE_WORDS = {"staff": "staff", "partners": "partners", "suppliers": "suppliers", "members": "its members only"}
 SAFE_EXTENSIONS = {
-    "pdf", "png", "jpg", "jpeg", "gif", "webp", "txt", "csv", "doc", "docx", "xls",
-    "xlsx", "ppt", "pptx", "odt", "ods", "odp", "rtf", "zip", "ics", "mp3", "mp4",
-    "m4a", "wav", "eml", "msg", "json", "md",
+    "pdf",
+    "png",
+    "jpg",
+    "jpeg",
+    "gif",
+    "webp",
+    "txt",
+    "csv",
+    "doc",
+    "docx",
+    "xls",
+    "xlsx",
+    "ppt",
+    "pptx",
+    "odt",
+    "ods",
+    "odp",
+    "rtf",
+    "zip",
+    "ics",
+    "mp3",
+    "mp4",
+    "m4a",
+    "wav",
+    "eml",
+    "msg",
+    "json",
+    "md",
 }
 
 
@@ -207,7 +232,9 @@ def _plan_community(site: Site, plan: SitePlan, community: Community) -> None:
     for topic in topics:
         _plan_topic(site, plan, community, topic)
     items = sorted((p for t in topics for p in t.posts), key=lambda p: p.date, reverse=True)
-    plan.texts[urls.feed(slug)] = _feed(site, items[: site.settings.feed_items], community.name, urls.community(slug), urls.feed(slug))
+    plan.texts[urls.feed(slug)] = _feed(
+        site, items[: site.settings.feed_items], community.name, urls.community(slug), urls.feed(slug)
+    )
 
 
 def _post_view(site: Site, here: str, post: Post) -> dict[str, Any]:
@@ -226,7 +253,10 @@ def _post_view(site: Site, here: str, post: Post) -> dict[str, Any]:
         "quoted": render_post_markdown(post.quoted, links),
         "signature": render_post_markdown(post.signature, links),
         "attachments": attachments,
-        "files": [(urls.attachment(post.community, post.key, published_name(a.file)), folder / a.file) for a in post.attachments],
+        "files": [
+            (urls.attachment(post.community, post.key, published_name(a.file)), folder / a.file)
+            for a in post.attachments
+        ],
     }
 
 
@@ -321,7 +351,9 @@ def _plan_tags(site: Site, plan: SitePlan) -> None:
     names = sorted(set(tagged) | set(tagged_communities))
     here = urls.tags()
     counts = {name: len(tagged.get(name, [])) for name in names}
-    plan.pages.append(GeneratedPage(here, "Tags", site.render("tags.html", here, names=names, counts=counts), in_nav=True))
+    plan.pages.append(
+        GeneratedPage(here, "Tags", site.render("tags.html", here, names=names, counts=counts), in_nav=True)
+    )
     for name in names:
         here = urls.tag(name)
         topics = sorted(tagged.get(name, []), key=lambda t: t.last_activity, reverse=True)
@@ -349,7 +381,9 @@ def _plan_home(site: Site, plan: SitePlan, communities: list[Community]) -> None
     here = urls.communities()
     html = site.render("communities.html", here, communities=communities, stats=stats)
     plan.pages.append(GeneratedPage(here, "Communities", html, in_nav=True))
-    plan.texts[urls.feed()] = _feed(site, latest[: site.settings.feed_items], site.settings.site_name, urls.home(), urls.feed())
+    plan.texts[urls.feed()] = _feed(
+        site, latest[: site.settings.feed_items], site.settings.site_name, urls.home(), urls.feed()
+    )
 
 
 def _feed(site: Site, posts: Iterable[Post], title: str, page: str, feed_uri: str) -> str:
@@ -379,7 +413,7 @@ def _feed(site: Site, posts: Iterable[Post], title: str, page: str, feed_uri: st
 
 
 def _nav(site: Site, communities: list[Community]) -> list[Any]:
-    section = [{"All communities": urls.communities()}]
+    section: list[dict[str, Any]] = [{"All communities": urls.communities()}]
     for community in communities:
         pages = [{"Overview": urls.community(community.slug)}]
         pages += [{page.title: urls.community_page(community.slug, page.name)} for page in community.pages]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from typing import Any
 
 log = logging.getLogger("intranet.progress")
 
@@ -14,7 +15,7 @@ class Progress:
         self.label = label
         self.enabled = enabled
         self.every = every
-        self._bar = None
+        self._bar: Any = None
         self._last_log = time.monotonic()
         self._tty = sys.stderr.isatty()
 

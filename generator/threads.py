@@ -127,8 +127,8 @@ def _thread_order(root: Post, posts: list[Post]) -> list[Entry]:
     for post in posts:
         if post is root:
             continue
-        parent = post.in_reply_to if post.in_reply_to in ids and post.in_reply_to != post.message_id else root.message_id
-        children[parent].append(post)
+        known = post.in_reply_to in ids and post.in_reply_to != post.message_id
+        children[post.in_reply_to if known and post.in_reply_to else root.message_id].append(post)
     for items in children.values():
         items.sort(key=lambda p: (p.date, p.relpath))
     by_id = {p.message_id: p for p in posts}
@@ -136,17 +136,16 @@ def _thread_order(root: Post, posts: list[Post]) -> list[Entry]:
     placed: set[int] = set()
     stack: list[tuple[Post, int, Post | None]] = [(root, 0, None)]
     while stack:
-        post, depth, parent = stack.pop()
-        if id(post) in placed:
+        current, depth, above = stack.pop()
+        if id(current) in placed:
             continue
-        placed.add(id(post))
-        order.append(Entry(post=post, depth=depth, parent=parent))
-        for child in reversed(children.get(post.message_id, [])):
-            stack.append((child, depth + 1, post))
+        placed.add(id(current))
+        order.append(Entry(post=current, depth=depth, parent=above))
+        for child in reversed(children.get(current.message_id, [])):
+            stack.append((child, depth + 1, current))
     # Anything unreachable (a reply cycle) still appears, after the rest.
     for post in sorted(posts, key=lambda p: (p.date, p.relpath)):
         if id(post) not in placed:
             placed.add(id(post))
-            parent_post = by_id.get(post.in_reply_to or "")
-            order.append(Entry(post=post, depth=1, parent=parent_post))
+            order.append(Entry(post=post, depth=1, parent=by_id.get(post.in_reply_to or "")))
     return order

@@ -11,7 +11,7 @@ import yaml
 from generator.content import Attachment, Author, Post, attachments_dir, post_relpath
 
 REPO = Path(__file__).resolve().parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def write_config(root: Path, **settings: Any) -> None:
@@ -93,14 +93,31 @@ def small_intranet(root: Path) -> Path:
     write_config(root)
     add_person(root, "ann.lee", name="Ann Lee", role="Charge nurse", expertise=["handover"])
     add_person(root, "bo.chen", name="Bo Chen", kind="partner", organisation="Coop Nursing")
-    add_person(root, "sup.desk", name="MediSupply support", kind="supplier", organisation="MediSupply", members=["bo.chen"])
-    add_community(root, "handover", name="Clinical Handover", moderators=["ann.lee"], audience=["staff", "partners"], tags=["nursing"])
+    add_person(
+        root, "sup.desk", name="MediSupply support", kind="supplier", organisation="MediSupply", members=["bo.chen"]
+    )
+    add_community(
+        root,
+        "handover",
+        name="Clinical Handover",
+        moderators=["ann.lee"],
+        audience=["staff", "partners"],
+        tags=["nursing"],
+    )
     add_community(root, "procurement", name="Procurement", audience=["staff", "suppliers"])
     pages = root / "communities" / "handover" / "pages"
     pages.mkdir()
     (pages / "best-practice.md").write_text("# Handover best practice\n\n!!! tip\n    Use ISBAR.\n")
     t0 = dt.datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-    add_post(root, "handover", "<t1@example.org>", subject="Night shift handover", body="How do you run it?", date=t0, tags=["isbar"])
+    add_post(
+        root,
+        "handover",
+        "<t1@example.org>",
+        subject="Night shift handover",
+        body="How do you run it?",
+        date=t0,
+        tags=["isbar"],
+    )
     add_post(
         root,
         "handover",
@@ -115,5 +132,13 @@ def small_intranet(root: Path) -> Path:
         signature="Bo Chen\nCoop Nursing",
         attachments={"ISBAR card.pdf": b"%PDF-1.4 tiny"},
     )
-    add_post(root, "procurement", "<p1@example.org>", subject="Glove supply", body="Delays expected.", author="sup.desk", date=t0)
+    add_post(
+        root,
+        "procurement",
+        "<p1@example.org>",
+        subject="Glove supply",
+        body="Delays expected.",
+        author="sup.desk",
+        date=t0,
+    )
     return root

@@ -16,8 +16,15 @@ from generator.mkdocs_adapter import build_site
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +45,10 @@ class Reader:
     def __init__(self, browser, url: str) -> None:
         self.page = browser.new_page()
         self.problems: list[str] = []
-        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        self.page.on(
+            "console",
+            lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None,
+        )
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
         self.page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url}"))
         self.page.on("dialog", lambda d: (self.problems.append(f"dialog: {d.message}"), d.dismiss()))
@@ -105,8 +115,17 @@ def test_folded_quotes_open_on_click(browser, small_root: Path, serve) -> None:
 def test_search_finds_a_post(browser, small_root: Path, serve) -> None:
     build_site(small_root)
     reader = Reader(browser, serve(small_root / "site"))
-    reader.page.fill("input.md-search__input", "ISBAR")
-    reader.page.wait_for_selector(".md-search-result__item", timeout=10_000)
+    search = reader.page.locator("input.md-search__input")
+    # The search worker loads its index in the background: retype until it answers.
+    for _ in range(20):
+        search.click()
+        search.fill("")
+        search.type("ISBAR", delay=20)
+        try:
+            reader.page.wait_for_selector(".md-search-result__item", timeout=1_000)
+            break
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; try again
+            continue
     assert "Night shift handover" in reader.page.inner_text(".md-search-result")
 
 

@@ -34,8 +34,17 @@ def test_build_summary_and_pages(small_root: Path) -> None:
     result = build_site(small_root)
     site = small_root / "site"
     assert result.counts == {"communities": 2, "topics": 2, "posts": 3, "people": 3}
-    for page in ("index.html", "c/index.html", "c/handover/index.html", "people/index.html", "people/ann.lee/index.html",
-                 "tags/index.html", "tags/isbar/index.html", "c/handover/pages/best-practice/index.html", "404.html"):
+    for page in (
+        "index.html",
+        "c/index.html",
+        "c/handover/index.html",
+        "people/index.html",
+        "people/ann.lee/index.html",
+        "tags/index.html",
+        "tags/isbar/index.html",
+        "c/handover/pages/best-practice/index.html",
+        "404.html",
+    ):
         assert (site / page).is_file(), page
     assert not (site / "communities").exists(), "raw content must not be published"
 
@@ -50,13 +59,20 @@ def test_topic_page_thread_reply_link_attachments_and_folding(small_root: Path) 
     reply = re.search(r'class="md-button md-button--primary intranet-reply" href="([^"]+)"', html)
     assert reply is not None
     assert unquote(unescape(reply.group(1))) == "mailto:handover@intranet.localhost?subject=Re: Night shift handover"
-    attachment = re.search(r'<a href="([^"]+)" download="ISBAR card.pdf">ISBAR card.pdf</a> <span class="intranet-size">\((\d+) B\)', html)
+    attachment = re.search(
+        r'<a href="([^"]+)" download="ISBAR card.pdf">ISBAR card.pdf</a> <span class="intranet-size">\((\d+) B\)', html
+    )
     assert attachment is not None and attachment.group(2) == "13"
     target = (topic_page(small_root / "site", "handover", "<t1@example.org>").parent / attachment.group(1)).resolve()
     assert target.read_bytes() == b"%PDF-1.4 tiny"
-    quoted = re.search(r'<details class="quote intranet-quoted"><summary>Quoted text</summary>(.*?)</details>', html, re.S)
+    quoted = re.search(
+        r'<details class="quote intranet-quoted"><summary>Quoted text</summary>(.*?)</details>', html, re.S
+    )
     assert quoted is not None and "How do you run it?" in quoted.group(1)
-    assert re.search(r'<details class="note intranet-signature"><summary>Signature</summary>\s*<p>Bo Chen<br>\s*Coop Nursing</p>', html)
+    assert re.search(
+        r'<details class="note intranet-signature"><summary>Signature</summary>\s*<p>Bo Chen<br>\s*Coop Nursing</p>',
+        html,
+    )
 
 
 def test_community_page_lists_topics_by_activity_with_pagination(tmp_path: Path) -> None:
@@ -68,10 +84,23 @@ def test_community_page_lists_topics_by_activity_with_pagination(tmp_path: Path)
     for n in range(120):
         add_post(tmp_path, "big", f"<t{n}@x>", subject=f"Topic number {n:03d}", date=start + dt.timedelta(hours=n))
     # An old topic with a fresh reply moves to the top.
-    add_post(tmp_path, "big", "<late@x>", author="bo.chen", in_reply_to="<t5@x>", topic="<t5@x>", subject="", date=start + dt.timedelta(days=30))
+    add_post(
+        tmp_path,
+        "big",
+        "<late@x>",
+        author="bo.chen",
+        in_reply_to="<t5@x>",
+        topic="<t5@x>",
+        subject="",
+        date=start + dt.timedelta(days=30),
+    )
     build_site(tmp_path)
     site = tmp_path / "site" / "c" / "big"
-    page1, page2, page3 = (site / "index.html").read_text(), (site / "page-2" / "index.html").read_text(), (site / "page-3" / "index.html").read_text()
+    page1, page2, page3 = (
+        (site / "index.html").read_text(),
+        (site / "page-2" / "index.html").read_text(),
+        (site / "page-3" / "index.html").read_text(),
+    )
     assert not (site / "page-4").exists()
     titles = re.findall(r"Topic number (\d{3})", page1)
     assert titles[0] == "005" and titles[1] == "119" and len(titles) == 50
@@ -86,7 +115,12 @@ def test_community_page_lists_topics_by_activity_with_pagination(tmp_path: Path)
 def test_people_directory_groups_by_kind_and_organisation(small_root: Path) -> None:
     build_site(small_root)
     html = (small_root / "site" / "people" / "index.html").read_text()
-    assert html.index('id="staff"') < html.index("Example Health") < html.index('id="partner"') < html.index("Coop Nursing")
+    assert (
+        html.index('id="staff"')
+        < html.index("Example Health")
+        < html.index('id="partner"')
+        < html.index("Coop Nursing")
+    )
     assert html.index('id="supplier"') < html.index("MediSupply support")
     profile = text_of(small_root / "site" / "people" / "bo.chen" / "index.html")
     assert "Clinical Handover" in profile and "Night shift handover" in profile
@@ -107,7 +141,11 @@ def test_feeds_are_valid_atom(small_root: Path) -> None:
     build_site(small_root)
     whole = ET.parse(small_root / "site" / "feed.xml").getroot()
     entries = whole.findall(f"{ATOM}entry")
-    assert [e.findtext(f"{ATOM}title") for e in entries] == ["Re: Night shift handover", "Night shift handover", "Glove supply"]
+    assert [e.findtext(f"{ATOM}title") for e in entries] == [
+        "Re: Night shift handover",
+        "Night shift handover",
+        "Glove supply",
+    ]
     assert entries[0].find(f"{ATOM}link").get("href").startswith("http://127.0.0.1:8000/c/handover/t/")
     community = ET.parse(small_root / "site" / "c" / "procurement" / "feed.xml").getroot()
     assert [e.findtext(f"{ATOM}title") for e in community.findall(f"{ATOM}entry")] == ["Glove supply"]
@@ -150,18 +188,30 @@ def test_rebuild_replaces_site_atomically_and_shows_edits(small_root: Path) -> N
 
 
 def test_cli_build_and_check(small_root: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "generator.cli", "build", "--root", str(small_root)], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "generator.cli", "build", "--root", str(small_root)], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
     assert re.search(r"Built 2 communities, 2 topics, 3 posts, 3 people: \d+ pages in [\d.]+ s", run.stdout)
-    run = subprocess.run([sys.executable, "-m", "generator.cli", "check", "--root", str(small_root)], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "generator.cli", "check", "--root", str(small_root)], capture_output=True, text=True
+    )
     assert run.returncode == 0 and run.stdout.startswith("OK: 2 communities, 2 topics, 3 posts, 3 people")
     (small_root / "communities" / "handover" / "community.yml").write_text("name: X\npurpose: y\nposting: never\n")
     bad = small_root / post_relpath("handover", "<t1@example.org>")
     bad.write_text(bad.read_text().replace("date: '2026", "date: 'soon 2026"))
-    run = subprocess.run([sys.executable, "-m", "generator.cli", "check", "--root", str(small_root)], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "generator.cli", "check", "--root", str(small_root)], capture_output=True, text=True
+    )
     assert run.returncode == 1
     lines = run.stdout.splitlines()
     assert "communities/handover/community.yml:3: posting: 'never' is not one of: anyone, known, members" in lines
-    assert any(re.fullmatch(r"communities/handover/posts/\w\w/\w+\.md:\d+: date: must be a date .*", line) for line in lines)
-    run = subprocess.run([sys.executable, "-m", "generator.cli", "build", "--root", str(small_root / "nope")], capture_output=True, text=True)
+    assert any(
+        re.fullmatch(r"communities/handover/posts/\w\w/\w+\.md:\d+: date: must be a date .*", line) for line in lines
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "generator.cli", "build", "--root", str(small_root / "nope")],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 1 and "no communities/ folder" in run.stderr

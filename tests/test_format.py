@@ -25,8 +25,20 @@ from generator.content import (
     split_body,
 )
 
-UTC = dt.timezone.utc
-NASTY = ["---", "key: value", "!!python/object/apply:os.system ['id']", "a\nb", "...", "- item", "'\"", "{x: 1}", "&a *a", "#", ""]
+UTC = dt.UTC
+NASTY = [
+    "---",
+    "key: value",
+    "!!python/object/apply:os.system ['id']",
+    "a\nb",
+    "...",
+    "- item",
+    "'\"",
+    "{x: 1}",
+    "&a *a",
+    "#",
+    "",
+]
 
 
 def _post(subject: str, name: str = "Ann", body: str = "text") -> Post:
@@ -66,7 +78,9 @@ def test_nasty_subjects_stay_strings_and_add_no_keys() -> None:
 def test_front_matter_cannot_construct_python_objects(tmp_path: Path) -> None:
     path = tmp_path / "communities" / "c" / "posts" / "evil.md"
     path.parent.mkdir(parents=True)
-    path.write_text("---\nsubject: !!python/object/apply:os.system ['touch pwned']\nauthor: ann\ndate: 2026-01-01\n---\nx\n")
+    path.write_text(
+        "---\nsubject: !!python/object/apply:os.system ['touch pwned']\nauthor: ann\ndate: 2026-01-01\n---\nx\n"
+    )
     post, problems = read_post(tmp_path, "c", path)
     assert post is None
     assert problems and problems[0].line == 2 and "YAML" in problems[0].message
@@ -92,7 +106,16 @@ def test_body_sections_round_trip() -> None:
 def test_written_post_reads_back(tmp_path: Path) -> None:
     add_person(tmp_path, "ann.lee")
     add_community(tmp_path, "c")
-    path = add_post(tmp_path, "c", "<m1@x>", subject="key: value", body="Body\n\nmore", quoted="> q", signature="sig", attachments={"a.pdf": b"%PDF"})
+    path = add_post(
+        tmp_path,
+        "c",
+        "<m1@x>",
+        subject="key: value",
+        body="Body\n\nmore",
+        quoted="> q",
+        signature="sig",
+        attachments={"a.pdf": b"%PDF"},
+    )
     post, problems = read_post(tmp_path, "c", path)
     assert problems == []
     assert post is not None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 import re
 import shutil
 import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -18,13 +18,13 @@ from generator.render import render_post_markdown, sanitize
 
 PAYLOADS = {
     "script": "<script>window.__xss = 'script'</script>",
-    "img": '<img src=x onerror="window.__xss=\'img\'">',
+    "img": "<img src=x onerror=\"window.__xss='img'\">",
     "svg": "<svg onload=\"window.__xss='svg'\"></svg>",
     "js-link": "[click me](javascript:window.__xss='link')",
     "js-link-entity": "[click](&#106;avascript:window.__xss='entity')",
     "data-link": "[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
     "data-image": "![x](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)",
-    "attr-list": "Hello {: onclick=\"window.__xss='attr'\" }\n{: .md-button onmouseover=\"alert(1)\" }",
+    "attr-list": 'Hello {: onclick="window.__xss=\'attr\'" }\n{: .md-button onmouseover="alert(1)" }',
     "snippet": '--8<-- "mkdocs.yml"\n\n;--8<-- "/etc/passwd"',
     "template": "{{ config.site_name }} {% include 'base.html' %} {{ ''.__class__ }}",
     "iframe": '<iframe src="https://evil.example/"></iframe>',
@@ -40,7 +40,14 @@ def hostile_intranet(root: Path) -> Path:
     write_config(root)
     add_person(root, "ann.lee", name="Ann Lee")
     add_community(root, "open", name="Open", audience=["staff"])
-    add_post(root, "open", "<evil-topic@x>", subject=SUBJECT, body="\n\n".join(PAYLOADS.values()), author={"name": NAME, "email": "m@evil.example"})
+    add_post(
+        root,
+        "open",
+        "<evil-topic@x>",
+        subject=SUBJECT,
+        body="\n\n".join(PAYLOADS.values()),
+        author={"name": NAME, "email": "m@evil.example"},
+    )
     add_post(
         root,
         "open",
@@ -84,7 +91,9 @@ class LiveMarkup(HTMLParser):
             value = (value or "").strip().lower()
             if name.startswith("on"):
                 self.found.append(f"{tag} {name}")
-            if name in ("href", "src", "action", "formaction") and value.startswith(("javascript:", "data:", "vbscript:")):
+            if name in ("href", "src", "action", "formaction") and value.startswith(
+                ("javascript:", "data:", "vbscript:")
+            ):
                 self.found.append(f"{tag} {name}={value[:20]}")
 
     def handle_data(self, data: str) -> None:
@@ -132,6 +141,9 @@ def html_fragments(path: Path) -> list[str]:
     return []
 
 
+THEME_SCRIPT = r'<script( id="__config" type="application/json"| src="[./]*(assets/javascripts|search)/[\w./-]+")?>'
+
+
 def test_no_live_markup_from_posts_anywhere(hostile_site: Path) -> None:
     checked = 0
     for path in hostile_site.rglob("*"):
@@ -141,16 +153,21 @@ def test_no_live_markup_from_posts_anywhere(hostile_site: Path) -> None:
         if path.suffix == ".html":
             # Every script element on a page is the theme's own.
             for script in re.findall(r"<script\b[^>]*>", path.read_text()):
-                assert re.fullmatch(r'<script( id="__config" type="application/json"| src="[./]*(assets/javascripts|search)/[\w./-]+")?>', script), (path, script)
+                assert re.fullmatch(THEME_SCRIPT, script), (path, script)
     assert checked > 20
 
 
 def test_payloads_show_as_text(hostile_site: Path) -> None:
     html = page_of(hostile_site, "<evil-topic@x>").read_text()
-    assert "&lt;script&gt;window.__xss = 'script'&lt;/script&gt;" in html or "&lt;script&gt;window.__xss = &#39;script&#39;&lt;/script&gt;" in html
+    assert (
+        "&lt;script&gt;window.__xss = 'script'&lt;/script&gt;" in html
+        or "&lt;script&gt;window.__xss = &#39;script&#39;&lt;/script&gt;" in html
+    )
     assert "--8&lt;-- " in html and "site_name: Northfield" not in html and "root:x:0" not in html
     assert "{{ config.site_name }}" in html
-    assert "<title>&lt;script&gt;window.__xss=&#x27;subject&#x27;&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt; - " in html
+    assert (
+        "<title>&lt;script&gt;window.__xss=&#x27;subject&#x27;&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt; - " in html
+    )
     assert "&lt;img src=x onerror=" in html  # the display name, as text
 
 
@@ -166,11 +183,16 @@ def test_relative_links_and_active_attachments_are_defused(hostile_site: Path) -
 
 
 def test_renderer_allow_list_directly() -> None:
-    html = render_post_markdown('<a href="javascript:alert(1)">x</a> [ok](https://example.org) **b** [no](javascript:alert(2))')
+    html = render_post_markdown(
+        '<a href="javascript:alert(1)">x</a> [ok](https://example.org) **b** [no](javascript:alert(2))'
+    )
     assert live_markup(html, fragment=True) == []
     assert "&lt;a href=" in html and 'href="https://example.org"' in html and "<strong>b</strong>" in html
     # The sanitiser holds even for raw HTML the parser never lets through.
-    raw = '<a href="javascript:x" onclick="y">a</a><script>z</script><p class="md-button" style="x" id="y">p</p><img src="data:x">'
+    raw = (
+        '<a href="javascript:x" onclick="y">a</a><script>z</script>'
+        '<p class="md-button" style="x" id="y">p</p><img src="data:x">'
+    )
     assert sanitize(raw) == '<a rel="nofollow noopener noreferrer">a</a><p>p</p><img>'
 
     assert 'rel="nofollow noopener noreferrer"' in html

@@ -7,16 +7,25 @@ import datetime as dt
 from generator.content import Author, Post
 from generator.threads import build_topics
 
-T0 = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 
-def post(mid: str, parent: str | None = None, topic: str = "", minutes: int = 0, community: str = "c", subject: str = "") -> Post:
+def post(
+    mid: str, parent: str | None = None, topic: str = "", minutes: int = 0, community: str = "c", subject: str = ""
+) -> Post:
     return Post(
-        community=community, relpath=f"communities/{community}/posts/{mid}.md", message_id=f"<{mid}@x>",
+        community=community,
+        relpath=f"communities/{community}/posts/{mid}.md",
+        message_id=f"<{mid}@x>",
         topic=f"<{topic}@x>" if topic else (f"<{mid}@x>" if parent is None else ""),
-        in_reply_to=f"<{parent}@x>" if parent else None, author=Author(handle="ann"),
-        date=T0 + dt.timedelta(minutes=minutes), subject=subject or (f"S {mid}" if parent is None else ""),
-        source="smtp", tags=[], attachments=[], body=mid,
+        in_reply_to=f"<{parent}@x>" if parent else None,
+        author=Author(handle="ann"),
+        date=T0 + dt.timedelta(minutes=minutes),
+        subject=subject or (f"S {mid}" if parent is None else ""),
+        source="smtp",
+        tags=[],
+        attachments=[],
+        body=mid,
     )
 
 
@@ -25,7 +34,13 @@ def order(topic) -> list[tuple[str, int]]:
 
 
 def test_branching_thread_is_depth_first_with_siblings_by_date() -> None:
-    posts = [post("root"), post("b", "root", minutes=5), post("a", "root", minutes=1), post("a1", "a", minutes=9), post("b1", "b", minutes=6)]
+    posts = [
+        post("root"),
+        post("b", "root", minutes=5),
+        post("a", "root", minutes=1),
+        post("a1", "a", minutes=9),
+        post("b1", "b", minutes=6),
+    ]
     [topic] = build_topics(posts)["c"]
     assert order(topic) == [("root", 0), ("a", 1), ("a1", 2), ("b", 1), ("b1", 2)]
     assert topic.reply_count == 4 and topic.last.body == "a1"
@@ -33,7 +48,11 @@ def test_branching_thread_is_depth_first_with_siblings_by_date() -> None:
 
 
 def test_reply_with_only_topic_field_joins_topic_and_orphans_start_their_own() -> None:
-    posts = [post("root"), post("late", "missing-parent", topic="root", minutes=3), post("orphan", "nowhere", minutes=4)]
+    posts = [
+        post("root"),
+        post("late", "missing-parent", topic="root", minutes=3),
+        post("orphan", "nowhere", minutes=4),
+    ]
     topics = build_topics(posts)["c"]
     by_root = {t.root.body: t for t in topics}
     assert order(by_root["root"]) == [("root", 0), ("late", 1)]

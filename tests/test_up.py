@@ -59,7 +59,13 @@ def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(small_root: Path) -> N
         wait_for(lambda: "Stock arrives Friday." in fetch(page)[1], what="the edit to be served")
 
         # A new topic arrives as a file (as the gateway will write it).
-        add_post(small_root, "procurement", "<p2@example.org>", subject="Recall notice for lot 42", body="Check your shelves.")
+        add_post(
+            small_root,
+            "procurement",
+            "<p2@example.org>",
+            subject="Recall notice for lot 42",
+            body="Check your shelves.",
+        )
         wait_for(lambda: "Recall notice for lot 42" in fetch(f"{base}c/procurement/")[1], what="the new topic")
 
         # A broken edit keeps the last good site.
