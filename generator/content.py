@@ -29,7 +29,7 @@ import datetime as dt
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -740,21 +740,23 @@ def _read_attachments(f: _Fields, post_path: Path) -> list[Attachment]:
     return result
 
 
-def _walk_files(folder: Path, problems: list[Problem], root: Path) -> Iterator[Path]:
-    """Regular files under ``folder``; symlinks are reported and never followed."""
+SYMLINK_PROBLEM = "symbolic links are not allowed in content"
+
+
+def _walk_files(
+    folder: Path, problems: list[Problem], root: Path, skip_dir: Callable[[str, list[str]], bool] | None = None
+) -> Iterator[Path]:
+    """Regular files under ``folder``; symlinks are reported and never followed.
+
+    ``skip_dir(name, filenames)`` may prune a sub-folder from the walk.
+    """
     for dirpath, dirnames, filenames in os.walk(folder):
         base = Path(dirpath)
         for name in list(dirnames):
-            if name.startswith(".") or (base / name).is_symlink():
-                if (base / name).is_symlink():
-                    problems.append(
-                        Problem(
-                            (base / name).relative_to(root).as_posix(),
-                            1,
-                            "file",
-                            "symbolic links are not allowed in content",
-                        )
-                    )
+            if (base / name).is_symlink():
+                problems.append(Problem((base / name).relative_to(root).as_posix(), 1, "file", SYMLINK_PROBLEM))
+                dirnames.remove(name)
+            elif name.startswith(".") or (skip_dir is not None and skip_dir(name, filenames)):
                 dirnames.remove(name)
         dirnames.sort()
         for name in sorted(filenames):
@@ -762,9 +764,7 @@ def _walk_files(folder: Path, problems: list[Problem], root: Path) -> Iterator[P
                 continue
             path = base / name
             if path.is_symlink():
-                problems.append(
-                    Problem(path.relative_to(root).as_posix(), 1, "file", "symbolic links are not allowed in content")
-                )
+                problems.append(Problem(path.relative_to(root).as_posix(), 1, "file", SYMLINK_PROBLEM))
                 continue
             yield path
 
@@ -774,8 +774,12 @@ def iter_post_paths(root: Path, community: str, problems: list[Problem]) -> Iter
     folder = root / COMMUNITIES / community / POSTS_DIR
     if not folder.is_dir() or folder.is_symlink():
         return
-    for path in _walk_files(folder, problems, root):
-        if path.suffix == ".md" and not (path.parent.with_suffix(".md")).is_file():
+
+    def is_attachment_folder(name: str, filenames: list[str]) -> bool:
+        return f"{name}.md" in filenames
+
+    for path in _walk_files(folder, problems, root, skip_dir=is_attachment_folder):
+        if path.suffix == ".md":
             yield path
 
 
@@ -787,6 +791,11 @@ def read_intranet(root: Path | str, now: dt.datetime | None = None) -> Intranet:
     people_dir = root / PEOPLE
     if people_dir.is_dir():
         for path in sorted(_walk_files(people_dir, problems, root)):
+            if path.parent != people_dir:
+                problems.append(
+                    Problem(path.relative_to(root).as_posix(), 1, "file", "people files sit directly in people/")
+                )
+                continue
             if path.suffix not in (".yml", ".yaml"):
                 problems.append(Problem(path.relative_to(root).as_posix(), 1, "file", "people/ holds only .yml files"))
                 continue
@@ -803,7 +812,7 @@ def read_intranet(root: Path | str, now: dt.datetime | None = None) -> Intranet:
                 continue
             relpath = entry.relative_to(root).as_posix()
             if entry.is_symlink():
-                problems.append(Problem(relpath, 1, "file", "symbolic links are not allowed in content"))
+                problems.append(Problem(relpath, 1, "file", SYMLINK_PROBLEM))
                 continue
             if not entry.is_dir():
                 problems.append(Problem(relpath, 1, "file", "communities/ holds only community folders"))
@@ -864,7 +873,11 @@ def cross_check(intranet: Intranet) -> list[Problem]:
     return problems
 
 
+_GATEWAY_NAME = re.compile(r"^([0-9a-f]{18})(?:-[0-9a-f]{4,64})?\.md$")
+
+
 def _is_variant(a: str, b: str) -> bool:
-    """Two gateway paths for one Message-ID with different content (``name-<hash>.md``)."""
-    stem_a, stem_b = a.rsplit("/", 1)[-1][:-3], b.rsplit("/", 1)[-1][:-3]
-    return stem_a.split("-", 1)[0] == stem_b.split("-", 1)[0] and stem_a != stem_b
+    """Two gateway paths for one Message-ID with different content (``<name>-<hash>.md``)."""
+    match_a = _GATEWAY_NAME.match(a.rsplit("/", 1)[-1])
+    match_b = _GATEWAY_NAME.match(b.rsplit("/", 1)[-1])
+    return bool(match_a and match_b and match_a.group(1) == match_b.group(1) and a != b)

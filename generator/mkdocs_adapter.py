@@ -124,6 +124,9 @@ def _escape_nav(items: list[Any]) -> list[Any]:
     """Nav titles are printed raw by the theme: escape them."""
     result: list[Any] = []
     for item in items:
+        if isinstance(item, str):  # a bare page: titled by its own (escaped) title
+            result.append(item)
+            continue
         for title, value in item.items():
             value = _escape_nav(value) if isinstance(value, list) else value
             result.append({html.escape(title): value})

@@ -415,7 +415,7 @@ def _feed(site: Site, posts: Iterable[Post], title: str, page: str, feed_uri: st
 def _nav(site: Site, communities: list[Community]) -> list[Any]:
     section: list[dict[str, Any]] = [{"All communities": urls.communities()}]
     for community in communities:
-        pages = [{"Overview": urls.community(community.slug)}]
+        pages: list[Any] = [urls.community(community.slug)]  # the section's index: titled by the page
         pages += [{page.title: urls.community_page(community.slug, page.name)} for page in community.pages]
         section.append({community.name: pages})
     return [

@@ -179,3 +179,38 @@ def test_format_spec_examples_are_valid(tmp_path: Path) -> None:
     intranet = read_intranet(tmp_path)
     assert intranet.problems == []
     assert intranet.posts and intranet.communities and intranet.people
+
+
+def test_attachment_folders_of_dotted_posts_are_not_posts(tmp_path: Path) -> None:
+    add_person(tmp_path, "ann.lee")
+    add_community(tmp_path, "c")
+    post = tmp_path / "communities" / "c" / "posts" / "notes" / "v1.2.md"
+    post.parent.mkdir(parents=True)
+    post.write_text(
+        "---\nauthor: ann.lee\nsubject: V1.2\ndate: 2026-01-01\nattachments: [{file: att-1.md, name: readme.md}]\n---\nx\n"
+    )
+    (tmp_path / "communities" / "c" / "posts" / "notes" / "v1.2").mkdir()
+    (tmp_path / "communities" / "c" / "posts" / "notes" / "v1.2" / "att-1.md").write_text("not a post")
+    intranet = read_intranet(tmp_path)
+    assert intranet.problems == []
+    assert [p.subject for p in intranet.posts] == ["V1.2"]
+
+
+def test_duplicate_message_ids_by_hand_are_reported(tmp_path: Path) -> None:
+    add_person(tmp_path, "ann.lee")
+    add_community(tmp_path, "c")
+    folder = tmp_path / "communities" / "c" / "posts" / "notes"
+    folder.mkdir(parents=True)
+    for name in ("welcome-new", "welcome-old"):
+        (folder / f"{name}.md").write_text(
+            "---\nmessage_id: <same@x>\nauthor: ann.lee\nsubject: S\ndate: 2026-01-01\n---\nx\n"
+        )
+    problems = read_intranet(tmp_path).problems
+    assert [(p.field, p.message) for p in problems] == [
+        ("message_id", "<same@x> is also used by communities/c/posts/notes/welcome-new.md")
+    ]
+    # The gateway's variant for a reused Message-ID with other content is not a problem.
+    add_post(tmp_path, "c", "<reused@x>")
+    first = tmp_path / post_relpath("c", "<reused@x>")
+    (first.parent / (first.stem + "-9a8b7c6d.md")).write_text(first.read_text().replace("Hello.", "Other content."))
+    assert len(read_intranet(tmp_path).problems) == 1
