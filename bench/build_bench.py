@@ -44,10 +44,12 @@ import random
 import re
 import resource
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -595,6 +597,7 @@ class Phase:
     index_bytes: int | None = None
     peak_rss_mb: float = 0.0
     problems: int = 0
+    finished: bool = True  # False: stopped by SIGTERM (e.g. `timeout`) before the end
 
 
 @dataclass
@@ -665,6 +668,31 @@ def build_plain(project: Path, generated: Generated) -> Phase:
     )
 
 
+class Stopped(BaseException):
+    """SIGTERM arrived (``timeout`` ran out) during a build."""
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into :class:`Stopped`, so the phases that finished are still reported."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Stopped
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_phase(name: str, run: Callable[[], Phase]) -> Phase:
+    print(f"{name} ...", flush=True)
+    started = time.perf_counter()
+    try:
+        phase = run()
+    except Stopped:
+        phase = Phase(name, time.perf_counter() - started, peak_rss_mb=peak_rss_mb(), finished=False)
+    state = "" if phase.finished else " (stopped by SIGTERM, not finished)"
+    print(f"  {phase.seconds:.1f} s{state}, peak RSS {phase.peak_rss_mb:.0f} MB", flush=True)
+    return phase
+
+
 def quiet_mkdocs() -> None:
     """Hide MkDocs' INFO messages; warnings still show."""
     for name in ("mkdocs", "material"):
@@ -696,13 +724,24 @@ def mb(size: int | None) -> str:
     return "-" if size is None else f"{size / 1_000_000:.1f} MB"
 
 
+def revision() -> str:
+    """``git describe`` of the code measured (``-dirty``: uncommitted changes)."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
 def print_table(args: argparse.Namespace, generated: Generated, phases: list[Phase]) -> None:
     s = generated.summaries
     markdown_mb = sum(t.markdown_bytes for t in s) / 1_000_000
     print()
     print(
         f"Build benchmark: --topics {args.topics} --seed {args.seed}"
-        f"   (python {sys.version.split()[0]}, {os.cpu_count()} CPUs)"
+        f"   (code {revision()}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs)"
     )
     print(
         f"Content: {len(COMMUNITIES)} communities, {len(s):,} topics, {generated.posts:,} posts, {PEOPLE} people, "
@@ -714,15 +753,20 @@ def print_table(args: argparse.Namespace, generated: Generated, phases: list[Pha
     print(header)
     print("-" * len(header))
     for phase in phases:
+        seconds = f"{phase.seconds:.2f}" if phase.finished else f">{phase.seconds:.1f}"
         print(
-            f"{phase.name:<30}{phase.seconds:>9.2f}{fmt(phase.topics):>9}{fmt(phase.posts):>9}{fmt(phase.pages):>9}"
+            f"{phase.name:<30}{seconds:>9}{fmt(phase.topics):>9}{fmt(phase.posts):>9}{fmt(phase.pages):>9}"
             f"{mb(phase.index_bytes):>15}{phase.peak_rss_mb:>8.0f} MB"
         )
     print("-" * len(header))
     by_name = {p.name: p for p in phases}
     intranet, plain = by_name.get("intranet build (build_site)"), by_name.get("plain mkdocs build")
-    if intranet and plain:
-        print(f"ratio intranet / plain build time: {intranet.seconds / plain.seconds:.2f}x")
+    if intranet and plain and intranet.finished:
+        bound = "" if plain.finished else "< "
+        print(f"ratio intranet / plain build time: {bound}{intranet.seconds / plain.seconds:.2f}x")
+    for phase in phases:
+        if not phase.finished:
+            print(f"NOT FINISHED: {phase.name} was stopped by SIGTERM after {phase.seconds:.0f} s")
     if intranet and intranet.problems:
         print(f"WARNING: the intranet build reported {intranet.problems} content problem(s)")
     workers = generated.children_peak_rss_mb
@@ -765,15 +809,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 peak_rss_mb=peak_rss_mb(),
             )
         ]
-        print(f"  {phases[-1].seconds:.1f} s; building the intranet ...", flush=True)
-        phases.append(build_intranet(generated.root))
-        print(f"  {phases[-1].seconds:.1f} s, peak RSS {phases[-1].peak_rss_mb:.0f} MB", flush=True)
-        if generated.plain is not None:
-            print("Building the plain MkDocs project ...", flush=True)
-            phases.append(build_plain(generated.plain, generated))
-            print(f"  {phases[-1].seconds:.1f} s, peak RSS {phases[-1].peak_rss_mb:.0f} MB", flush=True)
+        print(f"  {phases[-1].seconds:.1f} s", flush=True)
+        stop_on_sigterm()
+        phases.append(run_phase("intranet build (build_site)", lambda: build_intranet(generated.root)))
+        plain = generated.plain
+        if plain is not None and phases[-1].finished:
+            phases.append(run_phase("plain mkdocs build", lambda: build_plain(plain, generated)))
         print_table(args, generated, phases)
-    return 0
+    return 0 if all(p.finished for p in phases) else 1
 
 
 if __name__ == "__main__":

@@ -5,12 +5,41 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any, Protocol
 
 from . import __version__
 
 log = logging.getLogger("intranet")
+
+Command = Callable[[argparse.Namespace], int]
+
+
+class Service(Protocol):
+    """Something `intranet up` runs beside the site (the mail gateway)."""
+
+    def start(self) -> list[str]: ...
+
+    def stop(self) -> None: ...
+
+
+class Plugin(Protocol):
+    """What another package adds to the `intranet` command (entry point group ``intranet.plugins``).
+
+    The generator never imports the mail gateway: the gateway plugs in here.
+    """
+
+    def add_commands(self, subparsers: Any) -> dict[str, Command]: ...
+
+    def add_up_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def up_service(self, args: argparse.Namespace, root: Path, notify: Callable[[], None]) -> Service | None: ...
+
+
+def plugins() -> list[Plugin]:
+    return [ep.load() for ep in sorted(entry_points(group="intranet.plugins"), key=lambda ep: ep.name)]
 
 
 def host_port(value: str) -> tuple[str, int]:
@@ -20,7 +49,7 @@ def host_port(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser = argparse.ArgumentParser(
         prog="intranet",
         description="Communities of practice: Markdown in Git, email in and out, a MkDocs Material site.",
@@ -52,24 +81,28 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="where to serve the site (default: 127.0.0.1:8000)",
     )
-    return parser
+    commands: dict[str, Command] = {"build": cmd_build, "check": cmd_check, "up": cmd_up}
+    for plugin in plugins():
+        plugin.add_up_arguments(p)
+        commands.update(plugin.add_commands(sub))
+    return parser, commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser, commands = make_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        if args.command == "up"
+        if args.command in ("up", "gateway")
         else "%(levelname)s: %(message)s",
         stream=sys.stderr,
     )
     if not args.verbose:
         logging.getLogger("mkdocs").setLevel(logging.WARNING)
         logging.getLogger("MARKDOWN").setLevel(logging.WARNING)
-    handler = {"build": cmd_build, "check": cmd_check, "up": cmd_up}[args.command]
     try:
-        return handler(args)
+        return commands[args.command](args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -91,7 +124,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from .serve import run_up
 
-    return run_up(args.root, args.site, args.http)
+    return run_up(args.root, args.site, args.http, services=[(plugin, args) for plugin in plugins()])
 
 
 if __name__ == "__main__":  # pragma: no cover

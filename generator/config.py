@@ -7,14 +7,16 @@ They live in the root's ``mkdocs.yml`` under the ``intranet`` plugin::
       - intranet:
           mail_domain: intranet.localhost
 
-Every setting has a default and a one-line description here; the README's
-settings table is checked against :data:`SETTINGS` by ``tests/test_docs.py``.
-This module does not import MkDocs, so the mail gateway can read settings too.
+Every setting is a field of :class:`Settings` with its default and a
+one-line description; the README's settings table is checked against
+:data:`SETTINGS` by ``tests/test_docs.py``. This module does not import
+MkDocs, so the mail gateway reads settings through it too. Secrets never
+live here: they come from the environment (see :mod:`mailgateway.tokens`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,36 +25,35 @@ import yaml
 CONFIG_FILE = "mkdocs.yml"
 
 
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    type: type
-    default: Any
-    help: str
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting("mail_domain", str, "intranet.localhost", "Domain of the community addresses (<community>@<domain>)."),
-    Setting("timezone", str, "UTC", "IANA time zone in which dates are shown on the site."),
-    Setting("topics_per_page", int, 50, "Topics listed on each page of a community."),
-    Setting("latest_items", int, 20, "Posts listed under 'What is new' on the home page."),
-    Setting("feed_items", int, 50, "Posts in each Atom feed."),
-    Setting("profile_posts", int, 10, "Recent posts listed on a profile page."),
-)
-
-
-def _default(name: str) -> Any:
-    return next(s.default for s in SETTINGS if s.name == name)
+def _setting(default: Any, help: str) -> Any:  # noqa: A002 - reads well at the call site
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
 class Settings:
-    mail_domain: str = _default("mail_domain")
-    timezone: str = _default("timezone")
-    topics_per_page: int = _default("topics_per_page")
-    latest_items: int = _default("latest_items")
-    feed_items: int = _default("feed_items")
-    profile_posts: int = _default("profile_posts")
+    # -- the site
+    mail_domain: str = _setting("intranet.localhost", "Domain of the community addresses (<community>@<domain>).")
+    timezone: str = _setting("UTC", "IANA time zone in which dates are shown on the site.")
+    topics_per_page: int = _setting(50, "Topics listed on each page of a community.")
+    latest_items: int = _setting(20, "Posts listed under 'What is new' on the home page.")
+    feed_items: int = _setting(50, "Posts in each Atom feed.")
+    profile_posts: int = _setting(10, "Recent posts listed on a profile page.")
+    # -- the mail gateway
+    smtp: str = _setting("127.0.0.1:8025", "Where the gateway listens for SMTP (HOST:PORT; empty: off).")
+    lmtp: str = _setting("", "Where the gateway listens for LMTP from an MTA (HOST:PORT; empty: off).")
+    state_dir: str = _setting(
+        ".intranet", "Spool, held mail, records and outbox; relative to the root; never committed."
+    )
+    max_message_bytes: int = _setting(25 * 1024 * 1024, "Largest message accepted (advertised with SIZE).")
+    max_attachments: int = _setting(20, "Attachments kept from one message; the rest are listed as not kept.")
+    max_attachment_bytes: int = _setting(20 * 1024 * 1024, "Total size of the attachments kept from one message.")
+    trusted_mtas: str = _setting("127.0.0.1 ::1", "Addresses of the MTAs whose Authentication-Results are believed.")
+    trusted_authserv_id: str = _setting("", "authserv-id of the trusted MTA's Authentication-Results header.")
+    trust_local_senders: bool = _setting(False, "Take mail from a trusted MTA address without results as authentic.")
+    gateway_name: str = _setting("Intranet gateway", "Committer name of the gateway's commits.")
+    notice_from: str = _setting("", "From address of notices to senders (default: intranet-noreply@<domain>).")
+    relay: str = _setting("", "SMTP relay HOST:PORT for outgoing mail (empty: write to the outbox Maildir).")
+    # -- from mkdocs.yml itself, not the plugin
     site_name: str = "Intranet"
     site_url: str = ""
 
@@ -65,15 +66,34 @@ class Settings:
             if key not in known:
                 raise ValueError(f"unknown intranet setting {key!r}")
             setting = known[key]
-            if not isinstance(value, setting.type) or isinstance(value, bool):
+            if value is None and setting.type is str:
+                value = ""
+            if not isinstance(value, setting.type) or (isinstance(value, bool) and setting.type is not bool):
                 raise ValueError(f"intranet setting {key!r} must be {setting.type.__name__}")
             values[key] = value
         if values.get("topics_per_page", 1) < 1:
             raise ValueError("intranet setting 'topics_per_page' must be at least 1")
         return cls(**values, site_name=site_name, site_url=site_url or "")
 
+    @property
+    def noreply(self) -> str:
+        return self.notice_from or f"intranet-noreply@{self.mail_domain}"
 
-assert {s.name for s in SETTINGS} | {"site_name", "site_url"} == {f.name for f in fields(Settings)}
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+_TYPES = {"str": str, "int": int, "bool": bool}
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, _TYPES[str(f.type)], f.default, f.metadata["help"])
+    for f in fields(Settings)
+    if "help" in f.metadata and f.default is not MISSING
+)
 
 
 class _TolerantLoader(yaml.SafeLoader):

@@ -60,7 +60,7 @@ HANDLE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 TAG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?$")
 LOCAL_PART_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 ATTACHMENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}(?:\.[A-Za-z0-9]{1,10})?$")
-EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
+EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"'.][^@\s<>\"']*$")
 
 QUOTED_MARK = "<!-- intranet:quoted -->"
 SIGNATURE_MARK = "<!-- intranet:signature -->"
@@ -261,6 +261,8 @@ class Post:
     body: str
     quoted: str = ""
     signature: str = ""
+    content_hash: str = ""  # of the message as received; tells a redelivery from a reused Message-ID
+    closed: bool = False  # on a topic's first post: no more replies by email
     derived: tuple[str, ...] = ()  # fields filled in by derivation, not written
 
     @property
@@ -284,6 +286,10 @@ class Post:
             data["attachments"] = [
                 {"file": a.file, "name": a.name, "type": a.type, "size": a.size} for a in self.attachments
             ]
+        if self.content_hash:
+            data["content_hash"] = self.content_hash
+        if self.closed:
+            data["closed"] = True
         return data
 
     def to_text(self) -> str:
@@ -467,6 +473,8 @@ POST_FIELDS = (
     "source",
     "tags",
     "attachments",
+    "content_hash",
+    "closed",
 )
 
 
@@ -676,9 +684,19 @@ def read_post(
         body=body,
         quoted=quoted,
         signature=signature,
+        content_hash=f.string("content_hash"),
+        closed=_read_flag(f, "closed"),
         derived=tuple(derived),
     )
     return post, f.problems
+
+
+def _read_flag(f: _Fields, name: str) -> bool:
+    value = f.data.get(name, False)
+    if not isinstance(value, bool):
+        f.problem(name, "must be true or false")
+        return False
+    return value
 
 
 def _read_author(f: _Fields) -> Author:

@@ -29,6 +29,7 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
+from .addresses import load_secret
 from .config import CONFIG_FILE, SETTINGS, Settings
 from .content import dump_front_matter, read_intranet
 from .pages import GeneratedPage, SitePlan, plan_site
@@ -68,7 +69,8 @@ class IntranetPlugin(BasePlugin):  # type: ignore[type-arg]
         self.problems = [str(p) for p in intranet.problems]
         for problem in self.problems:
             log.warning("content problem: %s", problem)
-        self.plan = plan_site(intranet, settings, directory_urls=config.use_directory_urls)
+        secret = load_secret(root / settings.state_dir)
+        self.plan = plan_site(intranet, settings, secret, directory_urls=config.use_directory_urls)
         self.generated = {page.src_uri: page for page in self.plan.pages}
         config.nav = _escape_nav(self.plan.nav)
         from .urls import stylesheet

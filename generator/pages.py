@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from . import urls
+from .addresses import reply_address
 from .config import Settings
 from .content import AUDIENCES, Author, Community, Intranet, Person, Post
 from .feeds import atom_feed
@@ -119,9 +120,10 @@ def published_name(file: str) -> str:
 class Site:
     """Shared lookups for rendering the pages of one intranet."""
 
-    def __init__(self, intranet: Intranet, settings: Settings, directory_urls: bool = True) -> None:
+    def __init__(self, intranet: Intranet, settings: Settings, secret: bytes, directory_urls: bool = True) -> None:
         self.intranet = intranet
         self.settings = settings
+        self.secret = secret
         self.directory_urls = directory_urls
         self.tz = ZoneInfo(settings.timezone)
         self.topics = build_topics(intranet.posts)
@@ -163,14 +165,19 @@ class Site:
     def address(self, community: Community) -> str:
         return f"{community.mail}@{self.settings.mail_domain}"
 
-    def mailto(self, community: Community, subject: str = "") -> str:
+    def mailto(self, community: Community, subject: str = "", address: str = "") -> str:
         query = f"?subject={quote(subject, safe='')}" if subject else ""
-        return f"mailto:{quote(self.address(community), safe='@')}{query}"
+        return f"mailto:{quote(address or self.address(community), safe='@+')}{query}"
+
+    def reply_address(self, topic: Topic) -> str:
+        """The topic's reply address, issued to any reader of the site."""
+        community = self.intranet.communities[topic.community]
+        return reply_address(self.secret, community.mail, self.settings.mail_domain, topic.root.message_id)
 
     def reply_mailto(self, topic: Topic) -> str:
-        """The topic's "Reply by email" link: its community's address, ``Re: <title>``."""
+        """The topic's "Reply by email" link: its reply address, subject ``Re: <title>``."""
         community = self.intranet.communities[topic.community]
-        return self.mailto(community, f"Re: {topic.title}")
+        return self.mailto(community, f"Re: {topic.title}", self.reply_address(topic))
 
     def audience_text(self, community: Community) -> str:
         words = [AUDIENCE_WORDS[a] for a in AUDIENCES if a in community.audience]
@@ -180,8 +187,8 @@ class Site:
         return _env().get_template(template).render(site=self, url=self.link(here), here=here, **context)
 
 
-def plan_site(intranet: Intranet, settings: Settings, directory_urls: bool = True) -> SitePlan:
-    site = Site(intranet, settings, directory_urls)
+def plan_site(intranet: Intranet, settings: Settings, secret: bytes, directory_urls: bool = True) -> SitePlan:
+    site = Site(intranet, settings, secret, directory_urls)
     plan = SitePlan()
     plan.texts[urls.stylesheet()] = (Path(__file__).parent / "templates" / "intranet.css").read_text()
     communities = sorted(intranet.communities.values(), key=lambda c: c.name.lower())

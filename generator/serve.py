@@ -13,7 +13,9 @@ import http.server
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -110,7 +112,10 @@ def make_server(site: Path, address: tuple[str, int]) -> http.server.ThreadingHT
     return server
 
 
-def run_up(root: Path, site: Path | None, http_address: tuple[str, int]) -> int:
+def run_up(
+    root: Path, site: Path | None, http_address: tuple[str, int], services: Sequence[tuple[Any, Any]] = ()
+) -> int:
+    """Build, serve and rebuild; ``services`` are (plugin, args) pairs whose services run alongside."""
     root = Path(root).resolve()
     site_dir = Path(site).resolve() if site else root / "site"
     if run_build(root, site_dir) is None and not site_dir.is_dir():
@@ -122,6 +127,21 @@ def run_up(root: Path, site: Path | None, http_address: tuple[str, int]) -> int:
         return 1
     rebuilder = Rebuilder(root, site_dir)
     rebuilder.start()
+    running = []
+    try:
+        for plugin, args in services:
+            service = plugin.up_service(args, root, rebuilder.notify)
+            if service is not None:
+                for line in service.start():
+                    log.info("started %s", line)
+                running.append(service)
+    except Exception as exc:  # noqa: BLE001 - say why and stop cleanly
+        log.error("could not start: %s", exc)
+        for service in running:
+            service.stop()
+        rebuilder.stop()
+        server.server_close()
+        return 1
     observer = Observer()
     handler = _ChangeHandler(root, rebuilder)
     for name in WATCHED:
@@ -137,6 +157,8 @@ def run_up(root: Path, site: Path | None, http_address: tuple[str, int]) -> int:
     except KeyboardInterrupt:
         log.info("stopping")
     finally:
+        for service in running:
+            service.stop()
         observer.stop()
         rebuilder.stop()
         server.server_close()

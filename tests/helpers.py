@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ UTC = dt.UTC
 def write_config(root: Path, **settings: Any) -> None:
     text = (REPO / "mkdocs.yml").read_text()
     if settings:
-        data = "\n".join(f"      {k}: {v}" for k, v in settings.items())
+        # Drop the demo's own value of each setting given here, then add ours.
+        text = "".join(line for line in text.splitlines(keepends=True) if line.strip().split(":")[0] not in settings)
+        data = "\n".join(f"      {k}: {json.dumps(v)}" for k, v in settings.items())
         text = text.replace("  - intranet:\n", f"  - intranet:\n{data}\n", 1)
     (root / "mkdocs.yml").write_text(text)
 

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 import pytest
 from helpers import UTC, add_community, add_person, add_post, write_config
 
+from generator.addresses import check_token, load_secret, topic_ref
 from generator.content import path_key, post_relpath
 from generator.mkdocs_adapter import BuildError, build_site
 
@@ -58,7 +59,13 @@ def test_topic_page_thread_reply_link_attachments_and_folding(small_root: Path) 
     assert 'href="../../../../people/bo.chen/"' in html
     reply = re.search(r'class="md-button md-button--primary intranet-reply" href="([^"]+)"', html)
     assert reply is not None
-    assert unquote(unescape(reply.group(1))) == "mailto:handover@intranet.localhost?subject=Re: Night shift handover"
+    link = re.fullmatch(
+        r"mailto:handover\+(\w+)@intranet\.localhost\?subject=Re: Night shift handover",
+        unquote(unescape(reply.group(1))),
+    )
+    assert link is not None
+    token = check_token(load_secret(small_root / ".intranet"), "handover", link.group(1))
+    assert token is not None and token.topic == topic_ref("<t1@example.org>") and token.issued_to("anyone@example.org")
     attachment = re.search(
         r'<a href="([^"]+)" download="ISBAR card.pdf">ISBAR card.pdf</a> <span class="intranet-size">\((\d+) B\)', html
     )

@@ -19,19 +19,25 @@ def table(name: str) -> list[list[str]]:
     return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows]
 
 
-def subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = make_parser()
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(action.choices)
+def subcommands(parser: argparse.ArgumentParser | None = None, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
+    """Every command, nested ones as "spool list"."""
+    parser = parser or make_parser()[0]
+    action = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if action is None:
+        return {prefix: parser}
+    found = {}
+    for name, sub in action.choices.items():
+        found.update(subcommands(sub, f"{prefix} {name}".strip()))
+    return found
 
 
 def test_every_command_and_option_is_documented() -> None:
     documented = {}
     for cell, _ in table("commands"):
         usage = cell.strip("`")
-        words = usage.split()
-        assert words[0] == "intranet"
-        documented[words[1]] = set(re.findall(r"--[a-z-]+", usage))
+        assert usage.startswith("intranet ")
+        name = re.match(r"intranet ((?:[a-z]+ ?)+)", usage).group(1).strip()
+        documented[name] = set(re.findall(r"--[a-z-]+", usage))
     actual = {
         name: {opt for a in sub._actions for opt in a.option_strings if opt.startswith("--") and opt != "--help"}
         for name, sub in subcommands().items()
@@ -44,7 +50,11 @@ def test_every_setting_is_documented_with_its_default() -> None:
         return re.sub(r"[`'\"]", "", text)
 
     rows = {plain(name): (plain(default), plain(meaning)) for name, default, meaning in table("settings")}
-    assert rows == {s.name: (str(s.default), plain(s.help)) for s in SETTINGS}
+
+    def shown(value: object) -> str:
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    assert rows == {s.name: (shown(s.default), plain(s.help)) for s in SETTINGS}
 
 
 def test_readme_quick_start_is_two_make_commands() -> None:

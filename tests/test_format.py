@@ -187,7 +187,8 @@ def test_attachment_folders_of_dotted_posts_are_not_posts(tmp_path: Path) -> Non
     post = tmp_path / "communities" / "c" / "posts" / "notes" / "v1.2.md"
     post.parent.mkdir(parents=True)
     post.write_text(
-        "---\nauthor: ann.lee\nsubject: V1.2\ndate: 2026-01-01\nattachments: [{file: att-1.md, name: readme.md}]\n---\nx\n"
+        "---\nauthor: ann.lee\nsubject: V1.2\ndate: 2026-01-01\n"
+        "attachments: [{file: att-1.md, name: readme.md}]\n---\nx\n"
     )
     (tmp_path / "communities" / "c" / "posts" / "notes" / "v1.2").mkdir()
     (tmp_path / "communities" / "c" / "posts" / "notes" / "v1.2" / "att-1.md").write_text("not a post")

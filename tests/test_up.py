@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from conftest import free_port
 from helpers import add_post
+from mailtest import DOMAIN, git, git_root, mail, wire
 
 from generator.content import path_key, post_relpath
 
@@ -36,11 +38,25 @@ def wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(small_root: Path) -> None:
-    port = free_port()
+def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    small_root = git_root(tmp_path / "intranet")
+    port, smtp = free_port(), free_port()
     base = f"http://127.0.0.1:{port}/"
     process = subprocess.Popen(
-        [sys.executable, "-m", "generator.cli", "up", "--root", str(small_root), "--http", f"127.0.0.1:{port}"],
+        [
+            sys.executable,
+            "-m",
+            "generator.cli",
+            "up",
+            "--root",
+            str(small_root),
+            "--http",
+            f"127.0.0.1:{port}",
+            "--smtp",
+            f"127.0.0.1:{smtp}",
+            "--lmtp",
+            "",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -68,6 +84,18 @@ def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(small_root: Path) -> N
         )
         wait_for(lambda: "Recall notice for lot 42" in fetch(f"{base}c/procurement/")[1], what="the new topic")
 
+        # A reply by email: committed by the gateway, then on the page.
+        reply = mail(
+            subject="Re: Glove supply",
+            body="Thanks for the warning.",
+            to=f"procurement@{DOMAIN}",
+            in_reply_to="<p1@example.org>",
+        )
+        with smtplib.SMTP("127.0.0.1", smtp, timeout=30) as client:
+            client.sendmail("ann.lee@example.org", [f"procurement@{DOMAIN}"], wire(reply))
+        wait_for(lambda: "Thanks for the warning." in fetch(page)[1], what="the emailed reply to be served")
+        assert "procurement: Re: Glove supply" in git(small_root, "log", "-1", "--format=%s")
+
         # A broken edit keeps the last good site.
         (small_root / "mkdocs.yml").write_text("theme:\n  name: no-such-theme\n")
         time.sleep(2)
@@ -81,6 +109,6 @@ def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(small_root: Path) -> N
             process.kill()
             output, _ = process.communicate()
     assert process.returncode == 0, output
-    assert "serving" in output and "stopping" in output
+    assert "serving" in output and "stopping" in output and "SMTP on 127.0.0.1" in output
     assert "build failed, the last good site stays" in output
     assert "Traceback" not in output

@@ -1,0 +1,120 @@
+"""Community addresses and per-topic reply addresses (pure, but for the secret).
+
+A community's address is ``<mail>@<domain>``. A topic's reply address is
+``<mail>+<token>@<domain>`` where the token names the topic and the person it
+was issued to and carries an HMAC-SHA256 over both, keyed with a secret, so
+nobody can make one up for a topic (or a person) without the secret::
+
+    token = "r" + topic[12 hex] + who[8 hex] + mac[12 hex]
+
+``topic`` is the start of the SHA-256 of the topic's first Message-ID,
+``who`` the start of the SHA-256 of the normalised address it was issued to
+(``00000000`` for the site's *Reply by email* link, issued to any reader),
+and ``mac`` the start of the HMAC of ``<mail>|<topic>|<who>``.
+
+The secret comes from the ``INTRANET_SECRET`` environment variable; without
+it one is generated once into ``<state_dir>/secret`` (mode 0600). Both the
+site (for its reply links) and the gateway (to check them) read it here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from .content import message_key, normalize_address
+
+log = logging.getLogger(__name__)
+
+SECRET_ENV = "INTRANET_SECRET"  # noqa: S105 - the name of the variable
+ANYONE = "0" * 8
+TOKEN_RE = re.compile(r"^r([0-9a-f]{12})([0-9a-f]{8})([0-9a-f]{12})$")
+
+
+def load_secret(state_dir: Path) -> bytes:
+    value = os.environ.get(SECRET_ENV, "")
+    if value:
+        return value.encode("utf-8")
+    path = Path(state_dir) / "secret"
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    generated = secrets.token_hex(32).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(generated)
+    log.warning("no %s in the environment: generated a secret in %s", SECRET_ENV, path)
+    return generated
+
+
+def who_of(address: str | None) -> str:
+    if not address:
+        return ANYONE
+    return hashlib.sha256(normalize_address(address).encode("utf-8")).hexdigest()[:8]
+
+
+def topic_ref(topic_message_id: str) -> str:
+    return message_key(topic_message_id)[:12]
+
+
+def _mac(secret: bytes, mail: str, topic: str, who: str) -> str:
+    return hmac.new(secret, f"{mail}|{topic}|{who}".encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def make_token(secret: bytes, mail: str, topic_message_id: str, issued_to: str | None = None) -> str:
+    topic = topic_ref(topic_message_id)
+    who = who_of(issued_to)
+    return f"r{topic}{who}{_mac(secret, mail, topic, who)}"
+
+
+def reply_address(secret: bytes, mail: str, domain: str, topic_message_id: str, issued_to: str | None = None) -> str:
+    return f"{mail}+{make_token(secret, mail, topic_message_id, issued_to)}@{domain}"
+
+
+@dataclass(frozen=True)
+class Token:
+    topic: str  # topic_ref of the topic's first Message-ID
+    who: str  # who_of the address it was issued to, or ANYONE
+
+    def issued_to(self, address: str) -> bool:
+        return self.who == ANYONE or self.who == who_of(address)
+
+
+def check_token(secret: bytes, mail: str, token: str) -> Token | None:
+    """The token's topic and person if its MAC is right, else None."""
+    match = TOKEN_RE.match(token.lower())
+    if match is None:
+        return None
+    topic, who, mac = match.groups()
+    if not hmac.compare_digest(mac, _mac(secret, mail, topic, who)):
+        return None
+    return Token(topic=topic, who=who)
+
+
+@dataclass(frozen=True)
+class Address:
+    """A recipient address split into its parts."""
+
+    mail: str  # the community's local part
+    suffix: str  # what follows '+', lower-cased, or ""
+    domain: str
+
+
+def split_address(address: str) -> Address | None:
+    address = address.strip().strip("<>")
+    local, at, domain = address.rpartition("@")
+    if not at or not local:
+        return None
+    mail, _, suffix = local.partition("+")
+    return Address(mail=mail.lower(), suffix=suffix.lower(), domain=domain.lower().rstrip("."))

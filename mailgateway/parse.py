@@ -1,0 +1,302 @@
+"""Raw message bytes to an :class:`Inbound` mail (pure).
+
+Real mail is messy: wrong or missing charsets, ``format=flowed``, nested
+multiparts, forwarded ``message/rfc822`` parts, HTML only, no Date, NUL
+bytes. Parsing never raises on content; what cannot be read becomes empty
+text, and the caller decides (an empty post is rejected with a reason).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import email.utils
+import hashlib
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from email.message import EmailMessage, Message
+
+from generator.content import normalize_message_id
+
+from .bodies import decode_flowed, html_to_markdown, split_html_reply, text_to_markdown
+from .trim import split_reply
+
+MSGID_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+CHARSET_FALLBACKS = ("utf-8", "windows-1252", "latin-1")
+HASHED_HEADERS = ("from", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references")
+
+
+@dataclass
+class Part:
+    """An attachment or inline image as sent."""
+
+    filename: str  # as the sender named it (may be hostile; display only)
+    content_type: str
+    data: bytes
+    content_id: str = ""
+    inline: bool = False
+    file: str = ""  # the safe name it is saved under: att-<n>.<ext>
+
+
+@dataclass
+class Inbound:
+    message_id: str
+    derived_id: bool
+    content_hash: str
+    from_name: str
+    from_address: str
+    subject: str
+    date: dt.datetime
+    in_reply_to: list[str]
+    references: list[str]
+    body: str  # Markdown of the new text
+    quoted: str  # Markdown of quoted text
+    signature: str  # Markdown of the signature
+    parts: list[Part] = field(default_factory=list)
+    headers: dict[str, list[str]] = field(default_factory=dict)  # lower-case name -> values, top first
+    content_type: str = "text/plain"
+    defects: list[str] = field(default_factory=list)
+
+    def header(self, name: str) -> str:
+        values = self.headers.get(name.lower())
+        return values[0] if values else ""
+
+    def thread_ids(self) -> list[str]:
+        """Message-IDs this one answers, nearest first."""
+        seen: dict[str, None] = {}
+        for mid in self.in_reply_to + list(reversed(self.references)):
+            seen.setdefault(mid, None)
+        return list(seen)
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Decode text with its declared charset, falling back through UTF-8, windows-1252, latin-1."""
+    data = data.replace(b"\x00", b"")
+    candidates = [charset] if charset else []
+    candidates += [c for c in CHARSET_FALLBACKS if c != charset]
+    for name in candidates:
+        try:
+            return data.decode(name or "utf-8")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1", errors="replace")
+
+
+def content_hash(raw: bytes) -> str:
+    """Hash of a message without its trace headers, so a redelivery hashes the same."""
+    head, sep, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    lines = []
+    current: list[bytes] = []
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and current:
+            current.append(line.strip())
+            continue
+        if current:
+            lines.append(b" ".join(current))
+        current = [line.strip()]
+    if current:
+        lines.append(b" ".join(current))
+    kept = sorted(
+        line.lower().split(b":", 1)[0] + b":" + line.split(b":", 1)[1].strip()
+        for line in lines
+        if b":" in line and line.split(b":", 1)[0].strip().lower().decode("latin-1") in HASHED_HEADERS
+    )
+    digest = hashlib.sha256(b"\n".join(kept) + b"\n\n" + body.rstrip())
+    return "sha256:" + digest.hexdigest()
+
+
+def _header_values(message: Message) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for name, value in message.raw_items() if hasattr(message, "raw_items") else message.items():
+        text = _unfold(str(value))
+        values.setdefault(name.lower(), []).append(text)
+    return values
+
+
+def _unfold(value: str) -> str:
+    return re.sub(r"\s+", " ", value.replace("\x00", "")).strip()
+
+
+def _decoded(message: Message, name: str) -> str:
+    try:
+        value = message.get(name)
+    except Exception:  # noqa: BLE001 - a header the policy cannot parse
+        return ""
+    return _unfold(str(value)) if value is not None else ""
+
+
+def _sender(message: Message) -> tuple[str, str]:
+    try:
+        header = message.get("From")
+        addresses = getattr(header, "addresses", None)
+        if addresses:
+            first = addresses[0]
+            return str(first.display_name or ""), str(first.addr_spec or "")
+    except Exception:  # noqa: BLE001, S110 - fall back to the lenient parser below
+        pass
+    name, address = email.utils.parseaddr(_decoded(message, "From"))
+    return name, address
+
+
+def _date(message: Message, received: dt.datetime) -> dt.datetime:
+    raw = _decoded(message, "Date")
+    try:
+        value = email.utils.parsedate_to_datetime(raw) if raw else None
+    except (TypeError, ValueError, IndexError):
+        value = None
+    if value is None:
+        return received
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _ids(value: str) -> list[str]:
+    return [normalize_message_id(m) for m in MSGID_RE.findall(value)]
+
+
+def _text_of(part: Message) -> str:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001
+        payload = None
+    if not isinstance(payload, bytes):
+        raw = part.get_payload()
+        payload = raw.encode("utf-8", "replace") if isinstance(raw, str) else b""
+    text = decode_bytes(payload, part.get_content_charset())
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    params = {k.lower(): v.lower() for k, v in part.get_params(failobj=[]) or [] if isinstance(v, str)}
+    if params.get("format") == "flowed":
+        text = decode_flowed(text, delsp=params.get("delsp") == "yes")
+    return text
+
+
+def _filename(part: Message) -> str:
+    try:
+        name = part.get_filename()
+    except Exception:  # noqa: BLE001
+        name = None
+    return _unfold(str(name)) if name else ""
+
+
+def _walk(message: Message, texts: list[Message], htmls: list[Message], parts: list[Part]) -> None:
+    """Collect body candidates and attachments, depth first, in order."""
+    for part in message.walk() if message.is_multipart() else [message]:
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        disposition = (part.get_content_disposition() or "").lower()
+        if ctype == "message/rfc822" or (part.get_content_maintype() == "message" and part is not message):
+            continue
+        is_body = disposition != "attachment" and not _filename(part)
+        if part.get_content_maintype() == "multipart":
+            texts.append(part)  # a multipart without its boundaries: its payload is the text
+        elif is_body and ctype == "text/plain":
+            texts.append(part)
+        elif is_body and ctype == "text/html":
+            htmls.append(part)
+        else:
+            parts.append(_part(part, disposition))
+    if message.is_multipart():
+        for sub in message.walk():
+            if sub.get_content_type() == "message/rfc822":
+                parts.append(_forwarded(sub))
+
+
+def _part(part: Message, disposition: str) -> Part:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001
+        data = None
+    if not isinstance(data, bytes):
+        data = b""
+    cid = _unfold(str(part.get("Content-ID", ""))).strip("<>")
+    return Part(
+        filename=_filename(part),
+        content_type=part.get_content_type(),
+        data=data,
+        content_id=cid,
+        inline=disposition == "inline" or bool(cid),
+    )
+
+
+def safe_extension(filename: str, content_type: str) -> str:
+    """A harmless extension for a saved attachment: the sender's if plain, else from the type."""
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if re.fullmatch(r"[a-z0-9]{1,10}", ext):
+        return ext
+    guessed = mimetypes.guess_extension(content_type, strict=False) or ""
+    return guessed.lstrip(".") if re.fullmatch(r"\.[a-z0-9]{1,10}", guessed) else "bin"
+
+
+def name_parts(parts: list[Part]) -> None:
+    """Give every part a generated safe file name; the sender's name is never a path."""
+    for index, part in enumerate(parts, start=1):
+        part.file = f"att-{index}.{safe_extension(part.filename, part.content_type)}"
+
+
+def _forwarded(part: Message) -> Part:
+    inner = part.get_payload()
+    inner_message = inner[0] if isinstance(inner, list) and inner else None
+    data = inner_message.as_bytes() if isinstance(inner_message, Message) else b""
+    subject = _decoded(inner_message, "Subject") if isinstance(inner_message, Message) else ""
+    return Part(filename=f"{subject or 'forwarded message'}.eml", content_type="message/rfc822", data=data)
+
+
+def parse_message(raw: bytes, received: dt.datetime, mail_domain: str = "intranet.invalid") -> Inbound:
+    """Parse a message as received; never raises on its content."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    headers = _header_values(message)
+    digest = content_hash(raw)
+    mids = _ids(_decoded(message, "Message-ID"))
+    derived = not mids
+    message_id = mids[0] if mids else f"<{digest[7:39]}@{mail_domain}>"
+    name, address = _sender(message)
+    subject = _decoded(message, "Subject")
+
+    texts: list[Message] = []
+    htmls: list[Message] = []
+    parts: list[Part] = []
+    if message.get_content_type() == "message/rfc822":
+        parts.append(_forwarded(message))
+    else:
+        _walk(message, texts, htmls, parts)
+    name_parts(parts)
+    body, quoted, signature = _bodies(texts, htmls, parts)
+    return Inbound(
+        message_id=message_id,
+        derived_id=derived,
+        content_hash=digest,
+        from_name=name,
+        from_address=address,
+        subject=subject,
+        date=_date(message, received),
+        in_reply_to=_ids(_decoded(message, "In-Reply-To")),
+        references=_ids(_decoded(message, "References")),
+        body=body,
+        quoted=quoted,
+        signature=signature,
+        parts=parts,
+        headers=headers,
+        content_type=message.get_content_type(),
+        defects=[type(d).__name__ for d in message.defects],
+    )
+
+
+def _bodies(texts: list[Message], htmls: list[Message], parts: list[Part]) -> tuple[str, str, str]:
+    """Choose the body: plain text as typed, unless only HTML says it all (tables, inline images)."""
+    html = "\n".join(_text_of(p) for p in htmls)
+    inline_images = any(p.content_id and p.content_type.startswith("image/") for p in parts)
+    rich = bool(html) and (inline_images or "<table" in html.lower())
+    if texts and not rich:
+        text = "\n\n".join(_text_of(p) for p in texts)
+        reply = split_reply(text)
+        return text_to_markdown(reply.body), text_to_markdown(reply.quoted), text_to_markdown(reply.signature)
+    if html:
+        cid_names = {p.content_id: p.file for p in parts if p.content_id}
+        new, old = split_html_reply(html)
+        return html_to_markdown(new, cid_names).strip(), html_to_markdown(old, cid_names).strip(), ""
+    return "", "", ""

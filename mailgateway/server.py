@@ -1,0 +1,218 @@
+"""SMTP and LMTP intake (aiosmtpd). The transaction only checks and spools.
+
+``RCPT`` to an address that is not a community (or carries a reply token
+that does not check out) gets ``550 5.1.1``; ``SIZE`` is advertised and a
+message over the limit gets ``552``. ``DATA`` writes the message durably to
+the spool and only then answers 250; anything that goes wrong before that
+is a ``451`` so the sender's server tries again. Parsing, policy and Git
+happen later, in the worker, never inside the SMTP transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from generator.addresses import check_token, load_secret, split_address
+from generator.config import Settings
+from generator.content import COMMUNITIES, COMMUNITY_FILE, load_yaml
+
+from .spool import Envelope as SpoolEnvelope
+from .spool import Records, Spool
+from .worker import Worker
+
+log = logging.getLogger(__name__)
+
+OK = "250 2.0.0 OK: queued as {key}"
+NO_SUCH_COMMUNITY = "550 5.1.1 No such community here: see the intranet's home page for the addresses"
+BAD_REPLY_ADDRESS = "550 5.1.1 This reply address is not valid here"
+WRONG_DOMAIN = "550 5.1.2 We do not take mail for that domain here"
+TRY_LATER = "451 4.3.0 Could not store the message; try again later"
+
+
+class Directory:
+    """Community addresses, re-read when ``communities/`` changes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._stamp: tuple[float, int] | None = None
+        self._mails: set[str] = set()
+
+    def mails(self) -> set[str]:
+        folder = self.root / COMMUNITIES
+        files = sorted(folder.glob(f"*/{COMMUNITY_FILE}"))
+        stamp = (max((f.stat().st_mtime for f in files), default=0.0), len(files))
+        if stamp != self._stamp:
+            mails = set()
+            for path in files:
+                try:
+                    data = load_yaml(path.read_text(encoding="utf-8")) or {}
+                except (ValueError, OSError):
+                    continue
+                mail = data.get("mail") if isinstance(data, dict) else None
+                mails.add(str(mail or path.parent.name).lower())
+            self._mails, self._stamp = mails, stamp
+        return self._mails
+
+
+class Handler:
+    """aiosmtpd handler: RCPT checks, DATA spools."""
+
+    def __init__(self, root: Path, settings: Settings, spool: Spool, records: Records, worker: Worker | None) -> None:
+        self.settings = settings
+        self.spool = spool
+        self.records = records
+        self.worker = worker
+        self.directory = Directory(root)
+        self.secret = load_secret(root / settings.state_dir)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        reply = self.check_recipient(address)
+        if reply is not None:
+            self.records.add(
+                outcome="rejected", reason="unknown-community", sender=envelope.mail_from, recipient=address
+            )
+            log.info("refused RCPT %s from %s: %s", address, envelope.mail_from, reply)
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    def check_recipient(self, address: str) -> str | None:
+        parts = split_address(address)
+        if parts is None:
+            return NO_SUCH_COMMUNITY
+        if parts.domain != self.settings.mail_domain.lower():
+            return WRONG_DOMAIN
+        if parts.mail not in self.directory.mails():
+            return NO_SUCH_COMMUNITY
+        if parts.suffix and check_token(self.secret, parts.mail, parts.suffix) is None:
+            return BAD_REPLY_ADDRESS
+        return None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        protocol = "lmtp" if isinstance(server, LMTP) else "smtp"
+        spooled = SpoolEnvelope(
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=list(envelope.rcpt_tos),
+            peer=str(session.peer[0]) if isinstance(session.peer, tuple) else str(session.peer or ""),
+            protocol=protocol,
+            received=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            helo=str(session.host_name or ""),
+        )
+        try:
+            key = await asyncio.get_running_loop().run_in_executor(None, self.spool.accept, raw, spooled)
+        except OSError:
+            log.exception("could not spool a message from %s", envelope.mail_from)
+            return _per_recipient(protocol, TRY_LATER, len(envelope.rcpt_tos))
+        if self.worker is not None:
+            self.worker.wake()
+        return _per_recipient(protocol, OK.format(key=key), len(envelope.rcpt_tos))
+
+
+def _per_recipient(protocol: str, reply: str, count: int) -> str:
+    """LMTP answers DATA once per accepted recipient (RFC 2033); SMTP once."""
+    return "\r\n".join([reply] * max(1, count)) if protocol == "lmtp" else reply
+
+
+def _size(size: int) -> str:
+    return f"{size // (1024 * 1024)} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"
+
+
+def _recording(base: type[SMTP], records: Records) -> type[SMTP]:
+    """aiosmtpd refuses oversize mail itself (at MAIL FROM SIZE= and during DATA); record those refusals."""
+
+    class Recording(base):  # type: ignore[valid-type, misc]
+        # RFC 5321 caps lines at 1000 octets, but real clients send longer HTML lines and
+        # Postfix passes them on: refusing them would lose mail. The size limit still holds.
+        line_length_limit = 1 << 16
+
+        async def push(self, status: str | bytes) -> None:
+            text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
+            if text.startswith("552"):
+                sender = self.envelope.mail_from if self.envelope is not None else ""
+                self.records_too_large(sender, text)
+            await super().push(status)
+
+        def records_too_large(self, sender: str | None, text: str) -> None:
+            records.add(outcome="rejected", reason="too-large", sender=sender or "", reply=text)
+            log.info("refused an oversize message from %s: %s", sender or "<>", text)
+
+    return Recording
+
+
+class _Controller(Controller):
+    def __init__(self, handler: Handler, hostname: str, port: int, lmtp: bool, settings: Settings) -> None:
+        self.lmtp = lmtp
+        self.settings = settings
+        super().__init__(handler, hostname=hostname, port=port, ready_timeout=10.0)
+
+    def factory(self) -> SMTP:
+        cls = _recording(LMTP if self.lmtp else SMTP, self.handler.records)
+        return cls(
+            self.handler,
+            data_size_limit=self.settings.max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=self.settings.mail_domain,
+            ident="intranet gateway",
+        )
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class Gateway:
+    """The listening servers and the worker, started and stopped together."""
+
+    def __init__(
+        self, root: Path, settings: Settings, smtp: str | None = None, lmtp: str | None = None, on_commit: Any = None
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.settings = settings
+        self.worker = Worker(self.root, settings, on_commit=on_commit)
+        self.handler = Handler(self.root, settings, self.worker.spool, self.worker.records, self.worker)
+        self.smtp = settings.smtp if smtp is None else smtp
+        self.lmtp = settings.lmtp if lmtp is None else lmtp
+        self.controllers: list[_Controller] = []
+
+    def start(self) -> list[str]:
+        self.worker.start()
+        listening = []
+        try:
+            for value, is_lmtp in ((self.smtp, False), (self.lmtp, True)):
+                if not value:
+                    continue
+                host, port = parse_host_port(value)
+                controller = _Controller(self.handler, host, port, is_lmtp, self.settings)
+                controller.start()
+                self.controllers.append(controller)
+                listening.append(f"{'LMTP' if is_lmtp else 'SMTP'} on {host}:{port}")
+        except BaseException:
+            self.stop()
+            raise
+        self.worker.wake()  # anything left in the spool from before
+        log.info("gateway for @%s: %s", self.settings.mail_domain, ", ".join(listening) or "no listener")
+        return listening
+
+    def stop(self) -> None:
+        for controller in self.controllers:
+            try:
+                controller.stop()
+            except (RuntimeError, AssertionError):
+                pass
+        self.controllers.clear()
+        self.worker.stop()

@@ -1,0 +1,221 @@
+"""The durable spool: accepted mail waits here until the worker has dealt with it.
+
+The SMTP/LMTP step only calls :meth:`Spool.accept`, which writes the raw
+message and its envelope to ``tmp/``, fsyncs the file, renames it into
+``new/`` and fsyncs the folder, all before the server answers 250. From then
+on the message survives any crash: the worker takes it from ``new/``, and
+only removes it after its outcome is on record. A message that keeps failing
+moves to ``failed/`` with its error; ``intranet spool retry`` puts it back.
+Mail held for a moderator waits in ``held/``.
+
+Layout under ``<state_dir>/spool``::
+
+    tmp/<key>.msg        being written (ignored after a crash)
+    new/<key>.msg        accepted, waiting for the worker
+    new/<key>.tries      how many times the worker failed on it
+    failed/<key>.msg     gave up after too many failures; <key>.json says why
+    held/<key>.<community>.msg  held for moderation; <key>.<community>.json says why
+
+A ``.msg`` file is one line of JSON (the envelope), a newline, then the
+message bytes exactly as received.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Envelope:
+    mail_from: str
+    rcpt_tos: list[str]
+    peer: str = ""
+    protocol: str = "smtp"  # smtp, lmtp, imap, import
+    received: str = ""  # ISO time of acceptance
+    helo: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def received_at(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.received)
+
+
+@dataclass
+class Spooled:
+    key: str
+    path: Path
+    envelope: Envelope
+    raw: bytes
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(path: Path, data: bytes, tmp_dir: Path) -> None:
+    """Write ``data`` to ``path`` so that after return it survives a crash or power loss."""
+    tmp = tmp_dir / f"{path.name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+    fsync_dir(path.parent)
+
+
+def _read(path: Path) -> tuple[Envelope, bytes]:
+    data = path.read_bytes()
+    head, _, raw = data.partition(b"\n")
+    envelope = Envelope(**json.loads(head))
+    return envelope, raw
+
+
+class Spool:
+    def __init__(self, state_dir: Path) -> None:
+        self.root = Path(state_dir) / "spool"
+        self.tmp = self.root / "tmp"
+        self.new = self.root / "new"
+        self.failed_dir = self.root / "failed"
+        self.held_dir = self.root / "held"
+        for folder in (self.tmp, self.new, self.failed_dir, self.held_dir):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    # -- intake -------------------------------------------------------------------
+
+    def accept(self, raw: bytes, envelope: Envelope) -> str:
+        """Store a message durably and return its spool key. Called before the 250."""
+        key = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+        if not envelope.received:
+            envelope.received = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        head = json.dumps(asdict(envelope), separators=(",", ":")).encode("utf-8")
+        write_durably(self.new / f"{key}.msg", head + b"\n" + raw, self.tmp)
+        log.info("spooled %s from %s for %s", key, envelope.mail_from or "<>", ",".join(envelope.rcpt_tos))
+        return key
+
+    # -- the worker's side --------------------------------------------------------
+
+    def pending(self) -> list[str]:
+        return sorted(p.stem for p in self.new.glob("*.msg"))
+
+    def load(self, key: str) -> Spooled:
+        path = self.new / f"{key}.msg"
+        envelope, raw = _read(path)
+        return Spooled(key, path, envelope, raw)
+
+    def finish(self, key: str) -> None:
+        """The outcome is on record: forget the message."""
+        for suffix in (".msg", ".tries"):
+            try:
+                os.unlink(self.new / f"{key}{suffix}")
+            except FileNotFoundError:
+                pass
+        fsync_dir(self.new)
+
+    def tries(self, key: str) -> int:
+        try:
+            return int((self.new / f"{key}.tries").read_text())
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def record_failure(self, key: str, error: str, max_tries: int) -> bool:
+        """Count a failure; after ``max_tries`` move the message to failed/. True if moved."""
+        tries = self.tries(key) + 1
+        if tries < max_tries:
+            write_durably(self.new / f"{key}.tries", str(tries).encode(), self.tmp)
+            return False
+        info = {"key": key, "error": error, "tries": tries, "failed": _now()}
+        write_durably(self.failed_dir / f"{key}.json", json.dumps(info, indent=1).encode(), self.tmp)
+        os.rename(self.new / f"{key}.msg", self.failed_dir / f"{key}.msg")
+        try:
+            os.unlink(self.new / f"{key}.tries")
+        except FileNotFoundError:
+            pass
+        fsync_dir(self.failed_dir)
+        fsync_dir(self.new)
+        return True
+
+    def hold(self, spooled: Spooled, community: str, info: dict[str, Any]) -> str:
+        """Keep a copy for moderation, outside the published history."""
+        name = f"{spooled.key}.{community}"
+        data = spooled.path.read_bytes()
+        write_durably(self.held_dir / f"{name}.msg", data, self.tmp)
+        write_durably(self.held_dir / f"{name}.json", json.dumps(info, indent=1).encode(), self.tmp)
+        return name
+
+    # -- operators ----------------------------------------------------------------
+
+    def failed(self) -> Iterator[dict[str, Any]]:
+        for path in sorted(self.failed_dir.glob("*.json")):
+            yield json.loads(path.read_text())
+
+    def held(self) -> Iterator[dict[str, Any]]:
+        for path in sorted(self.held_dir.glob("*.json")):
+            info = json.loads(path.read_text())
+            info.setdefault("id", path.stem)
+            yield info
+
+    def retry(self, key: str) -> bool:
+        """Put a failed message back in the queue."""
+        source = self.failed_dir / f"{key}.msg"
+        if not source.is_file():
+            return False
+        os.rename(source, self.new / f"{key}.msg")
+        fsync_dir(self.new)
+        try:
+            os.unlink(self.failed_dir / f"{key}.json")
+        except FileNotFoundError:
+            pass
+        return True
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Records:
+    """Append-only log of what became of each message (one JSON object a line)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / "records.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def add(self, **record: Any) -> None:
+        record.setdefault("time", _now())
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def all(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        result = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                result.append(json.loads(line))
+            except ValueError:
+                continue  # a torn last line after a crash
+        return result

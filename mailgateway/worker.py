@@ -1,0 +1,408 @@
+"""The worker: takes messages from the spool and decides what becomes of each.
+
+For every spooled message, and every community it was sent to, exactly one
+outcome is recorded: ``published``, ``duplicate``, ``held``, ``rejected`` or
+``dropped`` (see :mod:`mailgateway.classify`), each with a reason code. The
+message leaves the spool only after that. A worker that crashes half way
+runs the message again on restart: writing the post is idempotent and a
+post already committed is recognised by its path (from the Message-ID) and
+its content hash, so nothing is posted twice.
+
+One worker per state folder at a time (an exclusive lock file).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator.addresses import check_token, load_secret, split_address, topic_ref
+from generator.config import Settings
+from generator.content import EMAIL_RE, Author, Community, attachments_dir, read_intranet, split_front_matter
+from generator.content import load_yaml as _load_yaml
+from generator.threads import build_topics
+
+from . import classify, policy
+from .compose import Draft, compose, is_empty
+from .notices import Notices, Outbox
+from .parse import Inbound, parse_message
+from .spool import Records, Spool, Spooled, write_durably
+from .store import commit_files, git_dir, is_committed
+
+log = logging.getLogger(__name__)
+
+MAX_TRIES = 5
+
+# Outcomes and the reasons that are not from classify/policy.
+PUBLISHED, DUPLICATE, HELD, REJECTED, DROPPED = "published", "duplicate", "held", "rejected", "dropped"
+UNKNOWN_COMMUNITY = "unknown-community"
+BAD_REPLY_ADDRESS = "bad-reply-address"
+EMPTY = "empty"
+TOPIC_CLOSED = "topic-closed"
+NO_SENDER = "no-sender"
+
+
+@dataclass
+class Known:
+    """What the worker knows of one community's posts."""
+
+    topic_of: dict[str, str]  # Message-ID -> topic's first Message-ID
+    by_ref: dict[str, str]  # topic_ref -> topic's first Message-ID
+    closed: set[str]  # first Message-IDs of closed topics
+    titles: dict[str, str]  # first Message-ID -> title
+
+
+class Index:
+    """Communities, people and known Message-IDs, read from the work tree."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.reload()
+
+    def reload(self) -> None:
+        intranet = read_intranet(self.root)
+        self.communities: dict[str, Community] = {c.mail: c for c in intranet.communities.values()}
+        self.by_email = intranet.person_by_email()
+        self.people = intranet.people
+        self.known: dict[str, Known] = {}
+        for slug, topics in build_topics(intranet.posts).items():
+            known = Known({}, {}, set(), {})
+            for topic in topics:
+                root_id = topic.root.message_id
+                known.by_ref[topic_ref(root_id)] = root_id
+                known.titles[root_id] = topic.title
+                if topic.root.closed:
+                    known.closed.add(root_id)
+                for post in topic.posts:
+                    known.topic_of[post.message_id] = root_id
+            self.known[slug] = known
+
+    def community_for(self, mail: str) -> Community | None:
+        return self.communities.get(mail.lower())
+
+    def known_in(self, slug: str) -> Known:
+        return self.known.setdefault(slug, Known({}, {}, set(), {}))
+
+    def add(self, slug: str, message_id: str, topic: str, title: str) -> None:
+        known = self.known_in(slug)
+        known.topic_of[message_id] = topic
+        if topic == message_id:
+            known.by_ref[topic_ref(topic)] = topic
+            known.titles[topic] = title
+
+
+class Worker:
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        on_commit: Callable[[], None] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.settings = settings
+        self.state_dir = self.root / settings.state_dir
+        self.spool = Spool(self.state_dir)
+        self.records = Records(self.state_dir)
+        self.outbox = Outbox(self.state_dir, settings)
+        self.notices = Notices(self.state_dir, settings, self.outbox)
+        self.secret = load_secret(self.state_dir)
+        self.git_dir = git_dir(self.root)
+        self.on_commit = on_commit
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock_file: Any = None
+        self._index: Index | None = None
+        self._index_head = ""
+        self._not_before: dict[str, float] = {}
+
+    # -- running ------------------------------------------------------------------
+
+    def acquire(self) -> bool:
+        """Take the one-worker lock; False if another process holds it."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.state_dir / "worker.lock", "w")  # noqa: SIM115 - held for the worker's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._lock_file = handle
+        return True
+
+    def start(self) -> None:
+        if not self.acquire():
+            raise RuntimeError(f"another gateway is working the spool in {self.state_dir}")
+        self._thread = threading.Thread(target=self._run, name="spool-worker", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # noqa: BLE001 - the worker never dies
+                log.exception("worker pass failed; trying again shortly")
+                worked = False
+            if not worked:
+                self._wake.wait(1.0)
+                self._wake.clear()
+
+    def run_once(self) -> bool:
+        """Deal with every pending message that is due; True if any was handled."""
+        worked = False
+        for key in self.spool.pending():
+            if self._stop.is_set():
+                break
+            if self._not_before.get(key, 0) > time.monotonic():
+                continue
+            worked = True
+            try:
+                spooled = self.spool.load(key)
+            except FileNotFoundError:
+                continue  # taken by a retry command meanwhile
+            except (ValueError, TypeError) as exc:
+                self._failed(key, f"unreadable spool file: {exc}")
+                continue
+            try:
+                self.process(spooled)
+            except Exception as exc:  # noqa: BLE001 - any failure is counted, never fatal
+                log.exception("spool %s: processing failed", key)
+                self._failed(key, f"{type(exc).__name__}: {exc}")
+                continue
+            self.spool.finish(key)
+            self._not_before.pop(key, None)
+        return worked
+
+    def _failed(self, key: str, error: str) -> None:
+        moved = self.spool.record_failure(key, error, MAX_TRIES)
+        if moved:
+            self.records.add(key=key, outcome="failed", reason="error", error=error)
+            log.error("spool %s: gave up after %d tries, moved to failed/: %s", key, MAX_TRIES, error)
+            self._not_before.pop(key, None)
+        else:
+            self._not_before[key] = time.monotonic() + min(60.0, 2.0 ** self.spool.tries(key))
+
+    # -- one message --------------------------------------------------------------
+
+    def index(self) -> Index:
+        head = _head(self.git_dir)
+        if self._index is None or head != self._index_head:
+            self._index = Index(self.root)
+            self._index_head = head
+        return self._index
+
+    def process(self, spooled: Spooled) -> None:
+        envelope = spooled.envelope
+        mail = parse_message(spooled.raw, envelope.received_at, self.settings.mail_domain)
+        base = {"key": spooled.key, "message_id": mail.message_id, "sender": mail.from_address}
+        reason = classify.drop_reason(mail, self.settings.mail_domain, envelope.mail_from)
+        if reason:
+            log.info("spool %s %s: dropped (%s)", spooled.key, mail.message_id, reason)
+            self.records.add(**base, outcome=DROPPED, reason=reason, recipients=envelope.rcpt_tos)
+            return
+        if not EMAIL_RE.match(mail.from_address):
+            # No usable From (obfuscated "x at y", missing): the envelope sender stands in, or nobody.
+            if not EMAIL_RE.match(envelope.mail_from):
+                log.info("spool %s %s: rejected (no sender address)", spooled.key, mail.message_id)
+                self.records.add(**base, outcome=REJECTED, reason=NO_SENDER, recipients=envelope.rcpt_tos)
+                return
+            mail.from_address = envelope.mail_from
+        index = self.index()
+        for rcpt in dict.fromkeys(r.lower() for r in envelope.rcpt_tos):
+            outcome, reason, extra = self.deliver(spooled, mail, rcpt, index)
+            log.info("spool %s %s to %s: %s (%s)", spooled.key, mail.message_id, rcpt, outcome, reason)
+            self.records.add(**base, recipient=rcpt, outcome=outcome, reason=reason, **extra)
+
+    def deliver(self, spooled: Spooled, mail: Inbound, rcpt: str, index: Index) -> tuple[str, str, dict]:
+        """Post ``mail`` to the community at ``rcpt``; return (outcome, reason, details)."""
+        envelope = spooled.envelope
+        now = self.clock()
+        address = split_address(rcpt)
+        community = index.community_for(address.mail) if address else None
+        if address is None or community is None or address.domain != self.settings.mail_domain.lower():
+            self._notice(mail, UNKNOWN_COMMUNITY, now, address=rcpt)
+            return REJECTED, UNKNOWN_COMMUNITY, {}
+        known = index.known_in(community.slug)
+        parent = next((mid for mid in mail.thread_ids() if mid in known.topic_of), None)
+        topic = known.topic_of[parent] if parent else None
+        token_ok = True
+        if address.suffix:
+            token = check_token(self.secret, community.mail, address.suffix)
+            if token is None:
+                self._notice(mail, UNKNOWN_COMMUNITY, now, address=rcpt)
+                return REJECTED, BAD_REPLY_ADDRESS, {}
+            token_ok = token.issued_to(mail.from_address)
+            if topic is None and token.topic in known.by_ref:
+                topic = known.by_ref[token.topic]  # headers lost: the reply address says where
+                parent = topic
+
+        existing = self._existing(community.slug, mail)
+        if existing == DUPLICATE:
+            return DUPLICATE, "already-posted", {"community": community.slug}
+
+        values = {
+            "address": rcpt,
+            "community": community.name,
+            "community_address": f"{community.mail}@{self.settings.mail_domain}",
+        }
+        if topic and topic in known.closed:
+            self._notice(mail, TOPIC_CLOSED, now, topic=known.titles.get(topic, ""), **values)
+            return REJECTED, TOPIC_CLOSED, {"community": community.slug}
+        handle = index.by_email.get(_normal(mail.from_address))
+        authenticity = policy.authenticate(mail, envelope.peer, self.settings)
+        hold = policy.hold_reason(community, handle, authenticity, token_ok)
+        if hold:
+            held_id = self.spool.hold(
+                spooled,
+                community.slug,
+                {
+                    "key": spooled.key,
+                    "community": community.slug,
+                    "reason": hold,
+                    "why": authenticity.why,
+                    "message_id": mail.message_id,
+                    "sender": mail.from_address,
+                    "subject": mail.subject,
+                    "held": now.isoformat(timespec="seconds"),
+                },
+            )
+            self._notice(mail, "held", now, hold=hold, **values)
+            return HELD, hold, {"community": community.slug, "held": held_id}
+
+        author = (
+            Author(handle=handle)
+            if handle
+            else Author(name=mail.from_name or mail.from_address, email=mail.from_address)
+        )
+        draft = compose(
+            mail,
+            community.slug,
+            envelope.protocol,
+            author,
+            topic,
+            parent,
+            envelope.received_at,
+            self.settings,
+            existing or "",
+        )
+        if is_empty(draft):
+            self._notice(mail, EMPTY, now, **values)
+            return REJECTED, EMPTY, {"community": community.slug}
+        commit = self._store(draft, community, mail, handle)
+        index.add(community.slug, mail.message_id, draft.post.topic, draft.post.subject)
+        self._index_head = _head(self.git_dir)
+        extra: dict[str, Any] = {"community": community.slug, "path": draft.post.relpath}
+        if draft.skipped:
+            extra["attachments_not_kept"] = [p.filename or p.file for p in draft.skipped]
+        if commit:
+            extra["commit"] = commit
+        return PUBLISHED, "reply" if topic else "new-topic", extra
+
+    def _existing(self, slug: str, mail: Inbound) -> str | None:
+        """DUPLICATE if this message is already a committed post here; a variant suffix if the
+        Message-ID is taken by different content; None if the ID is free."""
+        from generator.content import post_relpath
+
+        for variant in ("", mail.content_hash[7:15]):
+            path = self.root / post_relpath(slug, mail.message_id, variant)
+            if not path.is_file():
+                return variant or None
+            if _hash_of(path) == mail.content_hash:
+                if is_committed(self.root, path):
+                    return DUPLICATE
+                return variant or None  # written before a crash, not yet committed: finish the job
+        return mail.content_hash[7:23]
+
+    def _store(self, draft: Draft, community: Community, mail: Inbound, handle: str | None) -> str:
+        post = draft.post
+        path = self.root / post.relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        paths = [path]
+        if draft.files:
+            folder = attachments_dir(path)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, data in draft.files.items():
+                target = folder / name
+                write_durably(target, data, self.spool.tmp)
+                paths.append(target)
+        write_durably(path, post.to_text().encode("utf-8"), self.spool.tmp)
+        person = self._index.people.get(handle) if handle and self._index else None
+        name = person.name if person else (mail.from_name or mail.from_address)
+        kind = "reply" if post.in_reply_to else "new topic"
+        commit = commit_files(
+            self.root,
+            paths,
+            subject=f"{community.slug}: {post.subject or '(no subject)'}",
+            body=f"A {kind} by {name} in {community.name}, received by email.",
+            author=(name, mail.from_address or "unknown@invalid"),
+            committer=(self.settings.gateway_name, self.settings.noreply),
+            trailers={"Message-ID": post.message_id},
+        )
+        if commit and self.on_commit is not None:
+            self.on_commit()
+        return commit.sha if commit else ""
+
+    def _notice(self, mail: Inbound, reason: str, now: dt.datetime, **values: str) -> None:
+        values.setdefault("address", "")
+        values.setdefault("community", "")
+        values.setdefault("community_address", "")
+        values.setdefault("topic", "")
+        self.notices.send(mail.from_address, reason, mail.subject, mail.message_id, now, **values)
+
+
+def _normal(address: str) -> str:
+    from generator.content import normalize_address
+
+    return normalize_address(address)
+
+
+def _hash_of(path: Path) -> str:
+    try:
+        head, _, _ = split_front_matter(path.read_text(encoding="utf-8"))
+        data = _load_yaml(head)
+    except Exception:  # noqa: BLE001 - an unreadable file is not our duplicate
+        return ""
+    return str(data.get("content_hash", "")) if isinstance(data, dict) else ""
+
+
+def _head(git_dir: Path) -> str:
+    """The current commit, read cheaply from the Git folder (no process)."""
+    for _ in range(2):
+        try:
+            ref = (git_dir / "HEAD").read_text().strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return ""
+        if not ref.startswith("ref: "):
+            return ref
+        name = ref[5:]
+        try:
+            return (git_dir / name).read_text().strip()
+        except FileNotFoundError:
+            packed = git_dir / "packed-refs"
+            if packed.is_file():
+                for line in packed.read_text().splitlines():
+                    if line.endswith(" " + name):
+                        return line.split()[0]
+            return ""
+    return ""
