@@ -182,27 +182,30 @@ def _filename(part: Message) -> str:
 
 
 def _walk(message: Message, texts: list[Message], htmls: list[Message], parts: list[Part]) -> None:
-    """Collect body candidates and attachments, depth first, in order."""
-    for part in message.walk() if message.is_multipart() else [message]:
-        if part.is_multipart():
-            continue
-        ctype = part.get_content_type()
-        disposition = (part.get_content_disposition() or "").lower()
-        if ctype == "message/rfc822" or (part.get_content_maintype() == "message" and part is not message):
-            continue
-        is_body = disposition != "attachment" and not _filename(part)
-        if part.get_content_maintype() == "multipart":
-            texts.append(part)  # a multipart without its boundaries: its payload is the text
-        elif is_body and ctype == "text/plain":
-            texts.append(part)
-        elif is_body and ctype == "text/html":
-            htmls.append(part)
-        else:
-            parts.append(_part(part, disposition))
+    """Collect body candidates and attachments, depth first, in order.
+
+    A forwarded message (``message/rfc822``) is kept whole as one ``.eml``
+    attachment; its own text is not mistaken for the sender's.
+    """
     if message.is_multipart():
-        for sub in message.walk():
-            if sub.get_content_type() == "message/rfc822":
-                parts.append(_forwarded(sub))
+        payload = message.get_payload()
+        for part in payload if isinstance(payload, list) else []:
+            if part.get_content_type() == "message/rfc822":
+                parts.append(_forwarded(part))
+            else:
+                _walk(part, texts, htmls, parts)
+        return
+    ctype = message.get_content_type()
+    disposition = (message.get_content_disposition() or "").lower()
+    is_body = disposition != "attachment" and not _filename(message)
+    if message.get_content_maintype() == "multipart":
+        texts.append(message)  # a multipart without its boundaries: its payload is the text
+    elif is_body and ctype == "text/plain":
+        texts.append(message)
+    elif is_body and ctype == "text/html":
+        htmls.append(message)
+    else:
+        parts.append(_part(message, disposition))
 
 
 def _part(part: Message, disposition: str) -> Part:

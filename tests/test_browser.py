@@ -147,3 +147,45 @@ def test_no_script_from_content_runs(browser, tmp_path: Path, serve) -> None:
     topic = Reader(browser, f"{base}c/open/t/{key}/")
     assert "<script>window.__xss='subject'</script>" in topic.page.locator("article h1").inner_text()
     assert "Mallory" in topic.text()
+
+
+def test_hostile_mail_through_the_gateway_runs_no_script(browser, tmp_path: Path, serve) -> None:
+    from mailtest import DOMAIN, Harness, git_root, mail
+
+    from test_security import PAYLOADS
+
+    root = git_root(tmp_path / "intranet")
+    evil = "<img src=x onerror=\"window.__xss='mail'\">"
+    with Harness(root) as gw:
+        plain = mail(
+            subject=f"<script>window.__xss='subject'</script> {evil}",
+            body="\n\n".join(PAYLOADS.values()),
+            sender=f'"{evil} Mallory" <ann.lee@example.org>',
+        )
+        gw.send(plain, f"handover@{DOMAIN}")
+        html = mail(subject="HTML payloads", body="see the HTML part")
+        html.add_alternative(
+            "<p>Hi <script>window.__xss='html'</script><img src=x onerror=\"window.__xss='html-img'\">"
+            "<a href=\"javascript:window.__xss='html-link'\">link</a><svg onload=\"window.__xss='svg'\"></svg>"
+            "<table><tr><td onmouseover=\"window.__xss='td'\">cell</td></tr></table>"
+            "<iframe src=\"data:text/html,<script>parent.__xss='frame'</script>\"></iframe></p>",
+            subtype="html",
+        )
+        gw.send(html, f"handover@{DOMAIN}")
+        for message in (plain, html):
+            assert gw.wait(message["Message-ID"])[0]["outcome"] == "published"
+        topics = [p for p in gw.posts("handover") if p.message_id in (plain["Message-ID"], html["Message-ID"])]
+    build_site(root)
+    base = serve(root / "site")
+    for post in topics:
+        key = path_key(post.relpath)[:12]
+        reader = Reader(browser, f"{base}c/handover/t/{key}/")
+        for details in reader.page.locator("details summary").all():
+            details.click()
+        for element in reader.page.locator("article a, article td").all():
+            element.hover()
+        assert reader.page.evaluate("window.__xss") is None
+        assert not [p for p in reader.problems if "dialog" in p or "page error" in p], reader.problems
+    home = Reader(browser, base)
+    assert home.page.evaluate("window.__xss") is None
+    assert "<script>window.__xss='subject'</script>" in home.text()

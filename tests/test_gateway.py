@@ -431,3 +431,40 @@ def _free() -> int:
     from conftest import free_port
 
     return free_port()
+
+
+def test_editor_holding_the_index_lock_delays_but_never_loses(gw: Harness) -> None:
+    import threading
+    import time
+
+    lock = gw.root / ".git" / "index.lock"
+    lock.write_text("an editor is committing")
+    threading.Timer(0.5, lock.unlink).start()
+    message = mail(subject="While an editor commits", body="Still arrives.")
+    gw.send(message, f"handover@{DOMAIN}")
+    started = time.monotonic()
+    [record] = gw.wait(message["Message-ID"])
+    assert record["outcome"] == "published"
+    assert not lock.exists() and time.monotonic() >= started
+    assert list(gw.gateway.worker.spool.failed()) == []
+
+
+def test_html_mail_with_inline_image_shows_it_in_place(gw: Harness) -> None:
+    from generator.mkdocs_adapter import build_site
+
+    message = mail(subject="Falls chart", body="(HTML only)")
+    message.add_alternative(
+        '<p>This month:</p><p><img src="cid:chart1@example.org" alt="falls chart"></p>', subtype="html"
+    )
+    html_part = message.get_payload()[1]
+    html_part.add_related(b"\x89PNG\r\n\x1a\nfake", maintype="image", subtype="png", cid="<chart1@example.org>")
+    gw.send(message, f"handover@{DOMAIN}")
+    assert gw.wait(message["Message-ID"])[0]["outcome"] == "published"
+    post = gw.post(message["Message-ID"])
+    assert [a.file for a in post.attachments] == ["att-1.png"]
+    assert "![falls chart](att-1.png)" in post.body
+    build_site(gw.root)
+    from generator.content import path_key
+
+    page = (gw.root / "site" / "c" / "handover" / "t" / path_key(post.relpath)[:12] / "index.html").read_text()
+    assert f'<img src="../../files/{post.key}/att-1.png" alt="falls chart">' in page

@@ -112,3 +112,21 @@ def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(tmp_path: Path) -> Non
     assert "serving" in output and "stopping" in output and "SMTP on 127.0.0.1" in output
     assert "build failed, the last good site stays" in output
     assert "Traceback" not in output
+
+
+def test_bursts_of_changes_coalesce_into_few_rebuilds(small_root: Path) -> None:
+    from generator.serve import Rebuilder
+
+    rebuilder = Rebuilder(small_root, None)
+    rebuilder.start()
+    try:
+        for _ in range(50):
+            rebuilder.notify()
+        wait_for(lambda: rebuilder.builds >= 1, what="a rebuild")
+        time.sleep(1.0)
+        assert rebuilder.builds == 1
+        rebuilder.notify()
+        wait_for(lambda: rebuilder.builds == 2, what="a second rebuild")
+    finally:
+        rebuilder.stop()
+    assert (small_root / "site" / "index.html").is_file()
