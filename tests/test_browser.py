@@ -151,7 +151,6 @@ def test_no_script_from_content_runs(browser, tmp_path: Path, serve) -> None:
 
 def test_hostile_mail_through_the_gateway_runs_no_script(browser, tmp_path: Path, serve) -> None:
     from mailtest import DOMAIN, Harness, git_root, mail
-
     from test_security import PAYLOADS
 
     root = git_root(tmp_path / "intranet")

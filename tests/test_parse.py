@@ -8,7 +8,7 @@ from html import unescape
 
 from mailgateway.parse import content_hash, parse_message
 
-RECEIVED = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.timezone.utc)
+RECEIVED = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
 
 def parse(raw: bytes):
@@ -44,7 +44,10 @@ def test_quoted_printable_base64_and_encoded_headers() -> None:
     mail = parse(raw)
     assert (mail.from_name, mail.subject) == ("Zoë Smith", "Übergabe")
     assert "Zoë says a very long line that was soft-wrapped by the client." in visible(mail.body)
-    raw = b"From: a@x.org\nSubject: b64\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\nSGVsbG8sIHfDtnJsZCE=\n"
+    raw = (
+        b"From: a@x.org\nSubject: b64\nContent-Type: text/plain; charset=utf-8\n"
+        b"Content-Transfer-Encoding: base64\n\nSGVsbG8sIHfDtnJsZCE=\n"
+    )
     assert visible(parse(raw).body) == "Hello, wörld!"
 
 
@@ -145,7 +148,10 @@ def test_content_hash_ignores_trace_headers_only() -> None:
 
 
 def test_plain_text_shows_exactly_as_typed() -> None:
-    typed = '# not a heading\n* not a list\n1. not a list either\n<b>not bold</b> &amp;\n{{ config }} {% raw %}\n--8<-- "mkdocs.yml"\n    indented'
+    typed = (
+        "# not a heading\n* not a list\n1. not a list either\n<b>not bold</b> &amp;\n"
+        '{{ config }} {% raw %}\n--8<-- "mkdocs.yml"\n    indented'
+    )
     raw = b"From: a@x.org\nSubject: s\nContent-Type: text/plain; charset=utf-8\n\n" + typed.encode() + b"\n"
     shown = visible(parse(raw).body)
     for line in typed.splitlines():
@@ -155,7 +161,8 @@ def test_plain_text_shows_exactly_as_typed() -> None:
 def test_quoted_reply_and_signature_are_set_aside() -> None:
     raw = (
         b"From: a@x.org\nSubject: Re: s\nContent-Type: text/plain; charset=utf-8\n\n"
-        b"Yes, Thursday works.\n\nOn Tue, 3 Nov 2026 at 09:14, Amira Haddad <amira@x.org>\nwrote:\n> Does Thursday work?\n"
+        b"Yes, Thursday works.\n\nOn Tue, 3 Nov 2026 at 09:14, Amira Haddad <amira@x.org>\n"
+        b"wrote:\n> Does Thursday work?\n"
     )
     mail = parse(raw)
     assert visible(mail.body) == "Yes, Thursday works."
