@@ -18,9 +18,11 @@ What it measures, in one process run:
 2. **Intranet build** - ``generator.mkdocs_adapter.build_site(root, site)``.
 3. **Plain MkDocs build** - ``mkdocs.commands.build.build`` on the plain
    project: the same theme settings (Material) and Markdown extensions as the
-   intranet's ``mkdocs.yml``, the ``search`` plugin, and no ``nav``, so MkDocs
-   builds its automatic nav as a naive user's site would. This is the
-   baseline a user would get by pointing plain MkDocs at the same Markdown.
+   intranet's ``mkdocs.yml`` and the ``search`` plugin. ``--plain-nav
+   indexes`` (the default) gives it a nav of the home, community and people
+   index pages only, with topics left out of the nav, as a careful MkDocs user
+   would set it up; ``--plain-nav auto`` leaves the nav to MkDocs, which puts
+   every page in it, as a naive site would.
 
 It prints, per phase, seconds, pages, the size of ``search/search_index.json``
 and the peak RSS of this process (``ru_maxrss`` is process-wide and never goes
@@ -30,8 +32,14 @@ processes, whose peak is shown separately), then the intranet/plain ratio.
 Run it with the project's environment, from the repository root::
 
     python bench/build_bench.py --topics 1000
-    python bench/build_bench.py --topics 10000 --seed 7 --keep /tmp/bench-10k
-    python bench/build_bench.py --topics 1000 --skip-plain
+    timeout 1500 python bench/build_bench.py --topics 10000 --seed 7
+    python bench/build_bench.py --topics 10000 --skip-plain --keep /tmp/bench-10k
+
+Beware of the plain build at large sizes: Material renders the whole automatic
+nav into every page, so its time and its site grow with pages squared (about
+0.5 GB of HTML at 1,000 topics, 3.7 MB per page and some 38 GB at 10,000,
+where it takes around half an hour on two cores). Under ``timeout`` the
+SIGTERM is caught and the phases that did finish are still reported.
 """
 
 from __future__ import annotations
@@ -537,7 +545,9 @@ def write_topics(
 # The plain MkDocs project's other pages and config
 
 
-def write_plain_project(project: Path, summaries: list[TopicSummary], people: Sequence[PersonSpec]) -> int:
+def write_plain_project(
+    project: Path, summaries: list[TopicSummary], people: Sequence[PersonSpec], nav: str = "indexes"
+) -> int:
     """Index pages, people pages and ``mkdocs.yml``; return the number of pages (topics included)."""
     docs = project / "docs"
     repo_config = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
@@ -547,6 +557,12 @@ def write_plain_project(project: Path, summaries: list[TopicSummary], people: Se
         "markdown_extensions": repo_config.get("markdown_extensions", []),
         "plugins": ["search"],
     }
+    if nav == "indexes":
+        config["nav"] = [
+            {"Home": "index.md"},
+            {"Communities": [{spec.name: f"{spec.slug}/index.md"} for spec in community_specs()]},
+            {"People": "people/index.md"},
+        ]
     write_yaml(project / "mkdocs.yml", config)
     by_community: dict[str, list[TopicSummary]] = {c.slug: [] for c in community_specs()}
     for summary in summaries:
@@ -622,14 +638,14 @@ def search_index_bytes(site: Path) -> int | None:
     return path.stat().st_size if path.is_file() else None
 
 
-def generate(workdir: Path, topics: int, seed: int, with_plain: bool) -> Generated:
+def generate(workdir: Path, topics: int, seed: int, with_plain: bool, nav: str = "indexes") -> Generated:
     rng = random.Random(seed)
     root = workdir / "intranet"
     plain = workdir / "plain" if with_plain else None
     people = make_people(rng)
     write_intranet_skeleton(root, people, rng)
     summaries = write_topics(root, plain / "docs" if plain else None, seed, topics, people)
-    plain_pages = write_plain_project(plain, summaries, people) if plain else 0
+    plain_pages = write_plain_project(plain, summaries, people, nav) if plain else 0
     return Generated(root, plain, summaries, plain_pages, peak_rss_mb(resource.RUSAGE_CHILDREN))
 
 
@@ -735,13 +751,13 @@ def revision() -> str:
     return out.stdout.strip()
 
 
-def print_table(args: argparse.Namespace, generated: Generated, phases: list[Phase]) -> None:
+def print_table(args: argparse.Namespace, code: str, generated: Generated, phases: list[Phase]) -> None:
     s = generated.summaries
     markdown_mb = sum(t.markdown_bytes for t in s) / 1_000_000
     print()
     print(
-        f"Build benchmark: --topics {args.topics} --seed {args.seed}"
-        f"   (code {revision()}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs)"
+        f"Build benchmark: --topics {args.topics} --seed {args.seed} --plain-nav {args.plain_nav}"
+        f"   (code {code}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs)"
     )
     print(
         f"Content: {len(COMMUNITIES)} communities, {len(s):,} topics, {generated.posts:,} posts, {PEOPLE} people, "
@@ -787,6 +803,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--keep", type=Path, metavar="DIR", help="generate into DIR and keep it (DIR/intranet, DIR/plain)"
     )
     parser.add_argument("--skip-plain", action="store_true", help="do not generate or build the plain MkDocs project")
+    parser.add_argument(
+        "--plain-nav",
+        choices=("indexes", "auto"),
+        default="indexes",
+        help="plain project's nav: index pages only (default) or MkDocs' automatic nav of every page",
+    )
     args = parser.parse_args(argv)
     if args.topics < 1:
         parser.error("--topics must be at least 1")
@@ -795,11 +817,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    code = revision()  # now: the repository may change while this runs
     quiet_mkdocs()
     with workspace(args.keep) as workdir:
         print(f"Generating {args.topics:,} topics in {workdir} ...", flush=True)
         started = time.perf_counter()
-        generated = generate(workdir, args.topics, args.seed, with_plain=not args.skip_plain)
+        generated = generate(workdir, args.topics, args.seed, with_plain=not args.skip_plain, nav=args.plain_nav)
         phases = [
             Phase(
                 "generate content",
@@ -815,7 +838,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         plain = generated.plain
         if plain is not None and phases[-1].finished:
             phases.append(run_phase("plain mkdocs build", lambda: build_plain(plain, generated)))
-        print_table(args, generated, phases)
+        print_table(args, code, generated, phases)
     return 0 if all(p.finished for p in phases) else 1
 
 

@@ -11,6 +11,7 @@ page. Editors' hand-written pages are trusted and go through MkDocs instead.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -61,16 +62,20 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 
 
-@lru_cache(maxsize=1)
-def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": True, "breaks": True, "typographer": False})
-    md.enable(["table", "strikethrough", "linkify"])
+@lru_cache(maxsize=2)
+def _parser(linkify: bool) -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "linkify": linkify, "breaks": True, "typographer": False})
+    md.enable(["table", "strikethrough"] + (["linkify"] if linkify else []))
     return md
+
+
+# Linkify's scan is most of the cost of rendering; text with nothing link-like skips it.
+_LINK_HINT = re.compile(r"(?i)\b(?:https?|ftp|mailto):|www\.|@|\.\w{2,}|\w\.\w")
 
 
 def markdown_to_html(text: str) -> str:
     """Render untrusted Markdown to HTML. Not yet safe: pass it to :func:`sanitize`."""
-    return _parser().render(text)
+    return _parser(bool(_LINK_HINT.search(text))).render(text)
 
 
 def sanitize(html: str, rewrite_url: Callable[[str, str], str | None] | None = None) -> str:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from helpers import add_community, add_person, add_post, write_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generator.content import attachments_dir, path_key, post_relpath
 from generator.mkdocs_adapter import build_site
@@ -218,3 +220,12 @@ def test_content_outside_the_root_is_never_published(tmp_path: Path) -> None:
     for path in (root / "site").rglob("*"):
         if path.is_file():
             assert b"TOP SECRET" not in path.read_bytes(), path
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200))
+def test_skipping_linkify_changes_nothing_when_nothing_looks_like_a_link(text: str) -> None:
+    from generator.render import _LINK_HINT, _parser
+
+    if _LINK_HINT.search(text) is None:
+        assert _parser(False).render(text) == _parser(True).render(text)
