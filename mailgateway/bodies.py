@@ -115,6 +115,7 @@ _ASCII_PUNCT = frozenset(string.punctuation)
 _ALWAYS = frozenset("\\`*_[]<|~")
 # Block markers at the start of a line: heading, quote, list, setext underline, ordered list.
 _LINE_START_RE = re.compile(r"#{1,6}(?=\s|$)|>|[+](?=\s|$)|-(?=[-\s]|$)|=(?=[=\s]|$)|[0-9]{1,9}[.)](?=\s|$)")
+_CONTINUED_NUMBER_RE = re.compile(r"[0-9]{0,8}[.)](?=\s|$)")
 _ENTITY_AHEAD_RE = re.compile(r"#?[A-Za-z0-9]+;")
 _PARTIAL_ENTITY_RE = re.compile(r"#?[A-Za-z0-9]*")
 _AUTOLINK_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]{1,31}:[^<>\x00-\x20|]*")
@@ -187,7 +188,9 @@ def _defuse(chars: list[str], flags: list[bool]) -> None:
         i = j
 
 
-def _escape_plain(text: str, *, line_start: bool, defuse: bool, at_end: bool, before_link: bool) -> str:
+def _escape_plain(
+    text: str, *, line_start: bool, defuse: bool, at_end: bool, before_link: bool, after_digit: bool = False
+) -> str:
     chars = list(text)
     flags = [False] * len(chars)
     for i, char in enumerate(chars):
@@ -201,10 +204,14 @@ def _escape_plain(text: str, *, line_start: bool, defuse: bool, at_end: bool, be
             following = text[i + 1 : i + 2]
             flags[i] = following in ("{", "%", "#") or (at_end and following == "")
     if line_start:
-        start = len(text) - len(text.lstrip(" \t"))
+        start = len(text) - len(text.lstrip())  # any whitespace: converters may strip more than CommonMark
         marker = _LINE_START_RE.match(text, start)
         if marker:
             flags[marker.end() - 1 if marker.group()[0].isdigit() else marker.start()] = True
+    if after_digit:  # "1" + "<b></b>" + ". item": the digits came from an earlier node
+        marker = _CONTINUED_NUMBER_RE.match(text)
+        if marker:
+            flags[marker.end() - 1] = True
     if chars and chars[-1] == "!" and before_link:
         flags[-1] = True  # "!" followed by "[" would make an image
     if defuse:
@@ -212,18 +219,29 @@ def _escape_plain(text: str, *, line_start: bool, defuse: bool, at_end: bool, be
     return "".join("\\" + char if flag else char for char, flag in zip(chars, flags, strict=True))
 
 
-def _escape_inline(text: str, *, mode: str = "flow", line_start: bool = False, html: bool = False) -> str:
+def _escape_inline(
+    text: str,
+    *,
+    mode: str = "flow",
+    line_start: bool = False,
+    html: bool = False,
+    before: str = "",
+) -> str:
     """Escape one line of text so markdown-it shows it literally.
 
     ``mode="flow"``: ordinary text; http(s) and www addresses become links and
     anything else linkify would link (bare domains, e-mail addresses, ftp) is
     defused. ``mode="link"``: text inside a link label, where linkify does not
     run. ``html``: the text is one node of an HTML document, so the next node
-    may continue it (a trailing ``&`` or ``!`` is escaped too).
+    may continue it (a trailing ``&`` or ``{`` is escaped too). ``before``: the character the Markdown
+    before this text may end with: after ``!`` a ``[label](url)`` link cannot start the text (it would
+    become an image), after a digit a leading ``.`` could complete an ordered-list marker.
     """
     links = []
     if mode == "flow" and _LINKIFY.test(text):
         links = [m for m in _LINKIFY.match(text) or [] if _wanted_link(m)]
+        if before == "!" and links and links[0].index == 0 and not _autolink_ok(links[0].text):
+            links = links[1:]
     pieces: list[str] = []
     pos = 0
     for match in [*links, None]:
@@ -237,6 +255,7 @@ def _escape_inline(text: str, *, mode: str = "flow", line_start: bool = False, h
                     defuse=mode == "flow",
                     at_end=html and match is None,
                     before_link=match is not None,
+                    after_digit=pos == 0 and before.isdigit(),
                 )
             )
         if match is not None:
@@ -301,6 +320,12 @@ _MERGE = {
     "kbd": "code",
     "samp": "code",
 }
+# Inline elements with no Markdown of their own.
+_WRAPPERS = frozenset(
+    "span font o:p u small big abbr acronym cite ins mark bdi bdo nobr label time var dfn data".split()
+)
+_CROWDED = 64
+_SINGLE_BLOCKS = frozenset("div p blockquote table ul ol pre h1 h2 h3 h4 h5 h6 dl".split())
 _SPACE_RE = re.compile(r"[\t\n\r\f\v \u00a0]+")
 _HIDDEN_RE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _TIGHT_MARGIN_RE = re.compile(r"(?:^|;)\s*margin\s*:\s*0(?:px|pt|in|cm|em)?\s*(?:;|$)", re.IGNORECASE)
@@ -401,32 +426,63 @@ def _outlook_lists(soup: BeautifulSoup) -> None:
         target.append(p.extract())
 
 
+def _flatten(soup: BeautifulSoup) -> None:
+    """Drop wrappers that mean nothing in Markdown, so deep mail HTML stays shallow.
+
+    Unwrapping <span>/<font> also joins the text they split ("https://exa<span>mple.com</span>"),
+    and a <div> holding nothing but one other block adds no line of its own.
+    """
+    # (unwrap() finds the tag among its parent's children, so skip crowded parents to stay linear.)
+    for tag in soup.find_all(list(_WRAPPERS)):
+        if tag.parent is not None and len(tag.parent.contents) <= _CROWDED:
+            tag.unwrap()
+    for tag in soup.find_all("div"):
+        if tag.parent is None or len(tag.parent.contents) > _CROWDED:
+            continue
+        children = [c for c in tag.children if not (isinstance(c, NavigableString) and not c.strip())]
+        if len(children) == 1 and isinstance(children[0], Tag) and children[0].name in _SINGLE_BLOCKS:
+            tag.unwrap()
+    soup.smooth()
+
+
 def _prepare(soup: BeautifulSoup) -> None:
     for node in soup.find_all(string=lambda s: isinstance(s, (Comment, Declaration, Doctype, CData))):
         node.extract()
     for node in soup.find_all(string=lambda s: isinstance(s, ProcessingInstruction)):
         node.extract()
-    for tag in soup.find_all(True):
-        if tag.decomposed:
-            continue
-        if tag.name in _DROP_TAGS or tag.name.startswith(("v:", "w:")) or _HIDDEN_RE.search(_style(tag)):
-            tag.decompose()
+    # (bs4's Tag.decomposed looks itself up with find(); track removals by hand instead.)
+    doomed = [
+        tag
+        for tag in soup.find_all(True)
+        if tag.name in _DROP_TAGS or tag.name.startswith(("v:", "w:")) or _HIDDEN_RE.search(_style(tag))
+    ]
+    removed: set[int] = set()
+    for tag in doomed:
+        if not any(id(parent) in removed for parent in tag.parents):
+            removed.add(id(tag))
+            tag.extract()
     for br in soup.select("pre br"):
         br.replace_with("\n")
     _outlook_lists(soup)
+    merged: set[int] = set()
     for tag in soup.find_all(list(_MERGE)):
-        if tag.decomposed or tag.parent is None:
+        if id(tag) in merged:
             continue
         following = tag.next_sibling
         while isinstance(following, Tag) and _MERGE.get(following.name) == _MERGE[tag.name]:
             for child in list(following.children):
                 tag.append(child.extract())
-            following.decompose()
+            merged.add(id(following))
+            following.extract()
             following = tag.next_sibling
+    _flatten(soup)
     tables = soup.find_all("table")
     layout = [table for table in tables if _is_layout_table(table)]
     for table in layout:
         _unwrap_layout_table(table)
+    for tag in soup.find_all(["td", "th", "tr", "thead", "tbody", "tfoot", "caption"]):
+        if tag.find_parent("table") is None:
+            tag.name = "div"  # table parts outside a table (or left in an unwrapped one) are just blocks
 
 
 def _contains(tag: Tag, names: Iterable[str]) -> bool:
@@ -466,7 +522,10 @@ def _is_md_punct(char: str) -> bool:
 
 
 _WRAPPING_BLOCKS = _BLOCK_TAGS - {"br"}
+# Blocks whose Markdown always ends the line (an empty <tbody> or <body> writes nothing at all).
+_BOUNDARY_TAGS = _BLOCK_TAGS - {"tbody", "thead", "tfoot", "html", "body"}
 _EMPHASIS_TAGS = frozenset({"b", "strong", "i", "em", "s", "del", "strike"})
+_CODE_TAGS = frozenset({"code", "tt", "kbd", "samp"})
 
 
 def _edge_string(tag: Tag, last: bool) -> NavigableString | None:
@@ -482,8 +541,8 @@ def _edge_string(tag: Tag, last: bool) -> NavigableString | None:
     return None
 
 
-def _neighbour(el: Tag, before: bool) -> tuple[str, bool]:
-    """The text character next to an inline element, and whether it sits inside other emphasis.
+def _neighbour(el: PageElement, before: bool, marks: frozenset[str] = _EMPHASIS_TAGS) -> tuple[str, bool]:
+    """The text character next to an inline element, and whether it sits inside one of the ``marks`` tags.
 
     ``""`` means a block boundary (or nothing) is next to it.
     """
@@ -494,11 +553,11 @@ def _neighbour(el: Tag, before: bool) -> tuple[str, bool]:
         while sibling is not None:
             found: NavigableString | None = None
             if isinstance(sibling, Tag):
-                if sibling.name in _BLOCK_TAGS:
+                if sibling.name in _BOUNDARY_TAGS:
                     return "", False
                 found = _edge_string(sibling, last=before)
                 if found is None and sibling.name == "img":
-                    return (")" if before else "!"), False
+                    return "!", False  # an image's Markdown starts with "!"; its alt text may end with one
             elif isinstance(sibling, NavigableString) and str(sibling):
                 found = sibling
             if found is not None:
@@ -506,11 +565,11 @@ def _neighbour(el: Tag, before: bool) -> tuple[str, bool]:
                 for parent in found.parents:
                     if id(parent) in ancestors:
                         break
-                    emphasised = emphasised or parent.name in _EMPHASIS_TAGS
+                    emphasised = emphasised or parent.name in marks
                 return (str(found)[-1] if before else str(found)[0]), emphasised
             sibling = sibling.previous_sibling if before else sibling.next_sibling
         node = node.parent
-        if node is None or node.name in _BLOCK_TAGS:
+        if node is None or node.name in _BOUNDARY_TAGS:
             return "", False
     return "", False
 
@@ -532,7 +591,7 @@ def _link_follows(el: PageElement) -> bool:
     node: PageElement | None = el
     while node is not None and node.next_sibling is None:
         node = node.parent
-        if node is None or node.name in _BLOCK_TAGS or node.name in ("b", "strong", "i", "em", "s", "del", "strike"):
+        if node is None or node.name in _BOUNDARY_TAGS:
             return False
     following = node.next_sibling if node is not None else None
     if not isinstance(following, Tag):
@@ -559,6 +618,14 @@ def _newlines(count: int) -> str:
     return "\n" * max(1, min(2, count))
 
 
+def _escape_trailing_bang(markdown: str) -> str:
+    """Escape a final "!" unless a backslash already escapes it."""
+    if not markdown.endswith("!"):
+        return markdown
+    backslashes = len(markdown[:-1]) - len(markdown[:-1].rstrip("\\"))
+    return markdown if backslashes % 2 else markdown[:-1] + "\\!"
+
+
 def _chomp(text: str) -> tuple[str, str, str]:
     """Split text into leading whitespace, the words, and trailing whitespace (so markup hugs the words)."""
     body = text.strip()
@@ -566,6 +633,13 @@ def _chomp(text: str) -> tuple[str, str, str]:
         return text, "", ""
     start = text.index(body[0])
     return text[:start], text[start + len(body) :], body
+
+
+def _lead(prefix: str, el: PageElement) -> str:
+    """Leading whitespace of an inline element, minus spaces that would indent a new line."""
+    if " " not in prefix or not _at_line_start(el):
+        return prefix
+    return prefix[: prefix.rindex("\n") + 1] if "\n" in prefix else ""
 
 
 class _Converter(MarkdownConverter):
@@ -592,6 +666,7 @@ class _Converter(MarkdownConverter):
         self.cid_names = cid_names
         self.cid_lower = {key.lower(): value for key, value in cid_names.items()}
         self.captured: dict[int, str] = {}  # table cells and captions, by id(element)
+        self.real_links: dict[int, bool] = {}  # <a> elements that become Markdown links, by id(element)
 
     # -- text ---------------------------------------------------------------
 
@@ -602,10 +677,11 @@ class _Converter(MarkdownConverter):
             return text
         text = _SPACE_RE.sub(" ", text)
         if "_noformat" not in parent_tags:
-            mode = "link" if "a" in parent_tags else "flow"
-            text = _escape_inline(text, mode=mode, line_start=_at_line_start(el), html=True)
-            if text.endswith("!") and not text.endswith("\\!") and _link_follows(el):
-                text = text[:-1] + "\\!"  # "!" then "[...](...)" would make an image
+            mode = "link" if "a" in parent_tags and self._in_link_label(el) else "flow"
+            before = _neighbour(el, before=True)[0]
+            text = _escape_inline(text, mode=mode, line_start=_at_line_start(el), html=True, before=before)
+            if _link_follows(el):
+                text = _escape_trailing_bang(text)  # "!" then "[...](...)" would make an image
         previous, following = el.previous_sibling, el.next_sibling
         in_block = el.parent is not None and el.parent.name in _BLOCK_TAGS
         if (isinstance(previous, Tag) and previous.name == "br") or _is_block(previous) or (in_block and not previous):
@@ -614,26 +690,39 @@ class _Converter(MarkdownConverter):
             text = text.rstrip(" ")
         return text
 
+    def _in_link_label(self, el: PageElement) -> bool:
+        """Whether this text ends up inside ``[...](url)``, where linkify does not run."""
+        for parent in el.parents:
+            if parent.name == "a":
+                key = id(parent)
+                if key not in self.real_links:
+                    self.real_links[key] = _clean_href(_attr(parent, "href")) is not None and not _contains(
+                        parent, _WRAPPING_BLOCKS
+                    )
+                if self.real_links[key]:
+                    return True
+        return False
+
     # -- inline -------------------------------------------------------------
 
     def convert_a(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        if "_noformat" in parent_tags or "a" in parent_tags:
+        if "_noformat" in parent_tags or ("a" in parent_tags and self._in_link_label(el)):
             return text  # no links inside links
-        prefix, suffix, text = _chomp(text)
-        if not text:
-            return prefix
-        text = re.sub(r"\n[ \t]*\n\s*", "\n", text)  # a link label cannot hold a blank line
         href = _clean_href(_attr(el, "href"))
         if href is None:
-            return prefix + text + suffix
+            return text  # javascript:, data:, relative: keep the words, drop the target
         if _contains(el, _WRAPPING_BLOCKS):
             # A "button": <a><div>..</div></a>. A link label is one paragraph, so keep just its words.
             label = _escape_inline(" ".join(el.get_text(" ").split()), mode="link")
             return "\n\n[" + label + "](" + _dest(href) + ")\n\n" if label else text
-        plain = " ".join(el.get_text().split())
-        if plain == href and _autolink_ok(href):
+        prefix, suffix, body = _chomp(text)
+        prefix = _lead(prefix, el)
+        if not body:
+            return prefix
+        body = re.sub(r"\n[ \t]*\n\s*", "\n", body)  # a link label cannot hold a blank line
+        if " ".join(el.get_text().split()) == href and _autolink_ok(href):
             return prefix + "<" + href + ">" + suffix
-        return prefix + "[" + text + "](" + _dest(href) + ")" + suffix
+        return prefix + "[" + body + "](" + _dest(href) + ")" + suffix
 
     def convert_img(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         src = _attr(el, "src").strip()
@@ -642,9 +731,11 @@ class _Converter(MarkdownConverter):
             return ""  # tracking pixel
         if "_noformat" in parent_tags:
             return alt
+        in_label = "a" in parent_tags and self._in_link_label(el)
         label = _escape_inline(alt, mode="link")
         # Alt text shown in place of the image is ordinary text, possibly at the start of a line.
-        plain = label if "a" in parent_tags else _escape_inline(alt, line_start=True, html=True)
+        plain = label if in_label else _escape_inline(alt, line_start=True, html=True)
+        plain = _escape_trailing_bang(plain)  # a link right after it would make "!" + "[..](..)" an image
         lowered = src.lower()
         if lowered.startswith("cid:"):
             name = self._cid_name(src[4:])
@@ -653,7 +744,7 @@ class _Converter(MarkdownConverter):
             return plain
         if lowered.startswith(("http://", "https://")):
             caption = _escape_inline("image: " + alt if alt else "image", mode="link")
-            if "a" in parent_tags:
+            if in_label:
                 return label or caption  # no link inside a link; the outer link keeps the target
             return "[" + caption + "](" + _dest(src) + ")"
         return plain
@@ -677,8 +768,16 @@ class _Converter(MarkdownConverter):
         if _contains(el, _WRAPPING_BLOCKS):  # <code><p>..</p></code>: no span can hold that; keep the words
             return "\n\n" + text_to_markdown(" ".join(el.get_text(" ").split())) + "\n\n"
         prefix, suffix, body = _chomp(text)
+        prefix = _lead(prefix, el)
         if not body:
             return prefix
+        # Two code spans touching ("`a``b`") would read as one: keep a space between them.
+        if not prefix:
+            char, marked = _neighbour(el, before=True, marks=_CODE_TAGS)
+            prefix = " " if marked and char and not char.isspace() else ""
+        if not suffix:
+            char, marked = _neighbour(el, before=False, marks=_CODE_TAGS)
+            suffix = " " if marked and char and not char.isspace() else ""
         longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
         if longest:
             body = " " + body + " "
@@ -697,6 +796,7 @@ class _Converter(MarkdownConverter):
         if _contains(el, _WRAPPING_BLOCKS):
             return text  # <b><p>..</p></b>: markers cannot wrap blocks
         prefix, suffix, body = _chomp(text)
+        prefix = _lead(prefix, el)
         if not body:
             return prefix  # <b> </b> is still a space
         if re.search(r"\n[ \t]*\n", body):
@@ -722,8 +822,13 @@ class _Converter(MarkdownConverter):
     convert_del = convert_s
     convert_strike = convert_s
 
+    def convert_sub(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        return text  # no Markdown for it; keep the words (and any blocks inside) as they are
+
+    convert_sup = convert_sub
+
     def convert_hr(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        return " " if "_inline" in parent_tags else "\n\n---\n\n"
+        return " " if "_inline" in parent_tags else "\n\n***\n\n"  # not "---": "- - ---" is one rule
 
     def convert_q(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         return '"' + text + '"'
@@ -825,21 +930,23 @@ class _Converter(MarkdownConverter):
         indent = " " * len(bullet)
         lines = text.split("\n")
         body = "\n".join([lines[0]] + [indent + line if line else "" for line in lines[1:]])
-        return "\n" + bullet + body + "\n"  # always on a line of its own, even after stray text
+        previous = el.previous_sibling
+        while previous is not None and _blank(previous):
+            previous = previous.previous_sibling
+        # Always on a line of its own; after stray text in the list, a blank line too ("2." cannot
+        # interrupt a paragraph).
+        lead = "\n" if previous is None or (isinstance(previous, Tag) and previous.name == "li") else "\n\n"
+        return lead + bullet + body + "\n"
 
     # -- tables -------------------------------------------------------------
 
     def convert_td(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        if el.find_parent("table") is None:
-            return self.convert_div(el, text, parent_tags)
         self.captured[id(el)] = " ".join(text.split("\n")).strip()
         return text
 
     convert_th = convert_td
 
     def convert_tr(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        if el.find_parent("table") is None:
-            return self.convert_div(el, text, parent_tags)
         return text  # the table assembles its rows from the captured cells
 
     def convert_caption(self, el: Tag, text: str, parent_tags: set[str]) -> str:
@@ -930,6 +1037,7 @@ _ORIGINAL_RE = re.compile(
     r"Originalmeddelande|Oprindelig meddelelse|Opprinnelig melding|Wiadomość oryginalna|Исходное сообщение)\s*-{2,}",
     re.IGNORECASE,
 )
+_COLON_RE = re.compile(r"[:：]")
 _ATTRIBUTION_MAX = 400
 
 
@@ -1028,8 +1136,8 @@ def _header_block(tag: Tag) -> bool:
     if not text or len(text) > 2000:
         return False
     style = _style(tag).lower().replace(" ", "")
-    if "border-top" in style and "solid" in style and _HEADER_LABEL_RE.match(text):
-        return True
+    if "border-top" in style and "solid" in style and _HEADER_LABEL_RE.match(text) and len(_COLON_RE.findall(text)) > 2:
+        return True  # a rule above "From: / Sent: / To:" lines, in whatever language
     return bool(_FROM_RE.match(text) and _SENT_RE.search(text) and _SUBJECT_RE.search(text))
 
 

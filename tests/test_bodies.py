@@ -6,6 +6,7 @@ import email
 import email.policy
 import html
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -525,6 +526,21 @@ def test_html_outlook_word_markup() -> None:
     assert out == "Hello team,\n\nLine one\nLine two\n\n- First\n- Second"
 
 
+def test_html_nbsp_heavy() -> None:
+    out = md(
+        "<p>Hello&nbsp;&nbsp;&nbsp;world&nbsp;</p><p>&nbsp;</p><p>&nbsp;&nbsp;&nbsp;&nbsp;&nbsp;Next&nbsp;line</p>"
+    )
+    assert out == "Hello world\n\nNext line"
+    assert "<pre" not in render_post_markdown(out)
+
+
+def test_html_rule_and_stray_table_parts() -> None:
+    out = md("<p>a</p><hr><ul><li><hr>b</li></ul><td>cell</td><tr><td>row</td></tr>")
+    rendered = render_post_markdown(out)
+    assert rendered.count("<hr>") == 2 and "<li>" in rendered
+    assert "|" not in out and "cell" in out and "row" in out
+
+
 def test_html_blank_lines_collapse() -> None:
     out = md("<p>a</p><br><br><br><br><div><br></div><div><br></div><p>b</p>")
     assert out == "a\n\nb"
@@ -641,6 +657,14 @@ def test_split_nothing_found() -> None:
         assert split_html_reply(source) == (source, "")
 
 
+def test_split_deep_nesting_does_not_raise() -> None:
+    source = (
+        "<div>" * 5000 + 'New<div class="gmail_quote">On A wrote:<blockquote>Old</blockquote></div>' + "</div>" * 5000
+    )
+    new, quoted = split_html_reply(source)
+    assert soup_text(new) + soup_text(quoted) == soup_text(source)
+
+
 def test_split_first_marker_wins() -> None:
     source = (
         '<div>New</div><div class="gmail_quote">On A wrote:<blockquote type="cite">Old'
@@ -743,6 +767,31 @@ def corpus_html_parts() -> list[tuple[str, str]]:
     return parts
 
 
+def corpus_plain_texts() -> list[tuple[str, str]]:
+    """Every plain-text body in the corpus: text/plain parts of messages, and the bare body files."""
+    if not CORPUS.is_dir():
+        return []
+    texts = []
+    for path in sorted(CORPUS.rglob("*")):
+        if not path.is_file() or path.suffix in (".html", ".md", ".py") or path.stat().st_size > 200_000:
+            continue
+        data = path.read_bytes()
+        name = str(path.relative_to(CORPUS))
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        parts = [p for p in message.walk() if p.get_content_type() == "text/plain"] if message.keys() else []
+        if not parts:
+            texts.append((name, data.decode("utf-8", "replace")))
+        for index, part in enumerate(parts):
+            try:
+                body = part.get_content()
+            except (LookupError, ValueError):
+                continue
+            if str(part.get_param("format", "")).lower() == "flowed":
+                body = decode_flowed(body, delsp=str(part.get_param("delsp", "")).lower() == "yes")
+            texts.append((f"{name}#{index}", body))
+    return texts
+
+
 def talon_html_files() -> list[Path]:
     if not TALON.is_dir():
         return []
@@ -806,6 +855,17 @@ def test_corpus_html_parts_convert() -> None:
     # Measured: 30 HTML parts in the corpus, 10 with a recognisable quote marker.
     assert len(parts) >= 30
     assert found >= 10
+
+
+def test_corpus_plain_texts_render_as_typed() -> None:
+    texts = corpus_plain_texts()
+    if not texts:
+        pytest.skip("shared corpus not present")
+    # Measured: 597 plain-text bodies (bare body files and text/plain parts), every one renders as typed.
+    assert len(texts) >= 590
+    for name, text in texts:
+        text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc")
+        assert shown(text_to_markdown(text)) == normalise(text), name
 
 
 def test_corpus_discourse_replies() -> None:
