@@ -101,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         logging.getLogger("mkdocs").setLevel(logging.WARNING)
         logging.getLogger("MARKDOWN").setLevel(logging.WARNING)
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-connection chatter
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:
