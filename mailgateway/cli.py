@@ -12,17 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from generator.cli import host_port
 from generator.config import read_settings
 
 log = logging.getLogger("intranet.gateway")
 
 
 def _host_port(value: str) -> str:
-    if value == "":
-        return value  # turned off
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    """HOST:PORT, checked like every other address option; '' turns a listener off."""
+    if value:
+        host_port(value)
     return value
 
 

@@ -190,6 +190,8 @@ def _walk(message: Message, texts: list[Message], htmls: list[Message], parts: l
     if message.is_multipart():
         payload = message.get_payload()
         for part in payload if isinstance(payload, list) else []:
+            if not isinstance(part, Message):
+                continue
             if part.get_content_type() == "message/rfc822":
                 parts.append(_forwarded(part))
             else:

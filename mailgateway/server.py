@@ -21,6 +21,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from generator.addresses import check_token, load_secret, split_address
+from generator.cli import host_port
 from generator.config import Settings
 from generator.content import COMMUNITIES, COMMUNITY_FILE, load_yaml
 
@@ -168,13 +169,6 @@ class _Controller(Controller):
         )
 
 
-def parse_host_port(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 class Gateway:
     """The listening servers and the worker, started and stopped together."""
 
@@ -196,7 +190,7 @@ class Gateway:
             for value, is_lmtp in ((self.smtp, False), (self.lmtp, True)):
                 if not value:
                     continue
-                host, port = parse_host_port(value)
+                host, port = host_port(value)
                 controller = _Controller(self.handler, host, port, is_lmtp, self.settings)
                 controller.start()
                 self.controllers.append(controller)
