@@ -25,6 +25,7 @@ import string
 import unicodedata
 import warnings
 from collections.abc import Iterable
+from functools import lru_cache
 from itertools import chain
 from urllib.parse import unquote
 
@@ -41,6 +42,7 @@ from bs4 import (
 )
 from bs4.element import PageElement
 from linkify_it import LinkifyIt
+from markdown_it import MarkdownIt
 from markdown_it.common.normalize_url import normalizeLink, normalizeLinkText, validateLink
 from markdownify import MarkdownConverter
 
@@ -289,7 +291,7 @@ def text_to_markdown(text: str) -> str:
         indent = line[: len(line) - len(content)]
         width = len(indent.expandtabs(4))
         lines.append("&nbsp;" * width + _escape_inline(content, line_start=not indent))
-    return "\n".join(lines).strip("\n")
+    return _no_stray_images("\n".join(lines).strip("\n"))
 
 
 # ---------------------------------------------------------------------------
@@ -589,14 +591,21 @@ def _can_close(last: str, after: str) -> bool:
 def _link_follows(el: PageElement) -> bool:
     """Whether the Markdown right after this text node may start with "[" (a link or image)."""
     node: PageElement | None = el
-    while node is not None and node.next_sibling is None:
+    while node is not None:
+        following = node.next_sibling
+        while following is not None:
+            if isinstance(following, Tag):
+                if following.name in ("a", "img") or following.find(["a", "img"]) is not None:
+                    return True
+                if following.name in _BOUNDARY_TAGS or following.get_text():
+                    return False
+            elif str(following):
+                return False
+            following = following.next_sibling  # an empty <b></b> writes nothing: look past it
         node = node.parent
         if node is None or node.name in _BOUNDARY_TAGS:
             return False
-    following = node.next_sibling if node is not None else None
-    if not isinstance(following, Tag):
-        return False
-    return following.name in ("a", "img") or following.find(["a", "img"]) is not None
+    return False
 
 
 def _clean_href(href: str) -> str | None:
@@ -616,6 +625,44 @@ def _fence(text: str) -> str:
 
 def _newlines(count: int) -> str:
     return "\n" * max(1, min(2, count))
+
+
+_BANG_BRACKET_RE = re.compile(r"(?<!\\)((?:\\\\)*)!\[")
+
+
+def _no_stray_images(markdown: str, images: Iterable[str] = ()) -> str:
+    """Escape any "![" that is not one of our own images.
+
+    Text never contains an unescaped "[", so a stray "![" can only come from a "!" that ended up
+    right before a link; left alone it would show a remote image.
+    """
+    own = tuple(images)
+
+    def fix(match: re.Match[str]) -> str:
+        if own and markdown.startswith(own, match.end() - 2):
+            return match.group(0)
+        return match.group(1) + "\\!["
+
+    return _BANG_BRACKET_RE.sub(fix, markdown)
+
+
+@lru_cache(maxsize=1)
+def _checker() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def _has_stray_image(markdown: str, files: Iterable[str]) -> bool:
+    """Whether markdown-it would see an image other than our attachments (checked only when "![" occurs)."""
+    if "![" not in markdown:
+        return False
+    allowed = set(files) | {normalizeLink(name) for name in files}
+    stack = list(_checker().parse(markdown))
+    while stack:
+        token = stack.pop()
+        if token.type == "image" and token.attrGet("src") not in allowed:
+            return True
+        stack.extend(token.children or [])
+    return False
 
 
 def _escape_trailing_bang(markdown: str) -> str:
@@ -667,6 +714,7 @@ class _Converter(MarkdownConverter):
         self.cid_lower = {key.lower(): value for key, value in cid_names.items()}
         self.captured: dict[int, str] = {}  # table cells and captions, by id(element)
         self.real_links: dict[int, bool] = {}  # <a> elements that become Markdown links, by id(element)
+        self.images: set[str] = set()  # the ![alt](file) we wrote ourselves
 
     # -- text ---------------------------------------------------------------
 
@@ -740,7 +788,9 @@ class _Converter(MarkdownConverter):
         if lowered.startswith("cid:"):
             name = self._cid_name(src[4:])
             if name:
-                return "![" + label + "](" + _dest(name) + ")"
+                image = "![" + label + "](" + _dest(name) + ")"
+                self.images.add(image)
+                return image
             return plain
         if lowered.startswith(("http://", "https://")):
             caption = _escape_inline("image: " + alt if alt else "image", mode="link")
@@ -985,12 +1035,30 @@ def _is_block(node: PageElement | None) -> bool:
     return isinstance(node, Tag) and node.name in _BLOCK_TAGS and node.name != "br"
 
 
+_QUOTE_PREFIX_RE = re.compile(r"^(?:> ?)*[ \t]*")
+_BLANK_QUOTE_RE = re.compile(r">[> ]*")
+
+
 def _tidy(markdown: str) -> str:
-    lines = [line.rstrip(" \t") for line in markdown.split("\n")]
-    text = "\n".join(lines)
-    text = re.sub(r"(?m)^(>[> ]*)\n(?:\1\n)+", r"\1\n", text)  # runs of empty quote lines
-    text = re.sub(r"\n{3,}", "\n\n", text)
-    return text.strip("\n")
+    """Trim line ends and collapse runs of blank lines (outside fenced code, which stays as it is)."""
+    lines: list[str] = []
+    fence = ""
+    for line in markdown.split("\n"):
+        body = _QUOTE_PREFIX_RE.sub("", line).strip()
+        if fence:
+            if body == fence:
+                fence = ""
+            lines.append(line)
+            continue
+        line = line.rstrip(" \t")
+        if re.fullmatch(r"`{3,}", body):
+            fence = body  # our fences never carry an info string, and text never has a bare ``` line
+        elif not line and lines and not lines[-1]:
+            continue
+        elif _BLANK_QUOTE_RE.fullmatch(line) and lines and lines[-1].rstrip() == line:
+            continue
+        lines.append(line)
+    return "\n".join(lines).strip("\n")
 
 
 def html_to_markdown(html: str, cid_names: dict[str, str]) -> str:
@@ -1006,12 +1074,16 @@ def html_to_markdown(html: str, cid_names: dict[str, str]) -> str:
         return ""
     soup = _soup(html)
     _prepare(soup)
+    converter = _Converter(cid_names)
     try:
-        markdown = _Converter(cid_names).convert_soup(soup)
+        markdown = converter.convert_soup(soup)
     except RecursionError:
         # Pathologically deep nesting (unclosed tags by the thousand): keep the words.
-        return text_to_markdown("\n".join(line.strip() for line in soup.get_text("\n").split("\n")))
-    return _tidy(markdown)
+        return _tidy(text_to_markdown("\n".join(line.strip() for line in soup.get_text("\n").split("\n"))))
+    markdown = _tidy(markdown)
+    if _has_stray_image(markdown, cid_names.values()):
+        markdown = _no_stray_images(markdown, converter.images)  # (could add a "\\" inside code; safety first)
+    return markdown
 
 
 # ---------------------------------------------------------------------------
