@@ -25,7 +25,16 @@ from typing import Any
 
 from generator.addresses import check_token, load_secret, split_address, topic_ref
 from generator.config import Settings
-from generator.content import EMAIL_RE, Author, Community, attachments_dir, read_intranet, split_front_matter
+from generator.content import (
+    EMAIL_RE,
+    Author,
+    Community,
+    attachments_dir,
+    normalize_address,
+    post_relpath,
+    read_intranet,
+    split_front_matter,
+)
 from generator.content import load_yaml as _load_yaml
 from generator.threads import build_topics
 
@@ -269,7 +278,7 @@ class Worker:
         if topic and topic in known.closed:
             self._notice(mail, TOPIC_CLOSED, now, topic=known.titles.get(topic, ""), **values)
             return REJECTED, TOPIC_CLOSED, {"community": community.slug}
-        handle = index.by_email.get(_normal(mail.from_address))
+        handle = index.by_email.get(normalize_address(mail.from_address))
         authenticity = policy.authenticate(mail, envelope.peer, self.settings)
         hold = policy.hold_reason(community, handle, authenticity, token_ok)
         if hold:
@@ -322,8 +331,6 @@ class Worker:
     def _existing(self, slug: str, mail: Inbound) -> str | None:
         """DUPLICATE if this message is already a committed post here; a variant suffix if the
         Message-ID is taken by different content; None if the ID is free."""
-        from generator.content import post_relpath
-
         for variant in ("", mail.content_hash[7:15]):
             path = self.root / post_relpath(slug, mail.message_id, variant)
             if not path.is_file():
@@ -369,12 +376,6 @@ class Worker:
         values.setdefault("community_address", "")
         values.setdefault("topic", "")
         self.notices.send(mail.from_address, reason, mail.subject, mail.message_id, now, **values)
-
-
-def _normal(address: str) -> str:
-    from generator.content import normalize_address
-
-    return normalize_address(address)
 
 
 def _hash_of(path: Path) -> str:
