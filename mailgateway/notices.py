@@ -39,11 +39,6 @@ TEXTS = {
         "were set aside, so it was not published.\n\n"
         "Please write your reply above the quoted text and send it again.",
     ),
-    "too-large": (
-        "Your message was too large",
-        "Your message to {address} was larger than the {limit} this intranet accepts, so it was "
-        "not published.\n\nPlease share large files by a link instead.",
-    ),
     "topic-closed": (
         "That topic is closed",
         "The topic \u201c{topic}\u201d in {community} is closed to replies, so your message was not "
@@ -151,7 +146,3 @@ class Notices:
             return False
         log.info("sent notice %s to %s", reason, to)
         return True
-
-
-def human_size(size: int) -> str:
-    return f"{size / 1024 / 1024:.0f} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"

@@ -125,10 +125,6 @@ def _per_recipient(protocol: str, reply: str, count: int) -> str:
     return "\r\n".join([reply] * max(1, count)) if protocol == "lmtp" else reply
 
 
-def _size(size: int) -> str:
-    return f"{size // (1024 * 1024)} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"
-
-
 def _recording(base: type[SMTP], records: Records) -> type[SMTP]:
     """aiosmtpd refuses oversize mail itself (at MAIL FROM SIZE= and during DATA); record those refusals."""
 
