@@ -12,6 +12,17 @@ nobody can make one up for a topic (or a person) without the secret::
 (``00000000`` for the site's *Reply by email* link, issued to any reader),
 and ``mac`` the start of the HMAC of ``<mail>|<topic>|<who>``.
 
+Other signed addresses of a community use the same scheme, one letter for
+the kind, then the fields, then a 12-hex HMAC over ``<mail>|<kind>|<fields>``:
+
+    c<mode 1><day 4 hex><who 8>  confirm a subscription change (sent to the address asking)
+    u<who 8>                     unsubscribe at once (List-Unsubscribe of the mail to ``who``)
+    b<who 8>                     VERP return path of the mail to ``who``: bounces come back here
+    m<held 12><who 8>            a moderator's answer about one held message
+
+and a few plain commands anyone may write to: ``subscribe``, ``digest``,
+``unsubscribe`` and ``digest-reply`` (where a digest's replies go).
+
 The secret comes from the ``INTRANET_SECRET`` environment variable; without
 it one is generated once into ``<state_dir>/secret`` (mode 0600). Both the
 site (for its reply links) and the gateway (to check them) read it here.
@@ -100,6 +111,67 @@ def check_token(secret: bytes, mail: str, token: str) -> Token | None:
     if not hmac.compare_digest(mac, _mac(secret, mail, topic, who)):
         return None
     return Token(topic=topic, who=who)
+
+
+COMMANDS = ("subscribe", "digest", "unsubscribe", "digest-reply")
+SIGNED_RE = re.compile(r"^([cubm])([0-9a-z]*)([0-9a-f]{12})$")
+SIGNED_FIELDS = {"c": (1, 4, 8), "u": (8,), "b": (8,), "m": (12, 8)}
+MODE_LETTERS = {"each": "e", "digest": "d", "none": "n"}
+
+
+def _signed_mac(secret: bytes, mail: str, kind: str, fields: str) -> str:
+    return hmac.new(secret, f"{mail}|{kind}|{fields}".encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def signed_token(secret: bytes, mail: str, kind: str, *fields: str) -> str:
+    joined = "".join(fields)
+    return f"{kind}{joined}{_signed_mac(secret, mail, kind, joined)}"
+
+
+def signed_address(secret: bytes, mail: str, domain: str, kind: str, *fields: str) -> str:
+    return f"{mail}+{signed_token(secret, mail, kind, *fields)}@{domain}"
+
+
+def held_ref(held_id: str) -> str:
+    return hashlib.sha256(held_id.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Command:
+    """What a '+suffix' address asks for: a reply, a signed command or a plain one."""
+
+    kind: str  # reply, confirm, unsubscribe-now, bounce, moderate, or one of COMMANDS
+    fields: tuple[str, ...] = ()
+    token: Token | None = None
+
+    @property
+    def who(self) -> str:
+        return self.fields[-1] if self.kind in ("confirm", "unsubscribe-now", "bounce", "moderate") else ANYONE
+
+
+SIGNED_KINDS = {"c": "confirm", "u": "unsubscribe-now", "b": "bounce", "m": "moderate"}
+
+
+def parse_suffix(secret: bytes, mail: str, suffix: str) -> Command | None:
+    """The command a community address's suffix carries; None if it is not valid."""
+    suffix = suffix.lower()
+    if suffix in COMMANDS:
+        return Command(suffix)
+    if suffix.startswith("r"):
+        token = check_token(secret, mail, suffix)
+        return Command("reply", (token.topic, token.who), token) if token else None
+    match = SIGNED_RE.match(suffix)
+    if match is None:
+        return None
+    kind, joined, mac = match.groups()
+    widths = SIGNED_FIELDS[kind]
+    if len(joined) != sum(widths) or not hmac.compare_digest(mac, _signed_mac(secret, mail, kind, joined)):
+        return None
+    fields, at = [], 0
+    for width in widths:
+        fields.append(joined[at : at + width])
+        at += width
+    return Command(SIGNED_KINDS[kind], tuple(fields))
 
 
 @dataclass(frozen=True)

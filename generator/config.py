@@ -53,6 +53,13 @@ class Settings:
     gateway_name: str = _setting("Intranet gateway", "Committer name of the gateway's commits.")
     notice_from: str = _setting("", "From address of notices to senders (default: intranet-noreply@<domain>).")
     relay: str = _setting("", "SMTP relay HOST:PORT for outgoing mail (empty: write to the outbox Maildir).")
+    relay_starttls: bool = _setting(False, "Use STARTTLS with the relay (credentials: INTRANET_RELAY_USER/_PASSWORD).")
+    attach_max_bytes: int = _setting(1024 * 1024, "Attachments up to this total size go with notifications; larger are linked.")
+    reply_to_author: bool = _setting(False, "Put the author beside the topic's address in notifications' Reply-To.")
+    digest_time: str = _setting("07:00", "Local time (HH:MM, in timezone) at which `intranet up` sends the daily digests.")
+    digest_combined: bool = _setting(False, "One digest mail for all of a person's communities instead of one each.")
+    bounce_threshold: int = _setting(5, "Bounce score at which mail to an address stops (hard bounce 1, soft 0.5).")
+    bounce_probe_days: int = _setting(7, "Days after which a stopped address is mailed again, as a probe.")
     # -- from mkdocs.yml itself, not the plugin
     site_name: str = "Intranet"
     site_url: str = ""
@@ -71,6 +78,8 @@ class Settings:
             if not isinstance(value, setting.type) or (isinstance(value, bool) and setting.type is not bool):
                 raise ValueError(f"intranet setting {key!r} must be {setting.type.__name__}")
             values[key] = value
+        if not _is_clock(values.get("digest_time", "07:00")):
+            raise ValueError("intranet setting 'digest_time' must be HH:MM, such as 07:00")
         if values.get("topics_per_page", 1) < 1:
             raise ValueError("intranet setting 'topics_per_page' must be at least 1")
         return cls(**values, site_name=site_name, site_url=site_url or "")
@@ -78,6 +87,11 @@ class Settings:
     @property
     def noreply(self) -> str:
         return self.notice_from or f"intranet-noreply@{self.mail_domain}"
+
+
+def _is_clock(value: str) -> bool:
+    hours, _, minutes = value.partition(":")
+    return hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60 and len(minutes) == 2
 
 
 @dataclass(frozen=True)

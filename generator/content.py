@@ -11,6 +11,7 @@ Layout under the intranet root::
     communities/<slug>/pages/<name>.md      hand-written pages (trusted Markdown)
     communities/<slug>/posts/**/<name>.md   one Markdown file per message
     communities/<slug>/posts/**/<name>/     that message's attachments
+    communities/<slug>/subscribers.yml      who gets the community's mail: handle: each|digest|none
     people/<handle>.yml                     one person or team account
 
 A post written by the gateway lives at ``posts/<k[0:2]>/<k[2:20]>.md`` where
@@ -53,6 +54,8 @@ KINDS = ("staff", "partner", "supplier")
 AUDIENCES = ("staff", "partners", "suppliers", "members")
 KIND_AUDIENCE = {"staff": "staff", "partner": "partners", "supplier": "suppliers"}
 POSTING_POLICIES = ("anyone", "known", "members")
+DELIVERY_MODES = ("each", "digest", "none")
+SUBSCRIBERS_FILE = "subscribers.yml"
 SOURCES = ("smtp", "lmtp", "imap", "import", "editor")
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -94,17 +97,14 @@ class Problem:
 # Front matter
 
 
+def dump_yaml(data: dict[str, Any]) -> str:
+    """``data`` as block-style YAML, keys in the given order (safe dumper)."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1_000_000)
+
+
 def dump_front_matter(data: dict[str, Any], body: str = "") -> str:
     """Return file text: ``data`` as YAML front matter, then ``body``."""
-    text = yaml.dump(
-        data,
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=1_000_000,
-    )
-    return f"{_FM_OPEN}{text}---\n{body}"
+    return f"{_FM_OPEN}{dump_yaml(data)}---\n{body}"
 
 
 def split_front_matter(text: str) -> tuple[str, str, int]:
@@ -321,6 +321,20 @@ class Community:
     relpath: str
     pages: list[Page] = field(default_factory=list)
     assets: list[str] = field(default_factory=list)  # non-Markdown files in pages/
+    subscription: str = "each"  # the mode +subscribe gives, and members' mode in a members-only community
+    subscribers: dict[str, str] = field(default_factory=dict)  # handle -> each|digest|none (subscribers.yml)
+
+    @property
+    def members_only(self) -> bool:
+        return self.audience == ["members"]
+
+    def delivery(self, handle: str) -> str:
+        """How ``handle`` gets this community's mail: each, digest or none."""
+        if handle in self.subscribers:
+            return self.subscribers[handle]
+        if self.members_only and (handle in self.members or handle in self.moderators):
+            return self.subscription
+        return "none"
 
 
 @dataclass
@@ -336,10 +350,27 @@ class Person:
     members: list[str]  # a team account lists the people who read its inbox
     about: str
     relpath: str
+    undeliverable: dict[str, str] = field(default_factory=dict)  # address -> date mail to it stopped (bounces)
 
     @property
     def is_team(self) -> bool:
         return bool(self.members)
+
+    def mail_address(self) -> str | None:
+        """Where this person's mail goes: the first listed address that is not bouncing."""
+        for address in self.emails:
+            if normalize_address(address) not in {normalize_address(a) for a in self.undeliverable}:
+                return address
+        return None
+
+
+def may_read(community: Community, person: Person | None) -> bool:
+    """Whether ``person`` is in the audience of ``community`` (the site and its mail alike)."""
+    if person is None:
+        return False
+    if community.members_only:
+        return person.handle in community.members or person.handle in community.moderators
+    return KIND_AUDIENCE.get(person.kind) in community.audience
 
 
 @dataclass
@@ -461,8 +492,19 @@ class _Fields:
                 self.problem(str(name), "unknown field (misspelt?)")
 
 
-COMMUNITY_FIELDS = ("name", "purpose", "mail", "moderators", "audience", "members", "posting", "tags")
-PERSON_FIELDS = ("name", "emails", "kind", "organisation", "role", "expertise", "teams", "members", "about")
+COMMUNITY_FIELDS = ("name", "purpose", "mail", "moderators", "audience", "members", "posting", "tags", "subscription")
+PERSON_FIELDS = (
+    "name",
+    "emails",
+    "kind",
+    "organisation",
+    "role",
+    "expertise",
+    "teams",
+    "members",
+    "about",
+    "undeliverable",
+)
 POST_FIELDS = (
     "message_id",
     "topic",
@@ -524,13 +566,43 @@ def read_community(root: Path, slug: str) -> tuple[Community | None, list[Proble
         posting=f.choice("posting", POSTING_POLICIES, default="known"),
         tags=f.strings("tags", TAG_RE),
         relpath=relpath,
+        subscription=f.choice("subscription", DELIVERY_MODES, default="each"),
     )
+    community.subscribers, sub_problems = read_subscribers(root, slug)
+    problems = problems + sub_problems
     if not LOCAL_PART_RE.match(community.mail) or "+" in community.mail:
         f.problem("mail", f"{community.mail!r} is not a valid mail local part")
     if community.audience == ["members"] and not community.members:
         f.problem("members", "a members-only community must list its members")
     community.pages, community.assets, page_problems = read_pages(root, slug)
     return community, f.problems + problems + page_problems
+
+
+def read_subscribers(root: Path, slug: str) -> tuple[dict[str, str], list[Problem]]:
+    """``communities/<slug>/subscribers.yml``: a mapping of handle to each, digest or none."""
+    relpath = f"{COMMUNITIES}/{slug}/{SUBSCRIBERS_FILE}"
+    path = root / relpath
+    if not path.is_file() or path.is_symlink():
+        return {}, []
+    data, lines, problems = read_yaml_file(path, relpath)
+    if data is None:
+        return {}, problems
+    result: dict[str, str] = {}
+    for handle, mode in data.items():
+        line = lines.get(str(handle), 1)
+        if not isinstance(handle, str) or not HANDLE_RE.match(handle):
+            problems.append(Problem(relpath, line, str(handle), "not a person's handle"))
+        elif mode not in DELIVERY_MODES:
+            problems.append(Problem(relpath, line, handle, f"{mode!r} is not one of: {', '.join(DELIVERY_MODES)}"))
+        else:
+            result[handle] = mode
+    return result, problems
+
+
+def subscribers_text(subscribers: dict[str, str]) -> str:
+    """The text of a subscribers.yml, sorted by handle."""
+    head = "# Who gets this community's mail: handle: each (every post), digest (daily) or none.\n"
+    return head + (dump_yaml(dict(sorted(subscribers.items()))) if subscribers else "{}\n")
 
 
 def read_pages(root: Path, slug: str) -> tuple[list[Page], list[str], list[Problem]]:
@@ -599,10 +671,21 @@ def read_person(root: Path, path: Path) -> tuple[Person | None, list[Problem]]:
         members=f.strings("members", HANDLE_RE),
         about=f.string("about"),
         relpath=relpath,
+        undeliverable=_read_undeliverable(f),
     )
     if not emails:
         f.problem("emails", "list at least one address")
     return person, f.problems + problems
+
+
+def _read_undeliverable(f: _Fields) -> dict[str, str]:
+    value = f.data.get("undeliverable")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        f.problem("undeliverable", "must map an address to the date mail to it stopped")
+        return {}
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def read_post(
@@ -801,8 +884,12 @@ def iter_post_paths(root: Path, community: str, problems: list[Problem]) -> Iter
             yield path
 
 
-def read_intranet(root: Path | str, now: dt.datetime | None = None) -> Intranet:
-    """Read every community, person and post under ``root``; never raises on bad content."""
+def read_intranet(root: Path | str, now: dt.datetime | None = None, posts: bool = True) -> Intranet:
+    """Read every community, person and post under ``root``; never raises on bad content.
+
+    ``posts=False`` reads communities and people only (and skips the checks that need posts).
+    """
+    read_posts = posts
     root = Path(root)
     problems: list[Problem] = []
     people: dict[str, Person] = {}
@@ -822,7 +909,7 @@ def read_intranet(root: Path | str, now: dt.datetime | None = None) -> Intranet:
             if person is not None:
                 people[person.handle] = person
     communities: dict[str, Community] = {}
-    posts: list[Post] = []
+    all_posts: list[Post] = []
     communities_dir = root / COMMUNITIES
     if communities_dir.is_dir():
         for entry in sorted(communities_dir.iterdir()):
@@ -840,12 +927,14 @@ def read_intranet(root: Path | str, now: dt.datetime | None = None) -> Intranet:
             if community is None:
                 continue
             communities[community.slug] = community
+            if not read_posts:
+                continue
             for path in iter_post_paths(root, community.slug, problems):
                 post, found = read_post(root, community.slug, path, now)
                 problems.extend(found)
                 if post is not None:
-                    posts.append(post)
-    intranet = Intranet(root=root, communities=communities, people=people, posts=posts, problems=problems)
+                    all_posts.append(post)
+    intranet = Intranet(root=root, communities=communities, people=people, posts=all_posts, problems=problems)
     problems.extend(cross_check(intranet))
     return intranet
 

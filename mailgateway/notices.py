@@ -3,26 +3,23 @@
 At most one notice per sender, per reason, per day (a sender who keeps
 mailing a closed topic gets one answer, not a storm). Notices are sent with
 the null return path and ``Auto-Submitted: auto-replied``, so well-behaved
-systems never answer them. Outgoing mail goes to the configured SMTP relay,
-or, by default, into a local Maildir outbox (``<state_dir>/outbox``) that
-nothing reads off the machine.
+systems never answer them. They leave through the outgoing queue
+(:mod:`mailgateway.outgoing`) like all the gateway's mail.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import email.utils
 import json
 import logging
-import mailbox
-import smtplib
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
 from generator.config import Settings
 
+from .outgoing import Outgoing
 from .spool import write_durably
 
 log = logging.getLogger(__name__)
@@ -51,47 +48,74 @@ TEXTS = {
     ),
 }
 
+TEXTS.update(
+    {
+        "subscribe-unknown": (
+            "We could not find you in the directory",
+            "You asked to change your mail from {community}, but your address is not in the intranet's "
+            "people directory, so we cannot tell whether you may read it.\n\n"
+            "Please ask one of the community's moderators or an editor to add you.",
+        ),
+        "not-in-audience": (
+            "That community is not open to you",
+            "{community} is only open to some groups of people, and you are not in them, so we cannot send "
+            "you its mail.\n\nIf you think you should be, please ask one of its moderators.",
+        ),
+        "confirm-expired": (
+            "That confirmation has expired",
+            "The confirmation you answered is more than a week old. Please ask again by writing to "
+            "{community_address}'s subscribe address.",
+        ),
+        "now-each": ("You are subscribed", "From now on you get every post of {community} by email."),
+        "now-digest": ("You get the daily digest", "From now on you get a daily digest of {community} by email."),
+        "now-none": ("You are unsubscribed", "You no longer get mail from {community}."),
+        "digest-reply": (
+            "Replies to a digest are not posted",
+            "You replied to a digest of {community}. A digest lists many topics, so we cannot tell which one "
+            "you meant, and your message was not published.\n\n"
+            "To answer in a topic, open it on the intranet and use its Reply by email button, or reply to the "
+            "notification of the post itself (write to the community's address for those to come one by one). "
+            "To start a new topic, write to the community's address.",
+        ),
+        "rejected-by-moderator": (
+            "Your message was not published",
+            "A moderator of {community} looked at your message and decided not to publish it.\n\n"
+            "Their reason: {moderator_reason}",
+        ),
+        "moderation-unclear": (
+            "We could not read your decision",
+            "Your reply about a held message in {community} did not start with approve or reject, so nothing "
+            "was done. Reply to the moderation request again with one of those words on the first line.",
+        ),
+    }
+)
+
+
+# Answers to one deliberate act each: sent every time, not once a day.
+EVERY_TIME = {"rejected-by-moderator", "now-each", "now-digest", "now-none"}
+
+
+class _Blank(dict):
+    """Values for a notice text; a missing one reads as empty rather than failing."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 HOLD_WHY = {
     "not-authentic": "our mail server could not confirm that it really came from your address",
     "unverified-sender": "our mail server could not confirm that it really came from your address",
     "not-known": "this community takes posts from people in the directory, and your address is not there",
     "not-member": "this community takes posts from its members only",
     "token-not-yours": "it was sent to a reply address issued to someone else",
+    "not-in-audience": "this community is not open to your group, so a moderator decides",
 }
 
 
-class Outbox:
-    """Delivers outgoing mail: through the relay if one is set, else into a local Maildir."""
-
-    def __init__(self, state_dir: Path, settings: Settings) -> None:
-        self.settings = settings
-        self.path = Path(state_dir) / "outbox"
-
-    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None:
-        if self.settings.relay:
-            host, _, port = self.settings.relay.rpartition(":")
-            with smtplib.SMTP(host or "127.0.0.1", int(port or 25), timeout=30) as smtp:
-                smtp.send_message(message, from_addr=sender, to_addrs=recipients)
-            return
-        box = mailbox.Maildir(self.path, create=True)
-        box.add(message)
-        box.close()
-
-    def messages(self) -> list[EmailMessage]:
-        if not self.path.is_dir():
-            return []
-        box = mailbox.Maildir(self.path, factory=None, create=False)
-        result = []
-        for key in sorted(box.keys()):
-            with box.get_file(key) as handle:
-                result.append(email.message_from_binary_file(handle, policy=email.policy.default))  # type: ignore[call-overload]
-        return result  # type: ignore[return-value]
-
-
 class Notices:
-    def __init__(self, state_dir: Path, settings: Settings, outbox: Outbox) -> None:
+    def __init__(self, state_dir: Path, settings: Settings, send: Callable[[EmailMessage, Outgoing], None]) -> None:
         self.settings = settings
-        self.outbox = outbox
+        self.deliver = send
         self.state_dir = Path(state_dir)
         self.sent_path = self.state_dir / "notices.json"
 
@@ -120,7 +144,7 @@ class Notices:
         """Send the notice for ``reason`` unless one went to ``to`` today. True if sent."""
         if not to or reason not in TEXTS:
             return False
-        if self._already_sent(to, reason, now.date().isoformat()):
+        if reason not in EVERY_TIME and self._already_sent(to, reason, now.date().isoformat()):
             log.info("notice %s to %s already sent today", reason, to)
             return False
         title, text = TEXTS[reason]
@@ -137,12 +161,8 @@ class Notices:
         message["Auto-Submitted"] = "auto-replied"
         message["X-Auto-Response-Suppress"] = "All"
         message["X-Loop"] = self.settings.noreply
-        body = text.format(**{k: v for k, v in values.items()}) if values else text
+        body = text.format_map(_Blank(values))
         message.set_content(f"Hello,\n\n{body}\n\n-- \n{self.settings.site_name}\n")
-        try:
-            self.outbox.send(message, "", [to])
-        except (OSError, smtplib.SMTPException) as exc:
-            log.warning("could not send the %s notice to %s: %s", reason, to, exc)
-            return False
-        log.info("sent notice %s to %s", reason, to)
+        self.deliver(message, Outgoing(mail_from="", rcpt=to, kind="notice"))
+        log.info("queued notice %s to %s", reason, to)
         return True

@@ -21,6 +21,7 @@ UNVERIFIED = "unverified-sender"
 NOT_KNOWN = "not-known"
 NOT_MEMBER = "not-member"
 TOKEN_MISMATCH = "token-not-yours"  # noqa: S105
+NOT_IN_AUDIENCE = "not-in-audience"
 
 RESULT_RE = re.compile(r"\b(dmarc|dkim|spf)\s*=\s*([a-z]+)", re.I)
 
@@ -69,10 +70,12 @@ def hold_reason(
     sender: str | None,
     authenticity: Authenticity,
     token_ok: bool = True,
+    may_read: bool = True,
 ) -> str | None:
     """Why a message to ``community`` must be held for a moderator, or None.
 
-    ``sender`` is the handle the From address matched in ``people/``, if any.
+    ``sender`` is the handle the From address matched in ``people/``, if any;
+    ``may_read`` whether that person is in the community's audience.
     """
     if authenticity.result == FAIL:
         return NOT_AUTHENTIC
@@ -80,6 +83,8 @@ def hold_reason(
         return UNVERIFIED  # someone may be passing as a known person
     if not token_ok:
         return TOKEN_MISMATCH
+    if sender is not None and not may_read:
+        return NOT_IN_AUDIENCE
     if community.posting == "known" and sender is None:
         return NOT_KNOWN
     if community.posting == "members" and (

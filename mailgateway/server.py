@@ -20,11 +20,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from generator.addresses import check_token, load_secret, split_address
+from generator.addresses import load_secret, parse_suffix, split_address
 from generator.cli import host_port
 from generator.config import Settings
 from generator.content import COMMUNITIES, COMMUNITY_FILE, load_yaml
 
+from .notify import Notifier
 from .spool import Envelope as SpoolEnvelope
 from .spool import Records, Spool
 from .worker import Worker
@@ -95,7 +96,7 @@ class Handler:
             return WRONG_DOMAIN
         if parts.mail not in self.directory.mails():
             return NO_SUCH_COMMUNITY
-        if parts.suffix and check_token(self.secret, parts.mail, parts.suffix) is None:
+        if parts.suffix and parse_suffix(self.secret, parts.mail, parts.suffix) is None:
             return BAD_REPLY_ADDRESS
         return None
 
@@ -174,6 +175,9 @@ class Gateway:
         self.root = Path(root).resolve()
         self.settings = settings
         self.worker = Worker(self.root, settings, on_commit=on_commit)
+        self.notifier = Notifier(self.root, settings)
+        self.worker.notifier = self.notifier
+        self.notifier.on_refused = self.worker.bounced
         self.handler = Handler(self.root, settings, self.worker.spool, self.worker.records, self.worker)
         self.smtp = settings.smtp if smtp is None else smtp
         self.lmtp = settings.lmtp if lmtp is None else lmtp
@@ -181,6 +185,7 @@ class Gateway:
 
     def start(self) -> list[str]:
         self.worker.start()
+        self.notifier.start()
         listening = []
         try:
             for value, is_lmtp in ((self.smtp, False), (self.lmtp, True)):
@@ -206,3 +211,4 @@ class Gateway:
                 pass
         self.controllers.clear()
         self.worker.stop()
+        self.notifier.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import git
 log = logging.getLogger(__name__)
 
 LOCK_RETRIES = 8
+_COMMITTING = threading.Lock()  # the worker and the notifier's bounce handling share the repository
 
 
 class StoreError(Exception):
@@ -74,6 +76,19 @@ def commit_files(
     trailers: dict[str, str],
 ) -> Commit | None:
     """Commit exactly ``paths``; None if they are already committed as they are."""
+    with _COMMITTING:
+        return _commit_files(root, paths, subject, body, author, committer, trailers)
+
+
+def _commit_files(
+    root: Path,
+    paths: list[Path],
+    subject: str,
+    body: str,
+    author: tuple[str, str],
+    committer: tuple[str, str],
+    trailers: dict[str, str],
+) -> Commit | None:
     repo = open_repo(root)
     try:
         work_tree = Path(repo.working_tree_dir or root)
@@ -118,3 +133,25 @@ def is_committed(root: Path, path: Path) -> bool:
         return bool(tracked) and not repo.git.status("--porcelain", "--", rel).strip()
     finally:
         repo.close()
+
+
+def head_of(git_dir: Path) -> str:
+    """The current commit, read cheaply from the Git folder (no process)."""
+    for _ in range(2):
+        try:
+            ref = (git_dir / "HEAD").read_text().strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return ""
+        if not ref.startswith("ref: "):
+            return ref
+        name = ref[5:]
+        try:
+            return (git_dir / name).read_text().strip()
+        except FileNotFoundError:
+            packed = git_dir / "packed-refs"
+            if packed.is_file():
+                for line in packed.read_text().splitlines():
+                    if line.endswith(" " + name):
+                        return line.split()[0]
+            return ""
+    return ""

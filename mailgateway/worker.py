@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import logging
 import threading
 import time
@@ -23,13 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.addresses import check_token, load_secret, split_address, topic_ref
+from generator.addresses import load_secret, parse_suffix, split_address, topic_ref
 from generator.config import Settings
 from generator.content import (
     EMAIL_RE,
     Author,
     Community,
     attachments_dir,
+    may_read,
     normalize_address,
     post_relpath,
     read_intranet,
@@ -38,12 +40,14 @@ from generator.content import (
 from generator.content import load_yaml as _load_yaml
 from generator.threads import build_topics
 
-from . import classify, policy
+from . import classify, notices, policy
+from .commands import Commands, Decision
 from .compose import Draft, compose, is_empty
-from .notices import Notices, Outbox
+from .notices import Notices
+from .outgoing import Outgoing, Queue
 from .parse import Inbound, parse_message
 from .spool import Records, Spool, Spooled, write_durably
-from .store import commit_files, git_dir, is_committed
+from .store import commit_files, git_dir, head_of, is_committed
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,17 @@ class Index:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.reload()
+
+    def reload_people(self) -> None:
+        """Re-read people and communities (subscriptions, bounces) without re-reading posts."""
+        intranet = read_intranet(self.root, posts=False)
+        self.communities.clear()
+        self.communities.update({c.mail: c for c in intranet.communities.values()})
+        self.by_email = intranet.person_by_email()
+        self.people = intranet.people
+
+    def communities_by_slug(self) -> dict[str, Community]:
+        return {c.slug: c for c in self.communities.values()}
 
     def reload(self) -> None:
         intranet = read_intranet(self.root)
@@ -120,8 +135,11 @@ class Worker:
         self.state_dir = self.root / settings.state_dir
         self.spool = Spool(self.state_dir)
         self.records = Records(self.state_dir)
-        self.outbox = Outbox(self.state_dir, settings)
-        self.notices = Notices(self.state_dir, settings, self.outbox)
+        self.queue = Queue(self.state_dir)
+        self.notifier: Any = None  # the gateway's Notifier: fans out what is published
+        self.notices = Notices(self.state_dir, settings, self.send)
+        self.decisions = self.spool.root / "decisions"
+        self.decisions.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.secret = load_secret(self.state_dir)
         self.git_dir = git_dir(self.root)
         self.on_commit = on_commit
@@ -133,6 +151,8 @@ class Worker:
         self._index: Index | None = None
         self._index_head = ""
         self._not_before: dict[str, float] = {}
+        self.commands = Commands(self)
+        self._probed = ""
 
     # -- running ------------------------------------------------------------------
 
@@ -177,9 +197,21 @@ class Worker:
                 self._wake.wait(1.0)
                 self._wake.clear()
 
+    def send(self, message: Any, envelope: Outgoing) -> None:
+        """Queue one outgoing mail; the notifier delivers it."""
+        self.queue.enqueue(message, envelope)
+        if self.notifier is not None:
+            self.notifier.wake()
+
     def run_once(self) -> bool:
         """Deal with every pending message that is due; True if any was handled."""
-        worked = False
+        worked = self._run_decisions()
+        today = self.clock().date().isoformat()
+        if self._probed != today:
+            self._probed = today
+            resumed = self.commands.probe_due(self.clock(), self.index())
+            if resumed:
+                log.info("trying mail again to %s", ", ".join(resumed))
         for key in self.spool.pending():
             if self._stop.is_set():
                 break
@@ -203,6 +235,28 @@ class Worker:
             self._not_before.pop(key, None)
         return worked
 
+    def decide(self, held_id: str, decision: Decision, moderator: str) -> None:
+        """Queue a moderator's decision made at a terminal; the worker acts on it."""
+        data = {"held": held_id, "moderator": moderator, **decision.__dict__}
+        write_durably(self.decisions / f"{held_id}.json", json.dumps(data).encode(), self.spool.tmp)
+        self.wake()
+
+    def _run_decisions(self) -> bool:
+        worked = False
+        for path in sorted(self.decisions.glob("*.json")):
+            data = json.loads(path.read_text())
+            held = data.pop("held")
+            moderator = data.pop("moderator")
+            if (self.spool.held_dir / f"{held}.json").is_file():
+                self.commands.decide(held, Decision(**data), moderator, self.index())
+            path.unlink()
+            worked = True
+        return worked
+
+    def bounced(self, address: str, reply: str) -> None:
+        """The relay refused mail to ``address`` for good: that counts as a hard bounce."""
+        self.commands.count_bounce(address, True, f"relay: {reply[:100]}", None)
+
     def _failed(self, key: str, error: str) -> None:
         moved = self.spool.record_failure(key, error, MAX_TRIES)
         if moved:
@@ -215,7 +269,7 @@ class Worker:
     # -- one message --------------------------------------------------------------
 
     def index(self) -> Index:
-        head = _head(self.git_dir)
+        head = head_of(self.git_dir)
         if self._index is None or head != self._index_head:
             self._index = Index(self.root)
             self._index_head = head
@@ -225,26 +279,42 @@ class Worker:
         envelope = spooled.envelope
         mail = parse_message(spooled.raw, envelope.received_at, self.settings.mail_domain)
         base = {"key": spooled.key, "message_id": mail.message_id, "sender": mail.from_address}
-        reason = classify.drop_reason(mail, self.settings.mail_domain, envelope.mail_from)
-        if reason:
-            log.info("spool %s %s: dropped (%s)", spooled.key, mail.message_id, reason)
-            self.records.add(**base, outcome=DROPPED, reason=reason, recipients=envelope.rcpt_tos)
+        rcpts = list(dict.fromkeys(r.lower() for r in envelope.rcpt_tos))
+        for rcpt in list(rcpts):  # bounces to a VERP address are for us, before any filtering
+            address = split_address(rcpt)
+            command = parse_suffix(self.secret, address.mail, address.suffix) if address and address.suffix else None
+            if command is not None and command.kind == "bounce":
+                rcpts.remove(rcpt)
+                outcome, reason, extra = self.commands.bounce(spooled, command, self.index())
+                log.info("spool %s %s to %s: %s (%s)", spooled.key, mail.message_id, rcpt, outcome, reason)
+                self.records.add(**base, recipient=rcpt, outcome=outcome, reason=reason, **extra)
+        if not rcpts:
+            return
+        drop = classify.drop_reason(mail, self.settings.mail_domain, envelope.mail_from)
+        if drop:
+            log.info("spool %s %s: dropped (%s)", spooled.key, mail.message_id, drop)
+            self.records.add(**base, outcome=DROPPED, reason=drop, recipients=rcpts)
             return
         if not EMAIL_RE.match(mail.from_address):
             # No usable From (obfuscated "x at y", missing): the envelope sender stands in, or nobody.
             if not EMAIL_RE.match(envelope.mail_from):
                 log.info("spool %s %s: rejected (no sender address)", spooled.key, mail.message_id)
-                self.records.add(**base, outcome=REJECTED, reason=NO_SENDER, recipients=envelope.rcpt_tos)
+                self.records.add(**base, outcome=REJECTED, reason=NO_SENDER, recipients=rcpts)
                 return
             mail.from_address = envelope.mail_from
         index = self.index()
-        for rcpt in dict.fromkeys(r.lower() for r in envelope.rcpt_tos):
+        for rcpt in rcpts:
             outcome, reason, extra = self.deliver(spooled, mail, rcpt, index)
             log.info("spool %s %s to %s: %s (%s)", spooled.key, mail.message_id, rcpt, outcome, reason)
             self.records.add(**base, recipient=rcpt, outcome=outcome, reason=reason, **extra)
 
-    def deliver(self, spooled: Spooled, mail: Inbound, rcpt: str, index: Index) -> tuple[str, str, dict]:
-        """Post ``mail`` to the community at ``rcpt``; return (outcome, reason, details)."""
+    def deliver(
+        self, spooled: Spooled, mail: Inbound, rcpt: str, index: Index, approved_by: str = ""
+    ) -> tuple[str, str, dict]:
+        """Post ``mail`` to the community at ``rcpt``; return (outcome, reason, details).
+
+        ``approved_by`` names the moderator who approved a held message: no hold then.
+        """
         envelope = spooled.envelope
         now = self.clock()
         address = split_address(rcpt)
@@ -257,17 +327,24 @@ class Worker:
         topic = known.topic_of[parent] if parent else None
         token_ok = True
         if address.suffix:
-            token = check_token(self.secret, community.mail, address.suffix)
-            if token is None:
+            command = parse_suffix(self.secret, community.mail, address.suffix)
+            if command is None:
                 self._notice(mail, UNKNOWN_COMMUNITY, now, address=rcpt)
                 return REJECTED, BAD_REPLY_ADDRESS, {}
+            if command.token is None:
+                return self.commands.handle(command, community, spooled, mail, index)
+            token = command.token
             token_ok = token.issued_to(mail.from_address)
             if topic is None and token.topic in known.by_ref:
                 topic = known.by_ref[token.topic]  # headers lost: the reply address says where
                 parent = topic
 
+        elif topic is None and self.commands.is_digest_reply(mail, self.settings.mail_domain):
+            return (*self.commands.digest_reply(community, mail), {"community": community.slug})
+
         existing = self._existing(community.slug, mail)
         if existing == DUPLICATE:
+            self._fan_out(community.slug, mail.message_id, existing_path=True)
             return DUPLICATE, "already-posted", {"community": community.slug}
 
         values = {
@@ -280,7 +357,8 @@ class Worker:
             return REJECTED, TOPIC_CLOSED, {"community": community.slug}
         handle = index.by_email.get(normalize_address(mail.from_address))
         authenticity = policy.authenticate(mail, envelope.peer, self.settings)
-        hold = policy.hold_reason(community, handle, authenticity, token_ok)
+        readable = may_read(community, index.people.get(handle)) if handle else True
+        hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
         if hold:
             held_id = self.spool.hold(
                 spooled,
@@ -293,10 +371,13 @@ class Worker:
                     "message_id": mail.message_id,
                     "sender": mail.from_address,
                     "subject": mail.subject,
+                    "recipient": rcpt,
                     "held": now.isoformat(timespec="seconds"),
                 },
             )
             self._notice(mail, "held", now, hold=hold, **values)
+            why = notices.HOLD_WHY.get(hold, hold)
+            self.commands.ask_moderators(community, held_id, mail, hold, why, index)
             return HELD, hold, {"community": community.slug, "held": held_id}
 
         author = (
@@ -318,14 +399,17 @@ class Worker:
         if is_empty(draft):
             self._notice(mail, EMPTY, now, **values)
             return REJECTED, EMPTY, {"community": community.slug}
-        commit = self._store(draft, community, mail, handle)
+        commit = self._store(draft, community, mail, handle, approved_by)
         index.add(community.slug, mail.message_id, draft.post.topic, draft.post.subject)
-        self._index_head = _head(self.git_dir)
+        self._fan_out(community.slug, mail.message_id, draft.post.relpath)
+        self._index_head = head_of(self.git_dir)
         extra: dict[str, Any] = {"community": community.slug, "path": draft.post.relpath}
         if draft.skipped:
             extra["attachments_not_kept"] = [p.filename or p.file for p in draft.skipped]
         if commit:
             extra["commit"] = commit
+        if approved_by:
+            extra["approved_by"] = approved_by
         return PUBLISHED, "reply" if topic else "new-topic", extra
 
     def _existing(self, slug: str, mail: Inbound) -> str | None:
@@ -341,7 +425,11 @@ class Worker:
                 return variant or None  # written before a crash, not yet committed: finish the job
         return mail.content_hash[7:23]
 
-    def _store(self, draft: Draft, community: Community, mail: Inbound, handle: str | None) -> str:
+    def _fan_out(self, slug: str, message_id: str, relpath: str = "", existing_path: bool = False) -> None:
+        if self.notifier is not None:
+            self.notifier.add_job(slug, relpath, message_id)
+
+    def _store(self, draft: Draft, community: Community, mail: Inbound, handle: str | None, approved_by: str) -> str:
         post = draft.post
         path = self.root / post.relpath
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -364,7 +452,7 @@ class Worker:
             body=f"A {kind} by {name} in {community.name}, received by email.",
             author=(name, mail.from_address or "unknown@invalid"),
             committer=(self.settings.gateway_name, self.settings.noreply),
-            trailers={"Message-ID": post.message_id},
+            trailers={"Message-ID": post.message_id, **({"Approved-by": approved_by} if approved_by else {})},
         )
         if commit and self.on_commit is not None:
             self.on_commit()
@@ -385,25 +473,3 @@ def _hash_of(path: Path) -> str:
     except Exception:  # noqa: BLE001 - an unreadable file is not our duplicate
         return ""
     return str(data.get("content_hash", "")) if isinstance(data, dict) else ""
-
-
-def _head(git_dir: Path) -> str:
-    """The current commit, read cheaply from the Git folder (no process)."""
-    for _ in range(2):
-        try:
-            ref = (git_dir / "HEAD").read_text().strip()
-        except (FileNotFoundError, NotADirectoryError):
-            return ""
-        if not ref.startswith("ref: "):
-            return ref
-        name = ref[5:]
-        try:
-            return (git_dir / name).read_text().strip()
-        except FileNotFoundError:
-            packed = git_dir / "packed-refs"
-            if packed.is_file():
-                for line in packed.read_text().splitlines():
-                    if line.endswith(" " + name):
-                        return line.split()[0]
-            return ""
-    return ""

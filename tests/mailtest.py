@@ -98,10 +98,18 @@ class Harness:
         assert len(matches) == 1, matches
         return matches[0]
 
-    def outbox(self) -> list[EmailMessage]:
-        from mailgateway.notices import Outbox
+    def outbox(self, settle: float = 10.0) -> list[EmailMessage]:
+        """What the gateway has sent to its local outbox, once its outgoing queue is empty."""
+        from mailgateway.outgoing import read_outbox
 
-        return Outbox(self.root / self.settings.state_dir, self.settings).messages()
+        state = self.root / self.settings.state_dir
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            waiting = list((state / "outgoing" / "queue").glob("*.msg")) + list((state / "outgoing" / "jobs").glob("*"))
+            if not waiting:
+                break
+            time.sleep(0.05)
+        return read_outbox(state)
 
 
 def wire(message: EmailMessage) -> bytes:

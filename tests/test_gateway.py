@@ -261,13 +261,16 @@ def test_unknown_sender_is_held_and_told_once_a_day(gw: Harness) -> None:
         gw.send(message, f"handover@{DOMAIN}", sender="stranger@elsewhere.example")
         [record] = gw.wait(message["Message-ID"])
         assert (record["outcome"], record["reason"]) == ("held", "not-known")
-    notices = gw.outbox()
+    sent = gw.outbox()
+    notices = [m for m in sent if m["To"] == "stranger@elsewhere.example"]
     assert len(notices) == 1
     notice = notices[0]
     assert notice["To"] == "stranger@elsewhere.example" and notice["Auto-Submitted"] == "auto-replied"
     assert "waiting for a moderator" in notice["Subject"]
     assert "people in the directory" in notice.get_content()
     assert len(list(gw.gateway.worker.spool.held())) == 2
+    requests = [m for m in sent if m["Subject"].startswith("Held for moderation")]
+    assert len(requests) == 2 and {m["To"] for m in requests} == {"ann.lee@example.org"}  # one moderator
 
 
 def test_empty_reply_is_rejected_with_a_notice(gw: Harness) -> None:

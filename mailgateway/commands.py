@@ -1,0 +1,403 @@
+"""Mail to a community's command addresses: subscriptions, moderation, bounces, digest replies.
+
+Subscriptions live in ``communities/<slug>/subscribers.yml`` and each change
+is a commit authored by the person it is about. Subscribing, switching to the
+digest or unsubscribing by writing to ``<mail>+subscribe|digest|unsubscribe@``
+needs a confirmation round trip: the gateway answers the From address with a
+mail whose reply address carries a signed token for that address, mode and
+day, so nobody can subscribe someone else. The unsubscribe address in the
+``List-Unsubscribe`` header of a notification is signed for its recipient
+and works at once.
+
+A held message is mailed to each moderator with a reply address signed for
+that moderator and message; a reply whose first line is ``approve``
+(``approve known`` also adds the sender to ``people/``) or ``reject`` with a
+reason decides it. ``intranet moderate`` does the same at a terminal.
+
+Bounces come back to the VERP return path ``<mail>+b<who><mac>@``; the token
+names the address that bounced, so a DSN with a forged token never reaches
+here (the RCPT is refused) and one we cannot read changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from generator.addresses import MODE_LETTERS, Command, held_ref, signed_address, who_of
+from generator.content import (
+    COMMUNITIES,
+    HANDLE_RE,
+    KINDS,
+    PEOPLE,
+    SUBSCRIBERS_FILE,
+    Community,
+    dump_yaml,
+    load_yaml,
+    may_read,
+    normalize_address,
+    read_subscribers,
+    subscribers_text,
+)
+
+from .bounces import BounceBook, BouncePolicy, is_permanent, read_bounce
+from .outgoing import Outgoing
+from .outmail import community_address, notice_mail
+from .parse import Inbound, parse_message
+from .spool import Spooled, _read, write_durably
+from .store import commit_files
+
+if TYPE_CHECKING:
+    from .worker import Index, Worker
+
+log = logging.getLogger(__name__)
+
+CONFIRM_DAYS = 7
+LETTER_MODES = {v: k for k, v in MODE_LETTERS.items()}
+PLAIN_MODES = {"subscribe": "", "digest": "digest", "unsubscribe": "none"}
+APPROVE_WORDS = ("approve", "approved", "accept", "yes", "ok")
+REJECT_WORDS = ("reject", "rejected", "decline", "no")
+DIGEST_ID_RE = re.compile(r"^<digest\.[^@]+@(.+)>$")
+
+
+@dataclass
+class Decision:
+    action: str  # approve or reject
+    reason: str = ""
+    known: bool = False
+    kind: str = ""
+
+
+def read_decision(text: str) -> Decision | None:
+    """A moderator's one-word answer: its first non-empty line."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    words = re.findall(r"[\w'-]+", line.lower())
+    if not words:
+        return None
+    if words[0] in APPROVE_WORDS:
+        kind = next((w for w in words[1:] if w in KINDS), "")
+        return Decision("approve", known="known" in words[1:] or bool(kind), kind=kind)
+    if words[0] in REJECT_WORDS:
+        rest = line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""
+        more = "\n".join(ln for ln in text.splitlines()[1:] if ln.strip()).strip()
+        return Decision("reject", reason=(rest.lstrip(":,- ") + ("\n" + more if more else "")).strip())
+    return None
+
+
+def epoch_day(now: dt.datetime) -> int:
+    return (now.date() - dt.date(1970, 1, 1)).days
+
+
+class Commands:
+    def __init__(self, worker: Worker) -> None:
+        self.w = worker
+        settings = worker.settings
+        self.bounces = BounceBook(
+            worker.state_dir / "bounces.json", BouncePolicy(threshold=float(settings.bounce_threshold))
+        )
+
+    # -- the addresses ----------------------------------------------------------------
+
+    def handle(
+        self, command: Command, community: Community, spooled: Spooled, mail: Inbound, index: Index
+    ) -> tuple[str, str, dict[str, Any]]:
+        extra: dict[str, Any] = {"community": community.slug}
+        if command.kind in PLAIN_MODES:
+            return (*self.ask_to_confirm(community, mail, PLAIN_MODES[command.kind] or community.subscription, index),
+                    extra)
+        if command.kind == "confirm":
+            return (*self.confirm(community, mail, command, index), extra)
+        if command.kind == "unsubscribe-now":
+            return (*self.unsubscribe_now(community, command, index), extra)
+        if command.kind == "moderate":
+            return self.moderate_by_mail(community, mail, command, index)
+        if command.kind == "digest-reply":
+            return (*self.digest_reply(community, mail), extra)
+        return "rejected", "bad-reply-address", extra
+
+    def digest_reply(self, community: Community, mail: Inbound) -> tuple[str, str]:
+        self.w._notice(mail, "digest-reply", self.w.clock(), community=community.name)
+        return "rejected", "digest-reply"
+
+    @staticmethod
+    def is_digest_reply(mail: Inbound, domain: str) -> bool:
+        for mid in mail.thread_ids():
+            match = DIGEST_ID_RE.match(mid)
+            if match and match.group(1).lower() == domain.lower():
+                return True
+        return False
+
+    # -- subscriptions ----------------------------------------------------------------
+
+    def ask_to_confirm(self, community: Community, mail: Inbound, mode: str, index: Index) -> tuple[str, str]:
+        now = self.w.clock()
+        handle = index.by_email.get(normalize_address(mail.from_address))
+        person = index.people.get(handle) if handle else None
+        values = {"community": community.name, "community_address": community_address(community, self.w.settings)}
+        if person is None:
+            self.w._notice(mail, "subscribe-unknown", now, **values)
+            return "rejected", "subscribe-unknown"
+        if mode != "none" and not may_read(community, person):
+            self.w._notice(mail, "not-in-audience", now, **values)
+            return "rejected", "not-in-audience"
+        settings = self.w.settings
+        address = signed_address(
+            self.w.secret, community.mail, settings.mail_domain, "c",
+            MODE_LETTERS[mode], f"{epoch_day(now):04x}", who_of(mail.from_address),
+        )
+        what = {
+            "each": f"to get every post of {community.name} by email",
+            "digest": f"to get a daily digest of {community.name} by email",
+            "none": f"to stop getting mail from {community.name}",
+        }[mode]
+        text = (
+            f"We were asked {what} at this address. To confirm, reply to this message (any text will do) "
+            f"within {CONFIRM_DAYS} days.\n\nIf you did not ask, ignore this message and nothing changes."
+        )
+        message = notice_mail(
+            subject=f"Please confirm: {community.name}", text=text, to=mail.from_address, settings=settings,
+            now=now, sender=address, reply_to=address, in_reply_to=mail.message_id,
+        )
+        self.w.send(message, Outgoing(mail_from="", rcpt=mail.from_address, kind="confirm", community=community.slug))
+        return "confirming", mode
+
+    def confirm(self, community: Community, mail: Inbound, command: Command, index: Index) -> tuple[str, str]:
+        letter, day, who = command.fields
+        now = self.w.clock()
+        if who != who_of(mail.from_address):
+            return "rejected", "confirm-not-yours"
+        if epoch_day(now) - int(day, 16) > CONFIRM_DAYS:
+            self.w._notice(mail, "confirm-expired", now, community=community.name,
+                           community_address=community_address(community, self.w.settings))
+            return "rejected", "confirm-expired"
+        handle = index.by_email.get(normalize_address(mail.from_address))
+        person = index.people.get(handle) if handle else None
+        mode = LETTER_MODES.get(letter, "")
+        if person is None or not mode:
+            return "rejected", "subscribe-unknown"
+        if mode != "none" and not may_read(community, person):
+            return "rejected", "not-in-audience"
+        self.set_mode(community, person.handle, mode, (person.name, mail.from_address))
+        index.reload_people()
+        self.w._notice(mail, f"now-{mode}", now, community=community.name,
+                       community_address=community_address(community, self.w.settings))
+        return "subscription", mode
+
+    def unsubscribe_now(self, community: Community, command: Command, index: Index) -> tuple[str, str]:
+        for person in index.people.values():
+            if any(who_of(a) == command.who for a in person.emails):
+                self.set_mode(community, person.handle, "none", (person.name, person.emails[0]))
+                index.reload_people()
+                return "subscription", "none"
+        return "rejected", "unsubscribe-unknown"
+
+    def set_mode(self, community: Community, handle: str, mode: str, author: tuple[str, str]) -> None:
+        root = self.w.root
+        path = root / COMMUNITIES / community.slug / SUBSCRIBERS_FILE
+        current, _ = read_subscribers(root, community.slug)
+        if mode == "none" and not (community.members_only and handle in set(community.members) | set(community.moderators)):
+            current.pop(handle, None)
+        else:
+            current[handle] = mode
+        write_durably(path, subscribers_text(current).encode("utf-8"), self.w.spool.tmp)
+        words = {"each": "gets every post", "digest": "gets the daily digest", "none": "gets no mail"}[mode]
+        commit_files(
+            root, [path], subject=f"{community.slug}: {handle} {words}",
+            body=f"{author[0]} confirmed by email that they want this.",
+            author=author, committer=(self.w.settings.gateway_name, self.w.settings.noreply), trailers={},
+        )
+
+    # -- moderation -------------------------------------------------------------------
+
+    def ask_moderators(self, community: Community, held_id: str, mail: Inbound, reason: str, why: str,
+                       index: Index) -> int:
+        now = self.w.clock()
+        settings = self.w.settings
+        sent = 0
+        for handle in community.moderators:
+            person = index.people.get(handle)
+            address = person.mail_address() if person else None
+            if not address:
+                continue
+            reply = signed_address(self.w.secret, community.mail, settings.mail_domain, "m",
+                                   held_ref(held_id), who_of(address))
+            text = (
+                f"A message to {community.name} is waiting for you: {why} ({reason}).\n\n"
+                f"From: {mail.from_name} <{mail.from_address}>\nSubject: {mail.subject}\n\n"
+                + _indent(mail.body[:4000])
+                + "\n\nReply to this message with one word on the first line:\n"
+                "  approve          to publish it\n"
+                "  approve known    to publish it and add the sender to the people directory\n"
+                "  reject REASON    to turn it down; the sender is told the reason\n"
+                f"\nOr at a terminal: intranet moderate approve {held_id}"
+            )
+            message = notice_mail(
+                subject=f"Held for moderation in {community.name}: {mail.subject}", text=text, to=address,
+                settings=settings, now=now, sender=community_address(community, settings), reply_to=reply,
+                message_id=f"<held.{held_ref(held_id)}.{who_of(address)}@{settings.mail_domain}>",
+            )
+            self.w.send(message, Outgoing(mail_from="", rcpt=address, kind="moderate", community=community.slug))
+            sent += 1
+        return sent
+
+    def moderate_by_mail(self, community: Community, mail: Inbound, command: Command,
+                         index: Index) -> tuple[str, str, dict[str, Any]]:
+        extra: dict[str, Any] = {"community": community.slug}
+        ref, who = command.fields
+        handle = index.by_email.get(normalize_address(mail.from_address))
+        if who != who_of(mail.from_address) or handle not in community.moderators:
+            return "rejected", "not-a-moderator", extra
+        held_id = next((h["id"] for h in self.w.spool.held() if held_ref(h["id"]) == ref), None)
+        if held_id is None:
+            return "rejected", "nothing-held", extra  # decided already, by another moderator or at a terminal
+        decision = read_decision(mail.body)
+        if decision is None:
+            self.w._notice(mail, "moderation-unclear", self.w.clock(), community=community.name)
+            return "rejected", "moderation-unclear", extra
+        person = index.people[handle]
+        outcome = self.decide(held_id, decision, f"{person.name} <{mail.from_address}>", index)
+        return "moderated", outcome, {**extra, "held": held_id}
+
+    def decide(self, held_id: str, decision: Decision, moderator: str, index: Index) -> str:
+        """Publish or turn down one held message; returns what happened."""
+        spool = self.w.spool
+        msg_path = spool.held_dir / f"{held_id}.msg"
+        info_path = spool.held_dir / f"{held_id}.json"
+        info = json.loads(info_path.read_text())
+        envelope, raw = _read(msg_path)
+        spooled = Spooled(info["key"], msg_path, envelope, raw)
+        mail = parse_message(raw, envelope.received_at, self.w.settings.mail_domain)
+        if not mail.from_address or "@" not in mail.from_address:
+            mail.from_address = envelope.mail_from
+        community = index.communities_by_slug().get(info["community"])
+        if community is None:
+            return "community-gone"
+        base = {"key": info["key"], "message_id": mail.message_id, "sender": mail.from_address}
+        if decision.action == "approve":
+            if decision.known:
+                self.add_person(mail, community, decision.kind, moderator)
+                index.reload_people()
+            rcpt = info.get("recipient") or community_address(community, self.w.settings)
+            outcome, reason, extra = self.w.deliver(spooled, mail, rcpt, index, approved_by=moderator)
+            self.w.records.add(**base, recipient=rcpt, outcome=outcome, reason=reason, approved_by=moderator, **extra)
+        else:
+            self.w._notice(mail, "rejected-by-moderator", self.w.clock(),
+                           community=community.name, moderator_reason=decision.reason or "no reason was given")
+            outcome = "rejected"
+            self.w.records.add(**base, outcome="rejected", reason="moderator", moderator=moderator,
+                               community=community.slug, why=decision.reason)
+        for path in (msg_path, info_path):
+            path.unlink(missing_ok=True)
+        log.info("held %s %s: %s by %s", held_id, mail.message_id, outcome, moderator)
+        return outcome
+
+    def add_person(self, mail: Inbound, community: Community, kind: str, moderator: str) -> str:
+        root = self.w.root
+        local, _, domain = normalize_address(mail.from_address).partition("@")
+        base = re.sub(r"[^a-z0-9._-]+", "-", local).strip("._-") or "person"
+        handle = base if HANDLE_RE.match(base) else "person"
+        n = 1
+        while (root / PEOPLE / f"{handle}.yml").exists():
+            n += 1
+            handle = f"{base}-{n}"
+        if not kind:
+            kind = "partner" if "partners" in community.audience else "supplier" if "suppliers" in community.audience else "staff"
+        data = {
+            "name": mail.from_name or local,
+            "emails": [mail.from_address],
+            "kind": kind,
+            "organisation": domain,
+            "about": f"Added by {moderator.split(' <')[0]} when approving a message to {community.name}.",
+        }
+        path = root / PEOPLE / f"{handle}.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_durably(path, dump_yaml(data).encode("utf-8"), self.w.spool.tmp)
+        commit_files(root, [path], subject=f"people: add {handle}",
+                     body=f"{moderator} approved their message to {community.name} and marked them as known.",
+                     author=_split_person(moderator), committer=(self.w.settings.gateway_name, self.w.settings.noreply),
+                     trailers={})
+        return handle
+
+    # -- bounces ----------------------------------------------------------------------
+
+    def bounce(self, spooled: Spooled, command: Command, index: Index) -> tuple[str, str, dict[str, Any]]:
+        address = next((a for p in index.people.values() for a in p.emails if who_of(a) == command.who), None)
+        if address is None:
+            return "dropped", "bounce-unknown-address", {}
+        failures = read_bounce(spooled.raw)
+        permanent = is_permanent(failures, address)
+        if permanent is None:
+            if not failures and b"multipart/report" not in spooled.raw[:20000].lower():
+                return "dropped", "auto-reply-to-bounce-address", {"address": address}
+            permanent = bool(failures.permanent)
+        return self.count_bounce(address, permanent, "dsn", index)
+
+    def count_bounce(self, address: str, permanent: bool, how: str, index: Index | None) -> tuple[str, str, dict]:
+        now = self.w.clock()
+        score = self.bounces.record(address, permanent, now)
+        extra: dict[str, Any] = {"address": address, "score": score, "permanent": permanent, "how": how}
+        if self.bounces.crossed(address, now):
+            self.stop_mail(address, now, index)
+            extra["stopped"] = True
+        return "bounce", "hard" if permanent else "soft", extra
+
+    def stop_mail(self, address: str, now: dt.datetime, index: Index | None) -> None:
+        index = index or self.w.index()
+        handle = index.by_email.get(normalize_address(address))
+        if handle is None:
+            return
+        self._edit_person(handle, lambda data: data.setdefault("undeliverable", {}).__setitem__(
+            address, now.date().isoformat()), f"people: stop mail to {address}",
+            f"Mail to {address} kept bouncing (score {self.bounces.score(address, now):.1f}); "
+            f"it is tried again after {self.w.settings.bounce_probe_days} days.")
+        index.reload_people()
+        log.warning("stopped mail to %s (%s): too many bounces", address, handle)
+
+    def probe_due(self, now: dt.datetime, index: Index) -> list[str]:
+        """Start mail again to addresses stopped long enough ago; the next mail is the probe."""
+        resumed = []
+        for person in list(index.people.values()):
+            for address, since in person.undeliverable.items():
+                try:
+                    stopped = dt.date.fromisoformat(since)
+                except ValueError:
+                    continue
+                if (now.date() - stopped).days < self.w.settings.bounce_probe_days:
+                    continue
+                self._edit_person(person.handle, lambda data, a=address: data.get("undeliverable", {}).pop(a, None),
+                                  f"people: try mail to {address} again",
+                                  f"Mail to {address} stopped on {since}; trying it again.")
+                self.bounces.reset(address)
+                resumed.append(address)
+        if resumed:
+            index.reload_people()
+        return resumed
+
+    def _edit_person(self, handle: str, change: Any, subject: str, body: str) -> None:
+        path = self.w.root / PEOPLE / f"{handle}.yml"
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+        change(data)
+        if data.get("undeliverable") == {}:
+            del data["undeliverable"]
+        write_durably(path, dump_yaml(data).encode("utf-8"), self.w.spool.tmp)
+        commit_files(self.w.root, [path], subject=subject, body=body,
+                     author=(self.w.settings.gateway_name, self.w.settings.noreply),
+                     committer=(self.w.settings.gateway_name, self.w.settings.noreply), trailers={})
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"> {line}" if line else ">" for line in text.strip().splitlines())
+
+
+def _split_person(value: str) -> tuple[str, str]:
+    name, _, rest = value.partition(" <")
+    return name, rest.rstrip(">") or "editor@invalid"
+
+
+def held_ids(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.json"))

@@ -1,0 +1,371 @@
+"""The notifier: mails each new post to its community's subscribers, sends digests and probes.
+
+Runs beside the worker in the gateway, in its own thread, so a slow relay
+never holds up intake. The worker hands it a *fan-out job* for each post it
+publishes (a small file written durably after the commit; a message that
+is redelivered after a crash hands it over again). A job becomes one queued
+message per recipient (:mod:`mailgateway.outgoing`, named by Message-ID and
+recipient, so running a job twice queues nobody twice), then the post is
+put on the digest list and the job is marked done.
+
+Recipients are worked out when the job runs, not when the post came in:
+people whose mode for the community is ``each``, who may read it (their kind
+is in its audience, or they are members), whose address is not stopped for
+bouncing, and never the author.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import threading
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator import urls
+from generator.addresses import load_secret
+from generator.config import Settings
+from generator.content import (
+    Community,
+    Intranet,
+    Person,
+    Post,
+    attachments_dir,
+    message_key,
+    may_read,
+    normalize_address,
+    read_intranet,
+)
+from generator.threads import Topic, build_topics
+
+from .outgoing import Delivery, Outgoing, Queue
+from .outmail import Attached, DigestItem, attachments_to_send, bounce_address, digest_mail, post_mail
+from .spool import write_durably
+from .store import git_dir, head_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Snapshot:
+    """The intranet as of one commit, with its threads, for working out mail."""
+
+    intranet: Intranet
+    topics: dict[str, Topic]  # Message-ID of any post -> its topic
+    by_email: dict[str, str]
+
+    def person_for(self, post: Post) -> Person | None:
+        if post.author.handle:
+            return self.intranet.people.get(post.author.handle)
+        handle = self.by_email.get(normalize_address(post.author.email))
+        return self.intranet.people.get(handle) if handle else None
+
+
+def author_of(snapshot: Snapshot, post: Post) -> tuple[str, str]:
+    person = snapshot.person_for(post)
+    if person is not None:
+        return person.name, person.emails[0] if person.emails else ""
+    return post.author.name or post.author.email or "Someone", post.author.email
+
+
+def recipients(community: Community, people: dict[str, Person], mode: str, exclude: Person | None) -> list[tuple[Person, str]]:
+    """Who gets this community's mail in ``mode`` now, with the address to use."""
+    result = []
+    for handle in sorted(set(community.subscribers) | set(community.members) | set(community.moderators)):
+        person = people.get(handle)
+        if person is None or person is exclude or community.delivery(handle) != mode:
+            continue
+        if not may_read(community, person):
+            continue
+        address = person.mail_address()
+        if address:
+            result.append((person, address))
+    return result
+
+
+class Notifier:
+    def __init__(self, root: Path, settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.settings = settings
+        self.state_dir = self.root / settings.state_dir
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.queue = Queue(self.state_dir)
+        self.delivery = Delivery(self.state_dir, settings, on_failure=self._refused, clock=self.clock)
+        self.secret = load_secret(self.state_dir)
+        self.jobs = self.queue.root / "jobs"
+        self.fanned = self.queue.root / "fanned"
+        self.digest_list = self.queue.root / "digest.jsonl"
+        self.digest_state = self.queue.root / "digest-state.json"
+        for folder in (self.jobs, self.fanned):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.git_dir = git_dir(self.root)
+        self._snapshot: Snapshot | None = None
+        self._snapshot_head = ""
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.on_refused: Callable[[str, str], None] | None = None  # (address, reply): a 5xx counts as a bounce
+        self._lock = threading.Lock()
+
+    # -- jobs -----------------------------------------------------------------------
+
+    def add_job(self, community: str, relpath: str, message_id: str) -> None:
+        """Called by the worker once a post is committed (and again if it is redelivered)."""
+        key = message_key(message_id)[:32] + "-" + community
+        if (self.fanned / key).exists() or (self.jobs / f"{key}.json").exists():
+            return
+        data = {"community": community, "relpath": relpath, "message_id": message_id}
+        write_durably(self.jobs / f"{key}.json", json.dumps(data).encode(), self.queue.tmp)
+        self._wake.set()
+
+    def snapshot(self) -> Snapshot:
+        head = head_of(self.git_dir)
+        if self._snapshot is None or head != self._snapshot_head:
+            intranet = read_intranet(self.root)
+            topics: dict[str, Topic] = {}
+            for items in build_topics(intranet.posts).values():
+                for topic in items:
+                    for post in topic.posts:
+                        topics[f"{topic.community}|{post.message_id}"] = topic
+            self._snapshot = Snapshot(intranet, topics, intranet.person_by_email())
+            self._snapshot_head = head
+        return self._snapshot
+
+    def run_jobs(self, stop: Callable[[], bool] = lambda: False) -> int:
+        done = 0
+        for path in sorted(self.jobs.glob("*.json"), key=lambda p: p.stat().st_mtime_ns):
+            if stop():
+                break
+            job = json.loads(path.read_bytes())
+            self.fan_out(job)
+            write_durably(self.fanned / path.stem, b"", self.queue.tmp)
+            path.unlink(missing_ok=True)
+            done += 1
+        return done
+
+    def fan_out(self, job: dict[str, Any]) -> int:
+        snapshot = self.snapshot()
+        topic = snapshot.topics.get(f"{job['community']}|{job['message_id']}")
+        community = snapshot.intranet.communities.get(job["community"])
+        if topic is None or community is None:
+            log.warning("fan-out of %s: the post is not in the work tree; nothing sent", job["message_id"])
+            return 0
+        post = next(p for p in topic.posts if p.message_id == job["message_id"])
+        author = snapshot.person_for(post)
+        name, address = author_of(snapshot, post)
+        references = _references(topic, post)
+        topic_src = urls.topic(community.slug, topic.key)
+        files = attachments_to_send(post, attachments_dir(self.root / post.relpath), self.settings.attach_max_bytes)
+        queued = 0
+        for person, rcpt in recipients(community, snapshot.intranet.people, "each", author):
+            if address and normalize_address(rcpt) == normalize_address(address):
+                continue
+            message = self._post_message(post, topic, references, community, name, address, rcpt, topic_src, files)
+            envelope = Outgoing(
+                mail_from=bounce_address(self.secret, community, self.settings, rcpt),
+                rcpt=rcpt,
+                kind="post",
+                community=community.slug,
+                message_id=post.message_id,
+            )
+            queued += self.queue.enqueue(message, envelope)
+        self._add_to_digest(community, post, topic, topic_src, name)
+        log.info("fan-out of %s in %s: %d queued", post.message_id, community.slug, queued)
+        return queued
+
+    def _post_message(self, post: Post, topic: Topic, references: list[str], community: Community, name: str,
+                      address: str, rcpt: str, topic_src: str, files: list[Attached]) -> Any:
+        return post_mail(
+            post=post,
+            title=topic.title,
+            references=references,
+            community=community,
+            author_name=name,
+            author_address=address,
+            recipient=rcpt,
+            settings=self.settings,
+            secret=self.secret,
+            topic_src=topic_src,
+            attachments=files,
+        )
+
+    # -- digests --------------------------------------------------------------------
+
+    def _add_to_digest(self, community: Community, post: Post, topic: Topic, topic_src: str, name: str) -> None:
+        entry = {
+            "community": community.slug,
+            "message_id": post.message_id,
+            "title": topic.title,
+            "topic_src": topic_src,
+            "author": name,
+            "new_topic": post.message_id == topic.root.message_id,
+        }
+        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock:
+            fd = os.open(self.digest_list, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def digest_due(self, now: dt.datetime) -> str | None:
+        """The local day whose digest is due now, or None."""
+        local = now.astimezone(_zone(self.settings.timezone))
+        hours, minutes = (int(x) for x in self.settings.digest_time.split(":"))
+        if (local.hour, local.minute) < (hours, minutes):
+            return None
+        day = local.date().isoformat()
+        return None if self._digest_state().get("last_day") == day else day
+
+    def _digest_state(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.digest_state.read_text()))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def send_digests(self, day: str | None = None) -> int:
+        """Queue the digest of everything listed since the last one; return how many mails."""
+        now = self.clock()
+        day = day or now.astimezone(_zone(self.settings.timezone)).date().isoformat()
+        with self._lock:
+            try:
+                lines = self.digest_list.read_text(encoding="utf-8").splitlines()
+            except FileNotFoundError:
+                lines = []
+        state = self._digest_state()
+        run = int(state.get("runs", 0)) + 1
+        entries = []
+        for line in lines:
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue  # a torn last line
+        queued = self._queue_digests(entries, day, run, now) if entries else 0
+        with self._lock:  # drop what this digest covered, keep what came meanwhile
+            try:
+                current = self.digest_list.read_text(encoding="utf-8").splitlines()
+            except FileNotFoundError:
+                current = []
+            rest = "".join(line + "\n" for line in current[len(lines) :])
+            write_durably(self.digest_list, rest.encode("utf-8"), self.queue.tmp)
+            write_durably(
+                self.digest_state, json.dumps({"last_day": day, "runs": run}).encode(), self.queue.tmp
+            )
+        log.info("digest %s: %d mails queued for %d posts", day, queued, len(entries))
+        self._wake.set()
+        return queued
+
+    def _queue_digests(self, entries: list[dict[str, Any]], day: str, run: int, now: dt.datetime) -> int:
+        snapshot = self.snapshot()
+        people = snapshot.intranet.people
+        per_person: dict[str, list[DigestItem]] = {}
+        addresses: dict[str, str] = {}
+        for slug in dict.fromkeys(e["community"] for e in entries):
+            community = snapshot.intranet.communities.get(slug)
+            if community is None:
+                continue
+            posts = {p.message_id: p for t in snapshot.topics.values() if t.community == slug for p in t.posts}
+            items = [
+                DigestItem(community, posts[e["message_id"]], e["title"], e["topic_src"], e["author"], e["new_topic"])
+                for e in entries
+                if e["community"] == slug and e["message_id"] in posts
+            ]
+            for person, address in recipients(community, people, "digest", None):
+                per_person.setdefault(person.handle, []).extend(items)
+                addresses[person.handle] = address
+        queued = 0
+        for handle, items in per_person.items():
+            groups = [items] if self.settings.digest_combined else _by_community(items)
+            for group in groups:
+                if not group:
+                    continue
+                first = group[0].community
+                slug = first.slug if not self.settings.digest_combined else "all"
+                message_id = f"<digest.{day}.{run}.{slug}.{handle}@{self.settings.mail_domain}>"
+                message = digest_mail(
+                    items=group, recipient=addresses[handle], settings=self.settings, secret=self.secret,
+                    message_id=message_id, now=now, day=day,
+                )
+                envelope = Outgoing(
+                    mail_from=bounce_address(self.secret, first, self.settings, addresses[handle]),
+                    rcpt=addresses[handle],
+                    kind="digest",
+                    community=first.slug,
+                    message_id=message_id,
+                )
+                queued += self.queue.enqueue(message, envelope)
+        return queued
+
+    # -- delivery failures ------------------------------------------------------------
+
+    def _refused(self, envelope: Outgoing, reply: str) -> None:
+        if envelope.kind in ("post", "digest", "probe") and self.on_refused is not None:
+            self.on_refused(envelope.rcpt, reply)
+
+    # -- running ----------------------------------------------------------------------
+
+    def run_once(self) -> bool:
+        stop = self._stop.is_set
+        worked = self.run_jobs(stop) > 0
+        worked = self.delivery.run_once(stop) > 0 or worked
+        return worked
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                day = self.digest_due(self.clock())
+                if day:
+                    self.send_digests(day)
+                worked = self.run_once()
+            except Exception:  # noqa: BLE001 - the notifier never dies
+                log.exception("notifier pass failed; trying again shortly")
+                worked = False
+            if not worked:
+                self._wake.wait(5.0)
+                self._wake.clear()
+
+
+def _references(topic: Topic, post: Post) -> list[str]:
+    """The chain of Message-IDs from the topic's first post down to ``post``'s parent."""
+    by_id = {p.message_id: p for p in topic.posts}
+    chain: list[str] = []
+    current = post.in_reply_to
+    while current and current in by_id and current not in chain and len(chain) < 50:
+        chain.append(current)
+        current = by_id[current].in_reply_to
+    if topic.root.message_id not in chain and post.message_id != topic.root.message_id:
+        chain.append(topic.root.message_id)
+    return list(reversed(chain))
+
+
+def _by_community(items: list[DigestItem]) -> list[list[DigestItem]]:
+    groups: dict[str, list[DigestItem]] = {}
+    for item in items:
+        groups.setdefault(item.community.slug, []).append(item)
+    return list(groups.values())
+
+
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC

@@ -1,0 +1,262 @@
+"""The mail the gateway writes: notifications, digests, confirmations, moderation requests (pure).
+
+Each function takes everything it needs, the time included, and returns an
+:class:`~email.message.EmailMessage`. Notifications keep the post's own
+Message-ID, so a recipient's client threads them with the original mail,
+and carry the list headers of RFC 2369/2919 and the rest of what a mailing
+list sends (``Precedence: list``, ``Auto-Submitted``), with the sender shown
+DMARC-safely as "Name via Community" from the community's own address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import html
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+from generator import urls
+from generator.addresses import reply_address, signed_address, who_of
+from generator.config import Settings
+from generator.content import Community, Post
+from generator.pages import published_name
+from generator.render import excerpt, render_post_markdown
+
+FOOTER_RULE = "-- "
+
+
+def absolute(settings: Settings, src_uri: str) -> str:
+    """The full URL of a generated page or file, or "" when the site has no ``site_url``."""
+    if not settings.site_url:
+        return ""
+    return settings.site_url.rstrip("/") + "/" + urls.page_url(src_uri)
+
+
+def community_address(community: Community, settings: Settings, suffix: str = "") -> str:
+    local = f"{community.mail}+{suffix}" if suffix else community.mail
+    return f"{local}@{settings.mail_domain}"
+
+
+def bounce_address(secret: bytes, community: Community, settings: Settings, recipient: str) -> str:
+    """VERP return path of mail to ``recipient``: its bounces name who bounced."""
+    return signed_address(secret, community.mail, settings.mail_domain, "b", who_of(recipient))
+
+
+def list_headers(
+    message: EmailMessage, community: Community, settings: Settings, secret: bytes, recipient: str
+) -> None:
+    mail = community_address(community, settings)
+    unsubscribe = signed_address(secret, community.mail, settings.mail_domain, "u", who_of(recipient))
+    home = absolute(settings, urls.community(community.slug))
+    message["List-Id"] = f"{_header_text(community.name)} <{community.mail}.{settings.mail_domain}>"
+    message["List-Post"] = f"<mailto:{mail}>"
+    targets = [f"<mailto:{unsubscribe}?subject=unsubscribe>"]
+    if home.startswith("https://"):
+        targets.append(f"<{home}>")
+    message["List-Unsubscribe"] = ", ".join(targets)
+    message["List-Subscribe"] = f"<mailto:{community_address(community, settings, 'subscribe')}>"
+    if home:
+        message["List-Archive"] = f"<{home}>"
+    _machine_headers(message, "auto-generated")
+    message["Precedence"] = "list"
+
+
+def _machine_headers(message: EmailMessage, auto: str) -> None:
+    message["Auto-Submitted"] = auto
+    message["X-Auto-Response-Suppress"] = "All"
+
+
+def _header_text(text: str) -> str:
+    return " ".join(text.replace('"', "'").split())[:120]
+
+
+@dataclass
+class Attached:
+    name: str
+    type: str
+    data: bytes
+
+
+def post_mail(
+    *,
+    post: Post,
+    title: str,
+    references: list[str],
+    community: Community,
+    author_name: str,
+    author_address: str,
+    recipient: str,
+    settings: Settings,
+    secret: bytes,
+    topic_src: str,
+    attachments: list[Attached],
+) -> EmailMessage:
+    """One post as mail to one subscriber."""
+    message = EmailMessage()
+    message["From"] = email.utils.formataddr(
+        (f"{_header_text(author_name)} via {_header_text(community.name)}", community_address(community, settings))
+    )
+    message["To"] = email.utils.formataddr((_header_text(community.name), community_address(community, settings)))
+    reply = reply_address(secret, community.mail, settings.mail_domain, post.topic, recipient)
+    reply_to = [reply]
+    if settings.reply_to_author and author_address:
+        reply_to.append(email.utils.formataddr((_header_text(author_name), author_address)))
+    message["Reply-To"] = ", ".join(reply_to)
+    subject = post.subject or f"Re: {title}"
+    message["Subject"] = " ".join(subject.split())[:250] or "(no subject)"
+    message["Date"] = email.utils.format_datetime(post.date)
+    message["Message-ID"] = post.message_id
+    if post.in_reply_to:
+        message["In-Reply-To"] = post.in_reply_to
+    if references:
+        message["References"] = " ".join(references)
+    list_headers(message, community, settings, secret, recipient)
+    topic_url = absolute(settings, topic_src)
+    if topic_url:
+        message["Archived-At"] = f"<{topic_url}>"
+
+    linked = {a.file: absolute(settings, urls.attachment(community.slug, post.key, published_name(a.file))) for a in post.attachments}
+    sent_names = {a.name for a in attachments}
+    links = [f"- {a.name}: {linked[a.file]}" for a in post.attachments if linked[a.file] and a.name not in sent_names]
+    footer = [
+        FOOTER_RULE,
+        f"Reply to this email to answer in the topic, or start a new one by writing to {community_address(community, settings)}.",
+    ]
+    if topic_url:
+        footer.append(f"Read the whole topic: {topic_url}")
+    footer.append(
+        f"You get every post of {community.name}. For a daily digest instead write to "
+        f"{community_address(community, settings, 'digest')}; to stop, use the unsubscribe link of your mail client."
+    )
+    text = post.body.rstrip() + "\n"
+    if links:
+        text += "\nAttachments:\n" + "\n".join(links) + "\n"
+    message.set_content(text + "\n" + "\n".join(footer) + "\n")
+    body_html = render_post_markdown(post.body, {a.file: linked[a.file] for a in post.attachments if linked[a.file]})
+    link_html = "".join(f'<li><a href="{html.escape(u)}">{html.escape(n)}</a></li>' for n, u in _pairs(post, linked))
+    foot_html = "<br>".join(html.escape(line) for line in footer[1:])
+    message.add_alternative(
+        f"<!doctype html><html><body>{body_html}"
+        + (f"<p>Attachments:</p><ul>{link_html}</ul>" if link_html else "")
+        + f'<hr><p style="color:#666;font-size:small">{foot_html}</p></body></html>',
+        subtype="html",
+    )
+    for item in attachments:
+        maintype, _, subtype = item.type.partition("/")
+        message.add_attachment(item.data, maintype=maintype or "application", subtype=subtype or "octet-stream", filename=item.name)
+    return message
+
+
+def _pairs(post: Post, linked: dict[str, str]) -> list[tuple[str, str]]:
+    return [(a.name, linked[a.file]) for a in post.attachments if linked[a.file]]
+
+
+def attachments_to_send(post: Post, folder: Path, limit: int) -> list[Attached]:
+    """The post's attachments, if together they fit under ``limit`` bytes; else none (they are linked)."""
+    if not post.attachments or sum(a.size for a in post.attachments) > limit:
+        return []
+    result = []
+    for a in post.attachments:
+        path = folder / a.file
+        if path.is_symlink() or not path.is_file():
+            return []
+        result.append(Attached(a.name, a.type, path.read_bytes()))
+    return result
+
+
+def notice_mail(
+    *, subject: str, text: str, to: str, settings: Settings, now: dt.datetime, sender: str = "", reply_to: str = "",
+    in_reply_to: str = "", message_id: str = "",
+) -> EmailMessage:
+    """A short mail from the site to one person (confirmations, moderation, notices)."""
+    message = EmailMessage()
+    message["From"] = email.utils.formataddr((_header_text(settings.site_name), sender or settings.noreply))
+    message["To"] = to
+    message["Subject"] = " ".join(subject.split())[:250]
+    message["Date"] = email.utils.format_datetime(now)
+    message["Message-ID"] = message_id or email.utils.make_msgid(domain=settings.mail_domain)
+    if reply_to:
+        message["Reply-To"] = reply_to
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = in_reply_to
+    _machine_headers(message, "auto-generated")
+    message.set_content(f"Hello,\n\n{text.strip()}\n\n{FOOTER_RULE}\n{settings.site_name}\n")
+    return message
+
+
+@dataclass
+class DigestItem:
+    community: Community
+    post: Post
+    title: str
+    topic_src: str
+    author_name: str
+    new_topic: bool
+
+
+def digest_mail(
+    *, items: list[DigestItem], recipient: str, settings: Settings, secret: bytes, message_id: str, now: dt.datetime,
+    day: str,
+) -> EmailMessage:
+    """One day's new topics and replies, with excerpts and links, grouped by community then topic."""
+    communities = list(dict.fromkeys(item.community.slug for item in items))
+    by_slug = {item.community.slug: item.community for item in items}
+    first = by_slug[communities[0]]
+    message = EmailMessage()
+    sender = community_address(first, settings) if len(communities) == 1 else settings.noreply
+    name = f"{first.name} digest" if len(communities) == 1 else f"{settings.site_name} digest"
+    message["From"] = email.utils.formataddr((_header_text(name), sender))
+    message["To"] = recipient
+    message["Reply-To"] = community_address(first, settings, "digest-reply")
+    count = len(items)
+    message["Subject"] = f"{name}, {day}: {count} new post{'s' if count != 1 else ''}"
+    message["Date"] = email.utils.format_datetime(now)
+    message["Message-ID"] = message_id
+    if len(communities) == 1:
+        list_headers(message, first, settings, secret, recipient)
+    else:
+        _machine_headers(message, "auto-generated")
+        message["Precedence"] = "list"
+    lines: list[str] = []
+    parts: list[str] = []
+    for slug in communities:
+        community = by_slug[slug]
+        lines += [community.name, "=" * len(community.name), ""]
+        parts.append(f"<h2>{html.escape(community.name)}</h2>")
+        topics: dict[str, list[DigestItem]] = {}
+        for item in items:
+            if item.community.slug == slug:
+                topics.setdefault(item.topic_src, []).append(item)
+        for src, entries in topics.items():
+            url = absolute(settings, src)
+            head = entries[0].title + (" (new topic)" if any(e.new_topic for e in entries) else "")
+            lines.append(f"* {head}")
+            parts.append(f"<h3>{_link(url, head)}</h3><ul>")
+            for entry in entries:
+                text = excerpt(entry.post.body, 300)
+                lines.append(f"  {entry.author_name}: {text}")
+                parts.append(f"<li><b>{html.escape(entry.author_name)}</b>: {html.escape(text)}</li>")
+            if url:
+                lines.append(f"  {url}")
+            lines.append("")
+            parts.append("</ul>")
+    footer = (
+        "This is a digest: a reply to it is not posted. To answer in a topic, open it and use "
+        "Reply by email, or reply to a post's own notification. For every post as it comes, write to "
+        + ", ".join(community_address(by_slug[s], settings, "subscribe") for s in communities)
+        + "; to stop, use the unsubscribe link of your mail client."
+    )
+    message.set_content("\n".join(lines) + f"\n{FOOTER_RULE}\n{footer}\n")
+    message.add_alternative(
+        "<!doctype html><html><body>" + "".join(parts)
+        + f'<hr><p style="color:#666;font-size:small">{html.escape(footer)}</p></body></html>',
+        subtype="html",
+    )
+    return message
+
+
+def _link(url: str, text: str) -> str:
+    return f'<a href="{html.escape(url)}">{html.escape(text)}</a>' if url else html.escape(text)
