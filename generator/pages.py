@@ -162,8 +162,9 @@ class Site:
             return person.name
         return author.name or author.handle or "Unknown"
 
-    def address(self, community: Community) -> str:
-        return f"{community.mail}@{self.settings.mail_domain}"
+    def address(self, community: Community, suffix: str = "") -> str:
+        local = f"{community.mail}+{suffix}" if suffix else community.mail
+        return f"{local}@{self.settings.mail_domain}"
 
     def mailto(self, community: Community, subject: str = "", address: str = "") -> str:
         query = f"?subject={quote(subject, safe='')}" if subject else ""

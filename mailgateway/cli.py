@@ -45,7 +45,25 @@ class GatewayPlugin:
         q = spool.add_parser("retry", help="put a failed message back in the queue")
         q.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
         q.add_argument("key", help="spool key, as `intranet spool list` shows it")
-        return {"gateway": cmd_gateway, "spool": cmd_spool}
+
+        p = subparsers.add_parser("moderate", help="list, approve or reject mail held for moderators")
+        moderate = p.add_subparsers(dest="moderate_command", required=True, metavar="ACTION")
+        q = moderate.add_parser("list", help="messages waiting for a moderator")
+        q.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+        q = moderate.add_parser("approve", help="publish a held message")
+        q.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+        q.add_argument("id", help="held message, as `intranet moderate list` shows it")
+        q.add_argument("--known", action="store_true", help="also add the sender to people/")
+        q.add_argument("--kind", choices=("staff", "partner", "supplier"), default="", help="their kind, with --known")
+        q = moderate.add_parser("reject", help="turn a held message down; the sender is told why")
+        q.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+        q.add_argument("id", help="held message, as `intranet moderate list` shows it")
+        q.add_argument("--reason", default="", help="told to the sender")
+
+        p = subparsers.add_parser("digest", help="send the daily digests now")
+        p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+        p.add_argument("--send", action="store_true", help="queue and send them (without it: say what waits)")
+        return {"gateway": cmd_gateway, "spool": cmd_spool, "moderate": cmd_moderate, "digest": cmd_digest}
 
     def add_up_arguments(self, parser: argparse.ArgumentParser) -> None:
         self._listen_arguments(parser)
@@ -140,4 +158,74 @@ def cmd_spool(args: argparse.Namespace) -> int:
             f"  {record.get('time', '')}  {record.get('outcome', ''):<9} {record.get('reason', ''):<18} "
             f"{record.get('sender', '')}  {record.get('message_id', '')}"
         )
+    return 0
+
+
+def _editor() -> str:
+    """Who is at the terminal, as Git knows them."""
+    import getpass
+    import subprocess
+
+    def config(key: str) -> str:
+        result = subprocess.run(["git", "config", key], capture_output=True, text=True, check=False)
+        return result.stdout.strip()
+
+    name = config("user.name") or getpass.getuser()
+    return f"{name} <{config('user.email') or 'editor@invalid'}>"
+
+
+def cmd_moderate(args: argparse.Namespace) -> int:
+    from .commands import Decision
+    from .spool import Spool
+    from .worker import Worker
+
+    root = Path(args.root).resolve()
+    settings = read_settings(root)
+    spool = Spool(root / settings.state_dir)
+    held = {item["id"]: item for item in spool.held()}
+    if args.moderate_command == "list":
+        print(f"held for moderation: {len(held)}")
+        for item in held.values():
+            print(f"  {item['id']}  {item['community']:<16} {item['reason']:<18} {item.get('sender', '')}")
+            print(f"      {item.get('subject', '')[:90]}")
+        return 0
+    if args.id not in held:
+        print(f"intranet moderate: error: nothing held as {args.id!r} (see `intranet moderate list`)", file=sys.stderr)
+        return 1
+    if args.moderate_command == "approve":
+        decision = Decision("approve", known=args.known or bool(args.kind), kind=args.kind)
+    else:
+        decision = Decision("reject", reason=args.reason)
+    worker = Worker(root, settings)
+    if worker.acquire():  # no gateway is running: act here
+        try:
+            worker.commands.decide(args.id, decision, _editor(), worker.index())
+        finally:
+            worker.stop()
+        print(f"{args.id}: {decision.action}d")
+    else:
+        worker.decide(args.id, decision, _editor())
+        print(f"{args.id}: {decision.action} passed to the running gateway")
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from .notify import Notifier
+    from .worker import Worker
+
+    root = Path(args.root).resolve()
+    settings = read_settings(root)
+    notifier = Notifier(root, settings)
+    waiting = len(notifier.digest_list.read_text().splitlines()) if notifier.digest_list.is_file() else 0
+    if not args.send:
+        print(f"{waiting} posts wait for the next digest (at {settings.digest_time} {settings.timezone}); --send sends now")
+        return 0
+    queued = notifier.send_digests()
+    worker = Worker(root, settings)
+    if worker.acquire():  # no gateway running: deliver them from here
+        try:
+            notifier.delivery.run_once()
+        finally:
+            worker.stop()
+    print(f"{queued} digest mails for {waiting} posts")
     return 0

@@ -284,7 +284,7 @@ class Commands:
                 index.reload_people()
             rcpt = info.get("recipient") or community_address(community, self.w.settings)
             outcome, reason, extra = self.w.deliver(spooled, mail, rcpt, index, approved_by=moderator)
-            self.w.records.add(**base, recipient=rcpt, outcome=outcome, reason=reason, approved_by=moderator, **extra)
+            self.w.records.add(**base, recipient=rcpt, outcome=outcome, reason=reason, **{"approved_by": moderator, **extra})
         else:
             self.w._notice(mail, "rejected-by-moderator", self.w.clock(),
                            community=community.name, moderator_reason=decision.reason or "no reason was given")

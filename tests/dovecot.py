@@ -1,7 +1,8 @@
 """A real Dovecot (IMAP + LMTP) and a real outbound SMTP relay on loopback, for tests.
 
 ``Dovecot`` runs ``dovecot -F`` with a config of its own in a temporary folder: any address
-is a user (password ``Dovecot.PASSWORD``), mail is kept as maildir under ``folder/mail/<user>``.
+is a user (password ``Dovecot.PASSWORD``), mail is kept as maildir under ``folder/mail/<user>``
+(a link to a private /tmp folder, see ``Dovecot._prepare``; removed when the ``with`` ends).
 ``Relay`` is an aiosmtpd server that stands in for the outbound smarthost: what it accepts is
 delivered into the Dovecot over LMTP before it answers 250.
 
@@ -56,7 +57,8 @@ class Dovecot:
         self._stderr = self.folder / "dovecot.stderr"
         self._process: subprocess.Popen[bytes] | None = None
         self._store: Path | None = None
-        self._remove_store: weakref.finalize | None = None
+        self._remove_store: weakref.finalize[..., Dovecot] | None = None
+        self._kill: weakref.finalize[..., Dovecot] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -74,6 +76,8 @@ class Dovecot:
                 stderr=stderr,
                 start_new_session=True,  # its own process group, so stop() can sweep up stragglers
             )
+        # Should the instance be forgotten unstopped, its processes still end with the tests.
+        self._kill = weakref.finalize(self, _kill_group, self._process.pid)
         deadline = time.monotonic() + timeout
         while True:
             if self._process.poll() is not None:
@@ -94,6 +98,8 @@ class Dovecot:
         process, self._process = self._process, None
         if process is None:
             return
+        if self._kill is not None:
+            self._kill.detach()
         # On SIGTERM the master stops its services, then tells its log process to quit and
         # sleeps a fixed second before exiting. Once only the master and its log process are
         # left, that sleep is all that remains: give the log a moment to flush, then end it.
@@ -105,10 +111,7 @@ class Dovecot:
                 break
             time.sleep(0.005)
         for _ in range(100):
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill_group(process.pid)
             process.wait(timeout=10)
             if not live_processes(process.pid):
                 return
@@ -292,6 +295,13 @@ def live_processes(group: int) -> list[int]:
         if int(pgrp) == group and state != "Z":
             found.append(int(entry.name))
     return sorted(found)
+
+
+def _kill_group(group: int) -> None:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _command(pid: int) -> str:
