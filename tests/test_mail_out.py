@@ -337,3 +337,19 @@ def test_a_soft_bounce_scores_less_and_an_auto_reply_to_the_verp_address_is_not_
                 headers={"Auto-Submitted": "auto-replied"})
     gw.send(away, verp, sender="")
     assert gw.wait(away["Message-ID"])[0]["reason"] == "auto-reply-to-bounce-address"
+
+
+def test_a_fan_out_run_again_queues_nobody_twice(gw: Harness) -> None:
+    # As after a crash between queueing and marking the job done, or a redelivery of the post.
+    (gw.root / "communities/handover/subscribers.yml").write_text("ann.lee: each\ncy.diaz: each\n")
+    git(gw.root, "add", "-A")
+    git(gw.root, "-c", "user.name=E", "-c", "user.email=e@x", "commit", "-qm", "Subscribers")
+    post = mail(subject="Once only", body="Exactly once.", sender="di.park@example.org")
+    gw.send(post, f"handover@{DOMAIN}", sender="di.park@example.org")
+    path = gw.wait(post["Message-ID"])[0]["path"]
+    assert len([m for m in gw.outbox() if m["Message-ID"] == post["Message-ID"]]) == 2
+    job = {"community": "handover", "relpath": path, "message_id": post["Message-ID"]}
+    assert gw.gateway.notifier.fan_out(job) == 0
+    gw.send(post, f"handover@{DOMAIN}", sender="di.park@example.org")  # the same message again
+    assert gw.wait(post["Message-ID"], count=2)[1]["outcome"] == "duplicate"
+    assert len([m for m in gw.outbox() if m["Message-ID"] == post["Message-ID"]]) == 2
