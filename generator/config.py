@@ -54,9 +54,13 @@ class Settings:
     notice_from: str = _setting("", "From address of notices to senders (default: intranet-noreply@<domain>).")
     relay: str = _setting("", "SMTP relay HOST:PORT for outgoing mail (empty: write to the outbox Maildir).")
     relay_starttls: bool = _setting(False, "Use STARTTLS with the relay (credentials: INTRANET_RELAY_USER/_PASSWORD).")
-    attach_max_bytes: int = _setting(1024 * 1024, "Attachments up to this total size go with notifications; larger are linked.")
+    attach_max_bytes: int = _setting(
+        1024 * 1024, "Attachments up to this total size go with notifications; larger are linked."
+    )
     reply_to_author: bool = _setting(False, "Put the author beside the topic's address in notifications' Reply-To.")
-    digest_time: str = _setting("07:00", "Local time (HH:MM, in timezone) at which `intranet up` sends the daily digests.")
+    digest_time: str = _setting(
+        "07:00", "Local time (HH:MM, in timezone) at which `intranet up` sends the daily digests."
+    )
     digest_combined: bool = _setting(False, "One digest mail for all of a person's communities instead of one each.")
     bounce_threshold: int = _setting(5, "Bounce score at which mail to an address stops (hard bounce 1, soft 0.5).")
     bounce_probe_days: int = _setting(7, "Days after which a stopped address is mailed again, as a probe.")

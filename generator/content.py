@@ -99,7 +99,9 @@ class Problem:
 
 def dump_yaml(data: dict[str, Any]) -> str:
     """``data`` as block-style YAML, keys in the given order (safe dumper)."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1_000_000)
+    return yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1_000_000
+    )
 
 
 def dump_front_matter(data: dict[str, Any], body: str = "") -> str:

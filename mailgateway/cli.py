@@ -218,7 +218,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
     notifier = Notifier(root, settings)
     waiting = len(notifier.digest_list.read_text().splitlines()) if notifier.digest_list.is_file() else 0
     if not args.send:
-        print(f"{waiting} posts wait for the next digest (at {settings.digest_time} {settings.timezone}); --send sends now")
+        print(
+            f"{waiting} posts wait for the next digest (at {settings.digest_time} {settings.timezone}); "
+            "--send sends now"
+        )
         return 0
     queued = notifier.send_digests()
     worker = Worker(root, settings)

@@ -108,8 +108,10 @@ class Commands:
     ) -> tuple[str, str, dict[str, Any]]:
         extra: dict[str, Any] = {"community": community.slug}
         if command.kind in PLAIN_MODES:
-            return (*self.ask_to_confirm(community, mail, PLAIN_MODES[command.kind] or community.subscription, index),
-                    extra)
+            return (
+                *self.ask_to_confirm(community, mail, PLAIN_MODES[command.kind] or community.subscription, index),
+                extra,
+            )
         if command.kind == "confirm":
             return (*self.confirm(community, mail, command, index), extra)
         if command.kind == "unsubscribe-now":
@@ -147,8 +149,13 @@ class Commands:
             return "rejected", "not-in-audience"
         settings = self.w.settings
         address = signed_address(
-            self.w.secret, community.mail, settings.mail_domain, "c",
-            MODE_LETTERS[mode], f"{epoch_day(now):04x}", who_of(mail.from_address),
+            self.w.secret,
+            community.mail,
+            settings.mail_domain,
+            "c",
+            MODE_LETTERS[mode],
+            f"{epoch_day(now):04x}",
+            who_of(mail.from_address),
         )
         what = {
             "each": f"to get every post of {community.name} by email",
@@ -160,8 +167,14 @@ class Commands:
             f"within {CONFIRM_DAYS} days.\n\nIf you did not ask, ignore this message and nothing changes."
         )
         message = notice_mail(
-            subject=f"Please confirm: {community.name}", text=text, to=mail.from_address, settings=settings,
-            now=now, sender=address, reply_to=address, in_reply_to=mail.message_id,
+            subject=f"Please confirm: {community.name}",
+            text=text,
+            to=mail.from_address,
+            settings=settings,
+            now=now,
+            sender=address,
+            reply_to=address,
+            in_reply_to=mail.message_id,
         )
         self.w.send(message, Outgoing(mail_from="", rcpt=mail.from_address, kind="confirm", community=community.slug))
         return "confirming", mode
@@ -172,8 +185,13 @@ class Commands:
         if who != who_of(mail.from_address):
             return "rejected", "confirm-not-yours"
         if epoch_day(now) - int(day, 16) > CONFIRM_DAYS:
-            self.w._notice(mail, "confirm-expired", now, community=community.name,
-                           community_address=community_address(community, self.w.settings))
+            self.w._notice(
+                mail,
+                "confirm-expired",
+                now,
+                community=community.name,
+                community_address=community_address(community, self.w.settings),
+            )
             return "rejected", "confirm-expired"
         handle = index.by_email.get(normalize_address(mail.from_address))
         person = index.people.get(handle) if handle else None
@@ -184,8 +202,13 @@ class Commands:
             return "rejected", "not-in-audience"
         self.set_mode(community, person.handle, mode, (person.name, mail.from_address))
         index.reload_people()
-        self.w._notice(mail, f"now-{mode}", now, community=community.name,
-                       community_address=community_address(community, self.w.settings))
+        self.w._notice(
+            mail,
+            f"now-{mode}",
+            now,
+            community=community.name,
+            community_address=community_address(community, self.w.settings),
+        )
         return "subscription", mode
 
     def unsubscribe_now(self, community: Community, command: Command, index: Index) -> tuple[str, str]:
@@ -200,22 +223,29 @@ class Commands:
         root = self.w.root
         path = root / COMMUNITIES / community.slug / SUBSCRIBERS_FILE
         current, _ = read_subscribers(root, community.slug)
-        if mode == "none" and not (community.members_only and handle in set(community.members) | set(community.moderators)):
+        if mode == "none" and not (
+            community.members_only and handle in set(community.members) | set(community.moderators)
+        ):
             current.pop(handle, None)
         else:
             current[handle] = mode
         write_durably(path, subscribers_text(current).encode("utf-8"), self.w.spool.tmp)
         words = {"each": "gets every post", "digest": "gets the daily digest", "none": "gets no mail"}[mode]
         commit_files(
-            root, [path], subject=f"{community.slug}: {handle} {words}",
+            root,
+            [path],
+            subject=f"{community.slug}: {handle} {words}",
             body=f"{author[0]} confirmed by email that they want this.",
-            author=author, committer=(self.w.settings.gateway_name, self.w.settings.noreply), trailers={},
+            author=author,
+            committer=(self.w.settings.gateway_name, self.w.settings.noreply),
+            trailers={},
         )
 
     # -- moderation -------------------------------------------------------------------
 
-    def ask_moderators(self, community: Community, held_id: str, mail: Inbound, reason: str, why: str,
-                       index: Index) -> int:
+    def ask_moderators(
+        self, community: Community, held_id: str, mail: Inbound, reason: str, why: str, index: Index
+    ) -> int:
         now = self.w.clock()
         settings = self.w.settings
         sent = 0
@@ -224,8 +254,9 @@ class Commands:
             address = person.mail_address() if person else None
             if not address:
                 continue
-            reply = signed_address(self.w.secret, community.mail, settings.mail_domain, "m",
-                                   held_ref(held_id), who_of(address))
+            reply = signed_address(
+                self.w.secret, community.mail, settings.mail_domain, "m", held_ref(held_id), who_of(address)
+            )
             text = (
                 f"A message to {community.name} is waiting for you: {why} ({reason}).\n\n"
                 f"From: {mail.from_name} <{mail.from_address}>\nSubject: {mail.subject}\n\n"
@@ -237,16 +268,22 @@ class Commands:
                 f"\nOr at a terminal: intranet moderate approve {held_id}"
             )
             message = notice_mail(
-                subject=f"Held for moderation in {community.name}: {mail.subject}", text=text, to=address,
-                settings=settings, now=now, sender=community_address(community, settings), reply_to=reply,
+                subject=f"Held for moderation in {community.name}: {mail.subject}",
+                text=text,
+                to=address,
+                settings=settings,
+                now=now,
+                sender=community_address(community, settings),
+                reply_to=reply,
                 message_id=f"<held.{held_ref(held_id)}.{who_of(address)}@{settings.mail_domain}>",
             )
             self.w.send(message, Outgoing(mail_from="", rcpt=address, kind="moderate", community=community.slug))
             sent += 1
         return sent
 
-    def moderate_by_mail(self, community: Community, mail: Inbound, command: Command,
-                         index: Index) -> tuple[str, str, dict[str, Any]]:
+    def moderate_by_mail(
+        self, community: Community, mail: Inbound, command: Command, index: Index
+    ) -> tuple[str, str, dict[str, Any]]:
         extra: dict[str, Any] = {"community": community.slug}
         ref, who = command.fields
         handle = index.by_email.get(normalize_address(mail.from_address))
@@ -284,13 +321,26 @@ class Commands:
                 index.reload_people()
             rcpt = info.get("recipient") or community_address(community, self.w.settings)
             outcome, reason, extra = self.w.deliver(spooled, mail, rcpt, index, approved_by=moderator)
-            self.w.records.add(**base, recipient=rcpt, outcome=outcome, reason=reason, **{"approved_by": moderator, **extra})
+            self.w.records.add(
+                **base, recipient=rcpt, outcome=outcome, reason=reason, **{"approved_by": moderator, **extra}
+            )
         else:
-            self.w._notice(mail, "rejected-by-moderator", self.w.clock(),
-                           community=community.name, moderator_reason=decision.reason or "no reason was given")
+            self.w._notice(
+                mail,
+                "rejected-by-moderator",
+                self.w.clock(),
+                community=community.name,
+                moderator_reason=decision.reason or "no reason was given",
+            )
             outcome = "rejected"
-            self.w.records.add(**base, outcome="rejected", reason="moderator", moderator=moderator,
-                               community=community.slug, why=decision.reason)
+            self.w.records.add(
+                **base,
+                outcome="rejected",
+                reason="moderator",
+                moderator=moderator,
+                community=community.slug,
+                why=decision.reason,
+            )
         for path in (msg_path, info_path):
             path.unlink(missing_ok=True)
         log.info("held %s %s: %s by %s", held_id, mail.message_id, outcome, moderator)
@@ -306,7 +356,13 @@ class Commands:
             n += 1
             handle = f"{base}-{n}"
         if not kind:
-            kind = "partner" if "partners" in community.audience else "supplier" if "suppliers" in community.audience else "staff"
+            kind = (
+                "partner"
+                if "partners" in community.audience
+                else "supplier"
+                if "suppliers" in community.audience
+                else "staff"
+            )
         data = {
             "name": mail.from_name or local,
             "emails": [mail.from_address],
@@ -317,10 +373,15 @@ class Commands:
         path = root / PEOPLE / f"{handle}.yml"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_durably(path, dump_yaml(data).encode("utf-8"), self.w.spool.tmp)
-        commit_files(root, [path], subject=f"people: add {handle}",
-                     body=f"{moderator} approved their message to {community.name} and marked them as known.",
-                     author=_split_person(moderator), committer=(self.w.settings.gateway_name, self.w.settings.noreply),
-                     trailers={})
+        commit_files(
+            root,
+            [path],
+            subject=f"people: add {handle}",
+            body=f"{moderator} approved their message to {community.name} and marked them as known.",
+            author=_split_person(moderator),
+            committer=(self.w.settings.gateway_name, self.w.settings.noreply),
+            trailers={},
+        )
         return handle
 
     # -- bounces ----------------------------------------------------------------------
@@ -351,10 +412,13 @@ class Commands:
         handle = index.by_email.get(normalize_address(address))
         if handle is None:
             return
-        self._edit_person(handle, lambda data: data.setdefault("undeliverable", {}).__setitem__(
-            address, now.date().isoformat()), f"people: stop mail to {address}",
+        self._edit_person(
+            handle,
+            lambda data: data.setdefault("undeliverable", {}).__setitem__(address, now.date().isoformat()),
+            f"people: stop mail to {address}",
             f"Mail to {address} kept bouncing (score {self.bounces.score(address, now):.1f}); "
-            f"it is tried again after {self.w.settings.bounce_probe_days} days.")
+            f"it is tried again after {self.w.settings.bounce_probe_days} days.",
+        )
         index.reload_people()
         log.warning("stopped mail to %s (%s): too many bounces", address, handle)
 
@@ -369,9 +433,12 @@ class Commands:
                     continue
                 if (now.date() - stopped).days < self.w.settings.bounce_probe_days:
                     continue
-                self._edit_person(person.handle, lambda data, a=address: data.get("undeliverable", {}).pop(a, None),
-                                  f"people: try mail to {address} again",
-                                  f"Mail to {address} stopped on {since}; trying it again.")
+                self._edit_person(
+                    person.handle,
+                    lambda data, a=address: data.get("undeliverable", {}).pop(a, None),
+                    f"people: try mail to {address} again",
+                    f"Mail to {address} stopped on {since}; trying it again.",
+                )
                 self.bounces.reset(address)
                 resumed.append(address)
         if resumed:
@@ -385,9 +452,15 @@ class Commands:
         if data.get("undeliverable") == {}:
             del data["undeliverable"]
         write_durably(path, dump_yaml(data).encode("utf-8"), self.w.spool.tmp)
-        commit_files(self.w.root, [path], subject=subject, body=body,
-                     author=(self.w.settings.gateway_name, self.w.settings.noreply),
-                     committer=(self.w.settings.gateway_name, self.w.settings.noreply), trailers={})
+        commit_files(
+            self.w.root,
+            [path],
+            subject=subject,
+            body=body,
+            author=(self.w.settings.gateway_name, self.w.settings.noreply),
+            committer=(self.w.settings.gateway_name, self.w.settings.noreply),
+            trailers={},
+        )
 
 
 def _indent(text: str) -> str:

@@ -36,8 +36,8 @@ from generator.content import (
     Person,
     Post,
     attachments_dir,
-    message_key,
     may_read,
+    message_key,
     normalize_address,
     read_intranet,
 )
@@ -73,7 +73,9 @@ def author_of(snapshot: Snapshot, post: Post) -> tuple[str, str]:
     return post.author.name or post.author.email or "Someone", post.author.email
 
 
-def recipients(community: Community, people: dict[str, Person], mode: str, exclude: Person | None) -> list[tuple[Person, str]]:
+def recipients(
+    community: Community, people: dict[str, Person], mode: str, exclude: Person | None
+) -> list[tuple[Person, str]]:
     """Who gets this community's mail in ``mode`` now, with the address to use."""
     result = []
     for handle in sorted(set(community.subscribers) | set(community.members) | set(community.moderators)):
@@ -162,7 +164,7 @@ class Notifier:
         topic_src = urls.topic(community.slug, topic.key)
         files = attachments_to_send(post, attachments_dir(self.root / post.relpath), self.settings.attach_max_bytes)
         queued = 0
-        for person, rcpt in recipients(community, snapshot.intranet.people, "each", author):
+        for _person, rcpt in recipients(community, snapshot.intranet.people, "each", author):
             if address and normalize_address(rcpt) == normalize_address(address):
                 continue
             message = self._post_message(post, topic, references, community, name, address, rcpt, topic_src, files)
@@ -178,8 +180,18 @@ class Notifier:
         log.info("fan-out of %s in %s: %d queued", post.message_id, community.slug, queued)
         return queued
 
-    def _post_message(self, post: Post, topic: Topic, references: list[str], community: Community, name: str,
-                      address: str, rcpt: str, topic_src: str, files: list[Attached]) -> Any:
+    def _post_message(
+        self,
+        post: Post,
+        topic: Topic,
+        references: list[str],
+        community: Community,
+        name: str,
+        address: str,
+        rcpt: str,
+        topic_src: str,
+        files: list[Attached],
+    ) -> Any:
         return post_mail(
             post=post,
             title=topic.title,
@@ -254,9 +266,7 @@ class Notifier:
                 current = []
             rest = "".join(line + "\n" for line in current[len(lines) :])
             write_durably(self.digest_list, rest.encode("utf-8"), self.queue.tmp)
-            write_durably(
-                self.digest_state, json.dumps({"last_day": day, "runs": run}).encode(), self.queue.tmp
-            )
+            write_durably(self.digest_state, json.dumps({"last_day": day, "runs": run}).encode(), self.queue.tmp)
         log.info("digest %s: %d mails queued for %d posts", day, queued, len(entries))
         self._wake.set()
         return queued
@@ -289,8 +299,13 @@ class Notifier:
                 slug = first.slug if not self.settings.digest_combined else "all"
                 message_id = f"<digest.{day}.{run}.{slug}.{handle}@{self.settings.mail_domain}>"
                 message = digest_mail(
-                    items=group, recipient=addresses[handle], settings=self.settings, secret=self.secret,
-                    message_id=message_id, now=now, day=day,
+                    items=group,
+                    recipient=addresses[handle],
+                    settings=self.settings,
+                    secret=self.secret,
+                    message_id=message_id,
+                    now=now,
+                    day=day,
                 )
                 envelope = Outgoing(
                     mail_from=bounce_address(self.secret, first, self.settings, addresses[handle]),

@@ -239,7 +239,9 @@ class Delivery:
         now = self.clock()
         queued = dt.datetime.fromisoformat(envelope.queued) if envelope.queued else now
         if now - queued > GIVE_UP_AFTER:
-            log.warning("outgoing %s to %s: giving up after %s: %s", envelope.message_id, envelope.rcpt, now - queued, error)
+            log.warning(
+                "outgoing %s to %s: giving up after %s: %s", envelope.message_id, envelope.rcpt, now - queued, error
+            )
             self.queue.finish(name, FAILED, f"gave up: {error}", now)
             if self.on_failure is not None:
                 self.on_failure(envelope, f"gave up: {error}")

@@ -117,12 +117,16 @@ def post_mail(
     if topic_url:
         message["Archived-At"] = f"<{topic_url}>"
 
-    linked = {a.file: absolute(settings, urls.attachment(community.slug, post.key, published_name(a.file))) for a in post.attachments}
+    linked = {
+        a.file: absolute(settings, urls.attachment(community.slug, post.key, published_name(a.file)))
+        for a in post.attachments
+    }
     sent_names = {a.name for a in attachments}
     links = [f"- {a.name}: {linked[a.file]}" for a in post.attachments if linked[a.file] and a.name not in sent_names]
     footer = [
         FOOTER_RULE,
-        f"Reply to this email to answer in the topic, or start a new one by writing to {community_address(community, settings)}.",
+        "Reply to this email to answer in the topic, or start a new one by writing to "
+        f"{community_address(community, settings)}.",
     ]
     if topic_url:
         footer.append(f"Read the whole topic: {topic_url}")
@@ -145,7 +149,9 @@ def post_mail(
     )
     for item in attachments:
         maintype, _, subtype = item.type.partition("/")
-        message.add_attachment(item.data, maintype=maintype or "application", subtype=subtype or "octet-stream", filename=item.name)
+        message.add_attachment(
+            item.data, maintype=maintype or "application", subtype=subtype or "octet-stream", filename=item.name
+        )
     return message
 
 
@@ -167,8 +173,16 @@ def attachments_to_send(post: Post, folder: Path, limit: int) -> list[Attached]:
 
 
 def notice_mail(
-    *, subject: str, text: str, to: str, settings: Settings, now: dt.datetime, sender: str = "", reply_to: str = "",
-    in_reply_to: str = "", message_id: str = "",
+    *,
+    subject: str,
+    text: str,
+    to: str,
+    settings: Settings,
+    now: dt.datetime,
+    sender: str = "",
+    reply_to: str = "",
+    in_reply_to: str = "",
+    message_id: str = "",
 ) -> EmailMessage:
     """A short mail from the site to one person (confirmations, moderation, notices)."""
     message = EmailMessage()
@@ -198,7 +212,13 @@ class DigestItem:
 
 
 def digest_mail(
-    *, items: list[DigestItem], recipient: str, settings: Settings, secret: bytes, message_id: str, now: dt.datetime,
+    *,
+    items: list[DigestItem],
+    recipient: str,
+    settings: Settings,
+    secret: bytes,
+    message_id: str,
+    now: dt.datetime,
     day: str,
 ) -> EmailMessage:
     """One day's new topics and replies, with excerpts and links, grouped by community then topic."""
@@ -251,7 +271,8 @@ def digest_mail(
     )
     message.set_content("\n".join(lines) + f"\n{FOOTER_RULE}\n{footer}\n")
     message.add_alternative(
-        "<!doctype html><html><body>" + "".join(parts)
+        "<!doctype html><html><body>"
+        + "".join(parts)
         + f'<hr><p style="color:#666;font-size:small">{html.escape(footer)}</p></body></html>',
         subtype="html",
     )

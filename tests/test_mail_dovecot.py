@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 import yaml
+from conftest import free_port
 from dovecot import Dovecot, Relay, dovecot_fixture, relay_fixture  # noqa: F401
 from helpers import add_person
 from mailtest import DOMAIN, Harness, git, git_root, mail
 from test_crash import start_gateway
 from test_mail_out import reply
 
-from conftest import free_port
 from generator.mkdocs_adapter import build_site
 
 
@@ -48,8 +48,11 @@ def test_round_trip_subscribe_post_reply_through_dovecot(tmp_path: Path, dovecot
             "cy.diaz": "each",
         }
 
-        post = mail(subject="Handover card v2", body="The new ISBAR card is ready for review.",
-                    sender="Fay Ng <fay.ng@example.org>")
+        post = mail(
+            subject="Handover card v2",
+            body="The new ISBAR card is ready for review.",
+            sender="Fay Ng <fay.ng@example.org>",
+        )
         gw.send(post, f"handover@{DOMAIN}", sender="fay.ng@example.org")
         gw.wait(post["Message-ID"])
         notes = {}
@@ -70,7 +73,9 @@ def test_round_trip_subscribe_post_reply_through_dovecot(tmp_path: Path, dovecot
         assert all(v.startswith("handover+b") for v in verps.values()) and len(set(verps.values())) == 2
 
         # Ann presses Reply in her mail client.
-        answer = reply(notes["ann.lee@example.org"], "Looks good. Can we add allergies?", "Ann Lee <ann.lee@example.org>")
+        answer = reply(
+            notes["ann.lee@example.org"], "Looks good. Can we add allergies?", "Ann Lee <ann.lee@example.org>"
+        )
         with smtplib.SMTP("127.0.0.1", gw.smtp) as client:
             client.send_message(answer, "ann.lee@example.org", [answer["To"]])
         gw.wait(answer["Message-ID"])
@@ -83,7 +88,11 @@ def test_round_trip_subscribe_post_reply_through_dovecot(tmp_path: Path, dovecot
 
     # And it is on the site, in the topic.
     build_site(root, root / "site")
-    pages = [p for p in (root / "site" / "c" / "handover" / "t").rglob("index.html") if "ISBAR card is ready" in p.read_text()]
+    pages = [
+        p
+        for p in (root / "site" / "c" / "handover" / "t").rglob("index.html")
+        if "ISBAR card is ready" in p.read_text()
+    ]
     assert len(pages) == 1 and "Can we add allergies?" in pages[0].read_text()
 
 

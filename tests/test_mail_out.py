@@ -109,8 +109,11 @@ def test_a_forged_confirmation_address_is_refused(gw: Harness) -> None:
 def test_a_post_goes_to_each_subscriber_with_list_headers_and_a_reply_lands_in_the_topic(gw: Harness) -> None:
     subscribe(gw, "ann.lee@example.org")
     subscribe(gw, "cy.diaz@example.org")
-    post = mail(subject="Bedside handover audit", body="Audit results are in: 92% compliance.",
-                sender="Cy Diaz <cy.diaz@example.org>")
+    post = mail(
+        subject="Bedside handover audit",
+        body="Audit results are in: 92% compliance.",
+        sender="Cy Diaz <cy.diaz@example.org>",
+    )
     gw.send(post, f"handover@{DOMAIN}", sender="cy.diaz@example.org")
     gw.wait(post["Message-ID"])
     assert sent_to(gw, "cy.diaz@example.org", "Bedside") == []  # never to the author
@@ -124,7 +127,10 @@ def test_a_post_goes_to_each_subscriber_with_list_headers_and_a_reply_lands_in_t
     assert note["List-Archive"] == "<http://127.0.0.1:8000/c/handover/>"
     assert note["Archived-At"].startswith("<http://127.0.0.1:8000/c/handover/t/")
     assert (note["Auto-Submitted"], note["Precedence"], note["X-Auto-Response-Suppress"]) == (
-        "auto-generated", "list", "All")
+        "auto-generated",
+        "list",
+        "All",
+    )
     assert note["Return-Path"].startswith("<handover+b")
     assert "92% compliance" in note.get_body(("plain",)).get_content()
     assert "92% compliance" in note.get_body(("html",)).get_content()
@@ -157,8 +163,9 @@ def test_a_partner_subscribed_to_a_staff_only_community_gets_nothing(gw: Harness
     path.write_text("di.park: each\ncy.diaz: each\n")
     git(gw.root, "add", "-A")
     git(gw.root, "-c", "user.name=E", "-c", "user.email=e@x", "commit", "-qm", "Subscribe")
-    post = mail(subject="Glove recall", body="Lot 42 is recalled.", sender="ann.lee@example.org",
-                to=f"procurement@{DOMAIN}")
+    post = mail(
+        subject="Glove recall", body="Lot 42 is recalled.", sender="ann.lee@example.org", to=f"procurement@{DOMAIN}"
+    )
     gw.send(post, f"procurement@{DOMAIN}", sender="ann.lee@example.org")
     gw.wait(post["Message-ID"])
     assert sent_to(gw, "cy.diaz@example.org", "Glove recall")
@@ -185,8 +192,9 @@ def test_list_unsubscribe_works_at_once(gw: Harness) -> None:
 
 def test_held_post_is_approved_by_a_moderator_reply(gw: Harness) -> None:
     subscribe(gw, "cy.diaz@example.org")
-    held = mail(subject="Question from a GP", body="How do you hand over to GPs?",
-                sender="Dr Eve Moss <eve@gp.example>")
+    held = mail(
+        subject="Question from a GP", body="How do you hand over to GPs?", sender="Dr Eve Moss <eve@gp.example>"
+    )
     gw.send(held, f"handover@{DOMAIN}", sender="eve@gp.example")
     assert gw.wait(held["Message-ID"])[0]["outcome"] == "held"
     [request] = sent_to(gw, "ann.lee@example.org", "Held for moderation")
@@ -239,8 +247,9 @@ def test_moderate_command_approves_at_a_terminal(gw: Harness) -> None:
     run = [sys.executable, "-m", "generator.cli", "moderate"]
     listing = subprocess.run([*run, "list", "--root", str(gw.root)], capture_output=True, text=True, check=True)
     assert item["id"] in listing.stdout
-    done = subprocess.run([*run, "approve", item["id"], "--root", str(gw.root)], capture_output=True, text=True,
-                          check=True, cwd=gw.root)
+    done = subprocess.run(
+        [*run, "approve", item["id"], "--root", str(gw.root)], capture_output=True, text=True, check=True, cwd=gw.root
+    )
     assert "running gateway" in done.stdout  # the gateway holds the spool: it acts on the decision
     gw.wait(held["Message-ID"], count=2)
     assert gw.post(held["Message-ID"]).body.startswith("Hello there.")
@@ -252,8 +261,12 @@ def test_digest_lists_new_posts_and_a_reply_to_it_is_not_posted(gw: Harness) -> 
     first = mail(subject="Discharge checklist", body="Here is our discharge checklist.", sender="cy.diaz@example.org")
     gw.send(first, f"handover@{DOMAIN}", sender="cy.diaz@example.org")
     gw.wait(first["Message-ID"])
-    second = mail(subject="Re: Discharge checklist", body="We added a pharmacy step.", sender="cy.diaz@example.org",
-                  in_reply_to=first["Message-ID"])
+    second = mail(
+        subject="Re: Discharge checklist",
+        body="We added a pharmacy step.",
+        sender="cy.diaz@example.org",
+        in_reply_to=first["Message-ID"],
+    )
     gw.send(second, f"handover@{DOMAIN}", sender="cy.diaz@example.org")
     gw.wait(second["Message-ID"])
     gw.outbox()
@@ -333,8 +346,13 @@ def test_a_soft_bounce_scores_less_and_an_auto_reply_to_the_verp_address_is_not_
     gw.send(dsn(verp, "ann.lee@example.org", "4.2.2"), verp, sender="")
     [record] = gw.wait("<dsn0.4.2.2@mx.example.org>")
     assert (record["reason"], record["score"]) == ("soft", 0.5)
-    away = mail(subject="Out of office", body="Away until Monday.", sender="ann.lee@example.org", to=verp,
-                headers={"Auto-Submitted": "auto-replied"})
+    away = mail(
+        subject="Out of office",
+        body="Away until Monday.",
+        sender="ann.lee@example.org",
+        to=verp,
+        headers={"Auto-Submitted": "auto-replied"},
+    )
     gw.send(away, verp, sender="")
     assert gw.wait(away["Message-ID"])[0]["reason"] == "auto-reply-to-bounce-address"
 
