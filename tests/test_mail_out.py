@@ -371,3 +371,33 @@ def test_a_fan_out_run_again_queues_nobody_twice(gw: Harness) -> None:
     gw.send(post, f"handover@{DOMAIN}", sender="di.park@example.org")  # the same message again
     assert gw.wait(post["Message-ID"], count=2)[1]["outcome"] == "duplicate"
     assert len([m for m in gw.outbox() if m["Message-ID"] == post["Message-ID"]]) == 2
+
+
+def test_digests_fall_due_once_a_day_at_the_local_digest_time(gw: Harness) -> None:
+    notifier = gw.gateway.notifier  # the demo settings: 07:00 in Australia/Sydney (UTC+11 in November)
+    assert notifier.digest_due(dt.datetime(2026, 11, 26, 19, 59, tzinfo=dt.UTC)) is None  # 06:59 there
+    assert notifier.digest_due(dt.datetime(2026, 11, 26, 20, 0, tzinfo=dt.UTC)) == "2026-11-27"
+    notifier.send_digests("2026-11-27")
+    assert notifier.digest_due(dt.datetime(2026, 11, 27, 5, 0, tzinfo=dt.UTC)) is None  # sent today already
+    assert notifier.digest_due(dt.datetime(2026, 11, 27, 20, 0, tzinfo=dt.UTC)) == "2026-11-28"
+
+
+def test_a_combined_digest_is_one_mail_for_all_communities(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet", digest_combined=True)
+    add_person(root, "cy.diaz", name="Cy Diaz")
+    for community in ("handover", "procurement"):
+        (root / "communities" / community / "subscribers.yml").write_text("cy.diaz: digest\n")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=E", "-c", "user.email=e@x", "commit", "-qm", "Digests")
+    with Harness(root) as gw:
+        for community in ("handover", "procurement"):
+            post = mail(
+                subject=f"News in {community}", body="News.", sender="ann.lee@example.org", to=f"{community}@{DOMAIN}"
+            )
+            gw.send(post, f"{community}@{DOMAIN}", sender="ann.lee@example.org")
+            gw.wait(post["Message-ID"])
+        gw.outbox()
+        assert gw.gateway.notifier.send_digests("2026-11-27") == 1
+        [digest] = sent_to(gw, "cy.diaz@example.org", "digest")
+        text = digest.get_content() if not digest.is_multipart() else digest.get_body(("plain",)).get_content()
+        assert "News in handover" in text and "News in procurement" in text
