@@ -45,6 +45,7 @@ from generator.threads import Topic, build_topics
 
 from .outgoing import Delivery, Outgoing, Queue
 from .outmail import Attached, DigestItem, attachments_to_send, bounce_address, digest_mail, post_mail
+from .runner import Runner
 from .spool import write_durably
 from .store import git_dir, head_of
 
@@ -90,7 +91,10 @@ def recipients(
     return result
 
 
-class Notifier:
+class Notifier(Runner):
+    name = "notifier"
+    idle = 5.0
+
     def __init__(self, root: Path, settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.root = Path(root).resolve()
         self.settings = settings
@@ -108,9 +112,7 @@ class Notifier:
         self.git_dir = git_dir(self.root)
         self._snapshot: Snapshot | None = None
         self._snapshot_head = ""
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self.on_refused: Callable[[str, str], None] | None = None  # (address, reply): a 5xx counts as a bounce
         self._lock = threading.Lock()
 
@@ -326,37 +328,15 @@ class Notifier:
     # -- running ----------------------------------------------------------------------
 
     def run_once(self) -> bool:
-        stop = self._stop.is_set
-        worked = self.run_jobs(stop) > 0
-        worked = self.delivery.run_once(stop) > 0 or worked
+        worked = self.run_jobs(self.stopping) > 0
+        worked = self.delivery.run_once(self.stopping) > 0 or worked
         return worked
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                day = self.digest_due(self.clock())
-                if day:
-                    self.send_digests(day)
-                worked = self.run_once()
-            except Exception:  # noqa: BLE001 - the notifier never dies
-                log.exception("notifier pass failed; trying again shortly")
-                worked = False
-            if not worked:
-                self._wake.wait(5.0)
-                self._wake.clear()
+    def pass_once(self) -> bool:
+        day = self.digest_due(self.clock())
+        if day:
+            self.send_digests(day)
+        return self.run_once()
 
 
 def _references(topic: Topic, post: Post) -> list[str]:

@@ -17,7 +17,6 @@ import datetime as dt
 import fcntl
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from .compose import Draft, compose, is_empty
 from .notices import Notices
 from .outgoing import Outgoing, Queue
 from .parse import Inbound, parse_message
+from .runner import Runner
 from .spool import Records, Spool, Spooled, write_durably
 from .store import commit_files, git_dir, head_of, is_committed
 
@@ -122,7 +122,9 @@ class Index:
             known.titles[topic] = title
 
 
-class Worker:
+class Worker(Runner):
+    name = "spool-worker"
+
     def __init__(
         self,
         root: Path,
@@ -144,9 +146,7 @@ class Worker:
         self.git_dir = git_dir(self.root)
         self.on_commit = on_commit
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._lock_file: Any = None
         self._index: Index | None = None
         self._index_head = ""
@@ -171,31 +171,16 @@ class Worker:
     def start(self) -> None:
         if not self.acquire():
             raise RuntimeError(f"another gateway is working the spool in {self.state_dir}")
-        self._thread = threading.Thread(target=self._run, name="spool-worker", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
+        super().start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
+        super().stop()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                worked = self.run_once()
-            except Exception:  # noqa: BLE001 - the worker never dies
-                log.exception("worker pass failed; trying again shortly")
-                worked = False
-            if not worked:
-                self._wake.wait(1.0)
-                self._wake.clear()
+    def pass_once(self) -> bool:
+        return self.run_once()
 
     def send(self, message: Any, envelope: Outgoing) -> None:
         """Queue one outgoing mail; the notifier delivers it."""
@@ -213,7 +198,7 @@ class Worker:
             if resumed:
                 log.info("trying mail again to %s", ", ".join(resumed))
         for key in self.spool.pending():
-            if self._stop.is_set():
+            if self.stopping():
                 break
             if self._not_before.get(key, 0) > time.monotonic():
                 continue

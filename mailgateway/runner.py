@@ -1,0 +1,55 @@
+"""A background thread that repeats one pass of work and never dies.
+
+The worker and the notifier are both runners, in the manner of Mailman's
+queue runners: a pass that raises is logged and tried again shortly, and a
+pass that found nothing to do sleeps until woken or until ``idle`` seconds
+have gone by.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    name = "runner"
+    idle = 1.0  # seconds to sleep after a pass that did nothing
+
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def pass_once(self) -> bool:
+        """Do what is due; True if there was anything."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.pass_once()
+            except Exception:  # noqa: BLE001 - a runner never dies
+                log.exception("%s pass failed; trying again shortly", self.name)
+                worked = False
+            if not worked:
+                self._wake.wait(self.idle)
+                self._wake.clear()
