@@ -22,11 +22,9 @@ here (the RCPT is refused) and one we cannot read changes nothing.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator.addresses import MODE_LETTERS, Command, held_ref, signed_address, who_of
@@ -49,7 +47,7 @@ from .bounces import BounceBook, BouncePolicy, is_permanent, read_bounce
 from .outgoing import Outgoing
 from .outmail import community_address, notice_mail
 from .parse import Inbound, parse_message
-from .spool import Spooled, _read, write_durably
+from .spool import Spooled, write_durably
 from .store import commit_files
 
 if TYPE_CHECKING:
@@ -303,12 +301,9 @@ class Commands:
     def decide(self, held_id: str, decision: Decision, moderator: str, index: Index) -> str:
         """Publish or turn down one held message; returns what happened."""
         spool = self.w.spool
-        msg_path = spool.held_dir / f"{held_id}.msg"
-        info_path = spool.held_dir / f"{held_id}.json"
-        info = json.loads(info_path.read_text())
-        envelope, raw = _read(msg_path)
-        spooled = Spooled(info["key"], msg_path, envelope, raw)
-        mail = parse_message(raw, envelope.received_at, self.w.settings.mail_domain)
+        spooled, info = spool.load_held(held_id)
+        envelope = spooled.envelope
+        mail = parse_message(spooled.raw, envelope.received_at, self.w.settings.mail_domain)
         if not mail.from_address or "@" not in mail.from_address:
             mail.from_address = envelope.mail_from
         community = index.communities_by_slug().get(info["community"])
@@ -341,8 +336,7 @@ class Commands:
                 community=community.slug,
                 why=decision.reason,
             )
-        for path in (msg_path, info_path):
-            path.unlink(missing_ok=True)
+        spool.forget_held(held_id)
         log.info("held %s %s: %s by %s", held_id, mail.message_id, outcome, moderator)
         return outcome
 
@@ -398,7 +392,7 @@ class Commands:
             permanent = bool(failures.permanent)
         return self.count_bounce(address, permanent, "dsn", index)
 
-    def count_bounce(self, address: str, permanent: bool, how: str, index: Index | None) -> tuple[str, str, dict]:
+    def count_bounce(self, address: str, permanent: bool, how: str, index: Index) -> tuple[str, str, dict]:
         now = self.w.clock()
         score = self.bounces.record(address, permanent, now)
         extra: dict[str, Any] = {"address": address, "score": score, "permanent": permanent, "how": how}
@@ -407,8 +401,7 @@ class Commands:
             extra["stopped"] = True
         return "bounce", "hard" if permanent else "soft", extra
 
-    def stop_mail(self, address: str, now: dt.datetime, index: Index | None) -> None:
-        index = index or self.w.index()
+    def stop_mail(self, address: str, now: dt.datetime, index: Index) -> None:
         handle = index.by_email.get(normalize_address(address))
         if handle is None:
             return
@@ -470,7 +463,3 @@ def _indent(text: str) -> str:
 def _split_person(value: str) -> tuple[str, str]:
     name, _, rest = value.partition(" <")
     return name, rest.rstrip(">") or "editor@invalid"
-
-
-def held_ids(folder: Path) -> list[str]:
-    return sorted(p.stem for p in folder.glob("*.json"))

@@ -46,49 +46,44 @@ TEXTS = {
         "Your message to {address} was not published straight away: {why}.\n\n"
         "A moderator of {community} will look at it. You do not need to send it again.",
     ),
+    "subscribe-unknown": (
+        "We could not find you in the directory",
+        "You asked to change your mail from {community}, but your address is not in the intranet's "
+        "people directory, so we cannot tell whether you may read it.\n\n"
+        "Please ask one of the community's moderators or an editor to add you.",
+    ),
+    "not-in-audience": (
+        "That community is not open to you",
+        "{community} is only open to some groups of people, and you are not in them, so we cannot send "
+        "you its mail.\n\nIf you think you should be, please ask one of its moderators.",
+    ),
+    "confirm-expired": (
+        "That confirmation has expired",
+        "The confirmation you answered is more than a week old. Please ask again by writing to "
+        "{community_address}'s subscribe address.",
+    ),
+    "now-each": ("You are subscribed", "From now on you get every post of {community} by email."),
+    "now-digest": ("You get the daily digest", "From now on you get a daily digest of {community} by email."),
+    "now-none": ("You are unsubscribed", "You no longer get mail from {community}."),
+    "digest-reply": (
+        "Replies to a digest are not posted",
+        "You replied to a digest of {community}. A digest lists many topics, so we cannot tell which one "
+        "you meant, and your message was not published.\n\n"
+        "To answer in a topic, open it on the intranet and use its Reply by email button, or reply to the "
+        "notification of the post itself (write to the community's address for those to come one by one). "
+        "To start a new topic, write to the community's address.",
+    ),
+    "rejected-by-moderator": (
+        "Your message was not published",
+        "A moderator of {community} looked at your message and decided not to publish it.\n\n"
+        "Their reason: {moderator_reason}",
+    ),
+    "moderation-unclear": (
+        "We could not read your decision",
+        "Your reply about a held message in {community} did not start with approve or reject, so nothing "
+        "was done. Reply to the moderation request again with one of those words on the first line.",
+    ),
 }
-
-TEXTS.update(
-    {
-        "subscribe-unknown": (
-            "We could not find you in the directory",
-            "You asked to change your mail from {community}, but your address is not in the intranet's "
-            "people directory, so we cannot tell whether you may read it.\n\n"
-            "Please ask one of the community's moderators or an editor to add you.",
-        ),
-        "not-in-audience": (
-            "That community is not open to you",
-            "{community} is only open to some groups of people, and you are not in them, so we cannot send "
-            "you its mail.\n\nIf you think you should be, please ask one of its moderators.",
-        ),
-        "confirm-expired": (
-            "That confirmation has expired",
-            "The confirmation you answered is more than a week old. Please ask again by writing to "
-            "{community_address}'s subscribe address.",
-        ),
-        "now-each": ("You are subscribed", "From now on you get every post of {community} by email."),
-        "now-digest": ("You get the daily digest", "From now on you get a daily digest of {community} by email."),
-        "now-none": ("You are unsubscribed", "You no longer get mail from {community}."),
-        "digest-reply": (
-            "Replies to a digest are not posted",
-            "You replied to a digest of {community}. A digest lists many topics, so we cannot tell which one "
-            "you meant, and your message was not published.\n\n"
-            "To answer in a topic, open it on the intranet and use its Reply by email button, or reply to the "
-            "notification of the post itself (write to the community's address for those to come one by one). "
-            "To start a new topic, write to the community's address.",
-        ),
-        "rejected-by-moderator": (
-            "Your message was not published",
-            "A moderator of {community} looked at your message and decided not to publish it.\n\n"
-            "Their reason: {moderator_reason}",
-        ),
-        "moderation-unclear": (
-            "We could not read your decision",
-            "Your reply about a held message in {community} did not start with approve or reject, so nothing "
-            "was done. Reply to the moderation request again with one of those words on the first line.",
-        ),
-    }
-)
 
 
 # Answers to one deliberate act each: sent every time, not once a day.

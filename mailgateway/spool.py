@@ -162,6 +162,19 @@ class Spool:
         write_durably(self.held_dir / f"{name}.json", json.dumps(info, indent=1).encode(), self.tmp)
         return name
 
+    def load_held(self, held_id: str) -> tuple[Spooled, dict[str, Any]]:
+        """A held message, as it was spooled, and why it was held."""
+        path = self.held_dir / f"{held_id}.msg"
+        info = json.loads((self.held_dir / f"{held_id}.json").read_text())
+        envelope, raw = _read(path)
+        return Spooled(info["key"], path, envelope, raw), info
+
+    def forget_held(self, held_id: str) -> None:
+        """A moderator has decided: the held copy goes."""
+        for suffix in (".msg", ".json"):
+            (self.held_dir / f"{held_id}{suffix}").unlink(missing_ok=True)
+        fsync_dir(self.held_dir)
+
     # -- operators ----------------------------------------------------------------
 
     def failed(self) -> Iterator[dict[str, Any]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,6 @@ import git
 log = logging.getLogger(__name__)
 
 LOCK_RETRIES = 8
-_COMMITTING = threading.Lock()  # the worker and the notifier's bounce handling share the repository
 
 
 class StoreError(Exception):
@@ -76,19 +74,6 @@ def commit_files(
     trailers: dict[str, str],
 ) -> Commit | None:
     """Commit exactly ``paths``; None if they are already committed as they are."""
-    with _COMMITTING:
-        return _commit_files(root, paths, subject, body, author, committer, trailers)
-
-
-def _commit_files(
-    root: Path,
-    paths: list[Path],
-    subject: str,
-    body: str,
-    author: tuple[str, str],
-    committer: tuple[str, str],
-    trailers: dict[str, str],
-) -> Commit | None:
     repo = open_repo(root)
     try:
         work_tree = Path(repo.working_tree_dir or root)

@@ -17,6 +17,7 @@ import datetime as dt
 import fcntl
 import json
 import logging
+import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -152,6 +153,7 @@ class Worker(Runner):
         self._index_head = ""
         self._not_before: dict[str, float] = {}
         self.commands = Commands(self)
+        self._refusals: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()  # from the notifier's thread
         self._probed = ""
 
     # -- running ------------------------------------------------------------------
@@ -191,6 +193,7 @@ class Worker(Runner):
     def run_once(self) -> bool:
         """Deal with every pending message that is due; True if any was handled."""
         worked = self._run_decisions()
+        worked = self._count_refusals() or worked
         today = self.clock().date().isoformat()
         if self._probed != today:
             self._probed = today
@@ -239,8 +242,17 @@ class Worker(Runner):
         return worked
 
     def bounced(self, address: str, reply: str) -> None:
-        """The relay refused mail to ``address`` for good: that counts as a hard bounce."""
-        self.commands.count_bounce(address, True, f"relay: {reply[:100]}", None)
+        """The relay refused mail to ``address`` for good: a hard bounce, counted in the worker's thread."""
+        self._refusals.put((address, f"relay: {reply[:100]}"))
+        self.wake()
+
+    def _count_refusals(self) -> bool:
+        worked = False
+        while not self._refusals.empty():
+            address, how = self._refusals.get()
+            self.commands.count_bounce(address, True, how, self.index())
+            worked = True
+        return worked
 
     def _failed(self, key: str, error: str) -> None:
         moved = self.spool.record_failure(key, error, MAX_TRIES)
@@ -329,7 +341,7 @@ class Worker(Runner):
 
         existing = self._existing(community.slug, mail)
         if existing == DUPLICATE:
-            self._fan_out(community.slug, mail.message_id, existing_path=True)
+            self._fan_out(community.slug, mail.message_id)
             return DUPLICATE, "already-posted", {"community": community.slug}
 
         values = {
@@ -410,7 +422,7 @@ class Worker(Runner):
                 return variant or None  # written before a crash, not yet committed: finish the job
         return mail.content_hash[7:23]
 
-    def _fan_out(self, slug: str, message_id: str, relpath: str = "", existing_path: bool = False) -> None:
+    def _fan_out(self, slug: str, message_id: str, relpath: str = "") -> None:
         if self.notifier is not None:
             self.notifier.add_job(slug, relpath, message_id)
 
@@ -444,10 +456,6 @@ class Worker(Runner):
         return commit.sha if commit else ""
 
     def _notice(self, mail: Inbound, reason: str, now: dt.datetime, **values: str) -> None:
-        values.setdefault("address", "")
-        values.setdefault("community", "")
-        values.setdefault("community_address", "")
-        values.setdefault("topic", "")
         self.notices.send(mail.from_address, reason, mail.subject, mail.message_id, now, **values)
 
 
