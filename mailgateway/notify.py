@@ -39,12 +39,14 @@ from generator.content import (
     may_read,
     message_key,
     normalize_address,
+    post_relpath,
     read_intranet,
+    read_post,
 )
 from generator.threads import Topic, build_topics
 
 from .outgoing import Delivery, Outgoing, Queue
-from .outmail import Attached, DigestItem, attachments_to_send, bounce_address, digest_mail, post_mail
+from .outmail import DigestItem, attachments_to_send, bounce_address, digest_mail, post_body, post_mail
 from .runner import Runner
 from .spool import write_durably
 from .store import git_dir, head_of
@@ -53,11 +55,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Snapshot:
-    """The intranet as of one commit, with its threads, for working out mail."""
+class Directory:
+    """Communities and people as of one commit (no posts): who gets mail, and how."""
 
     intranet: Intranet
-    topics: dict[str, Topic]  # Message-ID of any post -> its topic
     by_email: dict[str, str]
 
     def person_for(self, post: Post) -> Person | None:
@@ -66,12 +67,28 @@ class Snapshot:
         handle = self.by_email.get(normalize_address(post.author.email))
         return self.intranet.people.get(handle) if handle else None
 
+    def author_of(self, post: Post) -> tuple[str, str]:
+        person = self.person_for(post)
+        if person is not None:
+            return person.name, person.emails[0] if person.emails else ""
+        return post.author.name or post.author.email or "Someone", post.author.email
 
-def author_of(snapshot: Snapshot, post: Post) -> tuple[str, str]:
-    person = snapshot.person_for(post)
-    if person is not None:
-        return person.name, person.emails[0] if person.emails else ""
-    return post.author.name or post.author.email or "Someone", post.author.email
+
+@dataclass
+class Thread:
+    """What the mail of one post needs from its topic."""
+
+    post: Post
+    root: Post
+    references: list[str]  # Message-IDs from the topic's first post down to the post's parent
+
+    @property
+    def title(self) -> str:
+        return Topic(self.root.community, self.root).title
+
+    @property
+    def src(self) -> str:
+        return urls.topic(self.root.community, Topic(self.root.community, self.root).key)
 
 
 def recipients(
@@ -110,8 +127,8 @@ class Notifier(Runner):
         for folder in (self.jobs, self.fanned):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.git_dir = git_dir(self.root)
-        self._snapshot: Snapshot | None = None
-        self._snapshot_head = ""
+        self._directory: Directory | None = None
+        self._directory_head = ""
         super().__init__()
         self.on_refused: Callable[[str, str], None] | None = None  # (address, reply): a 5xx counts as a bounce
         self._lock = threading.Lock()
@@ -127,18 +144,53 @@ class Notifier(Runner):
         write_durably(self.jobs / f"{key}.json", json.dumps(data).encode(), self.queue.tmp)
         self._wake.set()
 
-    def snapshot(self) -> Snapshot:
+    def directory(self) -> Directory:
         head = head_of(self.git_dir)
-        if self._snapshot is None or head != self._snapshot_head:
-            intranet = read_intranet(self.root)
-            topics: dict[str, Topic] = {}
-            for items in build_topics(intranet.posts).values():
-                for topic in items:
-                    for post in topic.posts:
-                        topics[f"{topic.community}|{post.message_id}"] = topic
-            self._snapshot = Snapshot(intranet, topics, intranet.person_by_email())
-            self._snapshot_head = head
-        return self._snapshot
+        if self._directory is None or head != self._directory_head:
+            intranet = read_intranet(self.root, posts=False)
+            self._directory = Directory(intranet, intranet.person_by_email())
+            self._directory_head = head
+        return self._directory
+
+    def read_post(self, slug: str, relpath: str, message_id: str) -> Post | None:
+        """The post at ``relpath`` if it is the one with ``message_id``."""
+        path = self.root / relpath
+        if not relpath or path.is_symlink() or not path.is_file():
+            return None
+        post, _ = read_post(self.root, slug, path)
+        return post if post is not None and post.message_id == message_id else None
+
+    def thread_of(self, slug: str, relpath: str, message_id: str) -> Thread | None:
+        """The post and its topic, read from the few files involved (the gateway's posts sit at
+        paths that follow from their Message-IDs); from the whole community when that fails."""
+        post = self.read_post(slug, relpath or post_relpath(slug, message_id), message_id)
+        root = post
+        if post is not None and post.topic != post.message_id:
+            root = self.read_post(slug, post_relpath(slug, post.topic), post.topic)
+        chain: list[str] = []
+        current = post.in_reply_to if post is not None else None
+        while root is not None and current and current not in chain and len(chain) < 50:
+            chain.append(current)
+            if current == root.message_id:
+                break
+            parent = self.read_post(slug, post_relpath(slug, current), current)
+            if parent is None:
+                root = None  # a parent written by hand: thread the whole community instead
+                break
+            current = parent.in_reply_to
+        if post is None or root is None:
+            return self._thread_by_scan(slug, message_id)
+        if root.message_id not in chain and post is not root:
+            chain.append(root.message_id)
+        return Thread(post, root, list(reversed(chain)))
+
+    def _thread_by_scan(self, slug: str, message_id: str) -> Thread | None:
+        posts = [p for p in read_intranet(self.root).posts if p.community == slug]
+        for topic in build_topics(posts).get(slug, []):
+            for post in topic.posts:
+                if post.message_id == message_id:
+                    return Thread(post, topic.root, _references(topic, post))
+        return None
 
     def run_jobs(self, stop: Callable[[], bool] = lambda: False) -> int:
         done = 0
@@ -153,23 +205,33 @@ class Notifier(Runner):
         return done
 
     def fan_out(self, job: dict[str, Any]) -> int:
-        snapshot = self.snapshot()
-        topic = snapshot.topics.get(f"{job['community']}|{job['message_id']}")
-        community = snapshot.intranet.communities.get(job["community"])
-        if topic is None or community is None:
+        directory = self.directory()
+        community = directory.intranet.communities.get(job["community"])
+        thread = self.thread_of(job["community"], job.get("relpath", ""), job["message_id"]) if community else None
+        if thread is None or community is None:
             log.warning("fan-out of %s: the post is not in the work tree; nothing sent", job["message_id"])
             return 0
-        post = next(p for p in topic.posts if p.message_id == job["message_id"])
-        author = snapshot.person_for(post)
-        name, address = author_of(snapshot, post)
-        references = _references(topic, post)
-        topic_src = urls.topic(community.slug, topic.key)
+        post = thread.post
+        name, address = directory.author_of(post)
         files = attachments_to_send(post, attachments_dir(self.root / post.relpath), self.settings.attach_max_bytes)
+        body = post_body(post, community, self.settings, thread.src, files)  # the same for every recipient
         queued = 0
-        for _person, rcpt in recipients(community, snapshot.intranet.people, "each", author):
+        for _person, rcpt in recipients(community, directory.intranet.people, "each", directory.person_for(post)):
             if address and normalize_address(rcpt) == normalize_address(address):
                 continue
-            message = self._post_message(post, topic, references, community, name, address, rcpt, topic_src, files)
+            message = post_mail(
+                post=post,
+                body=body,
+                title=thread.title,
+                references=thread.references,
+                community=community,
+                author_name=name,
+                author_address=address,
+                recipient=rcpt,
+                settings=self.settings,
+                secret=self.secret,
+                topic_src=thread.src,
+            )
             envelope = Outgoing(
                 mail_from=bounce_address(self.secret, community, self.settings, rcpt),
                 rcpt=rcpt,
@@ -178,46 +240,21 @@ class Notifier(Runner):
                 message_id=post.message_id,
             )
             queued += self.queue.enqueue(message, envelope)
-        self._add_to_digest(community, post, topic, topic_src, name)
+        self._add_to_digest(community, thread, name)
         log.info("fan-out of %s in %s: %d queued", post.message_id, community.slug, queued)
         return queued
 
-    def _post_message(
-        self,
-        post: Post,
-        topic: Topic,
-        references: list[str],
-        community: Community,
-        name: str,
-        address: str,
-        rcpt: str,
-        topic_src: str,
-        files: list[Attached],
-    ) -> Any:
-        return post_mail(
-            post=post,
-            title=topic.title,
-            references=references,
-            community=community,
-            author_name=name,
-            author_address=address,
-            recipient=rcpt,
-            settings=self.settings,
-            secret=self.secret,
-            topic_src=topic_src,
-            attachments=files,
-        )
-
     # -- digests --------------------------------------------------------------------
 
-    def _add_to_digest(self, community: Community, post: Post, topic: Topic, topic_src: str, name: str) -> None:
+    def _add_to_digest(self, community: Community, thread: Thread, name: str) -> None:
         entry = {
             "community": community.slug,
-            "message_id": post.message_id,
-            "title": topic.title,
-            "topic_src": topic_src,
+            "message_id": thread.post.message_id,
+            "relpath": thread.post.relpath,
+            "title": thread.title,
+            "topic_src": thread.src,
             "author": name,
-            "new_topic": post.message_id == topic.root.message_id,
+            "new_topic": thread.post is thread.root,
         }
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
@@ -274,20 +311,19 @@ class Notifier(Runner):
         return queued
 
     def _queue_digests(self, entries: list[dict[str, Any]], day: str, run: int, now: dt.datetime) -> int:
-        snapshot = self.snapshot()
-        people = snapshot.intranet.people
+        directory = self.directory()
+        people = directory.intranet.people
         per_person: dict[str, list[DigestItem]] = {}
         addresses: dict[str, str] = {}
         for slug in dict.fromkeys(e["community"] for e in entries):
-            community = snapshot.intranet.communities.get(slug)
+            community = directory.intranet.communities.get(slug)
             if community is None:
                 continue
-            posts = {p.message_id: p for t in snapshot.topics.values() if t.community == slug for p in t.posts}
-            items = [
-                DigestItem(community, posts[e["message_id"]], e["title"], e["topic_src"], e["author"], e["new_topic"])
-                for e in entries
-                if e["community"] == slug and e["message_id"] in posts
-            ]
+            items = []
+            for e in entries:
+                post = self.read_post(slug, e["relpath"], e["message_id"]) if e["community"] == slug else None
+                if post is not None:
+                    items.append(DigestItem(community, post, e["title"], e["topic_src"], e["author"], e["new_topic"]))
             for person, address in recipients(community, people, "digest", None):
                 per_person.setdefault(person.handle, []).extend(items)
                 addresses[person.handle] = address

@@ -79,9 +79,57 @@ class Attached:
     data: bytes
 
 
+@dataclass
+class PostBody:
+    """The parts of a post's mail that are the same for every recipient: rendered once per post."""
+
+    text: str
+    html: str
+    attachments: list[Attached]
+
+
+def post_body(
+    post: Post, community: Community, settings: Settings, topic_src: str, attachments: list[Attached]
+) -> PostBody:
+    """Text and HTML of a post's notification, with the footer, and what goes attached."""
+    topic_url = absolute(settings, topic_src)
+    linked = {
+        a.file: absolute(settings, urls.attachment(community.slug, post.key, published_name(a.file)))
+        for a in post.attachments
+    }
+    pairs = [(a.name, linked[a.file]) for a in post.attachments if linked[a.file]]
+    sent_names = {a.name for a in attachments}
+    links = [f"- {name}: {url}" for name, url in pairs if name not in sent_names]
+    footer = [
+        FOOTER_RULE,
+        "Reply to this email to answer in the topic, or start a new one by writing to "
+        f"{community_address(community, settings)}.",
+    ]
+    if topic_url:
+        footer.append(f"Read the whole topic: {topic_url}")
+    footer.append(
+        f"You get every post of {community.name}. For a daily digest instead write to "
+        f"{community_address(community, settings, 'digest')}; to stop, use the unsubscribe link of your mail client."
+    )
+    text = post.body.rstrip() + "\n"
+    if links:
+        text += "\nAttachments:\n" + "\n".join(links) + "\n"
+    body_html = render_post_markdown(post.body, {a.file: linked[a.file] for a in post.attachments if linked[a.file]})
+    link_html = "".join(f'<li><a href="{html.escape(u)}">{html.escape(n)}</a></li>' for n, u in pairs)
+    foot_html = "<br>".join(html.escape(line) for line in footer[1:])
+    return PostBody(
+        text=text + "\n" + "\n".join(footer) + "\n",
+        html=f"<!doctype html><html><body>{body_html}"
+        + (f"<p>Attachments:</p><ul>{link_html}</ul>" if link_html else "")
+        + f'<hr><p style="color:#666;font-size:small">{foot_html}</p></body></html>',
+        attachments=attachments,
+    )
+
+
 def post_mail(
     *,
     post: Post,
+    body: PostBody,
     title: str,
     references: list[str],
     community: Community,
@@ -91,7 +139,6 @@ def post_mail(
     settings: Settings,
     secret: bytes,
     topic_src: str,
-    attachments: list[Attached],
 ) -> EmailMessage:
     """One post as mail to one subscriber."""
     message = EmailMessage()
@@ -116,47 +163,14 @@ def post_mail(
     topic_url = absolute(settings, topic_src)
     if topic_url:
         message["Archived-At"] = f"<{topic_url}>"
-
-    linked = {
-        a.file: absolute(settings, urls.attachment(community.slug, post.key, published_name(a.file)))
-        for a in post.attachments
-    }
-    sent_names = {a.name for a in attachments}
-    links = [f"- {a.name}: {linked[a.file]}" for a in post.attachments if linked[a.file] and a.name not in sent_names]
-    footer = [
-        FOOTER_RULE,
-        "Reply to this email to answer in the topic, or start a new one by writing to "
-        f"{community_address(community, settings)}.",
-    ]
-    if topic_url:
-        footer.append(f"Read the whole topic: {topic_url}")
-    footer.append(
-        f"You get every post of {community.name}. For a daily digest instead write to "
-        f"{community_address(community, settings, 'digest')}; to stop, use the unsubscribe link of your mail client."
-    )
-    text = post.body.rstrip() + "\n"
-    if links:
-        text += "\nAttachments:\n" + "\n".join(links) + "\n"
-    message.set_content(text + "\n" + "\n".join(footer) + "\n")
-    body_html = render_post_markdown(post.body, {a.file: linked[a.file] for a in post.attachments if linked[a.file]})
-    link_html = "".join(f'<li><a href="{html.escape(u)}">{html.escape(n)}</a></li>' for n, u in _pairs(post, linked))
-    foot_html = "<br>".join(html.escape(line) for line in footer[1:])
-    message.add_alternative(
-        f"<!doctype html><html><body>{body_html}"
-        + (f"<p>Attachments:</p><ul>{link_html}</ul>" if link_html else "")
-        + f'<hr><p style="color:#666;font-size:small">{foot_html}</p></body></html>',
-        subtype="html",
-    )
-    for item in attachments:
+    message.set_content(body.text)
+    message.add_alternative(body.html, subtype="html")
+    for item in body.attachments:
         maintype, _, subtype = item.type.partition("/")
         message.add_attachment(
             item.data, maintype=maintype or "application", subtype=subtype or "octet-stream", filename=item.name
         )
     return message
-
-
-def _pairs(post: Post, linked: dict[str, str]) -> list[tuple[str, str]]:
-    return [(a.name, linked[a.file]) for a in post.attachments if linked[a.file]]
 
 
 def attachments_to_send(post: Post, folder: Path, limit: int) -> list[Attached]:

@@ -401,3 +401,34 @@ def test_a_combined_digest_is_one_mail_for_all_communities(tmp_path: Path) -> No
         [digest] = sent_to(gw, "cy.diaz@example.org", "digest")
         text = digest.get_content() if not digest.is_multipart() else digest.get_body(("plain",)).get_content()
         assert "News in handover" in text and "News in procurement" in text
+
+
+def test_a_thread_read_from_its_files_matches_the_whole_community_threaded(gw: Harness) -> None:
+    # A topic started by hand by an editor (a path of their choosing), then replies by mail.
+    by_hand = gw.root / "communities/handover/posts/editor/welcome.md"
+    by_hand.parent.mkdir(parents=True)
+    by_hand.write_text("---\nauthor: ann.lee\ndate: 2026-11-20T09:00:00+00:00\nsubject: Welcome\n---\nHello all.\n")
+    git(gw.root, "add", "-A")
+    git(gw.root, "-c", "user.name=E", "-c", "user.email=e@x", "commit", "-qm", "Welcome page")
+    notifier = gw.gateway.notifier
+    welcome = [p for p in gw.posts("handover") if p.subject == "Welcome"][0].message_id
+    parent = welcome
+    replies = []
+    for n in range(3):
+        answer = mail(subject="Re: Welcome", body=f"Reply {n}.", sender="cy.diaz@example.org", in_reply_to=parent)
+        gw.send(answer, f"handover@{DOMAIN}", sender="cy.diaz@example.org")
+        gw.wait(answer["Message-ID"])
+        parent = answer["Message-ID"]
+        replies.append(parent)
+    for message_id in [welcome, "<t1@example.org>", *replies]:
+        post = gw.post(message_id)
+        fast = notifier.thread_of("handover", post.relpath, message_id)
+        slow = notifier._thread_by_scan("handover", message_id)
+        assert fast is not None and slow is not None
+        assert (fast.root.message_id, fast.references, fast.title, fast.src) == (
+            slow.root.message_id,
+            slow.references,
+            slow.title,
+            slow.src,
+        )
+    assert notifier.thread_of("handover", "", replies[-1]).references == [welcome, *replies[:-1]]
