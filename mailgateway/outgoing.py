@@ -164,7 +164,7 @@ class Delivery:
         now = self.clock()
         result = []
         for name in self.queue.pending():
-            tries, later = self.queue.attempts(name)
+            _, later = self.queue.attempts(name)
             if not later or dt.datetime.fromisoformat(later) <= now:
                 result.append(name)
         return result
