@@ -659,7 +659,7 @@ def build_intranet(root: Path) -> Phase:
         pages=result.pages,
         topics=result.counts["topics"],
         posts=result.counts["posts"],
-        index_bytes=search_index_bytes(result.site_dir),
+        index_bytes=search_index_bytes(result.site_dir / "staff"),
         peak_rss_mb=peak_rss_mb(),
         problems=len(result.problems),
     )

@@ -13,11 +13,13 @@ from .progress import Progress
 log = logging.getLogger(__name__)
 
 
-def run_build(root: Path, site: Path | None = None, quiet: bool = False) -> BuildResult | None:
+def run_build(
+    root: Path, site: Path | None = None, quiet: bool = False, audience: str | None = None
+) -> BuildResult | None:
     """Build and print a summary; on failure print why and return None."""
     progress = Progress("Rendering pages", enabled=not quiet)
     try:
-        result = build_site(root, site, progress=progress.update)
+        result = build_site(root, site, progress=progress.update, audience=audience)
     except BuildError as exc:
         progress.close()
         print(f"intranet build: error: {exc}", file=sys.stderr)
@@ -38,7 +40,9 @@ def summary(result: BuildResult) -> str:
     c = result.counts
     return (
         f"Built {c['communities']} communities, {c['topics']} topics, {c['posts']} posts, "
-        f"{c['people']} people: {result.pages} pages in {result.seconds:.1f} s -> {result.site_dir}"
+        f"{c['people']} people: {result.pages} pages in {len(result.trees)} "
+        f"tree{'s' if len(result.trees) != 1 else ''} ({', '.join(result.trees)}) "
+        f"in {result.seconds:.1f} s -> {result.site_dir}"
     )
 
 

@@ -1,19 +1,35 @@
-"""``intranet check``: report every content problem as ``path:line: field: problem``."""
+"""``intranet check``: report every content problem as ``path:line: field: problem``.
+
+It also warns, as ``path: audience: warning: ...``, when the people who may
+read a community change against Git (see :mod:`generator.audit`). Warnings do
+not fail the check unless ``strict`` is set.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from .audit import HistoryError, audience_warnings
 from .config import read_settings
 from .content import read_intranet
 from .threads import build_topics
 
 
-def run_check(root: Path) -> int:
+def run_check(root: Path, since: str | None = None, strict: bool = False) -> int:
+    """Print problems and audience warnings; 0 if all is well, 1 if not, 2 if the check cannot run.
+
+    ``since``: compare audiences with this revision instead of HEAD (or HEAD^).
+    ``strict``: audience warnings fail the check too.
+    """
     root = Path(root)
     if not (root / "communities").is_dir():
         print(f"intranet check: error: {root}: no communities/ folder; is this an intranet root?", file=sys.stderr)
+        return 2
+    try:
+        warnings = audience_warnings(root, since)
+    except HistoryError as exc:
+        print(f"intranet check: error: {exc}", file=sys.stderr)
         return 2
     problems = []
     try:
@@ -22,14 +38,18 @@ def run_check(root: Path) -> int:
         problems.append(f"mkdocs.yml:1: intranet: {exc}")
     intranet = read_intranet(root)
     problems.extend(str(p) for p in sorted(intranet.problems, key=lambda p: (p.path, p.line, p.field)))
-    for line in problems:
+    for line in problems + [str(w) for w in warnings]:
         print(line)
     if problems:
         print(f"{len(problems)} problem(s) found.", file=sys.stderr)
         return 1
+    if warnings and strict:
+        print(f"{len(warnings)} audience warning(s); --strict makes them fail the check.", file=sys.stderr)
+        return 1
     topics = sum(len(t) for t in build_topics(intranet.posts).values())
+    noted = f"; {len(warnings)} audience warning(s)" if warnings else ""
     print(
         f"OK: {len(intranet.communities)} communities, {topics} topics, "
-        f"{len(intranet.posts)} posts, {len(intranet.people)} people; no problems."
+        f"{len(intranet.posts)} posts, {len(intranet.people)} people; no problems{noted}."
     )
     return 0

@@ -58,14 +58,33 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("build", help="build the whole site", description="Build the whole site into --site.")
-    p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
-    p.add_argument("--site", type=Path, default=None, help="output folder (default: ROOT/site)")
-
     p = sub.add_parser(
-        "check", help="validate content files", description="Validate every community, post and person file."
+        "build",
+        help="build the site trees",
+        description="Build one complete site tree per audience into SITE/<audience>/ "
+        "(staff, partners, suppliers, and one per combination of members-only communities).",
     )
     p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+    p.add_argument("--site", type=Path, default=None, help="output folder (default: ROOT/site)")
+    p.add_argument("--audience", default=None, metavar="TREE", help="build only this tree, e.g. partners")
+
+    p = sub.add_parser(
+        "check",
+        help="validate content files and warn of audience changes",
+        description=(
+            "Validate every community, post and person file, and warn when the people who may read a community "
+            "change: the work tree against HEAD when a community.yml differs from it, otherwise HEAD against "
+            "HEAD^ (what the last commit did). Warnings do not change the exit status unless --strict is given."
+        ),
+    )
+    p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+    p.add_argument(
+        "--since",
+        metavar="REV",
+        default=None,
+        help="compare audiences in the work tree with Git revision REV instead (a branch, tag or commit)",
+    )
+    p.add_argument("--strict", action="store_true", help="fail (exit 1) on audience warnings too")
 
     p = sub.add_parser(
         "up",
@@ -80,6 +99,12 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         default=("127.0.0.1", 8000),
         metavar="HOST:PORT",
         help="where to serve the site (default: 127.0.0.1:8000)",
+    )
+    p.add_argument(
+        "--audience",
+        default="staff",
+        metavar="TREE",
+        help="the tree to serve, with no sign-on in front (default: staff); all trees are rebuilt",
     )
     commands: dict[str, Command] = {"build": cmd_build, "check": cmd_check, "up": cmd_up}
     for plugin in plugins():
@@ -112,20 +137,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import run_build
 
-    result = run_build(args.root, args.site)
+    result = run_build(args.root, args.site, audience=args.audience)
     return 0 if result is not None else 1
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .check import run_check
 
-    return run_check(args.root)
+    return run_check(args.root, since=args.since, strict=args.strict)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     from .serve import run_up
 
-    return run_up(args.root, args.site, args.http, services=[(plugin, args) for plugin in plugins()])
+    return run_up(
+        args.root, args.site, args.http, services=[(plugin, args) for plugin in plugins()], audience=args.audience
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

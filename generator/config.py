@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 CONFIG_FILE = "mkdocs.yml"
+GUEST_DIRECTORY = ("contacts", "everyone", "names", "none")  # see generator.audiences.listed_people
 
 
 def _setting(default: Any, help: str) -> Any:  # noqa: A002 - reads well at the call site
@@ -38,6 +39,10 @@ class Settings:
     latest_items: int = _setting(20, "Posts listed under 'What is new' on the home page.")
     feed_items: int = _setting(50, "Posts in each Atom feed.")
     profile_posts: int = _setting(10, "Recent posts listed on a profile page.")
+    guest_directory: str = _setting(
+        "contacts",
+        "People partners and suppliers see: contacts (people in their communities), everyone, names, or none.",
+    )
     # -- the mail gateway
     smtp: str = _setting("127.0.0.1:8025", "Where the gateway listens for SMTP (HOST:PORT; empty: off).")
     lmtp: str = _setting("", "Where the gateway listens for LMTP from an MTA (HOST:PORT; empty: off).")
@@ -84,6 +89,8 @@ class Settings:
             values[key] = value
         if not _is_clock(values.get("digest_time", "07:00")):
             raise ValueError("intranet setting 'digest_time' must be HH:MM, such as 07:00")
+        if values.get("guest_directory", "contacts") not in GUEST_DIRECTORY:
+            raise ValueError(f"intranet setting 'guest_directory' must be one of: {', '.join(GUEST_DIRECTORY)}")
         if values.get("topics_per_page", 1) < 1:
             raise ValueError("intranet setting 'topics_per_page' must be at least 1")
         return cls(**values, site_name=site_name, site_url=site_url or "")

@@ -527,6 +527,11 @@ def read_yaml_file(path: Path, relpath: str) -> tuple[dict[str, Any] | None, dic
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         return None, {}, [Problem(relpath, 1, "file", "is not valid UTF-8")]
+    return parse_yaml_mapping(text, relpath)
+
+
+def parse_yaml_mapping(text: str, relpath: str) -> tuple[dict[str, Any] | None, dict[str, int], list[Problem]]:
+    """The text of a YAML file holding one mapping: (mapping or None, key lines, problems)."""
     try:
         data = load_yaml(text) if text.strip() else {}
     except FormatError as exc:
@@ -545,7 +550,26 @@ def read_community(root: Path, slug: str) -> tuple[Community | None, list[Proble
         ]
     if not path.is_file() or path.is_symlink():
         return None, [Problem(relpath, 1, "file", "missing: every community folder needs a community.yml")]
-    data, lines, problems = read_yaml_file(path, relpath)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return None, [Problem(relpath, 1, "file", "is not valid UTF-8")]
+    community, problems = parse_community(slug, text)
+    if community is None:
+        return None, problems
+    community.subscribers, sub_problems = read_subscribers(root, slug)
+    community.pages, community.assets, page_problems = read_pages(root, slug)
+    return community, problems + sub_problems + page_problems
+
+
+def parse_community(slug: str, text: str) -> tuple[Community | None, list[Problem]]:
+    """The fields of ``communities/<slug>/community.yml`` from its text; no pages or subscribers.
+
+    :func:`read_community` reads a folder through this; ``intranet check`` also
+    reads earlier versions of the file from Git with it.
+    """
+    relpath = f"{COMMUNITIES}/{slug}/{COMMUNITY_FILE}"
+    data, lines, problems = parse_yaml_mapping(text, relpath)
     if data is None:
         return None, problems
     f = _Fields(data, relpath, lines)
@@ -570,14 +594,11 @@ def read_community(root: Path, slug: str) -> tuple[Community | None, list[Proble
         relpath=relpath,
         subscription=f.choice("subscription", DELIVERY_MODES, default="each"),
     )
-    community.subscribers, sub_problems = read_subscribers(root, slug)
-    problems = problems + sub_problems
     if not LOCAL_PART_RE.match(community.mail) or "+" in community.mail:
         f.problem("mail", f"{community.mail!r} is not a valid mail local part")
     if community.audience == ["members"] and not community.members:
         f.problem("members", "a members-only community must list its members")
-    community.pages, community.assets, page_problems = read_pages(root, slug)
-    return community, f.problems + problems + page_problems
+    return community, f.problems
 
 
 def read_subscribers(root: Path, slug: str) -> tuple[dict[str, str], list[Problem]]:

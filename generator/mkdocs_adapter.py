@@ -12,8 +12,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import html
+import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -30,8 +32,9 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from .addresses import load_secret
+from .audiences import Tree, access_map, base_tree, listed_people, plan_trees, view_of
 from .config import CONFIG_FILE, SETTINGS, Settings
-from .content import dump_front_matter, read_intranet
+from .content import Intranet, dump_front_matter, read_intranet
 from .pages import GeneratedPage, SitePlan, plan_site
 
 log = logging.getLogger(__name__)
@@ -50,27 +53,32 @@ class IntranetPlugin(BasePlugin):  # type: ignore[type-arg]
 
     def __init__(self) -> None:
         super().__init__()
-        self.plan: SitePlan | None = None
+        self.plan: SitePlan | None = None  # given by build_site; planned in on_config otherwise
         self.generated: dict[str, GeneratedPage] = {}
         self.progress: ProgressCallback | None = None
         self.problems: list[str] = []
         self._done = 0
 
-    # -- MkDocs events ----------------------------------------------------------
-
-    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
-        root = Path(config.config_file_path).parent
-        settings = Settings.from_mapping(
+    def settings(self, config: MkDocsConfig) -> Settings:
+        return Settings.from_mapping(
             {s.name: self.config[s.name] for s in SETTINGS},
             site_name=config.site_name,
             site_url=config.site_url or "",
         )
-        intranet = read_intranet(root)
-        self.problems = [str(p) for p in intranet.problems]
-        for problem in self.problems:
-            log.warning("content problem: %s", problem)
-        secret = load_secret(root / settings.state_dir)
-        self.plan = plan_site(intranet, settings, secret, directory_urls=config.use_directory_urls)
+
+    # -- MkDocs events ----------------------------------------------------------
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        if self.plan is None:  # plain `mkdocs build` with this plugin: the staff tree
+            root = Path(config.config_file_path).parent
+            settings = self.settings(config)
+            intranet = read_intranet(root)
+            self.problems = [str(p) for p in intranet.problems]
+            for problem in self.problems:
+                log.warning("content problem: %s", problem)
+            view = view_of(intranet, base_tree(intranet, "staff"))
+            secret = load_secret(root / settings.state_dir)
+            self.plan = plan_site(view, settings, secret, directory_urls=config.use_directory_urls)
         self.generated = {page.src_uri: page for page in self.plan.pages}
         config.nav = _escape_nav(self.plan.nav)
         from .urls import stylesheet
@@ -138,19 +146,27 @@ def _escape_nav(items: list[Any]) -> list[Any]:
 @dataclass
 class BuildResult:
     site_dir: Path
-    counts: dict[str, int]
-    pages: int
+    counts: dict[str, int]  # of the whole intranet
+    pages: int  # written, over all trees
     seconds: float
     problems: list[str]
+    trees: list[str]  # names of the trees built
 
 
-def load_intranet_config(root: Path, site_dir: Path) -> MkDocsConfig:
-    """Load ``<root>/mkdocs.yml`` (or the packaged default) for a build into ``site_dir``."""
+def load_intranet_config(root: Path, site_dir: Path, docs_dir: Path | None = None) -> MkDocsConfig:
+    """Load ``<root>/mkdocs.yml`` (or the packaged default) for a build into ``site_dir``.
+
+    ``docs_dir`` replaces the configured one: builds pass an empty folder, so
+    MkDocs never walks the content itself (every page and file is handed to
+    it by the plugin, and a symlink in the content cannot lead it anywhere).
+    """
     config_file = root / CONFIG_FILE
     overrides: dict[str, Any] = {"site_dir": str(site_dir)}
     if not config_file.is_file():
         config_file = DEFAULT_CONFIG
         overrides["docs_dir"] = str(root / "communities")
+    if docs_dir is not None:
+        overrides["docs_dir"] = str(docs_dir)
     if not (root / "communities").is_dir():
         raise BuildError(f"{root}: no communities/ folder; is this an intranet root?")
     try:
@@ -168,32 +184,121 @@ def load_intranet_config(root: Path, site_dir: Path) -> MkDocsConfig:
     return config
 
 
+def _plugin(config: MkDocsConfig) -> IntranetPlugin:
+    plugin = config.plugins["intranet"]
+    assert isinstance(plugin, IntranetPlugin)
+    return plugin
+
+
 def build_site(
-    root: Path | str, site_dir: Path | str | None = None, progress: ProgressCallback | None = None
+    root: Path | str,
+    site_dir: Path | str | None = None,
+    progress: ProgressCallback | None = None,
+    audience: str | None = None,
 ) -> BuildResult:
-    """Build the whole site into a staging folder, then swap it in for ``site_dir``."""
+    """Build every audience's tree (or only ``audience``'s) and swap it in.
+
+    The trees are built into a staging folder beside ``site_dir`` and the
+    whole folder is exchanged at once, so a reader never sees one tree of
+    the new build beside another of the old. Beside the trees go
+    ``trees.json`` and ``trees.map`` (who reads which tree), for the web
+    server; see docs/deployment.md.
+    """
     started = time.monotonic()
     root = Path(root).resolve()
     site_dir = Path(site_dir).resolve() if site_dir else root / "site"
     staging = site_dir.parent / f".{site_dir.name}.building-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    config = load_intranet_config(root, staging)
-    plugin = config.plugins["intranet"]
-    assert isinstance(plugin, IntranetPlugin)
-    plugin.progress = progress
+    empty = site_dir.parent / f".{site_dir.name}.nodocs-{os.getpid()}"
+    for folder in (staging, empty):
+        if folder.exists():
+            shutil.rmtree(folder)
+    empty.mkdir(parents=True)
     try:
-        mkdocs_build(config)
+        config = load_intranet_config(root, staging, empty)
+        settings = _plugin(config).settings(config)
+    except (BuildError, ValueError) as exc:
+        shutil.rmtree(empty, ignore_errors=True)
+        raise BuildError(str(exc)) from None
+    intranet = read_intranet(root)
+    problems = [str(p) for p in intranet.problems]
+    for problem in problems:
+        log.warning("content problem: %s", problem)
+    trees = plan_trees(intranet)
+    if audience is not None:
+        trees = [t for t in trees if t.name == audience]
+        if not trees:
+            shutil.rmtree(empty, ignore_errors=True)
+            known = ", ".join(t.name for t in plan_trees(intranet))
+            raise BuildError(f"no audience {audience!r}; this intranet's trees are: {known}")
+    secret = load_secret(root / settings.state_dir)
+    plans = []
+    for tree in trees:
+        view = view_of(intranet, tree)
+        listed = listed_people(view, tree, settings.guest_directory)
+        profiles = "names" if tree.guest and settings.guest_directory == "names" else "full"
+        plans.append(plan_site(view, settings, secret, config.use_directory_urls, listed, profiles))
+    total = sum(len(plan.pages) + len(plan.markdown_pages) for plan in plans)
+    done = 0
+
+    def tree_progress(count: int, _total: int) -> None:
+        if progress is not None:
+            progress(done + count, total)
+
+    try:
+        for tree, plan in zip(trees, plans, strict=True):
+            config = load_intranet_config(root, staging / tree.name, empty)
+            plugin = _plugin(config)
+            plugin.plan, plugin.progress, plugin.problems = plan, tree_progress, problems
+            mkdocs_build(config)
+            done += len(plan.pages) + len(plan.markdown_pages)
+        if audience is None:
+            _write_access(staging, intranet, trees)
     except (MkDocsException, OSError, ValueError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise BuildError(f"build failed: {exc}") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    swap_in(staging, site_dir)
-    assert plugin.plan is not None
-    pages = len(plugin.plan.pages) + len(plugin.plan.markdown_pages)
-    return BuildResult(site_dir, plugin.plan.counts, pages, time.monotonic() - started, plugin.problems)
+    finally:
+        shutil.rmtree(empty, ignore_errors=True)
+    if audience is None:
+        swap_in(staging, site_dir)
+    else:
+        site_dir.mkdir(parents=True, exist_ok=True)
+        swap_in(staging / audience, site_dir / audience)
+        shutil.rmtree(staging, ignore_errors=True)
+    topics: dict[str, int] = {}
+    for plan in plans:
+        topics.update(plan.topics)
+    counts = {
+        "communities": len(intranet.communities),
+        "topics": sum(topics.values()),
+        "posts": len(intranet.posts),
+        "people": len(intranet.people),
+    }
+    return BuildResult(site_dir, counts, total, time.monotonic() - started, problems, [t.name for t in trees])
+
+
+def _write_access(site: Path, intranet: Intranet, trees: list[Tree]) -> None:
+    """``trees.json`` and the nginx ``map`` include ``trees.map``: which tree each address reads."""
+    people = access_map(intranet)
+    data = {
+        "trees": {t.name: {"base": t.base, "communities": sorted(t.communities)} for t in trees},
+        "people": people,
+    }
+    (site / "trees.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    lines = ["# Generated by `intranet build` from people/: address -> site tree. Do not edit."]
+    for address, name in sorted(people.items()):
+        if _MAP_SAFE.match(address):
+            lines.append(f'"{address}" "{name}";')
+        else:
+            log.warning("trees.map: left out %r: only plain addresses can be matched safely by the web server", address)
+    (site / "trees.map").write_text("\n".join(lines) + "\n")
+
+
+# nginx reads a map key that starts with "~" as a regular expression, quoted or not, and a quote or
+# backslash would end or bend the string: only plain addresses, starting with a letter or digit, go in.
+_MAP_SAFE = re.compile(r"^[a-z0-9][a-z0-9._%+'-]*@[a-z0-9][a-z0-9.-]*$")
 
 
 _RENAME_EXCHANGE = 2

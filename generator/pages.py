@@ -80,6 +80,7 @@ class SitePlan:
     texts: dict[str, str] = field(default_factory=dict)  # src_uri -> file content
     nav: list[Any] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    topics: dict[str, int] = field(default_factory=dict)  # community slug -> topics in it
 
 
 @lru_cache(maxsize=1)
@@ -120,8 +121,18 @@ def published_name(file: str) -> str:
 class Site:
     """Shared lookups for rendering the pages of one intranet."""
 
-    def __init__(self, intranet: Intranet, settings: Settings, secret: bytes, directory_urls: bool = True) -> None:
+    def __init__(
+        self,
+        intranet: Intranet,
+        settings: Settings,
+        secret: bytes,
+        directory_urls: bool = True,
+        listed: frozenset[str] | None = None,
+        profiles: str = "full",
+    ) -> None:
         self.intranet = intranet
+        self.listed = frozenset(intranet.people) if listed is None else listed  # handles with a profile page
+        self.profiles = profiles  # full, or "names": name, role and organisation only
         self.settings = settings
         self.secret = secret
         self.directory_urls = directory_urls
@@ -156,6 +167,9 @@ class Site:
             return self.intranet.people.get(handle) if handle else None
         return None
 
+    def is_listed(self, person: Person) -> bool:
+        return person.handle in self.listed
+
     def author_name(self, author: Author) -> str:
         person = self.person_for(author)
         if person:
@@ -188,8 +202,20 @@ class Site:
         return _env().get_template(template).render(site=self, url=self.link(here), here=here, **context)
 
 
-def plan_site(intranet: Intranet, settings: Settings, secret: bytes, directory_urls: bool = True) -> SitePlan:
-    site = Site(intranet, settings, secret, directory_urls)
+def plan_site(
+    intranet: Intranet,
+    settings: Settings,
+    secret: bytes,
+    directory_urls: bool = True,
+    listed: frozenset[str] | None = None,
+    profiles: str = "full",
+) -> SitePlan:
+    """Plan every page of ``intranet`` (already cut to one audience by :func:`generator.audiences.view_of`).
+
+    ``listed`` are the handles that get a profile page (default: everyone);
+    ``profiles="names"`` keeps those pages to name, role and organisation.
+    """
+    site = Site(intranet, settings, secret, directory_urls, listed, profiles)
     plan = SitePlan()
     plan.texts[urls.stylesheet()] = (Path(__file__).parent / "templates" / "intranet.css").read_text()
     communities = sorted(intranet.communities.values(), key=lambda c: c.name.lower())
@@ -199,11 +225,12 @@ def plan_site(intranet: Intranet, settings: Settings, secret: bytes, directory_u
     _plan_tags(site, plan)
     _plan_home(site, plan, communities)
     plan.nav = _nav(site, communities)
+    plan.topics = {slug: len(topics) for slug, topics in site.topics.items()}
     plan.counts = {
         "communities": len(intranet.communities),
         "topics": sum(len(t) for t in site.topics.values()),
         "posts": len(intranet.posts),
-        "people": len(intranet.people),
+        "people": len(site.listed),
     }
     return plan
 
@@ -287,7 +314,9 @@ def _plan_topic(site: Site, plan: SitePlan, community: Community, topic: Topic) 
 
 
 def _plan_people(site: Site, plan: SitePlan) -> None:
-    people = site.intranet.people
+    if not site.listed:
+        return
+    people = {handle: site.intranet.people[handle] for handle in sorted(site.listed)}
     posts_by: dict[str, list[Post]] = defaultdict(list)
     for post in site.intranet.posts:
         person = site.person_for(post.author)
@@ -309,10 +338,11 @@ def _plan_people(site: Site, plan: SitePlan) -> None:
     for person in people.values():
         for member in person.members:
             team_of[member].append(person)
+    full = site.profiles == "full"
     for person in people.values():
         here = urls.person(person.handle)
-        own = sorted(posts_by.get(person.handle, []), key=lambda p: p.date, reverse=True)
-        communities = _communities_of(site, person, own)
+        own = sorted(posts_by.get(person.handle, []), key=lambda p: p.date, reverse=True) if full else []
+        communities = _communities_of(site, person, own) if full else []
         recent = [(p, site.topic_of.get(id(p))) for p in own[: site.settings.profile_posts]]
         html = site.render(
             "person.html",
@@ -321,7 +351,7 @@ def _plan_people(site: Site, plan: SitePlan) -> None:
             communities=communities,
             recent=recent,
             post_count=len(own),
-            member_of=team_of.get(person.handle, []),
+            member_of=team_of.get(person.handle, []) if full else [],
             kinds=KIND_TITLES,
         )
         plan.pages.append(GeneratedPage(here, person.name, html))
@@ -426,9 +456,5 @@ def _nav(site: Site, communities: list[Community]) -> list[Any]:
         pages: list[Any] = [urls.community(community.slug)]  # the section's index: titled by the page
         pages += [{page.title: urls.community_page(community.slug, page.name)} for page in community.pages]
         section.append({community.name: pages})
-    return [
-        {"Home": urls.home()},
-        {"Communities": section},
-        {"People": urls.people()},
-        {"Tags": urls.tags()},
-    ]
+    people = [{"People": urls.people()}] if site.listed else []
+    return [{"Home": urls.home()}, {"Communities": section}, *people, {"Tags": urls.tags()}]

@@ -113,15 +113,29 @@ def make_server(site: Path, address: tuple[str, int]) -> http.server.ThreadingHT
 
 
 def run_up(
-    root: Path, site: Path | None, http_address: tuple[str, int], services: Sequence[tuple[Any, Any]] = ()
+    root: Path,
+    site: Path | None,
+    http_address: tuple[str, int],
+    services: Sequence[tuple[Any, Any]] = (),
+    audience: str = "staff",
 ) -> int:
-    """Build, serve and rebuild; ``services`` are (plugin, args) pairs whose services run alongside."""
+    """Build, serve ``audience``'s tree and rebuild; ``services`` are (plugin, args) pairs run alongside.
+
+    This is the demo and development server: it serves one tree to whoever
+    asks. In production a web server with single sign-on picks each reader's
+    tree (docs/deployment.md).
+    """
     root = Path(root).resolve()
     site_dir = Path(site).resolve() if site else root / "site"
     if run_build(root, site_dir) is None and not site_dir.is_dir():
         return 1
+    tree = site_dir / audience
+    if not tree.is_dir():
+        trees = sorted(p.name for p in site_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        log.error("no tree %r in %s; there are: %s", audience, site_dir, ", ".join(trees))
+        return 1
     try:
-        server = make_server(site_dir, http_address)
+        server = make_server(tree, http_address)
     except OSError as exc:
         log.error("cannot serve on %s:%d: %s", http_address[0], http_address[1], exc)
         return 1
@@ -151,7 +165,7 @@ def run_up(
     observer.schedule(handler, str(root), recursive=False)  # mkdocs.yml
     observer.start()
     host, port = server.server_address[:2]
-    log.info("serving %s on http://%s:%d/ (Ctrl-C to stop)", site_dir, host, port)
+    log.info("serving %s on http://%s:%d/ (Ctrl-C to stop)", tree, host, port)
     try:
         server.serve_forever(poll_interval=0.25)
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from generator.config import Settings
@@ -17,6 +18,42 @@ class Draft:
     post: Post
     files: dict[str, bytes] = field(default_factory=dict)  # safe name -> data
     skipped: list[Part] = field(default_factory=list)
+    quotes_removed: bool = False  # quoted text from another community was left out
+
+
+QUOTES_REMOVED = "_(Quoted text from another community was removed.)_"
+MIN_COPIED = 20  # shorter lines are too common to count as copied from another community's post
+# A quote marker at the start of a Markdown line: ">" as HTML mail gives it, "\>" as plain text gives it,
+# after any indentation, also supercite's "AB>".
+_QUOTE_LINE_RE = re.compile(r"^(?:\s|&nbsp;)*(?:\\?>|[A-Za-z]{1,3}\\?>(?=\s|$))")
+_ESCAPE_RE = re.compile(r"\\(?=[^\w\s])")
+
+
+def _plain(text: str) -> str:
+    """Markdown text without escapes, quote markers or spacing, to compare what was typed."""
+    while _QUOTE_LINE_RE.match(text):
+        text = _QUOTE_LINE_RE.sub("", text, count=1)
+    return " ".join(_ESCAPE_RE.sub("", text.replace("&nbsp;", " ")).split())
+
+
+def drop_foreign_quotes(body: str, foreign: list[str]) -> tuple[str, bool]:
+    """``body`` without quote lines and without lines copied from the ``foreign`` texts; whether any went.
+
+    ``foreign`` holds the texts of posts in another community that the mail answers. Their words must
+    not reach this community, so quoted lines left in the body (an interleaved reply) are dropped, and so
+    is any longer line found word for word in one of those posts (a quote without quote marks).
+    """
+    seen = [" ".join(filter(None, map(_plain, text.splitlines()))) for text in foreign]
+    kept: list[str] = []
+    removed = False
+    for line in body.split("\n"):  # not splitlines: a U+2028 in the text stays as it was
+        plain = _plain(line)
+        if _QUOTE_LINE_RE.match(line) or (len(plain) > MIN_COPIED and any(plain in text for text in seen)):
+            removed = True
+            continue
+        if line.strip() or (kept and kept[-1].strip()):  # no runs of blank lines where lines went
+            kept.append(line)
+    return "\n".join(kept).strip("\n"), removed
 
 
 def keep_parts(parts: list[Part], settings: Settings) -> tuple[list[Part], list[Part]]:
@@ -45,10 +82,21 @@ def compose(
     received: dt.datetime,
     settings: Settings,
     variant: str = "",
+    foreign: list[str] | None = None,
 ) -> Draft:
-    """The post for ``mail`` in ``community``: a new topic when ``topic`` is None."""
+    """The post for ``mail`` in ``community``: a new topic when ``topic`` is None.
+
+    ``foreign`` is None unless ``mail`` answers posts of another community; then it holds their texts
+    (as many as could be read), and the post keeps none of the quoted text: dropped, not folded away.
+    """
     kept, skipped = keep_parts(mail.parts, settings)
-    body = mail.body
+    body, quoted, removed = mail.body, mail.quoted, False
+    if foreign is not None:
+        body, removed = drop_foreign_quotes(body, foreign)
+        removed = removed or bool(quoted.strip())
+        quoted = ""
+        if removed and (body.strip() or kept):
+            body = f"{body}\n\n{QUOTES_REMOVED}".lstrip("\n")
     if skipped:
         names = ", ".join(p.filename or p.file for p in skipped)
         body += "\n\n" + text_to_markdown(f"(Not kept, over the attachment limits: {names})")
@@ -70,11 +118,11 @@ def compose(
             Attachment(file=p.file, name=p.filename or p.file, type=p.content_type, size=len(p.data)) for p in kept
         ],
         body=body,
-        quoted=mail.quoted,
+        quoted=quoted,
         signature=mail.signature,
         content_hash=mail.content_hash,
     )
-    return Draft(post=post, files={p.file: p.data for p in kept}, skipped=skipped)
+    return Draft(post=post, files={p.file: p.data for p in kept}, skipped=skipped, quotes_removed=removed)
 
 
 def is_empty(draft: Draft) -> bool:

@@ -20,7 +20,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from generator.content import (
     normalize_address,
     post_relpath,
     read_intranet,
+    read_post,
     split_front_matter,
 )
 from generator.content import load_yaml as _load_yaml
@@ -71,6 +72,7 @@ class Known:
     by_ref: dict[str, str]  # topic_ref -> topic's first Message-ID
     closed: set[str]  # first Message-IDs of closed topics
     titles: dict[str, str]  # first Message-ID -> title
+    paths: dict[str, str] = field(default_factory=dict)  # Message-ID -> post file, relative to the root
 
 
 class Index:
@@ -107,6 +109,7 @@ class Index:
                     known.closed.add(root_id)
                 for post in topic.posts:
                     known.topic_of[post.message_id] = root_id
+                    known.paths[post.message_id] = post.relpath
             self.known[slug] = known
 
     def community_for(self, mail: str) -> Community | None:
@@ -115,9 +118,21 @@ class Index:
     def known_in(self, slug: str) -> Known:
         return self.known.setdefault(slug, Known({}, {}, set(), {}))
 
-    def add(self, slug: str, message_id: str, topic: str, title: str) -> None:
+    def elsewhere(self, slug: str, message_ids: list[str]) -> list[tuple[str, str]]:
+        """(community, post file) of each of ``message_ids`` known in another community but not in ``slug``."""
+        here = self.known_in(slug).topic_of
+        return [
+            (other, known.paths.get(mid, ""))
+            for mid in message_ids
+            if mid not in here
+            for other, known in self.known.items()
+            if other != slug and mid in known.topic_of
+        ]
+
+    def add(self, slug: str, message_id: str, topic: str, title: str, relpath: str = "") -> None:
         known = self.known_in(slug)
         known.topic_of[message_id] = topic
+        known.paths[message_id] = relpath
         if topic == message_id:
             known.by_ref[topic_ref(topic)] = topic
             known.titles[topic] = title
@@ -392,15 +407,19 @@ class Worker(Runner):
             envelope.received_at,
             self.settings,
             existing or "",
+            self._foreign_texts(community.slug, mail, index),
         )
         if is_empty(draft):
             self._notice(mail, EMPTY, now, **values)
             return REJECTED, EMPTY, {"community": community.slug}
         commit = self._store(draft, community, mail, handle, approved_by)
-        index.add(community.slug, mail.message_id, draft.post.topic, draft.post.subject)
+        index.add(community.slug, mail.message_id, draft.post.topic, draft.post.subject, draft.post.relpath)
         self._fan_out(community.slug, mail.message_id, draft.post.relpath)
         self._index_head = head_of(self.git_dir)
         extra: dict[str, Any] = {"community": community.slug, "path": draft.post.relpath}
+        if draft.quotes_removed:
+            log.info("spool %s %s: quoted text from another community removed", spooled.key, mail.message_id)
+            extra["quoted_removed"] = True
         if draft.skipped:
             extra["attachments_not_kept"] = [p.filename or p.file for p in draft.skipped]
         if commit:
@@ -408,6 +427,21 @@ class Worker(Runner):
         if approved_by:
             extra["approved_by"] = approved_by
         return PUBLISHED, "reply" if topic else "new-topic", extra
+
+    def _foreign_texts(self, slug: str, mail: Inbound, index: Index) -> list[str] | None:
+        """The texts of the posts ``mail`` answers that live in another community than ``slug``;
+        None when it answers none. Those posts' words are kept out of this one (see compose)."""
+        found = index.elsewhere(slug, mail.thread_ids())
+        if not found:
+            return None
+        texts = []
+        for other, relpath in found:
+            path = self.root / relpath
+            if relpath and not path.is_symlink() and path.is_file():
+                post, _ = read_post(self.root, other, path)
+                if post is not None:
+                    texts.append(f"{post.body}\n{post.quoted}")
+        return texts
 
     def _existing(self, slug: str, mail: Inbound) -> str | None:
         """DUPLICATE if this message is already a committed post here; a variant suffix if the

@@ -31,14 +31,20 @@ def small_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository's own demo intranet, built once into a temporary folder."""
+def demo_trees(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's own demo intranet, built once into a temporary folder: its site/ with every tree."""
     root = tmp_path_factory.mktemp("demo")
     for name in ("communities", "people"):
         shutil.copytree(REPO / name, root / name)
     shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
     build_site(root, root / "site")
     return root / "site"
+
+
+@pytest.fixture(scope="session")
+def demo_site(demo_trees: Path) -> Path:
+    """The demo's staff tree."""
+    return demo_trees / "staff"
 
 
 @pytest.fixture

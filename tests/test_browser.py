@@ -104,7 +104,7 @@ def test_reader_walks_home_community_topic_and_profile(browser, demo_site: Path,
 
 def test_folded_quotes_open_on_click(browser, small_root: Path, serve) -> None:
     build_site(small_root)
-    base = serve(small_root / "site")
+    base = serve(small_root / "site" / "staff")
     key = path_key(post_relpath("handover", "<t1@example.org>"))[:12]
     reader = Reader(browser, f"{base}c/handover/t/{key}/")
     quoted = reader.page.locator("details.intranet-quoted")
@@ -116,7 +116,7 @@ def test_folded_quotes_open_on_click(browser, small_root: Path, serve) -> None:
 
 def test_search_finds_a_post(browser, small_root: Path, serve) -> None:
     build_site(small_root)
-    reader = Reader(browser, serve(small_root / "site"))
+    reader = Reader(browser, serve(small_root / "site" / "staff"))
     search = reader.page.locator("input.md-search__input")
     # The search worker loads its index in the background: retype until it answers.
     for _ in range(20):
@@ -134,7 +134,7 @@ def test_search_finds_a_post(browser, small_root: Path, serve) -> None:
 def test_no_script_from_content_runs(browser, tmp_path: Path, serve) -> None:
     root = hostile_intranet(tmp_path)
     build_site(root)
-    base = serve(root / "site")
+    base = serve(root / "site" / "staff")
     key = path_key(post_relpath("open", "<evil-topic@x>"))[:12]
     for url in (base, f"{base}c/open/", f"{base}c/open/t/{key}/"):
         reader = Reader(browser, url)
@@ -175,7 +175,7 @@ def test_hostile_mail_through_the_gateway_runs_no_script(browser, tmp_path: Path
             assert gw.wait(message["Message-ID"])[0]["outcome"] == "published"
         topics = [p for p in gw.posts("handover") if p.message_id in (plain["Message-ID"], html["Message-ID"])]
     build_site(root)
-    base = serve(root / "site")
+    base = serve(root / "site" / "staff")
     for post in topics:
         key = path_key(post.relpath)[:12]
         reader = Reader(browser, f"{base}c/handover/t/{key}/")

@@ -33,7 +33,7 @@ def text_of(path: Path) -> str:
 
 def test_build_summary_and_pages(small_root: Path) -> None:
     result = build_site(small_root)
-    site = small_root / "site"
+    site = small_root / "site" / "staff"
     assert result.counts == {"communities": 2, "topics": 2, "posts": 3, "people": 3}
     for page in (
         "index.html",
@@ -52,7 +52,7 @@ def test_build_summary_and_pages(small_root: Path) -> None:
 
 def test_topic_page_thread_reply_link_attachments_and_folding(small_root: Path) -> None:
     build_site(small_root)
-    html = topic_page(small_root / "site", "handover", "<t1@example.org>").read_text()
+    html = topic_page(small_root / "site" / "staff", "handover", "<t1@example.org>").read_text()
     assert "<title>Night shift handover - " in html
     first, second = html.index("How do you run it?"), html.index("<strong>ISBAR</strong> cards")
     assert first < second
@@ -70,7 +70,9 @@ def test_topic_page_thread_reply_link_attachments_and_folding(small_root: Path) 
         r'<a href="([^"]+)" download="ISBAR card.pdf">ISBAR card.pdf</a> <span class="intranet-size">\((\d+) B\)', html
     )
     assert attachment is not None and attachment.group(2) == "13"
-    target = (topic_page(small_root / "site", "handover", "<t1@example.org>").parent / attachment.group(1)).resolve()
+    target = (
+        topic_page(small_root / "site" / "staff", "handover", "<t1@example.org>").parent / attachment.group(1)
+    ).resolve()
     assert target.read_bytes() == b"%PDF-1.4 tiny"
     quoted = re.search(
         r'<details class="quote intranet-quoted"><summary>Quoted text</summary>(.*?)</details>', html, re.S
@@ -102,7 +104,7 @@ def test_community_page_lists_topics_by_activity_with_pagination(tmp_path: Path)
         date=start + dt.timedelta(days=30),
     )
     build_site(tmp_path)
-    site = tmp_path / "site" / "c" / "big"
+    site = tmp_path / "site" / "staff" / "c" / "big"
     page1, page2, page3 = (
         (site / "index.html").read_text(),
         (site / "page-2" / "index.html").read_text(),
@@ -121,7 +123,7 @@ def test_community_page_lists_topics_by_activity_with_pagination(tmp_path: Path)
 
 def test_people_directory_groups_by_kind_and_organisation(small_root: Path) -> None:
     build_site(small_root)
-    html = (small_root / "site" / "people" / "index.html").read_text()
+    html = (small_root / "site" / "staff" / "people" / "index.html").read_text()
     assert (
         html.index('id="staff"')
         < html.index("Example Health")
@@ -129,24 +131,24 @@ def test_people_directory_groups_by_kind_and_organisation(small_root: Path) -> N
         < html.index("Coop Nursing")
     )
     assert html.index('id="supplier"') < html.index("MediSupply support")
-    profile = text_of(small_root / "site" / "people" / "bo.chen" / "index.html")
+    profile = text_of(small_root / "site" / "staff" / "people" / "bo.chen" / "index.html")
     assert "Clinical Handover" in profile and "Night shift handover" in profile
     assert "MediSupply support" in profile  # answers for the team account
-    team = text_of(small_root / "site" / "people" / "sup.desk" / "index.html")
+    team = text_of(small_root / "site" / "staff" / "people" / "sup.desk" / "index.html")
     assert "team account" in team and "Bo Chen" in team
 
 
 def test_tags_pages_cross_communities(small_root: Path) -> None:
     build_site(small_root)
-    tag = text_of(small_root / "site" / "tags" / "isbar" / "index.html")
+    tag = text_of(small_root / "site" / "staff" / "tags" / "isbar" / "index.html")
     assert "Night shift handover" in tag and "Clinical Handover" in tag
-    community_tag = text_of(small_root / "site" / "tags" / "nursing" / "index.html")
+    community_tag = text_of(small_root / "site" / "staff" / "tags" / "nursing" / "index.html")
     assert "Clinical Handover" in community_tag
 
 
 def test_feeds_are_valid_atom(small_root: Path) -> None:
     build_site(small_root)
-    whole = ET.parse(small_root / "site" / "feed.xml").getroot()
+    whole = ET.parse(small_root / "site" / "staff" / "feed.xml").getroot()
     entries = whole.findall(f"{ATOM}entry")
     assert [e.findtext(f"{ATOM}title") for e in entries] == [
         "Re: Night shift handover",
@@ -154,20 +156,20 @@ def test_feeds_are_valid_atom(small_root: Path) -> None:
         "Glove supply",
     ]
     assert entries[0].find(f"{ATOM}link").get("href").startswith("http://127.0.0.1:8000/c/handover/t/")
-    community = ET.parse(small_root / "site" / "c" / "procurement" / "feed.xml").getroot()
+    community = ET.parse(small_root / "site" / "staff" / "c" / "procurement" / "feed.xml").getroot()
     assert [e.findtext(f"{ATOM}title") for e in community.findall(f"{ATOM}entry")] == ["Glove supply"]
 
 
 def test_search_index_has_posts(small_root: Path) -> None:
     build_site(small_root)
-    index = json.loads((small_root / "site" / "search" / "search_index.json").read_text())
+    index = json.loads((small_root / "site" / "staff" / "search" / "search_index.json").read_text())
     texts = " ".join(doc["text"] for doc in index["docs"])
     assert "ISBAR" in texts and "Delays expected." in texts
 
 
 def test_home_shows_latest_and_community_cards(small_root: Path) -> None:
     build_site(small_root)
-    home = (small_root / "site" / "index.html").read_text()
+    home = (small_root / "site" / "staff" / "index.html").read_text()
     cards = home[home.index('class="grid cards"') : home.index('id="latest"')]
     assert "Clinical Handover" in cards and "Purpose of handover." in cards and "1 topic · 2 posts" in cards
     latest = home[home.index('id="latest"') : home.index('id="by-email"')]
@@ -177,11 +179,11 @@ def test_home_shows_latest_and_community_cards(small_root: Path) -> None:
 
 def test_failed_build_keeps_last_good_site(small_root: Path) -> None:
     build_site(small_root)
-    before = (small_root / "site" / "index.html").read_text()
+    before = (small_root / "site" / "staff" / "index.html").read_text()
     (small_root / "mkdocs.yml").write_text("site_name: x\ntheme:\n  name: no-such-theme\n")
     with pytest.raises(BuildError):
         build_site(small_root)
-    assert (small_root / "site" / "index.html").read_text() == before
+    assert (small_root / "site" / "staff" / "index.html").read_text() == before
     assert not list(small_root.glob(".site.*")), "staging folder left behind"
 
 
@@ -190,7 +192,7 @@ def test_rebuild_replaces_site_atomically_and_shows_edits(small_root: Path) -> N
     path = small_root / post_relpath("procurement", "<p1@example.org>")
     path.write_text(path.read_text().replace("Delays expected.", "Delivery back to normal."))
     build_site(small_root)
-    page = text_of(topic_page(small_root / "site", "procurement", "<p1@example.org>"))
+    page = text_of(topic_page(small_root / "site" / "staff", "procurement", "<p1@example.org>"))
     assert "Delivery back to normal." in page and "Delays expected." not in page
 
 
@@ -199,7 +201,10 @@ def test_cli_build_and_check(small_root: Path) -> None:
         [sys.executable, "-m", "generator.cli", "build", "--root", str(small_root)], capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr
-    assert re.search(r"Built 2 communities, 2 topics, 3 posts, 3 people: \d+ pages in [\d.]+ s", run.stdout)
+    assert re.search(
+        r"Built 2 communities, 2 topics, 3 posts, 3 people: \d+ pages in 3 trees \(staff, partners, suppliers\) in [\d.]+ s",
+        run.stdout,
+    )
     run = subprocess.run(
         [sys.executable, "-m", "generator.cli", "check", "--root", str(small_root)], capture_output=True, text=True
     )

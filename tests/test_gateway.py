@@ -469,5 +469,7 @@ def test_html_mail_with_inline_image_shows_it_in_place(gw: Harness) -> None:
     build_site(gw.root)
     from generator.content import path_key
 
-    page = (gw.root / "site" / "c" / "handover" / "t" / path_key(post.relpath)[:12] / "index.html").read_text()
+    page = (
+        gw.root / "site" / "staff" / "c" / "handover" / "t" / path_key(post.relpath)[:12] / "index.html"
+    ).read_text()
     assert f'<img src="../../files/{post.key}/att-1.png" alt="falls chart">' in page

@@ -90,7 +90,7 @@ def test_round_trip_subscribe_post_reply_through_dovecot(tmp_path: Path, dovecot
     build_site(root, root / "site")
     pages = [
         p
-        for p in (root / "site" / "c" / "handover" / "t").rglob("index.html")
+        for p in (root / "site" / "staff" / "c" / "handover" / "t").rglob("index.html")
         if "ISBAR card is ready" in p.read_text()
     ]
     assert len(pages) == 1 and "Can we add allergies?" in pages[0].read_text()

@@ -69,7 +69,7 @@ def hostile_intranet(root: Path) -> Path:
 def hostile_site(tmp_path: Path) -> Path:
     root = hostile_intranet(tmp_path)
     build_site(root)
-    return root / "site"
+    return root / "site" / "staff"
 
 
 def page_of(site: Path, message_id: str) -> Path:

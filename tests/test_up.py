@@ -129,4 +129,4 @@ def test_bursts_of_changes_coalesce_into_few_rebuilds(small_root: Path) -> None:
         wait_for(lambda: rebuilder.builds == 2, what="a second rebuild")
     finally:
         rebuilder.stop()
-    assert (small_root / "site" / "index.html").is_file()
+    assert (small_root / "site" / "staff" / "index.html").is_file()
