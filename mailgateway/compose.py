@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from generator.config import Settings
@@ -22,6 +23,8 @@ class Draft:
 
 
 QUOTES_REMOVED = "_(Quoted text from another community was removed.)_"
+SUBJECT_REMOVED = "(subject removed: it named a topic in another community)"
+_REPLY_PREFIX_RE = re.compile(r"^(?:\s*(?:re|aw|sv|fwd?|wg|tr)\s*(?:\[\d+\])?\s*:)+", re.IGNORECASE)
 MIN_COPIED = 20  # shorter lines are too common to count as copied from another community's post
 # A quote marker at the start of a Markdown line: ">" as HTML mail gives it, "\>" as plain text gives it,
 # after any indentation, also supercite's "AB>".
@@ -56,6 +59,11 @@ def drop_foreign_quotes(body: str, foreign: list[str]) -> tuple[str, bool]:
     return "\n".join(kept).strip("\n"), removed
 
 
+def bare_subject(subject: str) -> str:
+    """A subject without reply and forward prefixes, spacing and case, to compare titles."""
+    return " ".join(_REPLY_PREFIX_RE.sub("", subject).split()).casefold()
+
+
 def keep_parts(parts: list[Part], settings: Settings) -> tuple[list[Part], list[Part]]:
     """Attachments within the count and total-size limits, in order, and the rest."""
     kept: list[Part] = []
@@ -83,17 +91,21 @@ def compose(
     settings: Settings,
     variant: str = "",
     foreign: list[str] | None = None,
+    foreign_titles: Sequence[str] = (),
 ) -> Draft:
     """The post for ``mail`` in ``community``: a new topic when ``topic`` is None.
 
     ``foreign`` is None unless ``mail`` answers posts of another community; then it holds their texts
     (as many as could be read), and the post keeps none of the quoted text: dropped, not folded away.
+    A subject that repeats the title of one of those topics (``foreign_titles``) is not kept either.
     """
     kept, skipped = keep_parts(mail.parts, settings)
-    body, quoted, removed = mail.body, mail.quoted, False
+    body, quoted, removed, subject = mail.body, mail.quoted, False, mail.subject
+    if foreign is not None and bare_subject(subject) in {bare_subject(t) for t in foreign_titles if t.strip()}:
+        subject, removed = SUBJECT_REMOVED, True
     if foreign is not None:
-        body, removed = drop_foreign_quotes(body, foreign)
-        removed = removed or bool(quoted.strip())
+        body, dropped = drop_foreign_quotes(body, foreign)
+        removed = removed or dropped or bool(quoted.strip())
         quoted = ""
         if removed and (body.strip() or kept):
             body = f"{body}\n\n{QUOTES_REMOVED}".lstrip("\n")
@@ -111,7 +123,7 @@ def compose(
         in_reply_to=parent if topic else None,
         author=author,
         date=date,
-        subject=mail.subject,
+        subject=subject,
         source=source,
         tags=[],
         attachments=[

@@ -407,7 +407,7 @@ class Worker(Runner):
             envelope.received_at,
             self.settings,
             existing or "",
-            self._foreign_texts(community.slug, mail, index),
+            *self._foreign(community.slug, mail, index),
         )
         if is_empty(draft):
             self._notice(mail, EMPTY, now, **values)
@@ -428,20 +428,22 @@ class Worker(Runner):
             extra["approved_by"] = approved_by
         return PUBLISHED, "reply" if topic else "new-topic", extra
 
-    def _foreign_texts(self, slug: str, mail: Inbound, index: Index) -> list[str] | None:
-        """The texts of the posts ``mail`` answers that live in another community than ``slug``;
-        None when it answers none. Those posts' words are kept out of this one (see compose)."""
+    def _foreign(self, slug: str, mail: Inbound, index: Index) -> tuple[list[str] | None, list[str]]:
+        """The texts and topic titles of the posts ``mail`` answers that live in another community than
+        ``slug``; (None, []) when it answers none. They are kept out of this one (see compose)."""
         found = index.elsewhere(slug, mail.thread_ids())
         if not found:
-            return None
-        texts = []
+            return None, []
+        texts, titles = [], []
         for other, relpath in found:
             path = self.root / relpath
             if relpath and not path.is_symlink() and path.is_file():
                 post, _ = read_post(self.root, other, path)
                 if post is not None:
                     texts.append(f"{post.body}\n{post.quoted}")
-        return texts
+                    titles.append(post.subject)
+                    titles.append(index.known_in(other).titles.get(post.topic, ""))
+        return texts, titles
 
     def _existing(self, slug: str, mail: Inbound) -> str | None:
         """DUPLICATE if this message is already a committed post here; a variant suffix if the

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import shutil
 import socket
 import sys
 import threading
@@ -11,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import REPO, small_intranet  # noqa: E402
+from helpers import copy_demo, small_intranet  # noqa: E402
 
 from generator.mkdocs_adapter import build_site  # noqa: E402
 from generator.serve import make_server  # noqa: E402
@@ -33,10 +32,7 @@ def small_root(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def demo_trees(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository's own demo intranet, built once into a temporary folder: its site/ with every tree."""
-    root = tmp_path_factory.mktemp("demo")
-    for name in ("communities", "people"):
-        shutil.copytree(REPO / name, root / name)
-    shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
+    root = copy_demo(tmp_path_factory.mktemp("demo"))
     build_site(root, root / "site")
     return root / "site"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,14 @@ from generator.content import Attachment, Author, Post, attachments_dir, post_re
 
 REPO = Path(__file__).resolve().parent.parent
 UTC = dt.UTC
+
+
+def copy_demo(root: Path) -> Path:
+    """The repository's own demo content and settings, copied into ``root``."""
+    for name in ("communities", "people"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
+    return root
 
 
 def write_config(root: Path, **settings: Any) -> None:

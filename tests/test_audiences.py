@@ -16,14 +16,13 @@ import datetime as dt
 import gzip
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import REPO, add_community, add_person, add_post, write_config
+from helpers import add_community, add_person, add_post, copy_demo, write_config
 
 from generator.audiences import plan_trees
 from generator.content import read_intranet
@@ -85,10 +84,7 @@ def files_of(tree: Path) -> dict[Path, bytes]:
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("planted")
-    for name in ("communities", "people"):
-        shutil.copytree(REPO / name, root / name)
-    shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
+    root = copy_demo(tmp_path_factory.mktemp("planted"))
     intranet = read_intranet(root)
     # Amira reads every staff community and the members-only one: her profile
     # would gather replies from all of them.
