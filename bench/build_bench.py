@@ -66,8 +66,8 @@ from typing import Any
 
 import yaml
 
+from generator.builder import build_site
 from generator.content import Attachment, Author, Post, attachments_dir, post_relpath
-from generator.mkdocs_adapter import build_site
 
 REPO = Path(__file__).resolve().parent.parent
 UTC = dt.UTC
@@ -232,6 +232,7 @@ class Job:
     start: int
     stop: int
     people: tuple[PersonSpec, ...]
+    posts_per_topic: float = 6.0
 
 
 @dataclass(frozen=True)
@@ -381,14 +382,15 @@ def write_intranet_skeleton(root: Path, people: Sequence[PersonSpec], rng: rando
 
 
 def topic_posts(
-    seed: int, index: int, people: Sequence[PersonSpec]
+    seed: int, index: int, people: Sequence[PersonSpec], posts_per_topic: float = 6.0
 ) -> tuple[CommunitySpec, list[Post], dict[str, bytes]]:
     """The posts of topic ``index`` (deterministic per seed and index) and attachment bytes by post path."""
     rng = random.Random(f"{seed}:{index}")
     text = Text(rng)
     communities = community_specs()
     community = rng.choices(communities, [c.weight for c in communities])[0]
-    replies = round(rng.triangular(1, 12, 2))  # mean 5: about 6 posts per topic
+    scale = (posts_per_topic - 1) / 5  # triangular(1, 12, 2) has mean 5 replies
+    replies = round(rng.triangular(1, 12, 2) * scale)
     subject = text.subject()
     tags = rng.sample(community.tags + GENERAL_TAGS, k=rng.choice((0, 1, 1, 2, 3)))
     date = START + dt.timedelta(hours=rng.uniform(0, SPAN_HOURS))
@@ -518,7 +520,7 @@ def run_job(job: Job) -> list[TopicSummary]:
     people = {p.handle: p for p in job.people}
     summaries = []
     for index in range(job.start, job.stop):
-        community, posts, files = topic_posts(job.seed, index, job.people)
+        community, posts, files = topic_posts(job.seed, index, job.people, job.posts_per_topic)
         write_intranet_topic(job.root, posts, files, dirs)
         page, size = ("", 0)
         if job.plain_docs is not None:
@@ -528,10 +530,15 @@ def run_job(job: Job) -> list[TopicSummary]:
 
 
 def write_topics(
-    root: Path, plain_docs: Path | None, seed: int, topics: int, people: tuple[PersonSpec, ...]
+    root: Path,
+    plain_docs: Path | None,
+    seed: int,
+    topics: int,
+    people: tuple[PersonSpec, ...],
+    posts_per_topic: float = 6.0,
 ) -> list[TopicSummary]:
     jobs = [
-        Job(root, plain_docs, seed, start, min(start + TOPICS_PER_JOB, topics), people)
+        Job(root, plain_docs, seed, start, min(start + TOPICS_PER_JOB, topics), people, posts_per_topic)
         for start in range(0, topics, TOPICS_PER_JOB)
     ]
     workers = min(WORKERS_PER_CPU * (os.cpu_count() or 1), len(jobs))
@@ -638,13 +645,15 @@ def search_index_bytes(site: Path) -> int | None:
     return path.stat().st_size if path.is_file() else None
 
 
-def generate(workdir: Path, topics: int, seed: int, with_plain: bool, nav: str = "indexes") -> Generated:
+def generate(
+    workdir: Path, topics: int, seed: int, with_plain: bool, nav: str = "indexes", posts_per_topic: float = 6.0
+) -> Generated:
     rng = random.Random(seed)
     root = workdir / "intranet"
     plain = workdir / "plain" if with_plain else None
     people = make_people(rng)
     write_intranet_skeleton(root, people, rng)
-    summaries = write_topics(root, plain / "docs" if plain else None, seed, topics, people)
+    summaries = write_topics(root, plain / "docs" if plain else None, seed, topics, people, posts_per_topic)
     plain_pages = write_plain_project(plain, summaries, people, nav) if plain else 0
     return Generated(root, plain, summaries, plain_pages, peak_rss_mb(resource.RUSAGE_CHILDREN))
 
@@ -800,6 +809,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--topics", type=int, default=1000, help="number of topics to generate (default 1000)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument(
+        "--posts-per-topic", type=float, default=6.0, help="average posts per topic (default 6; 10 for 100k posts)"
+    )
+    parser.add_argument(
         "--keep", type=Path, metavar="DIR", help="generate into DIR and keep it (DIR/intranet, DIR/plain)"
     )
     parser.add_argument("--skip-plain", action="store_true", help="do not generate or build the plain MkDocs project")
@@ -822,7 +834,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with workspace(args.keep) as workdir:
         print(f"Generating {args.topics:,} topics in {workdir} ...", flush=True)
         started = time.perf_counter()
-        generated = generate(workdir, args.topics, args.seed, with_plain=not args.skip_plain, nav=args.plain_nav)
+        generated = generate(workdir, args.topics, args.seed, not args.skip_plain, args.plain_nav, args.posts_per_topic)
         phases = [
             Phase(
                 "generate content",

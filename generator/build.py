@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from pathlib import Path
 
-from .mkdocs_adapter import BuildError, BuildResult, build_site
+from .builder import BuildError, BuildResult, build_site
 from .progress import Progress
 
 log = logging.getLogger(__name__)
@@ -44,13 +43,3 @@ def summary(result: BuildResult) -> str:
         f"tree{'s' if len(result.trees) != 1 else ''} ({', '.join(result.trees)}) "
         f"in {result.seconds:.1f} s -> {result.site_dir}"
     )
-
-
-def timed_build(root: Path, site: Path | None = None) -> tuple[BuildResult | None, float]:
-    started = time.monotonic()
-    try:
-        result = build_site(root, site)
-    except BuildError as exc:
-        log.error("build failed, the last good site stays: %s", exc)
-        return None, time.monotonic() - started
-    return result, time.monotonic() - started

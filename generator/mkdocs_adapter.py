@@ -1,10 +1,13 @@
 """The only module that imports MkDocs.
 
-:class:`IntranetPlugin` is a MkDocs plugin (registered as ``intranet``): it
-reads the intranet's content, replaces MkDocs' view of ``docs_dir`` with the
-generated pages, and hands each generated page its finished HTML, so untrusted
-post text never passes through MkDocs' Markdown. :func:`build_site` runs a
-whole build into a staging folder beside the site and swaps it in.
+:class:`TreeRenderer` sets MkDocs and the Material theme up once for one
+site tree (configuration, theme, navigation, editors' pages) and then turns
+one generated page at a time into the finished HTML file, exactly as
+``mkdocs build`` would: the same template, context and plugin events. The
+builder (:mod:`generator.builder`) decides which pages to render, so a full
+build and an update after one new post go through the same code and write
+the same bytes. Untrusted post text never passes through MkDocs' Markdown:
+generated pages arrive as finished, sanitised HTML.
 """
 
 from __future__ import annotations
@@ -12,36 +15,29 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import html
-import json
 import logging
 import os
-import re
 import shutil
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mkdocs.commands.build import build as mkdocs_build
+from mkdocs.commands.build import _build_template, _populate_page, get_context
 from mkdocs.config import config_options, load_config
 from mkdocs.config.defaults import MkDocsConfig
-from mkdocs.exceptions import MkDocsException
+from mkdocs.exceptions import MkDocsException, PluginError
 from mkdocs.plugins import BasePlugin
-from mkdocs.structure.files import File, Files, InclusionLevel
+from mkdocs.structure.files import File, Files, InclusionLevel, set_exclusions
+from mkdocs.structure.nav import get_navigation
 from mkdocs.structure.pages import Page
+from mkdocs.structure.toc import get_toc
 
-from .addresses import load_secret
-from .audiences import Tree, access_map, base_tree, listed_people, plan_trees, view_of
 from .config import CONFIG_FILE, SETTINGS, Settings
-from .content import Intranet, dump_front_matter, read_intranet
-from .pages import GeneratedPage, SitePlan, plan_site
+from .pages import GeneratedPage, SitePlan
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path(__file__).parent / "default-mkdocs.yml"
-
-ProgressCallback = Callable[[int, int], None]
+SEARCH_PLUGIN = "material/search"
 
 
 class BuildError(Exception):
@@ -49,15 +45,18 @@ class BuildError(Exception):
 
 
 class IntranetPlugin(BasePlugin):  # type: ignore[type-arg]
+    """Holds the intranet's settings (``plugins: - intranet:`` in mkdocs.yml) and hands MkDocs the frame.
+
+    The frame is what every page stands in: the navigation, editors' pages
+    and their files. Generated pages never become MkDocs files; the
+    :class:`TreeRenderer` renders them one at a time.
+    """
+
     config_scheme = tuple((s.name, config_options.Type(s.type, default=s.default)) for s in SETTINGS)
 
     def __init__(self) -> None:
         super().__init__()
-        self.plan: SitePlan | None = None  # given by build_site; planned in on_config otherwise
-        self.generated: dict[str, GeneratedPage] = {}
-        self.progress: ProgressCallback | None = None
-        self.problems: list[str] = []
-        self._done = 0
+        self.frame: SitePlan | None = None
 
     def settings(self, config: MkDocsConfig) -> Settings:
         return Settings.from_mapping(
@@ -66,68 +65,31 @@ class IntranetPlugin(BasePlugin):  # type: ignore[type-arg]
             site_url=config.site_url or "",
         )
 
-    # -- MkDocs events ----------------------------------------------------------
-
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
-        if self.plan is None:  # plain `mkdocs build` with this plugin: the staff tree
-            root = Path(config.config_file_path).parent
-            settings = self.settings(config)
-            intranet = read_intranet(root)
-            self.problems = [str(p) for p in intranet.problems]
-            for problem in self.problems:
-                log.warning("content problem: %s", problem)
-            view = view_of(intranet, base_tree(intranet, "staff"))
-            secret = load_secret(root / settings.state_dir)
-            self.plan = plan_site(view, settings, secret, directory_urls=config.use_directory_urls)
-        self.generated = {page.src_uri: page for page in self.plan.pages}
-        config.nav = _escape_nav(self.plan.nav)
+        if self.frame is None:
+            raise PluginError("this site is built with `intranet build` (or served with `intranet up`), not mkdocs")
+        config.nav = _escape_nav(self.frame.nav)
         from .urls import stylesheet
 
         if stylesheet() not in config.extra_css:
             config.extra_css.append(stylesheet())
-        self._done = 0
         return config
 
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
-        assert self.plan is not None
+        assert self.frame is not None
         docs_dir = os.path.normpath(config.docs_dir)
         kept = [f for f in files if f.src_dir is None or os.path.normpath(f.src_dir) != docs_dir]
         for file in kept:  # theme assets; not subject to exclude_docs
             if file.inclusion == InclusionLevel.UNDEFINED:
                 file.inclusion = InclusionLevel.INCLUDED
         result = Files(kept)
-        for page in self.plan.pages:
-            text = dump_front_matter({"title": html.escape(page.title)})
-            result.append(self._file(config, page.src_uri, content=text, in_nav=page.in_nav))
-        for src_uri, text in self.plan.markdown_pages.items():
-            result.append(self._file(config, src_uri, content=text, in_nav=True))
-        for src_uri, text in self.plan.texts.items():
-            result.append(self._file(config, src_uri, content=text))
-        for src_uri, path in self.plan.files.items():
-            result.append(self._file(config, src_uri, abs_src_path=str(path)))
+        for src_uri in self.frame.titles:  # generated pages in the navigation: rendered later
+            result.append(File.generated(config, src_uri, content="", inclusion=InclusionLevel.INCLUDED))
+        for src_uri, text in self.frame.markdown_pages.items():
+            result.append(File.generated(config, src_uri, content=text, inclusion=InclusionLevel.INCLUDED))
+        for src_uri, path in self.frame.files.items():  # editors' images and files, for their links
+            result.append(File.generated(config, src_uri, abs_src_path=str(path), inclusion=InclusionLevel.INCLUDED))
         return result
-
-    def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
-        if page.file.src_uri in self.generated:
-            return ""  # the finished HTML arrives in on_page_content
-        return markdown
-
-    def on_page_content(self, html_text: str, page: Page, config: MkDocsConfig, files: Files) -> str:
-        generated = self.generated.get(page.file.src_uri)
-        return generated.html if generated is not None else html_text
-
-    def on_post_page(self, output: str, page: Page, config: MkDocsConfig) -> str:
-        self._done += 1
-        if self.progress is not None and self.plan is not None:
-            self.progress(self._done, len(self.plan.pages) + len(self.plan.markdown_pages))
-        return output
-
-    # -- helpers ----------------------------------------------------------------
-
-    def _file(self, config: MkDocsConfig, src_uri: str, *, in_nav: bool = False, **source: Any) -> File:
-        level = InclusionLevel.INCLUDED if in_nav or not src_uri.endswith(".md") else InclusionLevel.NOT_IN_NAV
-        file = File.generated(config, src_uri, inclusion=level, **source)
-        return file
 
 
 def _escape_nav(items: list[Any]) -> list[Any]:
@@ -143,22 +105,12 @@ def _escape_nav(items: list[Any]) -> list[Any]:
     return result
 
 
-@dataclass
-class BuildResult:
-    site_dir: Path
-    counts: dict[str, int]  # of the whole intranet
-    pages: int  # written, over all trees
-    seconds: float
-    problems: list[str]
-    trees: list[str]  # names of the trees built
-
-
 def load_intranet_config(root: Path, site_dir: Path, docs_dir: Path | None = None) -> MkDocsConfig:
     """Load ``<root>/mkdocs.yml`` (or the packaged default) for a build into ``site_dir``.
 
     ``docs_dir`` replaces the configured one: builds pass an empty folder, so
     MkDocs never walks the content itself (every page and file is handed to
-    it by the plugin, and a symlink in the content cannot lead it anywhere).
+    it, and a symlink in the content cannot lead it anywhere).
     """
     config_file = root / CONFIG_FILE
     overrides: dict[str, Any] = {"site_dir": str(site_dir)}
@@ -184,121 +136,124 @@ def load_intranet_config(root: Path, site_dir: Path, docs_dir: Path | None = Non
     return config
 
 
+def read_settings_of(root: Path, docs_dir: Path) -> tuple[Settings, bool]:
+    """The intranet settings as MkDocs validates them, and ``use_directory_urls`` (raises :class:`BuildError`)."""
+    config = load_intranet_config(root, docs_dir.parent / "unused-site", docs_dir)
+    try:
+        return _plugin(config).settings(config), config.use_directory_urls
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
+
+
 def _plugin(config: MkDocsConfig) -> IntranetPlugin:
     plugin = config.plugins["intranet"]
     assert isinstance(plugin, IntranetPlugin)
     return plugin
 
 
-def build_site(
-    root: Path | str,
-    site_dir: Path | str | None = None,
-    progress: ProgressCallback | None = None,
-    audience: str | None = None,
-) -> BuildResult:
-    """Build every audience's tree (or only ``audience``'s) and swap it in.
+class TreeRenderer:
+    """MkDocs and Material, set up once for one tree, rendering one page at a time."""
 
-    The trees are built into a staging folder beside ``site_dir`` and the
-    whole folder is exchanged at once, so a reader never sees one tree of
-    the new build beside another of the old. Beside the trees go
-    ``trees.json`` and ``trees.map`` (who reads which tree), for the web
-    server; see docs/deployment.md.
+    def __init__(self, root: Path, frame: SitePlan, docs_dir: Path) -> None:
+        try:
+            config = load_intranet_config(root, docs_dir.parent / "unused-site", docs_dir)
+            _plugin(config).frame = frame
+            config = config.plugins.on_config(config)
+            _mute_search_index(config)
+            config.plugins.on_pre_build(config=config)
+            env = config.theme.get_env()
+            files = Files([])
+            files.add_files_from_theme(env, config)
+            files = config.plugins.on_files(files, config=config)
+            set_exclusions(files, config)
+            nav = get_navigation(files, config)
+            nav = config.plugins.on_nav(nav, config=config, files=files)
+            for src_uri, title in frame.titles.items():
+                page = files.get_file_from_path(src_uri).page  # type: ignore[union-attr]
+                assert page is not None
+                page.markdown, page.meta = "", {"title": html.escape(title)}
+            for src_uri in frame.markdown_pages:
+                file = files.get_file_from_path(src_uri)
+                assert file is not None and file.page is not None
+                _populate_page(file.page, config, files)
+            self.env = config.plugins.on_env(env, config=config, files=files)
+        except (MkDocsException, OSError, ValueError) as exc:
+            raise BuildError(f"setting up MkDocs: {exc}") from exc
+        self.frame, self.config, self.files, self.nav = frame, config, files, nav
+        self.doc_files = files.documentation_pages()
+
+    def render(self, page: GeneratedPage) -> tuple[str, bytes]:
+        """(output path in the tree, bytes) of a generated page."""
+        file = self.files.get_file_from_path(page.src_uri)
+        if file is None or file.page is None:  # not in the navigation: a page of its own
+            file = File.generated(self.config, page.src_uri, content="", inclusion=InclusionLevel.NOT_IN_NAV)
+            Page(None, file, self.config)
+        assert file.page is not None
+        target = file.page
+        target.markdown, target.meta = "", {"title": html.escape(page.title)}
+        target.content, target.toc = page.html, get_toc([])
+        return file.dest_uri, self._finish(target)
+
+    def render_markdown_pages(self) -> dict[str, bytes]:
+        """Editors' pages, rendered when the tree was set up: output path -> bytes."""
+        result = {}
+        for src_uri in self.frame.markdown_pages:
+            file = self.files.get_file_from_path(src_uri)
+            assert file is not None and file.page is not None
+            result[file.dest_uri] = self._finish(file.page)
+        return result
+
+    def static_files(self) -> dict[str, Path]:
+        """Theme assets and editors' files: output path -> source file."""
+        return {
+            f.dest_uri: Path(f.abs_src_path)
+            for f in self.files
+            if not f.is_documentation_page() and f.abs_src_path and f.inclusion.is_included()
+        }
+
+    def theme_pages(self) -> dict[str, bytes]:
+        """The theme's own pages other than the sitemap (the 404 page): output path -> bytes."""
+        result = {}
+        for name in sorted(self.config.theme.static_templates):
+            if name == "sitemap.xml":
+                continue  # written by the builder, from the pages it knows
+            template = self.env.get_template(name)
+            output = _build_template(name, template, self.files, self.config, self.nav)
+            if output.strip():
+                result[name] = output.encode("utf-8")
+        return result
+
+    @property
+    def theme_dirs(self) -> list[str]:
+        return list(self.config.theme.dirs)
+
+    def _finish(self, page: Page) -> bytes:
+        config = self.config
+        page.active = True
+        try:
+            context = get_context(self.nav, self.doc_files, config, page)
+            template = self.env.get_template(page.meta.get("template", "main.html"))
+            context = config.plugins.on_page_context(context, page=page, config=config, nav=self.nav)
+            output = template.render(context)
+            output = config.plugins.on_post_page(output, page=page, config=config)
+        except Exception as exc:
+            raise BuildError(f"rendering {page.file.src_uri}: {exc}") from exc
+        finally:
+            page.active = False
+        return output.encode("utf-8", errors="xmlcharrefreplace")
+
+
+def _mute_search_index(config: MkDocsConfig) -> None:
+    """Keep Material's search box (its plugin stays configured) but not its one-file index.
+
+    The builder writes a sharded index and a worker of its own instead (:mod:`generator.search`).
     """
-    started = time.monotonic()
-    root = Path(root).resolve()
-    site_dir = Path(site_dir).resolve() if site_dir else root / "site"
-    staging = site_dir.parent / f".{site_dir.name}.building-{os.getpid()}"
-    empty = site_dir.parent / f".{site_dir.name}.nodocs-{os.getpid()}"
-    for folder in (staging, empty):
-        if folder.exists():
-            shutil.rmtree(folder)
-    empty.mkdir(parents=True)
-    try:
-        config = load_intranet_config(root, staging, empty)
-        settings = _plugin(config).settings(config)
-    except (BuildError, ValueError) as exc:
-        shutil.rmtree(empty, ignore_errors=True)
-        raise BuildError(str(exc)) from None
-    intranet = read_intranet(root)
-    problems = [str(p) for p in intranet.problems]
-    for problem in problems:
-        log.warning("content problem: %s", problem)
-    trees = plan_trees(intranet)
-    if audience is not None:
-        trees = [t for t in trees if t.name == audience]
-        if not trees:
-            shutil.rmtree(empty, ignore_errors=True)
-            known = ", ".join(t.name for t in plan_trees(intranet))
-            raise BuildError(f"no audience {audience!r}; this intranet's trees are: {known}")
-    secret = load_secret(root / settings.state_dir)
-    plans = []
-    for tree in trees:
-        view = view_of(intranet, tree)
-        listed = listed_people(view, tree, settings.guest_directory)
-        profiles = "names" if tree.guest and settings.guest_directory == "names" else "full"
-        plans.append(plan_site(view, settings, secret, config.use_directory_urls, listed, profiles))
-    total = sum(len(plan.pages) + len(plan.markdown_pages) for plan in plans)
-    done = 0
-
-    def tree_progress(count: int, _total: int) -> None:
-        if progress is not None:
-            progress(done + count, total)
-
-    try:
-        for tree, plan in zip(trees, plans, strict=True):
-            config = load_intranet_config(root, staging / tree.name, empty)
-            plugin = _plugin(config)
-            plugin.plan, plugin.progress, plugin.problems = plan, tree_progress, problems
-            mkdocs_build(config)
-            done += len(plan.pages) + len(plan.markdown_pages)
-        if audience is None:
-            _write_access(staging, intranet, trees)
-    except (MkDocsException, OSError, ValueError) as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise BuildError(f"build failed: {exc}") from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(empty, ignore_errors=True)
-    if audience is None:
-        swap_in(staging, site_dir)
-    else:
-        site_dir.mkdir(parents=True, exist_ok=True)
-        swap_in(staging / audience, site_dir / audience)
-        shutil.rmtree(staging, ignore_errors=True)
-    topics: dict[str, int] = {}
-    for plan in plans:
-        topics.update(plan.topics)
-    counts = {
-        "communities": len(intranet.communities),
-        "topics": sum(topics.values()),
-        "posts": len(intranet.posts),
-        "people": len(intranet.people),
-    }
-    return BuildResult(site_dir, counts, total, time.monotonic() - started, problems, [t.name for t in trees])
-
-
-def _write_access(site: Path, intranet: Intranet, trees: list[Tree]) -> None:
-    """``trees.json`` and the nginx ``map`` include ``trees.map``: which tree each address reads."""
-    people = access_map(intranet)
-    data = {
-        "trees": {t.name: {"base": t.base, "communities": sorted(t.communities)} for t in trees},
-        "people": people,
-    }
-    (site / "trees.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    lines = ["# Generated by `intranet build` from people/: address -> site tree. Do not edit."]
-    for address, name in sorted(people.items()):
-        if _MAP_SAFE.match(address):
-            lines.append(f'"{address}" "{name}";')
-        else:
-            log.warning("trees.map: left out %r: only plain addresses can be matched safely by the web server", address)
-    (site / "trees.map").write_text("\n".join(lines) + "\n")
-
-
-# nginx reads a map key that starts with "~" as a regular expression, quoted or not, and a quote or
-# backslash would end or bend the string: only plain addresses, starting with a letter or digit, go in.
-_MAP_SAFE = re.compile(r"^[a-z0-9][a-z0-9._%+'-]*@[a-z0-9][a-z0-9.-]*$")
+    plugin = config.plugins.get(SEARCH_PLUGIN)
+    if plugin is None:
+        return
+    for event in ("page_context", "post_build"):
+        handlers = config.plugins.events.get(event, [])
+        config.plugins.events[event] = [h for h in handlers if getattr(h, "__self__", None) is not plugin]
 
 
 _RENAME_EXCHANGE = 2

@@ -10,8 +10,9 @@ one changed topic at a time.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,9 +26,9 @@ import jinja2
 from . import urls
 from .addresses import reply_address
 from .config import Settings
-from .content import AUDIENCES, Author, Community, Intranet, Person, Post
+from .content import AUDIENCES, Author, Community, Intranet, Person, Post, normalize_address
 from .feeds import atom_feed
-from .render import excerpt, render_post_markdown
+from .render import excerpt, html_to_text, render_post_markdown
 from .threads import Topic, build_topics
 
 KIND_TITLES = {"staff": "Staff", "partner": "Partners", "supplier": "Suppliers"}
@@ -70,6 +71,10 @@ class GeneratedPage:
     title: str  # plain text; escaped by the MkDocs adapter
     html: str
     in_nav: bool = False
+    search: str | None = None  # plain text for the search index; None: not searchable
+    parent: str = ""  # shown beside it in search results (the community)
+    date: str = ""  # ISO date of its last change, for ranking search results
+    files: dict[str, Path] = field(default_factory=dict)  # attachments it links to: output path -> source
 
 
 @dataclass
@@ -81,6 +86,7 @@ class SitePlan:
     nav: list[Any] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     topics: dict[str, int] = field(default_factory=dict)  # community slug -> topics in it
+    titles: dict[str, str] = field(default_factory=dict)  # generated pages in the navigation -> title
 
 
 @lru_cache(maxsize=1)
@@ -119,7 +125,12 @@ def published_name(file: str) -> str:
 
 
 class Site:
-    """Shared lookups for rendering the pages of one intranet."""
+    """One tree's intranet and the indexes its pages are rendered from.
+
+    :meth:`set_posts` replaces one community's posts and refreshes every
+    index that depends on them, so a long-lived builder can follow a change
+    without threading the whole intranet again.
+    """
 
     def __init__(
         self,
@@ -137,13 +148,49 @@ class Site:
         self.secret = secret
         self.directory_urls = directory_urls
         self.tz = ZoneInfo(settings.timezone)
-        self.topics = build_topics(intranet.posts)
-        self.topic_of: dict[int, Topic] = {}
-        for topics in self.topics.values():
-            for topic in topics:
-                for post in topic.posts:
-                    self.topic_of[id(post)] = topic
         self.by_email = intranet.person_by_email()
+        self.topics: dict[str, list[Topic]] = {}  # community -> topics, most recently active first
+        self.topic_of: dict[str, Topic] = {}  # post relpath -> its topic
+        self.posts_by: dict[str, dict[str, Post]] = defaultdict(dict)  # handle -> relpath -> post
+        self.tagged: dict[str, dict[str, Topic]] = defaultdict(dict)  # tag -> topic page -> topic
+        grouped: dict[str, list[Post]] = defaultdict(list)
+        for post in intranet.posts:
+            grouped[post.community].append(post)
+        for slug in intranet.communities:
+            self._index(slug, grouped.get(slug, []))
+
+    def set_posts(self, slug: str, posts: list[Post]) -> None:
+        """Make ``posts`` the posts of community ``slug`` (the intranet's list is the caller's)."""
+        for topic in self.topics.get(slug, []):
+            page = urls.topic(slug, topic.key)
+            for tag in topic.tags:
+                self.tagged[tag].pop(page, None)
+                if not self.tagged[tag]:
+                    del self.tagged[tag]
+            for post in topic.posts:
+                self.topic_of.pop(post.relpath, None)
+                person = self.person_for(post.author)
+                if person:
+                    self.posts_by[person.handle].pop(post.relpath, None)
+        self._index(slug, posts)
+
+    def _index(self, slug: str, posts: list[Post]) -> None:
+        topics = build_topics(posts).get(slug, [])
+        self.topics[slug] = topics
+        for topic in topics:
+            for post in topic.posts:
+                self.topic_of[post.relpath] = topic
+                person = self.person_for(post.author)
+                if person:
+                    self.posts_by[person.handle][post.relpath] = post
+            for tag in topic.tags:
+                self.tagged[tag][urls.topic(slug, topic.key)] = topic
+
+    def latest(self, limit: int, slug: str | None = None) -> list[Post]:
+        """The newest ``limit`` posts of the tree (or of one community)."""
+        topics = self.topics.get(slug, []) if slug else [t for ts in self.topics.values() for t in ts]
+        posts = (p for t in topics for p in t.posts)
+        return heapq.nlargest(limit, posts, key=lambda p: (p.date, p.relpath))
 
     # -- helpers shared by templates --------------------------------------
 
@@ -163,7 +210,7 @@ class Site:
         if author.handle:
             return self.intranet.people.get(author.handle)
         if author.email:
-            handle = self.by_email.get(author.email.lower())
+            handle = self.by_email.get(normalize_address(author.email))
             return self.intranet.people.get(handle) if handle else None
         return None
 
@@ -201,6 +248,32 @@ class Site:
     def render(self, template: str, here: str, **context: Any) -> str:
         return _env().get_template(template).render(site=self, url=self.link(here), here=here, **context)
 
+    def communities_by_name(self) -> list[Community]:
+        return sorted(self.intranet.communities.values(), key=lambda c: c.name.lower())
+
+
+class PostRenderer:
+    """Post Markdown rendered once and shared by the trees that show the post (a small cache)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._cache: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+
+    def __call__(self, post: Post, part: str, text: str, links: dict[str, str]) -> str:
+        key = (post.relpath, part, text)
+        found = self._cache.get(key)
+        if found is None:
+            found = render_post_markdown(text, links)
+            self._cache[key] = found
+            if len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return found
+
+
+_RENDER = PostRenderer()
+
 
 def plan_site(
     intranet: Intranet,
@@ -217,33 +290,52 @@ def plan_site(
     """
     site = Site(intranet, settings, secret, directory_urls, listed, profiles)
     plan = SitePlan()
+    plan_frame(site, plan)
+    for community in site.communities_by_name():
+        plan_community(site, plan, community)
+        for topic in site.topics.get(community.slug, []):
+            plan_topic(site, plan, community, topic)
+    plan_people(site, plan)
+    plan_tags(site, plan)
+    plan_home(site, plan)
+    return plan
+
+
+def plan_frame(site: Site, plan: SitePlan) -> None:
+    """What every page stands in: the navigation, the stylesheet, editors' pages and their files."""
+    communities = site.communities_by_name()
     plan.texts[urls.stylesheet()] = (Path(__file__).parent / "templates" / "intranet.css").read_text()
-    communities = sorted(intranet.communities.values(), key=lambda c: c.name.lower())
     for community in communities:
-        _plan_community(site, plan, community)
-    _plan_people(site, plan)
-    _plan_tags(site, plan)
-    _plan_home(site, plan, communities)
+        for page in community.pages:
+            plan.markdown_pages[urls.community_page(community.slug, page.name)] = page.text
+        pages_dir = f"communities/{community.slug}/pages/"
+        for asset in community.assets:
+            target = urls.community_asset(community.slug, asset[len(pages_dir) :])
+            plan.files[target] = site.intranet.root / asset
     plan.nav = _nav(site, communities)
+    plan.titles = {urls.home(): "Home", urls.communities(): "Communities", urls.tags(): "Tags"}
+    plan.titles.update({urls.community(c.slug): c.name for c in communities})
+    if site.listed:
+        plan.titles[urls.people()] = "People"
     plan.topics = {slug: len(topics) for slug, topics in site.topics.items()}
     plan.counts = {
-        "communities": len(intranet.communities),
+        "communities": len(site.intranet.communities),
         "topics": sum(len(t) for t in site.topics.values()),
-        "posts": len(intranet.posts),
+        "posts": len(site.intranet.posts),
         "people": len(site.listed),
     }
-    return plan
 
 
 # -- communities and topics --------------------------------------------------
 
 
-def _plan_community(site: Site, plan: SitePlan, community: Community) -> None:
+def plan_community(site: Site, plan: SitePlan, community: Community, numbers: Iterable[int] | None = None) -> None:
+    """The community's pages of topics (all, or only ``numbers``) and its feed."""
     slug = community.slug
     topics = site.topics.get(slug, [])
     per_page = site.settings.topics_per_page
-    pages = max(1, math.ceil(len(topics) / per_page))
-    for number in range(1, pages + 1):
+    pages = community_page_count(site, slug)
+    for number in numbers or range(1, pages + 1):
         here = urls.community(slug, number)
         chunk = topics[(number - 1) * per_page : number * per_page]
         html = site.render(
@@ -254,22 +346,18 @@ def _plan_community(site: Site, plan: SitePlan, community: Community) -> None:
             page=number,
             pages=pages,
             page_uri=lambda n: urls.community(slug, n),
-            post_count=sum(len(t.entries) for t in topics),
+            post_count=sum(len(t.entries) for t in topics) if number == 1 else 0,
             topic_count=len(topics),
         )
         title = community.name if number == 1 else f"{community.name} (page {number})"
-        plan.pages.append(GeneratedPage(here, title, html, in_nav=number == 1))
-    for page in community.pages:
-        plan.markdown_pages[urls.community_page(slug, page.name)] = page.text
-    pages_dir = f"communities/{slug}/pages/"
-    for asset in community.assets:
-        plan.files[urls.community_asset(slug, asset[len(pages_dir) :])] = site.intranet.root / asset
-    for topic in topics:
-        _plan_topic(site, plan, community, topic)
-    items = sorted((p for t in topics for p in t.posts), key=lambda p: p.date, reverse=True)
-    plan.texts[urls.feed(slug)] = _feed(
-        site, items[: site.settings.feed_items], community.name, urls.community(slug), urls.feed(slug)
-    )
+        search = community.purpose if number == 1 else None
+        plan.pages.append(GeneratedPage(here, title, html, in_nav=number == 1, search=search, parent="Communities"))
+    items = site.latest(site.settings.feed_items, slug)
+    plan.texts[urls.feed(slug)] = _feed(site, items, community.name, urls.community(slug), urls.feed(slug))
+
+
+def community_page_count(site: Site, slug: str) -> int:
+    return max(1, math.ceil(len(site.topics.get(slug, [])) / site.settings.topics_per_page))
 
 
 def _post_view(site: Site, here: str, post: Post) -> dict[str, Any]:
@@ -284,9 +372,9 @@ def _post_view(site: Site, here: str, post: Post) -> dict[str, Any]:
         attachments.append({"name": attachment.name, "size": attachment.size, "url": link, "type": attachment.type})
     return {
         "post": post,
-        "body": render_post_markdown(post.body, links),
-        "quoted": render_post_markdown(post.quoted, links),
-        "signature": render_post_markdown(post.signature, links),
+        "body": _RENDER(post, "body", post.body, links),
+        "quoted": _RENDER(post, "quoted", post.quoted, links),
+        "signature": _RENDER(post, "signature", post.signature, links),
         "attachments": attachments,
         "files": [
             (urls.attachment(post.community, post.key, published_name(a.file)), folder / a.file)
@@ -295,72 +383,71 @@ def _post_view(site: Site, here: str, post: Post) -> dict[str, Any]:
     }
 
 
-def _plan_topic(site: Site, plan: SitePlan, community: Community, topic: Topic) -> None:
+def plan_topic(site: Site, plan: SitePlan, community: Community, topic: Topic) -> None:
     here = urls.topic(community.slug, topic.key)
     views = []
+    files: dict[str, Path] = {}
     for entry in topic.entries:
         view = _post_view(site, here, entry.post)
         view["depth"] = min(entry.depth, 4)
         view["parent"] = entry.parent
         view["anchor"] = f"p-{entry.post.key[:12]}"
         views.append(view)
-        for src_uri, path in view["files"]:
-            plan.files[src_uri] = path
+        files.update(view["files"])
     html = site.render("topic.html", here, community=community, topic=topic, views=views)
-    plan.pages.append(GeneratedPage(here, topic.title, html))
+    search = "\n".join(html_to_text(view["body"]) for view in views)
+    date = topic.last_activity.isoformat()
+    plan.pages.append(
+        GeneratedPage(here, topic.title, html, search=search, parent=community.name, date=date, files=files)
+    )
 
 
 # -- people --------------------------------------------------------------------
 
 
-def _plan_people(site: Site, plan: SitePlan) -> None:
+def plan_people(site: Site, plan: SitePlan, handles: Iterable[str] | None = None, index: bool = True) -> None:
+    """The directory (with ``index``) and the profiles of ``handles`` (default: everyone listed)."""
     if not site.listed:
         return
-    people = {handle: site.intranet.people[handle] for handle in sorted(site.listed)}
-    posts_by: dict[str, list[Post]] = defaultdict(list)
-    for post in site.intranet.posts:
-        person = site.person_for(post.author)
-        if person:
-            posts_by[person.handle].append(post)
-    groups: dict[str, dict[str, list[Person]]] = {}
-    for kind in KIND_TITLES:
-        orgs: dict[str, list[Person]] = defaultdict(list)
-        for person in people.values():
-            if person.kind == kind:
-                orgs[person.organisation].append(person)
-        if orgs:
-            groups[kind] = {org: sorted(ps, key=lambda p: p.name.lower()) for org, ps in sorted(orgs.items())}
-    here = urls.people()
-    plan.pages.append(
-        GeneratedPage(here, "People", site.render("people.html", here, groups=groups, kinds=KIND_TITLES), in_nav=True)
-    )
-    team_of: dict[str, list[Person]] = defaultdict(list)
-    for person in people.values():
-        for member in person.members:
-            team_of[member].append(person)
+    people = site.intranet.people
+    if index:
+        groups: dict[str, dict[str, list[Person]]] = {}
+        for kind in KIND_TITLES:
+            orgs: dict[str, list[Person]] = defaultdict(list)
+            for handle in sorted(site.listed):
+                if people[handle].kind == kind:
+                    orgs[people[handle].organisation].append(people[handle])
+            if orgs:
+                groups[kind] = {org: sorted(ps, key=lambda p: p.name.lower()) for org, ps in sorted(orgs.items())}
+        here = urls.people()
+        html = site.render("people.html", here, groups=groups, kinds=KIND_TITLES)
+        plan.pages.append(GeneratedPage(here, "People", html, in_nav=True))
     full = site.profiles == "full"
-    for person in people.values():
-        here = urls.person(person.handle)
-        own = sorted(posts_by.get(person.handle, []), key=lambda p: p.date, reverse=True) if full else []
-        communities = _communities_of(site, person, own) if full else []
-        recent = [(p, site.topic_of.get(id(p))) for p in own[: site.settings.profile_posts]]
+    for handle in sorted(site.listed if handles is None else set(handles) & site.listed):
+        person = people[handle]
+        here = urls.person(handle)
+        own = sorted(site.posts_by.get(handle, {}).values(), key=lambda p: (p.date, p.relpath), reverse=True)
+        own = own if full else []
+        recent = [(p, site.topic_of.get(p.relpath)) for p in own[: site.settings.profile_posts]]
+        teams = [p for h in sorted(site.listed) if handle in (p := people[h]).members] if full else []
         html = site.render(
             "person.html",
             here,
             person=person,
-            communities=communities,
+            communities=_communities_of(site, person, own) if full else [],
             recent=recent,
             post_count=len(own),
-            member_of=team_of.get(person.handle, []) if full else [],
+            member_of=sorted(teams, key=lambda p: p.handle),
             kinds=KIND_TITLES,
         )
-        plan.pages.append(GeneratedPage(here, person.name, html))
+        search = " ".join([person.role, person.organisation, *person.expertise, *person.teams]) if full else None
+        plan.pages.append(GeneratedPage(here, person.name, html, search=search, parent="People"))
 
 
 def _communities_of(site: Site, person: Person, posts: list[Post]) -> list[tuple[Community, str]]:
     result = []
     posted = Counter(p.community for p in posts)
-    for community in sorted(site.intranet.communities.values(), key=lambda c: c.name.lower()):
+    for community in site.communities_by_name():
         roles = []
         if person.handle in community.moderators:
             roles.append("moderator")
@@ -376,34 +463,54 @@ def _communities_of(site: Site, person: Person, posts: list[Post]) -> list[tuple
 # -- tags ---------------------------------------------------------------------
 
 
-def _plan_tags(site: Site, plan: SitePlan) -> None:
-    tagged: dict[str, list[Topic]] = defaultdict(list)
-    tagged_communities: dict[str, list[Community]] = defaultdict(list)
-    for topics in site.topics.values():
-        for topic in topics:
-            for tag in topic.tags:
-                tagged[tag].append(topic)
+def tag_names(site: Site) -> list[str]:
+    names = set(site.tagged)
     for community in site.intranet.communities.values():
-        for tag in community.tags:
-            tagged_communities[tag].append(community)
-    names = sorted(set(tagged) | set(tagged_communities))
-    here = urls.tags()
-    counts = {name: len(tagged.get(name, [])) for name in names}
-    plan.pages.append(
-        GeneratedPage(here, "Tags", site.render("tags.html", here, names=names, counts=counts), in_nav=True)
-    )
-    for name in names:
-        here = urls.tag(name)
-        topics = sorted(tagged.get(name, []), key=lambda t: t.last_activity, reverse=True)
-        html = site.render("tag.html", here, tag=name, topics=topics, communities=tagged_communities.get(name, []))
-        plan.pages.append(GeneratedPage(here, f"Tag: {name}", html))
+        names.update(community.tags)
+    return sorted(names)
+
+
+def tag_page_count(site: Site, name: str) -> int:
+    return max(1, math.ceil(len(site.tagged.get(name, {})) / site.settings.topics_per_page))
+
+
+def plan_tags(site: Site, plan: SitePlan, names: Iterable[str] | None = None, index: bool = True) -> None:
+    """The tag cloud (with ``index``) and the pages of ``names`` (default: every tag)."""
+    every = tag_names(site)
+    if index:
+        here = urls.tags()
+        counts = {name: len(site.tagged.get(name, {})) for name in every}
+        html = site.render("tags.html", here, names=every, counts=counts)
+        plan.pages.append(GeneratedPage(here, "Tags", html, in_nav=True))
+    per_page = site.settings.topics_per_page
+    for name in every if names is None else sorted(set(names) & set(every)):
+        topics = sorted(
+            site.tagged.get(name, {}).values(), key=lambda t: (t.last_activity, t.root.message_id), reverse=True
+        )
+        communities = [c for c in site.communities_by_name() if name in c.tags]
+        pages = tag_page_count(site, name)
+        for number in range(1, pages + 1):
+            here = urls.tag(name, number)
+            html = site.render(
+                "tag.html",
+                here,
+                tag=name,
+                topics=topics[(number - 1) * per_page : number * per_page],
+                communities=communities if number == 1 else [],
+                page=number,
+                pages=pages,
+                page_uri=lambda n, name=name: urls.tag(name, n),
+            )
+            title = f"Tag: {name}" if number == 1 else f"Tag: {name} (page {number})"
+            plan.pages.append(GeneratedPage(here, title, html))
 
 
 # -- home and feeds -----------------------------------------------------------
 
 
-def _plan_home(site: Site, plan: SitePlan, communities: list[Community]) -> None:
-    latest = sorted(site.intranet.posts, key=lambda p: p.date, reverse=True)
+def plan_home(site: Site, plan: SitePlan) -> None:
+    """The home page, the list of communities and the whole tree's feed."""
+    communities = site.communities_by_name()
     here = urls.home()
     stats = {}
     for community in communities:
@@ -413,21 +520,20 @@ def _plan_home(site: Site, plan: SitePlan, communities: list[Community]) -> None
             "posts": sum(len(t.entries) for t in topics),
             "last": topics[0].last_activity if topics else None,
         }
-    items = [(p, site.topic_of[id(p)]) for p in latest[: site.settings.latest_items]]
+    items = [(p, site.topic_of[p.relpath]) for p in site.latest(site.settings.latest_items)]
     html = site.render("home.html", here, communities=communities, stats=stats, latest=items)
     plan.pages.append(GeneratedPage(here, "Home", html, in_nav=True))
     here = urls.communities()
     html = site.render("communities.html", here, communities=communities, stats=stats)
     plan.pages.append(GeneratedPage(here, "Communities", html, in_nav=True))
-    plan.texts[urls.feed()] = _feed(
-        site, latest[: site.settings.feed_items], site.settings.site_name, urls.home(), urls.feed()
-    )
+    latest = site.latest(site.settings.feed_items)
+    plan.texts[urls.feed()] = _feed(site, latest, site.settings.site_name, urls.home(), urls.feed())
 
 
 def _feed(site: Site, posts: Iterable[Post], title: str, page: str, feed_uri: str) -> str:
     entries = []
     for post in posts:
-        topic = site.topic_of[id(post)]
+        topic = site.topic_of[post.relpath]
         target = urls.topic(post.community, topic.key)
         anchor = f"p-{post.key[:12]}"
         entries.append(
@@ -437,7 +543,7 @@ def _feed(site: Site, posts: Iterable[Post], title: str, page: str, feed_uri: st
                 "link": urls.page_url(target, site.directory_urls) + f"#{anchor}",
                 "author": site.author_name(post.author),
                 "date": post.date,
-                "html": render_post_markdown(post.body),
+                "html": _RENDER(post, "feed", post.body, {}),
                 "summary": excerpt(post.body),
             }
         )

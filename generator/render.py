@@ -10,6 +10,7 @@ page. Editors' hand-written pages are trusted and go through MkDocs instead.
 
 from __future__ import annotations
 
+import html
 import posixpath
 import re
 from collections.abc import Callable
@@ -137,3 +138,11 @@ def excerpt(text: str, limit: int = 200) -> str:
             words.append("…")
             break
     return " ".join(w for w in words if w)
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def html_to_text(fragment: str) -> str:
+    """The words of sanitised HTML, for the search index: tags dropped, entities read."""
+    return " ".join(html.unescape(_TAG.sub(" ", fragment)).split())

@@ -1,9 +1,12 @@
-"""``intranet up``: build, serve the site, rebuild when content changes.
+"""``intranet up``: build, serve the site, keep it up to date.
 
 Changes are noticed with watchdog on ``communities/``, ``people/`` and
 ``mkdocs.yml`` (an editor saving a file, a ``git pull`` or a commit that
-touches the work tree). Bursts of changes coalesce into one rebuild; a
-failed rebuild keeps the last good site and is logged.
+touches the work tree, the gateway writing a post). The paths of a burst of
+changes go to the :class:`~generator.builder.Builder` together: new posts
+update the pages that show them within a fraction of a second; other changes
+rebuild every tree beside the site and swap it in. A failed build keeps the
+last good site and is logged.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ import http.server
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .build import run_build, summary, timed_build
+from .build import summary
+from .builder import Builder, BuildError
+from .progress import Progress
 
 log = logging.getLogger("intranet.up")
 
@@ -28,58 +33,76 @@ WATCHED = ("communities", "people", "mkdocs.yml")
 
 
 class Rebuilder:
-    """Coalesces change notices and runs one build at a time in a thread."""
+    """Collects changed paths and brings the site up to date, one run at a time, in a thread."""
 
-    def __init__(self, root: Path, site: Path | None, quiet_period: float = 0.25) -> None:
-        self.root = root
-        self.site = site
+    def __init__(self, builder: Builder, quiet_period: float = 0.05) -> None:
+        self.builder = builder
         self.quiet_period = quiet_period
         self._changed = threading.Event()
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._paths: set[str] = set()
         self.builds = 0
         self._thread = threading.Thread(target=self._run, name="rebuilder", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def notify(self) -> None:
+    def notify(self, paths: Iterable[str] = ()) -> None:
+        """Note changed ``paths`` (relative to the root); with none, just look again soon."""
+        with self._lock:
+            self._paths.update(paths)
         self._changed.set()
 
     def stop(self) -> None:
         self._stop.set()
         self._changed.set()
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=60)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._changed.wait()
             if self._stop.is_set():
                 return
-            # Wait for a quiet moment so a burst of saves makes one build.
+            # A short quiet moment so a burst of saves (a post and its attachments) makes one run.
             while True:
                 self._changed.clear()
                 if self._stop.wait(self.quiet_period) or not self._changed.is_set():
                     break
             if self._stop.is_set():
                 return
-            result, seconds = timed_build(self.root, self.site)
-            self.builds += 1
-            if result is not None:
-                log.info("rebuilt: %s", summary(result))
+            with self._lock:
+                paths, self._paths = self._paths, set()
+            if not paths:
+                continue
+            try:
+                done = self.builder.update(paths)
+            except BuildError as exc:
+                log.error("build failed, the last good site stays: %s", exc)
+                continue
+            except Exception:  # noqa: BLE001 - the server must keep serving; say what broke
+                log.exception("update failed; the last good site stays, and the next change rebuilds it")
+                self.builder.states = []
+                continue
+            if done != "nothing":
+                self.builds += 1
+                log.info("%s: %d changed path(s)", done, len(paths))
 
 
 class _ChangeHandler(FileSystemEventHandler):
     def __init__(self, root: Path, rebuilder: Rebuilder) -> None:
-        self.watched = tuple(str(root / name) for name in WATCHED)
+        self.root = str(root)
+        self.watched = tuple(os.path.join(self.root, name) for name in WATCHED)
         self.rebuilder = rebuilder
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
         paths = [os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")]
-        if any(p.startswith(self.watched) for p in paths if p):
-            log.debug("change: %s %s", event.event_type, event.src_path)
-            self.rebuilder.notify()
+        changed = [os.path.relpath(p, self.root) for p in paths if p and p.startswith(self.watched)]
+        if changed:
+            log.debug("change: %s %s", event.event_type, changed)
+            self.rebuilder.notify(changed)
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -119,7 +142,7 @@ def run_up(
     services: Sequence[tuple[Any, Any]] = (),
     audience: str = "staff",
 ) -> int:
-    """Build, serve ``audience``'s tree and rebuild; ``services`` are (plugin, args) pairs run alongside.
+    """Build, serve ``audience``'s tree and keep it up to date; ``services`` are (plugin, args) pairs run alongside.
 
     This is the demo and development server: it serves one tree to whoever
     asks. In production a web server with single sign-on picks each reader's
@@ -127,19 +150,32 @@ def run_up(
     """
     root = Path(root).resolve()
     site_dir = Path(site).resolve() if site else root / "site"
-    if run_build(root, site_dir) is None and not site_dir.is_dir():
-        return 1
+    builder = Builder(root, site_dir)
+    try:
+        progress = Progress("Rendering pages")
+        try:
+            result = builder.build(progress=progress.update)
+        finally:
+            progress.close()
+        log.info("built: %s", summary(result))
+    except BuildError as exc:
+        log.error("build failed: %s", exc)
+        if not site_dir.is_dir():
+            builder.close()
+            return 1
     tree = site_dir / audience
     if not tree.is_dir():
         trees = sorted(p.name for p in site_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
         log.error("no tree %r in %s; there are: %s", audience, site_dir, ", ".join(trees))
+        builder.close()
         return 1
     try:
         server = make_server(tree, http_address)
     except OSError as exc:
         log.error("cannot serve on %s:%d: %s", http_address[0], http_address[1], exc)
+        builder.close()
         return 1
-    rebuilder = Rebuilder(root, site_dir)
+    rebuilder = Rebuilder(builder)
     rebuilder.start()
     running = []
     try:
@@ -155,6 +191,7 @@ def run_up(
             service.stop()
         rebuilder.stop()
         server.server_close()
+        builder.close()
         return 1
     observer = Observer()
     handler = _ChangeHandler(root, rebuilder)
@@ -177,4 +214,5 @@ def run_up(
         rebuilder.stop()
         server.server_close()
         observer.join(timeout=5)
+        builder.close()
     return 0

@@ -50,8 +50,8 @@ def tags() -> str:
     return "tags/index.md"
 
 
-def tag(name: str) -> str:
-    return f"tags/{name}.md"
+def tag(name: str, page: int = 1) -> str:
+    return f"tags/{name}.md" if page == 1 else f"tags/{name}/page-{page}.md"
 
 
 def feed(slug: str | None = None) -> str:

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import copy_demo, small_intranet  # noqa: E402
 
-from generator.mkdocs_adapter import build_site  # noqa: E402
+from generator.builder import build_site  # noqa: E402
 from generator.serve import make_server  # noqa: E402
 
 

@@ -25,8 +25,8 @@ import yaml
 from helpers import add_community, add_person, add_post, copy_demo, write_config
 
 from generator.audiences import plan_trees
+from generator.builder import BuildError, build_site
 from generator.content import read_intranet
-from generator.mkdocs_adapter import BuildError, build_site
 
 UTC = dt.UTC
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from test_security import hostile_intranet
 
+from generator.builder import build_site
 from generator.content import path_key, post_relpath
-from generator.mkdocs_adapter import build_site
 
 pytestmark = pytest.mark.browser
 

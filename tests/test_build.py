@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import subprocess
 import sys
@@ -16,8 +15,9 @@ import pytest
 from helpers import UTC, add_community, add_person, add_post, write_config
 
 from generator.addresses import check_token, load_secret, topic_ref
+from generator.builder import BuildError, build_site
 from generator.content import path_key, post_relpath
-from generator.mkdocs_adapter import BuildError, build_site
+from generator.search import pages_with
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -150,10 +150,10 @@ def test_feeds_are_valid_atom(small_root: Path) -> None:
     build_site(small_root)
     whole = ET.parse(small_root / "site" / "staff" / "feed.xml").getroot()
     entries = whole.findall(f"{ATOM}entry")
-    assert [e.findtext(f"{ATOM}title") for e in entries] == [
+    assert [e.findtext(f"{ATOM}title") for e in entries] == [  # newest first; posts of one moment by path
         "Re: Night shift handover",
-        "Night shift handover",
         "Glove supply",
+        "Night shift handover",
     ]
     assert entries[0].find(f"{ATOM}link").get("href").startswith("http://127.0.0.1:8000/c/handover/t/")
     community = ET.parse(small_root / "site" / "staff" / "c" / "procurement" / "feed.xml").getroot()
@@ -162,9 +162,16 @@ def test_feeds_are_valid_atom(small_root: Path) -> None:
 
 def test_search_index_has_posts(small_root: Path) -> None:
     build_site(small_root)
-    index = json.loads((small_root / "site" / "staff" / "search" / "search_index.json").read_text())
-    texts = " ".join(doc["text"] for doc in index["docs"])
-    assert "ISBAR" in texts and "Delays expected." in texts
+    tree = small_root / "site" / "staff"
+    files = {str(p.relative_to(tree)): p.read_bytes() for p in (tree / "search").rglob("*") if p.is_file()}
+    handover = next(p for p in pages_with(files, "isbar") if p.startswith("c/handover/t/"))
+    assert (tree / handover / "index.html").is_file()
+    assert any(p.startswith("c/procurement/t/") for p in pages_with(files, "delays"))
+    assert pages_with(files, "nosuchwordanywhere") == set()
+    partners = small_root / "site" / "partners"
+    files = {str(p.relative_to(partners)): p.read_bytes() for p in (partners / "search").rglob("*") if p.is_file()}
+    assert pages_with(files, "delays") == set()  # procurement is not the partners'
+
 
 
 def test_home_shows_latest_and_community_cards(small_root: Path) -> None:

@@ -19,9 +19,9 @@ from helpers import add_community, write_config
 from mailtest import CORPUS, DOMAIN, Harness, git_root
 from test_security import html_fragments, live_markup
 
+from generator.builder import build_site
 from generator.config import read_settings
 from generator.content import read_intranet
-from generator.mkdocs_adapter import build_site
 from mailgateway.spool import Envelope
 from mailgateway.worker import Worker
 

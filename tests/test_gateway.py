@@ -453,7 +453,7 @@ def test_editor_holding_the_index_lock_delays_but_never_loses(gw: Harness) -> No
 
 
 def test_html_mail_with_inline_image_shows_it_in_place(gw: Harness) -> None:
-    from generator.mkdocs_adapter import build_site
+    from generator.builder import build_site
 
     message = mail(subject="Falls chart", body="(HTML only)")
     message.add_alternative(

@@ -21,7 +21,7 @@ from mailtest import DOMAIN, Harness, git, git_root, mail
 from test_crash import start_gateway
 from test_mail_out import reply
 
-from generator.mkdocs_adapter import build_site
+from generator.builder import build_site
 
 
 def commit_all(root: Path, message: str) -> None:

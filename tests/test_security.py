@@ -14,8 +14,8 @@ from helpers import add_community, add_person, add_post, write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from generator.builder import build_site
 from generator.content import attachments_dir, path_key, post_relpath
-from generator.mkdocs_adapter import build_site
 from generator.render import render_post_markdown, sanitize
 
 PAYLOADS = {
@@ -125,6 +125,10 @@ def html_fragments(path: Path) -> list[str]:
     if path.suffix == ".xml" and path.name == "feed.xml":
         root = ET.parse(path).getroot()
         return [el.text or "" for el in root.iter("{http://www.w3.org/2005/Atom}content")]
+    if path.suffix == ".json" and "search" in path.parts:
+        # The search index holds text, not HTML (the worker escapes it for Material): no markup in its bytes.
+        assert b"<" not in path.read_bytes() and b">" not in path.read_bytes(), path
+        return []
     if path.suffix == ".json":
         found: list[str] = []
 
@@ -156,7 +160,7 @@ def test_no_live_markup_from_posts_anywhere(hostile_site: Path) -> None:
             # Every script element on a page is the theme's own.
             for script in re.findall(r"<script\b[^>]*>", path.read_text()):
                 assert re.fullmatch(THEME_SCRIPT, script), (path, script)
-    assert checked > 20
+    assert checked > 10
 
 
 def test_payloads_show_as_text(hostile_site: Path) -> None:

@@ -115,18 +115,24 @@ def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(tmp_path: Path) -> Non
 
 
 def test_bursts_of_changes_coalesce_into_few_rebuilds(small_root: Path) -> None:
+    from generator.builder import Builder
     from generator.serve import Rebuilder
 
-    rebuilder = Rebuilder(small_root, None)
+    builder = Builder(small_root)
+    rebuilder = Rebuilder(builder)
     rebuilder.start()
     try:
         for _ in range(50):
-            rebuilder.notify()
+            rebuilder.notify(["mkdocs.yml"])
         wait_for(lambda: rebuilder.builds >= 1, what="a rebuild")
         time.sleep(1.0)
         assert rebuilder.builds == 1
-        rebuilder.notify()
+        rebuilder.notify()  # nothing named: nothing to do
+        time.sleep(0.5)
+        assert rebuilder.builds == 1
+        rebuilder.notify(["people/ann.lee.yml"])
         wait_for(lambda: rebuilder.builds == 2, what="a second rebuild")
     finally:
         rebuilder.stop()
+        builder.close()
     assert (small_root / "site" / "staff" / "index.html").is_file()
