@@ -35,7 +35,9 @@ class Plugin(Protocol):
 
     def add_up_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
-    def up_service(self, args: argparse.Namespace, root: Path, notify: Callable[[], None]) -> Service | None: ...
+    def up_service(
+        self, args: argparse.Namespace, root: Path, notify: Callable[[list[str]], None]
+    ) -> Service | None: ...
 
 
 def plugins() -> list[Plugin]:

@@ -85,7 +85,7 @@ class GatewayPlugin:
             help="LMTP listener for an MTA (default: the lmtp setting, off)",
         )
 
-    def up_service(self, args: argparse.Namespace, root: Path, notify: Callable[[], None]) -> Any:
+    def up_service(self, args: argparse.Namespace, root: Path, notify: Callable[[list[str]], None]) -> Any:
         if getattr(args, "no_gateway", False):
             return None
         from .server import Gateway

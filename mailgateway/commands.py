@@ -48,10 +48,10 @@ from .outgoing import Outgoing
 from .outmail import community_address, notice_mail
 from .parse import Inbound, parse_message
 from .spool import Spooled, write_durably
-from .store import commit_files
 
 if TYPE_CHECKING:
-    from .worker import Index, Worker
+    from .index import Index
+    from .worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +229,7 @@ class Commands:
             current[handle] = mode
         write_durably(path, subscribers_text(current).encode("utf-8"), self.w.spool.tmp)
         words = {"each": "gets every post", "digest": "gets the daily digest", "none": "gets no mail"}[mode]
-        commit_files(
-            root,
+        self.w.commit(
             [path],
             subject=f"{community.slug}: {handle} {words}",
             body=f"{author[0]} confirmed by email that they want this.",
@@ -367,8 +366,7 @@ class Commands:
         path = root / PEOPLE / f"{handle}.yml"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_durably(path, dump_yaml(data).encode("utf-8"), self.w.spool.tmp)
-        commit_files(
-            root,
+        self.w.commit(
             [path],
             subject=f"people: add {handle}",
             body=f"{moderator} approved their message to {community.name} and marked them as known.",
@@ -445,8 +443,7 @@ class Commands:
         if data.get("undeliverable") == {}:
             del data["undeliverable"]
         write_durably(path, dump_yaml(data).encode("utf-8"), self.w.spool.tmp)
-        commit_files(
-            self.w.root,
+        self.w.commit(
             [path],
             subject=subject,
             body=body,

@@ -31,6 +31,8 @@ from generator import urls
 from generator.addresses import load_secret
 from generator.config import Settings
 from generator.content import (
+    COMMUNITIES,
+    POSTS_DIR,
     Community,
     Intranet,
     Person,
@@ -49,7 +51,7 @@ from .outgoing import Delivery, Outgoing, Queue
 from .outmail import DigestItem, attachments_to_send, bounce_address, digest_mail, post_body, post_mail
 from .runner import Runner
 from .spool import write_durably
-from .store import git_dir, head_of
+from .store import changed_paths, git_dir, head_of
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +147,12 @@ class Notifier(Runner):
         self._wake.set()
 
     def directory(self) -> Directory:
+        """Communities and people, read again when a commit changes them (not for every new post)."""
         head = head_of(self.git_dir)
+        if self._directory is not None and head != self._directory_head:
+            changed = changed_paths(self.git_dir, self._directory_head, head)
+            if changed is not None and all(_is_post(path) for path in changed):
+                self._directory_head = head
         if self._directory is None or head != self._directory_head:
             intranet = read_intranet(self.root, posts=False)
             self._directory = Directory(intranet, intranet.person_by_email())
@@ -400,3 +407,9 @@ def _zone(name: str) -> dt.tzinfo:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return dt.UTC
+
+
+def _is_post(relpath: str) -> bool:
+    """A path under some community's ``posts/``: a post or an attachment, nothing the directory reads."""
+    parts = relpath.split("/")
+    return len(parts) > 3 and parts[0] == COMMUNITIES and parts[2] == POSTS_DIR

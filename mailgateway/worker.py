@@ -20,11 +20,10 @@ import logging
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.addresses import load_secret, parse_suffix, split_address, topic_ref
+from generator.addresses import load_secret, parse_suffix, split_address
 from generator.config import Settings
 from generator.content import (
     EMAIL_RE,
@@ -34,26 +33,26 @@ from generator.content import (
     may_read,
     normalize_address,
     post_relpath,
-    read_intranet,
     read_post,
     split_front_matter,
 )
 from generator.content import load_yaml as _load_yaml
-from generator.threads import build_topics
 
 from . import classify, notices, policy
 from .commands import Commands, Decision
 from .compose import Draft, compose, is_empty
+from .index import Index, load_cache
 from .notices import Notices
 from .outgoing import Outgoing, Queue
 from .parse import Inbound, parse_message
 from .runner import Runner
 from .spool import Records, Spool, Spooled, write_durably
-from .store import commit_files, git_dir, head_of, is_committed
+from .store import HOLD_SECONDS, Commit, Store, changed_paths, head_of
 
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 5
+SAVE_EVERY = 1000  # changes to the worker's index between two saves of its cache (and at every stop)
 
 # Outcomes and the reasons that are not from classify/policy.
 PUBLISHED, DUPLICATE, HELD, REJECTED, DROPPED = "published", "duplicate", "held", "rejected", "dropped"
@@ -64,80 +63,6 @@ TOPIC_CLOSED = "topic-closed"
 NO_SENDER = "no-sender"
 
 
-@dataclass
-class Known:
-    """What the worker knows of one community's posts."""
-
-    topic_of: dict[str, str]  # Message-ID -> topic's first Message-ID
-    by_ref: dict[str, str]  # topic_ref -> topic's first Message-ID
-    closed: set[str]  # first Message-IDs of closed topics
-    titles: dict[str, str]  # first Message-ID -> title
-    paths: dict[str, str] = field(default_factory=dict)  # Message-ID -> post file, relative to the root
-
-
-class Index:
-    """Communities, people and known Message-IDs, read from the work tree."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.reload()
-
-    def reload_people(self) -> None:
-        """Re-read people and communities (subscriptions, bounces) without re-reading posts."""
-        intranet = read_intranet(self.root, posts=False)
-        self.communities.clear()
-        self.communities.update({c.mail: c for c in intranet.communities.values()})
-        self.by_email = intranet.person_by_email()
-        self.people = intranet.people
-
-    def communities_by_slug(self) -> dict[str, Community]:
-        return {c.slug: c for c in self.communities.values()}
-
-    def reload(self) -> None:
-        intranet = read_intranet(self.root)
-        self.communities: dict[str, Community] = {c.mail: c for c in intranet.communities.values()}
-        self.by_email = intranet.person_by_email()
-        self.people = intranet.people
-        self.known: dict[str, Known] = {}
-        for slug, topics in build_topics(intranet.posts).items():
-            known = Known({}, {}, set(), {})
-            for topic in topics:
-                root_id = topic.root.message_id
-                known.by_ref[topic_ref(root_id)] = root_id
-                known.titles[root_id] = topic.title
-                if topic.root.closed:
-                    known.closed.add(root_id)
-                for post in topic.posts:
-                    known.topic_of[post.message_id] = root_id
-                    known.paths[post.message_id] = post.relpath
-            self.known[slug] = known
-
-    def community_for(self, mail: str) -> Community | None:
-        return self.communities.get(mail.lower())
-
-    def known_in(self, slug: str) -> Known:
-        return self.known.setdefault(slug, Known({}, {}, set(), {}))
-
-    def elsewhere(self, slug: str, message_ids: list[str]) -> list[tuple[str, str]]:
-        """(community, post file) of each of ``message_ids`` known in another community but not in ``slug``."""
-        here = self.known_in(slug).topic_of
-        return [
-            (other, known.paths.get(mid, ""))
-            for mid in message_ids
-            if mid not in here
-            for other, known in self.known.items()
-            if other != slug and mid in known.topic_of
-        ]
-
-    def add(self, slug: str, message_id: str, topic: str, title: str, relpath: str = "") -> None:
-        known = self.known_in(slug)
-        known.topic_of[message_id] = topic
-        known.paths[message_id] = relpath
-        if topic == message_id:
-            known.by_ref[topic_ref(topic)] = topic
-            known.titles[topic] = title
-
-
 class Worker(Runner):
     name = "spool-worker"
 
@@ -145,7 +70,7 @@ class Worker(Runner):
         self,
         root: Path,
         settings: Settings,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: Callable[[list[str]], None] | None = None,  # told the paths of each post committed
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.root = Path(root).resolve()
@@ -159,13 +84,15 @@ class Worker(Runner):
         self.decisions = self.spool.root / "decisions"
         self.decisions.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.secret = load_secret(self.state_dir)
-        self.git_dir = git_dir(self.root)
+        self.store = Store(self.root)
+        self.git_dir = self.store.git_dir
         self.on_commit = on_commit
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         super().__init__()
         self._lock_file: Any = None
         self._index: Index | None = None
         self._index_head = ""
+        self._unsaved = 0  # changes to the index since it was last saved
         self._not_before: dict[str, float] = {}
         self.commands = Commands(self)
         self._refusals: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()  # from the notifier's thread
@@ -183,6 +110,7 @@ class Worker(Runner):
             handle.close()
             return False
         self._lock_file = handle
+        self.store.recover()  # a gateway that died mid-batch left the index behind its commits
         return True
 
     def start(self) -> None:
@@ -192,6 +120,8 @@ class Worker(Runner):
 
     def stop(self) -> None:
         super().stop()
+        self.store.flush()
+        self.save_index()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -206,7 +136,17 @@ class Worker(Runner):
             self.notifier.wake()
 
     def run_once(self) -> bool:
-        """Deal with every pending message that is due; True if any was handled."""
+        """Deal with every pending message that is due, until the spool is empty; True if any was handled.
+
+        The commits of one pass are a batch (see :mod:`mailgateway.store`): the index is brought up
+        to date when the spool runs dry, and at least every ``HOLD_SECONDS`` while mail keeps coming.
+        """
+        try:
+            return self._run_pass()
+        finally:
+            self.store.flush()
+
+    def _run_pass(self) -> bool:
         worked = self._run_decisions()
         worked = self._count_refusals() or worked
         today = self.clock().date().isoformat()
@@ -215,28 +155,42 @@ class Worker(Runner):
             resumed = self.commands.probe_due(self.clock(), self.index())
             if resumed:
                 log.info("trying mail again to %s", ", ".join(resumed))
-        for key in self.spool.pending():
-            if self.stopping():
+        seen: set[str] = set()
+        while not self.stopping():
+            now = time.monotonic()
+            keys = [k for k in self.spool.pending() if k not in seen and self._not_before.get(k, 0) <= now]
+            if not keys:
                 break
-            if self._not_before.get(key, 0) > time.monotonic():
-                continue
-            worked = True
-            try:
-                spooled = self.spool.load(key)
-            except FileNotFoundError:
-                continue  # taken by a retry command meanwhile
-            except (ValueError, TypeError) as exc:
-                self._failed(key, f"unreadable spool file: {exc}")
-                continue
-            try:
-                self.process(spooled)
-            except Exception as exc:  # noqa: BLE001 - any failure is counted, never fatal
-                log.exception("spool %s: processing failed", key)
-                self._failed(key, f"{type(exc).__name__}: {exc}")
-                continue
-            self.spool.finish(key)
-            self._not_before.pop(key, None)
+            for key in keys:
+                if self.stopping():
+                    break
+                seen.add(key)
+                worked = True
+                self._run_key(key)
+                if self.store.held_for() > HOLD_SECONDS:  # mail keeps coming: end the batch here
+                    self.store.flush()
+                    self._run_decisions()
+                    self._count_refusals()
+        if self._unsaved >= SAVE_EVERY:
+            self.save_index()
         return worked
+
+    def _run_key(self, key: str) -> None:
+        try:
+            spooled = self.spool.load(key)
+        except FileNotFoundError:
+            return  # taken by a retry command meanwhile
+        except (ValueError, TypeError) as exc:
+            self._failed(key, f"unreadable spool file: {exc}")
+            return
+        try:
+            self.process(spooled)
+        except Exception as exc:  # noqa: BLE001 - any failure is counted, never fatal
+            log.exception("spool %s: processing failed", key)
+            self._failed(key, f"{type(exc).__name__}: {exc}")
+            return
+        self.spool.finish(key)
+        self._not_before.pop(key, None)
 
     def decide(self, held_id: str, decision: Decision, moderator: str) -> None:
         """Queue a moderator's decision made at a terminal; the worker acts on it."""
@@ -281,11 +235,51 @@ class Worker(Runner):
     # -- one message --------------------------------------------------------------
 
     def index(self) -> Index:
+        """What the worker knows, as of HEAD. The gateway's own commits add to it as they go;
+        after someone else's commit the files it changed are read again (see :mod:`mailgateway.index`)."""
         head = head_of(self.git_dir)
-        if self._index is None or head != self._index_head:
-            self._index = Index(self.root)
+        if self._index is None:
+            self._index = self._load_index(head)
             self._index_head = head
+        elif head != self._index_head:
+            changed = changed_paths(self.git_dir, self._index_head, head)
+            if changed is None:
+                self._index = Index(self.root)
+            else:
+                self._index.update(changed)
+            self._index_head = head
+            self._unsaved += len(changed or ())
         return self._index
+
+    def _load_index(self, head: str) -> Index:
+        started = time.monotonic()
+        cached = load_cache(self.root, self.state_dir)
+        changed = changed_paths(self.git_dir, cached[0], head) if cached else None
+        if cached is not None and changed is not None:
+            index = Index(self.root, cached[1])
+            index.update(changed)
+            how = f"from the cache and {len(changed)} changed files"
+        else:
+            index = Index(self.root)
+            how = "from every post file"
+        log.info("read %d posts %s in %.1f s", len(index.records), how, time.monotonic() - started)
+        if head and (changed is None or changed):
+            index.save(self.state_dir, head)
+        return index
+
+    def save_index(self) -> None:
+        """Keep what the worker knows for the next start (see :mod:`mailgateway.index`)."""
+        if self._index is not None and self._index_head and self._unsaved:
+            self._index.save(self.state_dir, self._index_head)
+            self._unsaved = 0
+
+    def commit(self, paths: list[Path], **message: Any) -> Commit | None:
+        """Commit through the store; a commit made on the HEAD the index knows keeps the index."""
+        commit = self.store.commit(paths, **message)
+        if commit is not None and self._index is not None and commit.parent == self._index_head:
+            self._index_head = commit.sha
+            self._unsaved += 1
+        return commit
 
     def process(self, spooled: Spooled) -> None:
         envelope = spooled.envelope
@@ -413,9 +407,8 @@ class Worker(Runner):
             self._notice(mail, EMPTY, now, **values)
             return REJECTED, EMPTY, {"community": community.slug}
         commit = self._store(draft, community, mail, handle, approved_by)
-        index.add(community.slug, mail.message_id, draft.post.topic, draft.post.subject, draft.post.relpath)
+        index.add(draft.post)
         self._fan_out(community.slug, mail.message_id, draft.post.relpath)
-        self._index_head = head_of(self.git_dir)
         extra: dict[str, Any] = {"community": community.slug, "path": draft.post.relpath}
         if draft.quotes_removed:
             log.info("spool %s %s: quoted text from another community removed", spooled.key, mail.message_id)
@@ -453,7 +446,7 @@ class Worker(Runner):
             if not path.is_file():
                 return variant or None
             if _hash_of(path) == mail.content_hash:
-                if is_committed(self.root, path):
+                if self.store.is_committed(path):
                     return DUPLICATE
                 return variant or None  # written before a crash, not yet committed: finish the job
         return mail.content_hash[7:23]
@@ -478,8 +471,7 @@ class Worker(Runner):
         person = self._index.people.get(handle) if handle and self._index else None
         name = person.name if person else (mail.from_name or mail.from_address)
         kind = "reply" if post.in_reply_to else "new topic"
-        commit = commit_files(
-            self.root,
+        commit = self.commit(
             paths,
             subject=f"{community.slug}: {post.subject or '(no subject)'}",
             body=f"A {kind} by {name} in {community.name}, received by email.",
@@ -488,7 +480,7 @@ class Worker(Runner):
             trailers={"Message-ID": post.message_id, **({"Approved-by": approved_by} if approved_by else {})},
         )
         if commit and self.on_commit is not None:
-            self.on_commit()
+            self.on_commit([p.relative_to(self.root).as_posix() for p in paths])
         return commit.sha if commit else ""
 
     def _notice(self, mail: Inbound, reason: str, now: dt.datetime, **values: str) -> None:
