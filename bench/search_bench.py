@@ -30,6 +30,7 @@ Run it with the project's environment, from the repository root::
 
     python bench/search_bench.py                 # 10,000 topics, 100,000 posts
     python bench/search_bench.py --topics 1000 --no-browser
+    python bench/search_bench.py --site /tmp/m2p/intranet/site/staff    # a built tree, Material's own search box
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -288,6 +290,45 @@ def bench_browser(index: SearchIndex, queries: dict[str, list[str]], verbose: bo
         shutil.rmtree(site, ignore_errors=True)
 
 
+def bench_site(tree: Path, queries: list[str]) -> None:
+    """Type each query into Material's search box on a built tree; sum what the network brings after the page."""
+    from playwright.sync_api import sync_playwright
+
+    server = make_server(tree, ("127.0.0.1", 0))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    print(f"first query typed into Material's search box on {tree} (search_index.json, worker and index files):")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        for query in queries:
+            context = browser.new_context()
+            page = context.new_page()
+            bodies: dict[str, int] = {}
+
+            def note(request: Any, bodies: dict[str, int] = bodies) -> None:
+                if "/search/" in request.url or "/workers/search" in request.url:
+                    bodies.setdefault(request.url, body_size(request))
+
+            page.on("requestfinished", note)
+            context.on("requestfinished", note)
+            page.goto(base, wait_until="networkidle")
+            started = time.perf_counter()
+            page.click("input.md-search__input")
+            page.keyboard.type(query, delay=60)
+            page.wait_for_selector(".md-search-result__meta", state="attached")
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(300)
+            meta = page.inner_text(".md-search-result__meta")
+            total = sum(bodies.values())
+            print(
+                f"  {query!r:<24} {kb(total):>10} in {len(bodies):>3} requests; {meta!r}, "
+                f"{time.perf_counter() - started:.1f} s with typing"
+            )
+            context.close()
+        browser.close()
+    server.shutdown()
+
+
 def pick_queries(docs: list[SearchDoc]) -> dict[str, list[str]]:
     df: collections.Counter[str] = collections.Counter()
     for doc in docs:
@@ -316,7 +357,14 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=20, help="times each kind of update is timed")
     parser.add_argument("--no-browser", action="store_true", help="skip the browser measurements")
     parser.add_argument("--verbose", action="store_true", help="bytes per kind of file for each query")
+    parser.add_argument(
+        "--site", type=Path, metavar="TREE", help="instead: type queries into Material's search box on a built tree"
+    )
+    parser.add_argument("--query", action="append", help="with --site: a query to type (repeatable)")
     args = parser.parse_args()
+    if args.site:
+        bench_site(args.site, args.query or ["handover", "medication", "patient safety", "zzxqv"])
+        return
 
     started = time.perf_counter()
     docs = corpus(args.topics, args.posts, args.seed)

@@ -50,7 +50,8 @@ from .pages import (
     GeneratedPage,
     Site,
     SitePlan,
-    community_page_count,
+    archive_pages,
+    by_start,
     plan_community,
     plan_frame,
     plan_home,
@@ -58,8 +59,9 @@ from .pages import (
     plan_tags,
     plan_topic,
     tag_names,
+    tag_topics,
 )
-from .search import SearchDoc, SearchIndex, worker_relpath, worker_script
+from .search import SearchDoc, SearchIndex, compact_text, worker_relpath, worker_script
 from .threads import Topic
 
 __all__ = ["BuildError", "BuildResult", "Builder", "build_site"]
@@ -316,6 +318,7 @@ class Builder:
             self.build()
             return "rebuilt"
         posts: set[str] = set()
+        forced: set[str] = set()  # posts whose attachments changed
         for path in (p.replace(os.sep, "/").lstrip("/") for p in paths):
             kind = self._classify(path)
             if kind == "full":
@@ -324,11 +327,15 @@ class Builder:
                 return "rebuilt"
             if kind == "post":
                 posts.add(path)
+            elif kind == "attachment":  # its post is <folder>.md: shown again, with the file copied anew
+                post_path = path.rsplit("/", 1)[0] + ".md"
+                posts.add(post_path)
+                forced.add(post_path)
         if len(posts) > FULL_BUILD_ABOVE:
             log.info("%d posts changed: full build", len(posts))
             self.build()
             return "rebuilt"
-        changed: dict[str, set[str]] = {}  # community -> changed post relpaths
+        changed: dict[str, dict[str, Change]] = {}  # community -> relpath -> (old post, new post)
         for relpath in sorted(posts):
             slug = _POST_PATH.match(relpath).group(1)  # type: ignore[union-attr]
             if slug not in self.posts:
@@ -342,13 +349,13 @@ class Builder:
                     log.warning("content problem: %s", problem)
             if post is None and old is None:
                 continue
-            if post is not None and old is not None and _same_post(post, old):
+            if post is not None and old is not None and _same_post(post, old) and relpath not in forced:
                 continue
             if post is None:
                 del self.posts[slug][relpath]
             else:
                 self.posts[slug][relpath] = post
-            changed.setdefault(slug, set()).add(relpath)
+            changed.setdefault(slug, {})[relpath] = (old, post)
         if not changed:
             return "nothing"
         for state in self.states:
@@ -361,14 +368,16 @@ class Builder:
         return "updated"
 
     def _classify(self, path: str) -> str:
-        """``post`` (a post or its attachment), ``skip`` (nothing the site shows) or ``full``."""
+        """``post``, ``attachment`` (a file in a post's folder), ``skip`` (nothing the site shows) or ``full``."""
         if path.startswith(f"{COMMUNITIES}/"):
             match = _POST_PATH.match(path)
             if match:
                 rest = match.group(2)
-                if rest.endswith(".md") and not any(part.startswith(".") for part in rest.split("/")):
+                if any(part.startswith(".") for part in rest.split("/")):
+                    return "skip"
+                if rest.endswith(".md"):
                     return "post"
-                return "post" if self._is_attachment(path) else "skip"
+                return "attachment" if "/" in rest else "skip"
             if path.endswith("/subscribers.yml"):
                 return "skip"  # who gets mail is not shown on the site
             return "full"
@@ -378,56 +387,54 @@ class Builder:
             return "full"
         return "skip"
 
-    def _is_attachment(self, path: str) -> bool:
-        """An attachment's file: its post (the folder's name + .md) is read again with it."""
-        return False  # attachments are written before their post, which is what the update follows
-
-    def _update_tree(self, state: TreeState, changed: dict[str, set[str]]) -> bool:
+    def _update_tree(self, state: TreeState, changed: dict[str, dict[str, Change]]) -> bool:
         """Re-plan and rewrite what ``changed`` posts show in one tree; False if a full build is needed."""
         site = state.site
         per_page = site.settings.topics_per_page
-        authors: set[str] = set()  # whose profiles show the changed posts
+        # Whose profiles list the changed posts: their authors, before and after the change.
+        authors = {
+            h for posts in changed.values() for pair in posts.values() for p in pair if p and (h := _handle(site, p))
+        }
         touched_tags: set[str] = set()
-        tags_before = {tag: _chunks(_tag_topics(site, tag), per_page) for tag in site.tagged}
+        archives_before = {tag: _archive(_tag_topics(site, tag), per_page) for tag in site.tagged}
+        counts_before = {tag: len(topics) for tag, topics in site.tagged.items()}
         topics: dict[str, Topic] = {}  # topic pages to render again
-        numbers: dict[str, set[int]] = {}  # community -> its pages of topics to render again
+        numbers: dict[str, set[int]] = {}  # community -> its archive pages to render again
         removed: list[str] = []
 
-        def involve(topic: Topic) -> None:
-            touched_tags.update(topic.tags)
-            authors.update(h for p in topic.posts if (h := _handle(site, p)))
-
         # 1. Thread the changed communities again, noting what moved.
-        for slug, relpaths in sorted(changed.items()):
+        for slug, posts in sorted(changed.items()):
             old_topics = {urls.topic(slug, t.key): t for t in site.topics.get(slug, [])}
             before = {uri: _topic_sig(t) for uri, t in old_topics.items()}
-            pages_before = _chunks(site.topics.get(slug, []), per_page)
+            archive_before = _archive(site.topics.get(slug, []), per_page)
             for topic in old_topics.values():
-                if any(p.relpath in relpaths for p in topic.posts):
-                    involve(topic)
-            site.set_posts(slug, [p for _, p in sorted(self.posts[slug].items())])
+                if any(p.relpath in posts for p in topic.posts):
+                    touched_tags.update(topic.tags)
+            added = [new for old, new in posts.values() if old is None and new is not None]
+            only_added = len(added) == len(posts)
+            site.set_posts(slug, [p for _, p in sorted(self.posts[slug].items())], added if only_added else None)
             for topic in site.topics.get(slug, []):
                 uri = urls.topic(slug, topic.key)
-                if before.get(uri) == _topic_sig(topic) and not any(p.relpath in relpaths for p in topic.posts):
+                if before.get(uri) == _topic_sig(topic) and not any(p.relpath in posts for p in topic.posts):
                     continue
                 topics[uri] = topic
-                involve(topic)
-                if uri in old_topics:
-                    involve(old_topics[uri])
+                touched_tags.update(topic.tags)
+                previous = old_topics.get(uri)
+                if previous is not None:
+                    touched_tags.update(previous.tags)
+                if previous is None or previous.title != topic.title:  # profiles list the topic by its title
+                    authors.update(h for p in topic.posts if (h := _handle(site, p)))
             for uri in sorted(set(before) - {urls.topic(slug, t.key) for t in site.topics.get(slug, [])}):
-                involve(old_topics[uri])
+                touched_tags.update(old_topics[uri].tags)
+                authors.update(h for p in old_topics[uri].posts if (h := _handle(site, p)))
                 removed.append(uri)
-            pages_after = _chunks(site.topics.get(slug, []), per_page)
-            if len(pages_after) != len(pages_before):
-                numbers[slug] = set(range(1, len(pages_after) + 1))
-            else:
-                numbers[slug] = {1} | {
-                    n for n in range(2, len(pages_after) + 1) if pages_before[n - 1] != pages_after[n - 1]
-                }
-            removed += [urls.community(slug, n) for n in range(len(pages_after) + 1, len(pages_before) + 1)]
+            archive_after = _archive(site.topics.get(slug, []), per_page)
+            numbers[slug] = _changed_pages(archive_before, archive_after)
+            removed += [urls.community(slug, n) for n in range(len(archive_after) + 1, len(archive_before) + 1)]
 
         # 2. A guest tree's directory lists its contacts: someone's first (or last) post there changes it.
         flipped = _listed_flips(site, authors) if state.tree.guest else set()
+        tag_numbers: dict[str, set[int]] = {}
         if flipped:
             listed = site.listed ^ flipped
             if not listed or not site.listed:
@@ -442,12 +449,12 @@ class Builder:
                 authors.update(h for h in site.listed if handle in site.intranet.people[h].members)
                 if handle not in listed:
                     removed.append(urls.person(handle))
+            shows = lambda t: _handle(site, t.last) in flipped  # noqa: E731 - the last poster's name is linked
             for slug in state.tree.communities:
-                chunks = site.topics.get(slug, [])
-                for n in range(1, community_page_count(site, slug) + 1):
-                    if any(_handle(site, t.last) in flipped for t in chunks[(n - 1) * per_page : n * per_page]):
-                        numbers.setdefault(slug, set()).add(n)
-            touched_tags.update(site.tagged)
+                numbers.setdefault(slug, set()).update(_pages_showing(site.topics.get(slug, []), per_page, shows))
+            for tag in site.tagged:
+                touched_tags.add(tag)
+                tag_numbers[tag] = _pages_showing(_tag_topics(site, tag), per_page, shows)
             authors |= flipped & listed
 
         # 3. Plan and render what shows any of it.
@@ -456,18 +463,19 @@ class Builder:
             topic = topics[uri]
             plan_topic(site, plan, site.intranet.communities[topic.community], topic)
         for slug in sorted(numbers):
-            plan_community(site, plan, site.intranet.communities[slug], sorted(numbers[slug]))
+            plan_community(site, plan, site.intranet.communities[slug], numbers[slug])
         plan_home(site, plan)
         plan_people(site, plan, authors, index=bool(flipped))
-        counts_changed = set(site.tagged) != set(tags_before)
         names = set(tag_names(site))
-        for tag in sorted(touched_tags | (set(site.tagged) ^ set(tags_before))):
-            old, new = tags_before.get(tag, [()]), _chunks(_tag_topics(site, tag), per_page)
-            if old != new or (flipped and any(_handle(site, t.last) in flipped for t in _tag_topics(site, tag))):
-                plan_tags(site, plan, [tag], index=False)
-                counts_changed = counts_changed or sum(map(len, old)) != sum(map(len, new))
-            first_gone = 1 if tag not in names else len(new) + 1
-            removed += [urls.tag(tag, n) for n in range(first_gone, len(old) + 1)]
+        counts_changed = set(site.tagged) != set(counts_before)
+        for tag in sorted(touched_tags | (set(site.tagged) ^ set(counts_before))):
+            pages_before, pages_after = archives_before.get(tag, []), _archive(_tag_topics(site, tag), per_page)
+            if tag in names:
+                redo = _changed_pages(pages_before, pages_after) | tag_numbers.get(tag, set())
+                plan_tags(site, plan, [tag], index=False, numbers=redo)
+            counts_changed = counts_changed or len(site.tagged.get(tag, {})) != counts_before.get(tag, 0)
+            first_gone = 0 if tag not in names else len(pages_after) + 1
+            removed += [urls.tag(tag, n) for n in range(first_gone, len(pages_before) + 1)]
         if counts_changed:
             plan_tags(site, plan, [], index=True)
         output = Output()
@@ -507,6 +515,7 @@ def _listed_flips(site: Site, handles: set[str]) -> set[str]:
 # -- helpers -----------------------------------------------------------------------
 
 Writer = Callable[[Path, str, bytes, "bytes | None"], bytes]
+Change = tuple["Post | None", "Post | None"]  # a post before and after a change (None: absent)
 
 
 def _digest(data: bytes) -> bytes:
@@ -571,7 +580,7 @@ def _search_doc(page: GeneratedPage, site: Site) -> SearchDoc:
     return SearchDoc(
         location=urls.page_url(page.src_uri, site.directory_urls),
         title=page.title,
-        text=page.search or "",
+        text=compact_text(page.search or ""),
         parent=page.parent,
         date=page.date,
     )
@@ -596,13 +605,30 @@ def _summary(topic: Topic) -> tuple[Any, ...]:
     return (topic.key, topic.community, topic.title, tuple(topic.tags), topic.reply_count, last.relpath, last.date)
 
 
-def _chunks(topics: list[Topic], per_page: int) -> list[tuple[Any, ...]]:
-    summaries = [_summary(t) for t in topics]
-    return [tuple(summaries[i : i + per_page]) for i in range(0, max(len(summaries), 1), per_page)]
+def _archive(topics: list[Topic], per_page: int) -> list[tuple[Any, ...]]:
+    """What each archive page shows of its topics (no pages while one page of latest activity holds them all)."""
+    if archive_pages(len(topics), per_page) == 0:
+        return []
+    summaries = [_summary(t) for t in by_start(topics)]
+    return [tuple(summaries[i : i + per_page]) for i in range(0, len(summaries), per_page)]
+
+
+def _changed_pages(before: list[tuple[Any, ...]], after: list[tuple[Any, ...]]) -> set[int]:
+    """Archive pages to render again: all when their number changed (the pager), else those that differ."""
+    if len(before) != len(after):
+        return set(range(1, len(after) + 1))
+    return {n for n, (old, new) in enumerate(zip(before, after, strict=True), start=1) if old != new}
+
+
+def _pages_showing(topics: list[Topic], per_page: int, shows: Callable[[Topic], bool]) -> set[int]:
+    """Archive pages (by start) holding a topic ``shows`` picks."""
+    if archive_pages(len(topics), per_page) == 0:
+        return set()
+    return {i // per_page + 1 for i, t in enumerate(by_start(topics)) if shows(t)}
 
 
 def _tag_topics(site: Site, tag: str) -> list[Topic]:
-    return sorted(site.tagged.get(tag, {}).values(), key=lambda t: (t.last_activity, t.root.message_id), reverse=True)
+    return tag_topics(site, tag)
 
 
 def sitemap(site_url: str, locations: list[str]) -> bytes:

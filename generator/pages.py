@@ -124,6 +124,19 @@ def published_name(file: str) -> str:
     return file if ext in SAFE_EXTENSIONS else f"{file}.bin"
 
 
+def _root_of(post: Post, by_id: dict[str, Post]) -> Post | None:
+    """The first post of the topic a new ``post`` joins, found as :func:`generator.threads.build_topics` does."""
+    if post.topic and post.topic != post.message_id and post.topic in by_id:
+        return by_id[post.topic]
+    current, seen = post, {post.message_id}
+    while current.in_reply_to and current.in_reply_to in by_id and current.topic != current.message_id:
+        if current.in_reply_to in seen:
+            return None  # a reply cycle: the whole community is threaded
+        current = by_id[current.in_reply_to]
+        seen.add(current.message_id)
+    return current
+
+
 class Site:
     """One tree's intranet and the indexes its pages are rendered from.
 
@@ -153,44 +166,106 @@ class Site:
         self.topic_of: dict[str, Topic] = {}  # post relpath -> its topic
         self.posts_by: dict[str, dict[str, Post]] = defaultdict(dict)  # handle -> relpath -> post
         self.tagged: dict[str, dict[str, Topic]] = defaultdict(dict)  # tag -> topic page -> topic
+        self._by_id: dict[str, dict[str, Post]] = {}  # community -> Message-ID -> post (the earliest)
+        self._waited: dict[str, set[str]] = {}  # community -> Message-IDs its posts answer or name as topic
         grouped: dict[str, list[Post]] = defaultdict(list)
         for post in intranet.posts:
             grouped[post.community].append(post)
         for slug in intranet.communities:
             self._index(slug, grouped.get(slug, []))
 
-    def set_posts(self, slug: str, posts: list[Post]) -> None:
-        """Make ``posts`` the posts of community ``slug`` (the intranet's list is the caller's)."""
+    def set_posts(self, slug: str, posts: list[Post], added: list[Post] | None = None) -> None:
+        """Make ``posts`` the posts of community ``slug`` (the intranet's list is the caller's).
+
+        ``added`` says the change was only these new posts: then, when none of them is a post
+        another one was waiting for, only the topics they join are threaded again.
+        """
+        if added and self._add(slug, added):
+            return
         for topic in self.topics.get(slug, []):
-            page = urls.topic(slug, topic.key)
-            for tag in topic.tags:
-                self.tagged[tag].pop(page, None)
-                if not self.tagged[tag]:
-                    del self.tagged[tag]
-            for post in topic.posts:
-                self.topic_of.pop(post.relpath, None)
-                person = self.person_for(post.author)
-                if person:
-                    self.posts_by[person.handle].pop(post.relpath, None)
+            self._unindex(slug, topic)
         self._index(slug, posts)
 
     def _index(self, slug: str, posts: list[Post]) -> None:
         topics = build_topics(posts).get(slug, [])
         self.topics[slug] = topics
         for topic in topics:
-            for post in topic.posts:
-                self.topic_of[post.relpath] = topic
-                person = self.person_for(post.author)
-                if person:
-                    self.posts_by[person.handle][post.relpath] = post
-            for tag in topic.tags:
-                self.tagged[tag][urls.topic(slug, topic.key)] = topic
+            self._index_topic(slug, topic)
+        by_id: dict[str, Post] = {}
+        for post in sorted(posts, key=lambda p: (p.date, p.relpath)):
+            by_id.setdefault(post.message_id, post)
+        self._by_id[slug] = by_id
+        self._waited[slug] = {i for p in posts for i in (p.in_reply_to, p.topic) if i}
+
+    def _index_topic(self, slug: str, topic: Topic) -> None:
+        for post in topic.posts:
+            self.topic_of[post.relpath] = topic
+            person = self.person_for(post.author)
+            if person:
+                self.posts_by[person.handle][post.relpath] = post
+        for tag in topic.tags:
+            self.tagged[tag][urls.topic(slug, topic.key)] = topic
+
+    def _unindex(self, slug: str, topic: Topic) -> None:
+        page = urls.topic(slug, topic.key)
+        for tag in topic.tags:
+            self.tagged[tag].pop(page, None)
+            if not self.tagged[tag]:
+                del self.tagged[tag]
+        for post in topic.posts:
+            self.topic_of.pop(post.relpath, None)
+            person = self.person_for(post.author)
+            if person:
+                self.posts_by[person.handle].pop(post.relpath, None)
+
+    def _add(self, slug: str, added: list[Post]) -> bool:
+        """Thread new posts into their topics alone; False when the whole community must be threaded."""
+        by_id, waited = self._by_id.get(slug, {}), self._waited.get(slug, set())
+        ids = {p.message_id for p in added}
+        if len(ids) < len(added) or ids & (set(by_id) | waited):
+            return False  # a duplicate Message-ID, or a post some other post was waiting for
+        if any(i in ids and i != p.message_id for p in added for i in (p.in_reply_to, p.topic) if i):
+            return False  # new posts answering each other
+        topics = self.topics.get(slug, [])
+        for post in added:
+            root = _root_of(post, by_id)
+            if root is None:
+                return False
+            if root is post:
+                old, members = None, [post]
+            else:
+                old = self.topic_of.get(root.relpath)
+                if old is None or old.root is not root:
+                    return False
+                members = [*old.posts, post]
+            threaded = build_topics(members).get(slug, [])
+            if len(threaded) != 1 or threaded[0].root is not (old.root if old else post):
+                return False
+            if old is not None:
+                self._unindex(slug, old)
+                topics.remove(old)
+            topics.append(threaded[0])
+            self._index_topic(slug, threaded[0])
+            by_id[post.message_id] = post
+            waited.update(i for i in (post.in_reply_to, post.topic) if i)
+        topics.sort(key=lambda t: (t.last_activity, t.root.message_id), reverse=True)
+        self.topics[slug] = topics
+        return True
 
     def latest(self, limit: int, slug: str | None = None) -> list[Post]:
-        """The newest ``limit`` posts of the tree (or of one community)."""
-        topics = self.topics.get(slug, []) if slug else [t for ts in self.topics.values() for t in ts]
-        posts = (p for t in topics for p in t.posts)
-        return heapq.nlargest(limit, posts, key=lambda p: (p.date, p.relpath))
+        """The newest ``limit`` posts of the tree (or of one community).
+
+        They are among the posts of each community's ``limit`` most recently active topics (and
+        of the topics tied with the last of those), so only those are looked at.
+        """
+        candidates: list[Post] = []
+        for community in [slug] if slug else list(self.topics):
+            topics = self.topics.get(community or "", [])
+            count = min(limit, len(topics))
+            while count and count < len(topics) and topics[count].last_activity == topics[count - 1].last_activity:
+                count += 1
+            candidates += (p for t in topics[:count] for p in t.posts)
+        return heapq.nlargest(limit, candidates, key=lambda p: (p.date, p.relpath))
 
     # -- helpers shared by templates --------------------------------------
 
@@ -330,34 +405,63 @@ def plan_frame(site: Site, plan: SitePlan) -> None:
 
 
 def plan_community(site: Site, plan: SitePlan, community: Community, numbers: Iterable[int] | None = None) -> None:
-    """The community's pages of topics (all, or only ``numbers``) and its feed."""
+    """The community's page and feed, and its archive pages (all, or only ``numbers``).
+
+    The community's page lists the topics with the latest activity. Beyond
+    one page of them, the archive lists every topic by the date it started,
+    page 1 holding the oldest: a new topic only ever changes the last page,
+    and a reply only the page its topic is on.
+    """
     slug = community.slug
     topics = site.topics.get(slug, [])
     per_page = site.settings.topics_per_page
-    pages = community_page_count(site, slug)
-    for number in numbers or range(1, pages + 1):
+    archive = by_start(topics)
+    pages = archive_pages(len(topics), per_page)
+    here = urls.community(slug)
+    html = site.render(
+        "community.html",
+        here,
+        community=community,
+        topics=topics[:per_page],
+        page=0,
+        pages=pages,
+        page_uri=lambda n: urls.community(slug, n),
+        post_count=sum(len(t.entries) for t in topics),
+        topic_count=len(topics),
+    )
+    plan.pages.append(
+        GeneratedPage(here, community.name, html, in_nav=True, search=community.purpose, parent="Communities")
+    )
+    for number in range(1, pages + 1) if numbers is None else sorted(set(numbers)):
         here = urls.community(slug, number)
-        chunk = topics[(number - 1) * per_page : number * per_page]
         html = site.render(
             "community.html",
             here,
             community=community,
-            topics=chunk,
+            topics=list(reversed(archive[(number - 1) * per_page : number * per_page])),
             page=number,
             pages=pages,
             page_uri=lambda n: urls.community(slug, n),
-            post_count=sum(len(t.entries) for t in topics) if number == 1 else 0,
+            post_count=0,
             topic_count=len(topics),
         )
-        title = community.name if number == 1 else f"{community.name} (page {number})"
-        search = community.purpose if number == 1 else None
-        plan.pages.append(GeneratedPage(here, title, html, in_nav=number == 1, search=search, parent="Communities"))
+        plan.pages.append(GeneratedPage(here, f"{community.name}: all topics, page {number}", html))
     items = site.latest(site.settings.feed_items, slug)
     plan.texts[urls.feed(slug)] = _feed(site, items, community.name, urls.community(slug), urls.feed(slug))
 
 
+def by_start(topics: Iterable[Topic]) -> list[Topic]:
+    """Topics in the order they were started: the archive's order."""
+    return sorted(topics, key=lambda t: (t.root.date, t.root.message_id, t.key))
+
+
+def archive_pages(count: int, per_page: int) -> int:
+    """Pages of the archive of ``count`` topics: none while the first page shows them all."""
+    return 0 if count <= per_page else math.ceil(count / per_page)
+
+
 def community_page_count(site: Site, slug: str) -> int:
-    return max(1, math.ceil(len(site.topics.get(slug, [])) / site.settings.topics_per_page))
+    return archive_pages(len(site.topics.get(slug, [])), site.settings.topics_per_page)
 
 
 def _post_view(site: Site, here: str, post: Post) -> dict[str, Any]:
@@ -470,12 +574,28 @@ def tag_names(site: Site) -> list[str]:
     return sorted(names)
 
 
+def tag_topics(site: Site, name: str) -> list[Topic]:
+    """The topics carrying a tag, latest activity first."""
+    topics = site.tagged.get(name, {}).values()
+    return sorted(topics, key=lambda t: (t.last_activity, t.root.message_id), reverse=True)
+
+
 def tag_page_count(site: Site, name: str) -> int:
-    return max(1, math.ceil(len(site.tagged.get(name, {})) / site.settings.topics_per_page))
+    return archive_pages(len(site.tagged.get(name, {})), site.settings.topics_per_page)
 
 
-def plan_tags(site: Site, plan: SitePlan, names: Iterable[str] | None = None, index: bool = True) -> None:
-    """The tag cloud (with ``index``) and the pages of ``names`` (default: every tag)."""
+def plan_tags(
+    site: Site,
+    plan: SitePlan,
+    names: Iterable[str] | None = None,
+    index: bool = True,
+    numbers: Iterable[int] | None = None,
+) -> None:
+    """The tag cloud (with ``index``) and the pages of ``names`` (default: every tag).
+
+    Like a community, a tag's page shows the latest activity and its archive
+    every topic by the date it started (all archive pages, or ``numbers``).
+    """
     every = tag_names(site)
     if index:
         here = urls.tags()
@@ -484,24 +604,32 @@ def plan_tags(site: Site, plan: SitePlan, names: Iterable[str] | None = None, in
         plan.pages.append(GeneratedPage(here, "Tags", html, in_nav=True))
     per_page = site.settings.topics_per_page
     for name in every if names is None else sorted(set(names) & set(every)):
-        topics = sorted(
-            site.tagged.get(name, {}).values(), key=lambda t: (t.last_activity, t.root.message_id), reverse=True
-        )
+        topics = tag_topics(site, name)
+        archive = by_start(topics)
+        pages = archive_pages(len(topics), per_page)
         communities = [c for c in site.communities_by_name() if name in c.tags]
-        pages = tag_page_count(site, name)
-        for number in range(1, pages + 1):
+        wanted = range(0, pages + 1) if numbers is None else sorted(set(numbers) | {0})
+        for number in wanted:
+            if number > pages:
+                continue
             here = urls.tag(name, number)
+            shown = (
+                topics[:per_page]
+                if number == 0
+                else list(reversed(archive[(number - 1) * per_page : number * per_page]))
+            )
             html = site.render(
                 "tag.html",
                 here,
                 tag=name,
-                topics=topics[(number - 1) * per_page : number * per_page],
-                communities=communities if number == 1 else [],
+                topics=shown,
+                communities=communities if number == 0 else [],
                 page=number,
                 pages=pages,
                 page_uri=lambda n, name=name: urls.tag(name, n),
+                topic_count=len(topics),
             )
-            title = f"Tag: {name}" if number == 1 else f"Tag: {name} (page {number})"
+            title = f"Tag: {name}" if number == 0 else f"Tag: {name}, all topics, page {number}"
             plan.pages.append(GeneratedPage(here, title, html))
 
 

@@ -289,6 +289,20 @@ def _day(value: str) -> int:
         return 0
 
 
+def compact_text(text: str) -> str:
+    """``text`` as the index needs it: its opening (for the excerpt) and then each other word once.
+
+    A document built from the compact text is indexed exactly as from the whole text; builders use
+    it to hold thousands of pages' words in little memory.
+    """
+    if len(text) <= EXCERPT * 2:
+        return text
+    cut = next((i for i in range(EXCERPT * 2, len(text)) if text[i].isspace()), len(text))
+    head, rest = text[:cut], text[cut:]
+    words = sorted(set(_WORD.findall(fold(rest))) - set(_WORD.findall(fold(head))))
+    return head + (" " + " ".join(words) if words else "")
+
+
 def _excerpt(text: str) -> str:
     flat = " ".join(text[: EXCERPT * 2].split()) if len(text) > EXCERPT * 2 else " ".join(text.split())
     if len(flat) <= EXCERPT:

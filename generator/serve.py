@@ -20,7 +20,17 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from .build import summary
@@ -30,6 +40,17 @@ from .progress import Progress
 log = logging.getLogger("intranet.up")
 
 WATCHED = ("communities", "people", "mkdocs.yml")
+# Only what writes: a file closed after writing, created, moved or deleted. Reads (the gateway indexing
+# 100,000 posts) would otherwise flood inotify's queue.
+WRITES: list[type[FileSystemEvent]] = [
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+]
 
 
 class Rebuilder:
@@ -96,8 +117,8 @@ class _ChangeHandler(FileSystemEventHandler):
         self.rebuilder = rebuilder
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
-            return
+        if event.event_type in ("opened", "closed_no_write", "modified"):
+            return  # a write is seen when the file is closed
         paths = [os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")]
         changed = [os.path.relpath(p, self.root) for p in paths if p and p.startswith(self.watched)]
         if changed:
@@ -198,8 +219,8 @@ def run_up(
     for name in WATCHED:
         path = root / name
         if path.is_dir():
-            observer.schedule(handler, str(path), recursive=True)
-    observer.schedule(handler, str(root), recursive=False)  # mkdocs.yml
+            observer.schedule(handler, str(path), recursive=True, event_filter=WRITES)
+    observer.schedule(handler, str(root), recursive=False, event_filter=WRITES)  # mkdocs.yml
     observer.start()
     host, port = server.server_address[:2]
     log.info("serving %s on http://%s:%d/ (Ctrl-C to stop)", tree, host, port)

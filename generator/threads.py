@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .content import Author, Post
 
@@ -33,7 +34,10 @@ class Topic:
     def title(self) -> str:
         return self.root.subject or "(no subject)"
 
-    @property
+    # A topic is threaded once and not changed afterwards (a change threads it again), so what is
+    # derived from its entries is worked out once.
+
+    @cached_property
     def posts(self) -> list[Post]:
         return [e.post for e in self.entries]
 
@@ -41,7 +45,7 @@ class Topic:
     def reply_count(self) -> int:
         return len(self.entries) - 1
 
-    @property
+    @cached_property
     def last(self) -> Post:
         return max((e.post for e in self.entries), key=lambda p: p.date)
 
@@ -53,7 +57,7 @@ class Topic:
     def last_poster(self) -> Author:
         return self.last.author
 
-    @property
+    @cached_property
     def tags(self) -> list[str]:
         seen: dict[str, None] = {}
         for entry in self.entries:

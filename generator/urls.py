@@ -18,8 +18,9 @@ def communities() -> str:
     return "c/index.md"
 
 
-def community(slug: str, page: int = 1) -> str:
-    return f"c/{slug}/index.md" if page == 1 else f"c/{slug}/page-{page}.md"
+def community(slug: str, page: int = 0) -> str:
+    """The community's page (``page`` 0), or page ``page`` of its archive (1 = the oldest topics)."""
+    return f"c/{slug}/index.md" if page == 0 else f"c/{slug}/page-{page}.md"
 
 
 def community_page(slug: str, name: str) -> str:
@@ -50,8 +51,9 @@ def tags() -> str:
     return "tags/index.md"
 
 
-def tag(name: str, page: int = 1) -> str:
-    return f"tags/{name}.md" if page == 1 else f"tags/{name}/page-{page}.md"
+def tag(name: str, page: int = 0) -> str:
+    """The tag's page (``page`` 0), or page ``page`` of its archive (1 = the oldest topics)."""
+    return f"tags/{name}.md" if page == 0 else f"tags/{name}/page-{page}.md"
 
 
 def feed(slug: str | None = None) -> str:

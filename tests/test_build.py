@@ -84,7 +84,7 @@ def test_topic_page_thread_reply_link_attachments_and_folding(small_root: Path) 
     )
 
 
-def test_community_page_lists_topics_by_activity_with_pagination(tmp_path: Path) -> None:
+def test_community_page_lists_latest_activity_and_an_archive_by_start(tmp_path: Path) -> None:
     write_config(tmp_path, topics_per_page=50)
     add_person(tmp_path, "ann.lee", name="Ann Lee")
     add_person(tmp_path, "bo.chen", name="Bo Chen")
@@ -105,21 +105,23 @@ def test_community_page_lists_topics_by_activity_with_pagination(tmp_path: Path)
     )
     build_site(tmp_path)
     site = tmp_path / "site" / "staff" / "c" / "big"
-    page1, page2, page3 = (
-        (site / "index.html").read_text(),
-        (site / "page-2" / "index.html").read_text(),
-        (site / "page-3" / "index.html").read_text(),
-    )
-    assert not (site / "page-4").exists()
-    titles = re.findall(r"Topic number (\d{3})", page1)
-    assert titles[0] == "005" and titles[1] == "119" and len(titles) == 50
-    assert len(re.findall(r"Topic number", page2)) == 50 and len(re.findall(r"Topic number", page3)) == 20
-    row = page1[page1.index("Topic number 005") : page1.index("Topic number 119")]
+    index = (site / "index.html").read_text()
+    titles = re.findall(r"Topic number (\d{3})", index)
+    assert titles[0] == "005" and titles[1] == "119" and len(titles) == 50  # latest activity first
+    row = index[index.index("Topic number 005") : index.index("Topic number 119")]
     assert re.search(r"<td>1</td>", row) and "Bo Chen" in row
-    assert 'href="mailto:big@intranet.localhost"' in page1 and "md-button" in page1
-    assert 'href="../../people/ann.lee/"' in page1
-    assert 'href="page-2/"' in page1 and 'href="../page-3/"' in page2
-
+    assert 'href="mailto:big@intranet.localhost"' in index and "md-button" in index
+    assert 'href="../../people/ann.lee/"' in index
+    assert 'href="page-3/"' in index and 'href="page-1/"' in index  # the archive: newest and oldest pages
+    # The archive lists every topic by the date it started; page 1 holds the oldest, so pages stay put.
+    pages = [(site / f"page-{n}" / "index.html").read_text() for n in (1, 2, 3)]
+    assert not (site / "page-4").exists()
+    numbers = [re.findall(r"Topic number (\d{3})", page) for page in pages]
+    assert numbers[0] == [f"{n:03d}" for n in range(49, -1, -1)]  # newest first on each page
+    assert numbers[1] == [f"{n:03d}" for n in range(99, 49, -1)]
+    assert numbers[2] == [f"{n:03d}" for n in range(119, 99, -1)]
+    assert 'href="../page-3/"' in pages[1] and 'href="../page-1/"' in pages[1]
+    assert "Page 2 of 3" in pages[1]
 
 def test_people_directory_groups_by_kind_and_organisation(small_root: Path) -> None:
     build_site(small_root)

@@ -423,3 +423,24 @@ def test_materials_search_box_uses_the_sharded_index(chromium, demo_site: Path, 
         assert page.inner_text(".md-search__suggest").lower().startswith("hando")
         assert problems == [] and big == []
         page.close()
+
+
+def test_compact_text_indexes_exactly_as_the_whole_text() -> None:
+    import random
+
+    from generator.search import compact_text
+
+    rng = random.Random(3)
+    words = ["alpha", "Béta", "gamma", "medication", "Handover", "café", "x1", "don't", "e-mail", "ÉCOLE"]
+    for _ in range(100):
+        docs = [
+            SearchDoc(
+                f"c/x/t/{i}/",
+                "Title " + rng.choice(words),
+                " ".join(rng.choice(words) for _ in range(rng.randint(0, 600))) + rng.choice(["\n\n", " "]) + "tail",
+            )
+            for i in range(5)
+        ]
+        compact = [SearchDoc(d.location, d.title, compact_text(d.text)) for d in docs]
+        assert SearchIndex(compact).files() == SearchIndex(docs).files()
+        assert all(len(c.text) <= len(d.text) for c, d in zip(compact, docs, strict=True))
