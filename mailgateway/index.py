@@ -34,6 +34,7 @@ from generator.content import (
     Author,
     Community,
     Post,
+    iter_post_paths,
     read_intranet,
     read_post,
 )
@@ -113,9 +114,13 @@ class Index:
         self.root = root
         self.communities: dict[str, Community] = {}
         self.reload_people()
-        if records is None:
-            intranet = read_intranet(self.root)
-            records = {post.relpath: record_of(post) for post in intranet.posts}
+        if records is None:  # a first start: every post is read once, one at a time, and only its record kept
+            records = {}
+            for slug in sorted(self.communities_by_slug()):
+                for path in iter_post_paths(self.root, slug, []):
+                    post, _ = read_post(self.root, slug, path)
+                    if post is not None:
+                        records[post.relpath] = record_of(post)
         self.records = records
         self.known: dict[str, Known] = {}
         self._thread(set(self.communities_by_slug()) | {r[0] for r in records.values()})

@@ -157,3 +157,18 @@ def test_other_changes_rebuild_every_tree(small_root: Path, tmp_path: Path) -> N
     finally:
         builder.close()
     assert_same_as_full_build(small_root, tmp_path)
+
+
+def test_a_renamed_community_or_thousands_of_posts_make_a_full_build(small_root: Path, tmp_path: Path) -> None:
+    builder = Builder(small_root)
+    try:
+        builder.build()
+        (small_root / "communities" / "procurement").rename(small_root / "communities" / "buying")
+        assert builder.update(["communities/procurement", "communities/buying"]) == "rebuilt"
+        assert (small_root / "site" / "staff" / "c" / "buying" / "index.html").is_file()
+        assert not (small_root / "site" / "staff" / "c" / "procurement").exists()
+        many = [f"communities/handover/posts/x/{n}.md" for n in range(600)]  # a checkout of another branch
+        assert builder.update(many) == "rebuilt"
+    finally:
+        builder.close()
+    assert_same_as_full_build(small_root, tmp_path)
