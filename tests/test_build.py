@@ -123,6 +123,7 @@ def test_community_page_lists_latest_activity_and_an_archive_by_start(tmp_path: 
     assert 'href="../page-3/"' in pages[1] and 'href="../page-1/"' in pages[1]
     assert "Page 2 of 3" in pages[1]
 
+
 def test_people_directory_groups_by_kind_and_organisation(small_root: Path) -> None:
     build_site(small_root)
     html = (small_root / "site" / "staff" / "people" / "index.html").read_text()
@@ -173,7 +174,6 @@ def test_search_index_has_posts(small_root: Path) -> None:
     partners = small_root / "site" / "partners"
     files = {str(p.relative_to(partners)): p.read_bytes() for p in (partners / "search").rglob("*") if p.is_file()}
     assert pages_with(files, "delays") == set()  # procurement is not the partners'
-
 
 
 def test_home_shows_latest_and_community_cards(small_root: Path) -> None:

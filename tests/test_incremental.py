@@ -64,7 +64,9 @@ def test_a_hundred_changes_to_the_demo_match_a_full_build(tmp_path: Path) -> Non
         builder.build()
         intranet = read_intranet(root)
         people = sorted(h for h, p in intranet.people.items() if p.kind == "staff")
-        ids = {slug: sorted(p.message_id for p in intranet.posts if p.community == slug) for slug in intranet.communities}
+        ids = {
+            slug: sorted(p.message_id for p in intranet.posts if p.community == slug) for slug in intranet.communities
+        }
         rng = random.Random(5)
         added: list[tuple[str, str, Path]] = []
         kinds = []
@@ -134,7 +136,9 @@ def test_a_late_parent_pulls_its_reply_into_its_thread(tmp_path: Path) -> None:
         )
         assert builder.update(changed_files(root, reply)) == "updated"
         assert_same_as_full_build(root, tmp_path)
-        parent = add_post(root, "handover", "<late@x>", "Late", "The parent.", date=dt.datetime(2026, 10, 1, tzinfo=UTC))
+        parent = add_post(
+            root, "handover", "<late@x>", "Late", "The parent.", date=dt.datetime(2026, 10, 1, tzinfo=UTC)
+        )
         assert builder.update(changed_files(root, parent)) == "updated"
         assert_same_as_full_build(root, tmp_path)
         # An editor deletes a whole topic: the last page of topics goes.
