@@ -24,13 +24,11 @@ import os
 import random
 import signal
 import smtplib
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -39,24 +37,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import build_bench  # noqa: E402
+from reply_latency import fetch, free_port  # noqa: E402
 
 from generator.content import path_key, post_relpath  # noqa: E402
 
 DOMAIN = "intranet.localhost"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fetch(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
-            return response.read().decode()
-    except OSError:
-        return ""
 
 
 def git(root: Path, *args: str) -> None:
