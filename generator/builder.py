@@ -396,7 +396,7 @@ class Builder:
             h for posts in changed.values() for pair in posts.values() for p in pair if p and (h := _handle(site, p))
         }
         touched_tags: set[str] = set()
-        archives_before = {tag: _archive(_tag_topics(site, tag), per_page) for tag in site.tagged}
+        archives_before = {tag: _archive(tag_topics(site, tag), per_page) for tag in site.tagged}
         counts_before = {tag: len(topics) for tag, topics in site.tagged.items()}
         topics: dict[str, Topic] = {}  # topic pages to render again
         numbers: dict[str, set[int]] = {}  # community -> its archive pages to render again
@@ -454,7 +454,7 @@ class Builder:
                 numbers.setdefault(slug, set()).update(_pages_showing(site.topics.get(slug, []), per_page, shows))
             for tag in site.tagged:
                 touched_tags.add(tag)
-                tag_numbers[tag] = _pages_showing(_tag_topics(site, tag), per_page, shows)
+                tag_numbers[tag] = _pages_showing(tag_topics(site, tag), per_page, shows)
             authors |= flipped & listed
 
         # 3. Plan and render what shows any of it.
@@ -469,7 +469,7 @@ class Builder:
         names = set(tag_names(site))
         counts_changed = set(site.tagged) != set(counts_before)
         for tag in sorted(touched_tags | (set(site.tagged) ^ set(counts_before))):
-            pages_before, pages_after = archives_before.get(tag, []), _archive(_tag_topics(site, tag), per_page)
+            pages_before, pages_after = archives_before.get(tag, []), _archive(tag_topics(site, tag), per_page)
             if tag in names:
                 redo = _changed_pages(pages_before, pages_after) | tag_numbers.get(tag, set())
                 plan_tags(site, plan, [tag], index=False, numbers=redo)
@@ -625,10 +625,6 @@ def _pages_showing(topics: list[Topic], per_page: int, shows: Callable[[Topic], 
     if archive_pages(len(topics), per_page) == 0:
         return set()
     return {i // per_page + 1 for i, t in enumerate(by_start(topics)) if shows(t)}
-
-
-def _tag_topics(site: Site, tag: str) -> list[Topic]:
-    return tag_topics(site, tag)
 
 
 def sitemap(site_url: str, locations: list[str]) -> bytes:
