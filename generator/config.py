@@ -69,6 +69,9 @@ class Settings:
     digest_combined: bool = _setting(False, "One digest mail for all of a person's communities instead of one each.")
     bounce_threshold: int = _setting(5, "Bounce score at which mail to an address stops (hard bounce 1, soft 0.5).")
     bounce_probe_days: int = _setting(7, "Days after which a stopped address is mailed again, as a probe.")
+    imap_accounts: str = _setting(
+        "", "YAML file of IMAP mailboxes the gateway reads mail from; relative to the root (empty: off)."
+    )
     # -- from mkdocs.yml itself, not the plugin
     site_name: str = "Intranet"
     site_url: str = ""

@@ -11,8 +11,9 @@ log = logging.getLogger("intranet.progress")
 
 
 class Progress:
-    def __init__(self, label: str, enabled: bool = True, every: float = 5.0) -> None:
+    def __init__(self, label: str, enabled: bool = True, every: float = 5.0, unit: str = "page") -> None:
         self.label = label
+        self.unit = unit  # "B": bytes, shown scaled (kB, MB)
         self.enabled = enabled
         self.every = every
         self._bar: Any = None
@@ -26,7 +27,7 @@ class Progress:
             if self._bar is None:
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=total, desc=self.label, unit="page", leave=False)
+                self._bar = tqdm(total=total, desc=self.label, unit=self.unit, unit_scale=self.unit == "B", leave=False)
             self._bar.total = total
             self._bar.n = done
             self._bar.refresh()

@@ -63,7 +63,25 @@ class GatewayPlugin:
         p = subparsers.add_parser("digest", help="send the daily digests now")
         p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
         p.add_argument("--send", action="store_true", help="queue and send them (without it: say what waits)")
-        return {"gateway": cmd_gateway, "spool": cmd_spool, "moderate": cmd_moderate, "digest": cmd_digest}
+
+        p = subparsers.add_parser(
+            "import",
+            help="import a mail archive (mbox, Maildir, folder of .eml files) into a community",
+            description=(
+                "Post every message of an archive to one community, threaded, with its original date and author; "
+                "no notifications. Messages already there are skipped, so an import can be run again."
+            ),
+        )
+        p.add_argument("path", type=Path, help="an mbox file, a Maildir, or a folder of messages or mboxes")
+        p.add_argument("--community", required=True, metavar="SLUG", help="the community to post into")
+        p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+        return {
+            "gateway": cmd_gateway,
+            "spool": cmd_spool,
+            "moderate": cmd_moderate,
+            "digest": cmd_digest,
+            "import": cmd_import,
+        }
 
     def add_up_arguments(self, parser: argparse.ArgumentParser) -> None:
         self._listen_arguments(parser)
@@ -231,4 +249,26 @@ def cmd_digest(args: argparse.Namespace) -> int:
         finally:
             worker.stop()
     print(f"{queued} digest mails for {waiting} posts")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from generator.progress import Progress
+
+    from .importer import Importer
+    from .store import StoreError
+
+    root = Path(args.root).resolve()
+    editor = _editor()
+    name, _, address = editor.rpartition(" <")
+    try:
+        importer = Importer(root, read_settings(root), args.community, (name, address.rstrip(">")))
+        summary = importer.run(Path(args.path), Progress(f"import {Path(args.path).name}", unit="B"))
+    except (StoreError, OSError, ValueError) as exc:
+        print(f"intranet import: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("intranet import: interrupted; run the same command again to finish", file=sys.stderr)
+        return 130
+    print("\n".join(summary.lines()))
     return 0

@@ -12,6 +12,7 @@ import datetime as dt
 import email
 import email.policy
 import email.utils
+import functools
 import hashlib
 import mimetypes
 import re
@@ -26,6 +27,24 @@ from .trim import split_reply
 MSGID_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 CHARSET_FALLBACKS = ("utf-8", "windows-1252", "latin-1")
 HASHED_HEADERS = ("from", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references")
+
+
+class _Policy(email.policy.EmailPolicy):
+    """``email.policy.default``, but a header value is parsed once: a message asks for its parts'
+    Content-Type many times, and archives repeat the same values (see :func:`_parsed_header`)."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        if hasattr(value, "name"):
+            return value
+        return _parsed_header(self, name, value)
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_header(policy: _Policy, name: str, value: str) -> str:
+    return email.policy.EmailPolicy.header_fetch_parse(policy, name, value)  # an immutable str subclass
+
+
+POLICY = _Policy()
 
 
 @dataclass
@@ -252,7 +271,7 @@ def _forwarded(part: Message) -> Part:
 
 def parse_message(raw: bytes, received: dt.datetime, mail_domain: str = "intranet.invalid") -> Inbound:
     """Parse a message as received; never raises on its content."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    message = email.message_from_bytes(raw, policy=POLICY)
     assert isinstance(message, EmailMessage)
     headers = _header_values(message)
     digest = content_hash(raw)

@@ -25,6 +25,7 @@ from generator.cli import host_port
 from generator.config import Settings
 from generator.content import COMMUNITIES, COMMUNITY_FILE, load_yaml
 
+from .imap import Intake
 from .notify import Notifier
 from .spool import Envelope as SpoolEnvelope
 from .spool import Records, Spool
@@ -182,6 +183,7 @@ class Gateway:
         self.smtp = settings.smtp if smtp is None else smtp
         self.lmtp = settings.lmtp if lmtp is None else lmtp
         self.controllers: list[_Controller] = []
+        self.intake: Intake | None = None
 
     def start(self) -> list[str]:
         self.worker.start()
@@ -196,6 +198,15 @@ class Gateway:
                 controller.start()
                 self.controllers.append(controller)
                 listening.append(f"{'LMTP' if is_lmtp else 'SMTP'} on {host}:{port}")
+            self.intake = Intake(
+                self.root,
+                self.settings,
+                self.worker.spool,
+                self.worker.records,
+                self.handler.directory.mails,
+                self.worker.wake,
+            )
+            listening += self.intake.start()
         except BaseException:
             self.stop()
             raise
@@ -204,6 +215,9 @@ class Gateway:
         return listening
 
     def stop(self) -> None:
+        if self.intake is not None:
+            self.intake.stop()
+            self.intake = None
         for controller in self.controllers:
             try:
                 controller.stop()

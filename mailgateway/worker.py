@@ -422,21 +422,7 @@ class Worker(Runner):
         return PUBLISHED, "reply" if topic else "new-topic", extra
 
     def _foreign(self, slug: str, mail: Inbound, index: Index) -> tuple[list[str] | None, list[str]]:
-        """The texts and topic titles of the posts ``mail`` answers that live in another community than
-        ``slug``; (None, []) when it answers none. They are kept out of this one (see compose)."""
-        found = index.elsewhere(slug, mail.thread_ids())
-        if not found:
-            return None, []
-        texts, titles = [], []
-        for other, relpath in found:
-            path = self.root / relpath
-            if relpath and not path.is_symlink() and path.is_file():
-                post, _ = read_post(self.root, other, path)
-                if post is not None:
-                    texts.append(f"{post.body}\n{post.quoted}")
-                    titles.append(post.subject)
-                    titles.append(index.known_in(other).titles.get(post.topic, ""))
-        return texts, titles
+        return foreign_texts(self.root, index, slug, mail)
 
     def _existing(self, slug: str, mail: Inbound) -> str | None:
         """DUPLICATE if this message is already a committed post here; a variant suffix if the
@@ -485,6 +471,24 @@ class Worker(Runner):
 
     def _notice(self, mail: Inbound, reason: str, now: dt.datetime, **values: str) -> None:
         self.notices.send(mail.from_address, reason, mail.subject, mail.message_id, now, **values)
+
+
+def foreign_texts(root: Path, index: Index, slug: str, mail: Inbound) -> tuple[list[str] | None, list[str]]:
+    """The texts and topic titles of the posts ``mail`` answers that live in another community than
+    ``slug``; (None, []) when it answers none. They are kept out of this one (see compose)."""
+    found = index.elsewhere(slug, mail.thread_ids())
+    if not found:
+        return None, []
+    texts, titles = [], []
+    for other, relpath in found:
+        path = root / relpath
+        if relpath and not path.is_symlink() and path.is_file():
+            post, _ = read_post(root, other, path)
+            if post is not None:
+                texts.append(f"{post.body}\n{post.quoted}")
+                titles.append(post.subject)
+                titles.append(index.known_in(other).titles.get(post.topic, ""))
+    return texts, titles
 
 
 def _hash_of(path: Path) -> str:

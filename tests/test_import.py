@@ -1,0 +1,186 @@
+"""`intranet import`: archives into a community, threaded, deduplicated, resumable."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mailtest import CORPUS, git, git_root
+
+from generator.builder import build_site
+from generator.config import read_settings
+from generator.content import read_intranet
+from mailgateway.importer import Importer, subject_key
+
+REPO = Path(__file__).resolve().parent.parent
+EDITOR = ("Edith Editor", "edith@example.org")
+
+
+def importer(root: Path, slug: str = "handover") -> Importer:
+    return Importer(root, read_settings(root), slug, EDITOR)
+
+
+def mbox(path: Path, messages: list[bytes]) -> Path:
+    with path.open("wb") as out:
+        for raw in messages:
+            out.write(b"From MAILER-DAEMON Mon Jan  7 10:00:00 2019\n")
+            for line in raw.split(b"\n"):
+                out.write((b">" + line if line.lstrip(b">").startswith(b"From ") else line) + b"\n")
+            out.write(b"\n")
+    return path
+
+
+def msg(
+    mid: str | None, subject: str, body: str, sender: str = "Zed Example <zed@example.net>", **headers: str
+) -> bytes:
+    lines = [f"From: {sender}", f"Subject: {subject}", "To: list@lists.example.org"]
+    if mid:
+        lines.append(f"Message-ID: {mid}")
+    lines += [f"{k.replace('_', '-')}: {v}" for k, v in headers.items()]
+    head = "\n".join(lines) + "\n"
+    if "Content-Type" not in head:
+        head += "Content-Type: text/plain; charset=utf-8\n"
+    return head.encode() + b"\n" + body.encode()
+
+
+def posts(root: Path, slug: str = "handover") -> list:
+    return [p for p in read_intranet(root).posts if p.community == slug]
+
+
+def test_generated_mbox_threads_dedupes_and_keeps_dates_and_authors(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "r")
+    d = "Mon, 7 Jan 2019 10:00:00 +0000"
+    archive = mbox(
+        tmp_path / "a.mbox",
+        [
+            msg("<a1@x>", "[ward] Rota for March", "Who takes nights?\n\nFrom now on we rotate.", Date=d),
+            msg(
+                "<a2@x>",
+                "Re: [ward] Rota for March",
+                "I do.\n\n> Who takes nights?",
+                Date="Tue, 8 Jan 2019 09:00:00 +0000",
+                In_Reply_To="<a1@x>",
+                sender="Ann <ann.lee@example.org>",
+            ),
+            # headers lost: joins by subject within the window
+            msg("<a3@x>", "RE: Rota for March", "Me too.", Date="Wed, 9 Jan 2019 09:00:00 +0000"),
+            # same subject, a year later: a new topic
+            msg("<a4@x>", "Rota for March", "Again?", Date="Thu, 9 Jan 2020 09:00:00 +0000"),
+            msg("<a1@x>", "[ward] Rota for March", "Who takes nights? (archived twice)", Date=d),
+            msg(None, "=?iso-8859-1?q?Gr=FC=DFe?=", "Sch\xf6n", Date=d)
+            .replace(b"utf-8", b"iso-8859-1")
+            .replace("Sch\xf6n".encode(), "Sch\xf6n".encode("latin-1")),
+            msg("<a6@x>", "Out of office", "Away.", Date=d, Auto_Submitted="auto-replied"),
+            msg("<a7@x>", "No sender", "x", sender="", Date=d),
+            msg("<a8@x>", "Empty", "", Date=d),
+            msg("<a9@x>", "Bounce", "x", sender="MAILER-DAEMON@example.org", Date=d),
+        ],
+    )
+    summary = importer(root).run(archive)
+    assert summary.read == 10
+    assert (summary.imported, summary.duplicates) == (5, 1)
+    assert dict(summary.skipped) == {"auto-reply": 1, "no-sender": 1, "empty": 1, "bounce": 1}
+    assert len(summary.commits) == 1
+    by_id = {p.message_id: p for p in posts(root)}
+    assert by_id["<a2@x>"].topic == "<a1@x>" and by_id["<a3@x>"].topic == "<a1@x>"
+    assert by_id["<a4@x>"].topic == "<a4@x>"
+    assert by_id["<a1@x>"].date == dt.datetime(2019, 1, 7, 10, tzinfo=dt.UTC)
+    assert by_id["<a2@x>"].author.handle == "ann.lee"
+    assert by_id["<a1@x>"].author.email == "zed@example.net" and by_id["<a1@x>"].author.name == "Zed Example"
+    assert by_id["<a1@x>"].source == "import"
+    latin = next(p for p in by_id.values() if p.subject == "Grüße")
+    assert "Schön" in latin.body
+    log = git(root, "log", "-1", "--format=%an <%ae>|%cn|%s")
+    assert log.strip() == "Edith Editor <edith@example.org>|Intranet gateway|import: 5 posts from a.mbox"
+    assert git(root, "status", "--porcelain") == ""
+    # a second run changes nothing
+    head = git(root, "rev-parse", "HEAD")
+    again = importer(root).run(archive)
+    assert (again.imported, again.duplicates, again.commits) == (0, 6, [])
+    assert git(root, "rev-parse", "HEAD") == head
+    # and the site shows the topics
+    build_site(root, tmp_path / "site")
+    pages = "".join(p.read_text() for p in (tmp_path / "site").rglob("index.html"))
+    assert "Rota for March" in pages and "Grüße" in pages
+
+
+def test_subject_key() -> None:
+    assert subject_key("Re: [ward] Fwd: [ward] Rota") == subject_key("rota") == "rota"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
+@pytest.mark.parametrize("name", ["hyperkitty", "mailman3", "public-inbox"])
+def test_corpus_archives_are_all_accounted_for(tmp_path: Path, name: str) -> None:
+    root = git_root(tmp_path / "r")
+    summary = importer(root).run(CORPUS / name)
+    files = [p for p in (CORPUS / name).rglob("*") if p.is_file()]
+    assert summary.read >= len(files)
+    assert summary.imported + summary.duplicates + sum(summary.skipped.values()) == summary.read
+    assert summary.imported > 0
+    assert len(posts(root)) == 2 + summary.imported  # the two posts small_intranet has, and ours
+    assert importer(root).run(CORPUS / name).imported == 0
+
+
+def test_maildir_and_cli(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "r")
+    maildir = tmp_path / "md"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "cur" / "1.x").write_bytes(msg("<m1@x>", "Hello", "First.", Date="Mon, 7 Jan 2019 10:00:00 +0000"))
+    (maildir / "new" / "2.x").write_bytes(
+        msg("<m2@x>", "Re: Hello", "Second.", Date="Mon, 7 Jan 2019 11:00:00 +0000", References="<m1@x>")
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "generator.cli", "import", str(maildir), "--community", "handover", "--root", str(root)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "imported: 2" in result.stdout
+    assert {p.message_id: p.topic for p in posts(root)}["<m2@x>"] == "<m1@x>"
+
+
+KILLER = """
+import sys, os, signal
+sys.path.insert(0, {repo!r})
+import mailgateway.importer as imp
+from generator.config import read_settings
+from pathlib import Path
+written = 0
+real = imp._write_file
+def counting(path, data, tmp):
+    global written
+    real(path, data, tmp)
+    if path.suffix == ".md":
+        written += 1
+        if written == 40:
+            os.kill(os.getpid(), signal.SIGKILL)
+imp._write_file = counting
+imp.Importer(Path({root!r}), read_settings(Path({root!r})), "handover", ("E", "e@example.org")).run(Path({mbox!r}))
+"""
+
+
+def test_killed_import_completes_on_rerun(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "r")
+    archive = mbox(
+        tmp_path / "big.mbox",
+        [
+            msg(f"<k{i}@x>", f"Topic {i % 30}", f"Body {i}", Date=f"Mon, {1 + i % 28} Jan 2019 10:00:00 +0000")
+            for i in range(100)
+        ],
+    )
+    script = KILLER.format(repo=str(REPO), root=str(root), mbox=str(archive))
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO)
+    assert result.returncode == -signal.SIGKILL
+    assert len(posts(root)) == 2 + 40  # written, not committed
+    summary = importer(root).run(archive)
+    assert summary.imported == 100 and summary.duplicates == 0
+    mids = [p.message_id for p in posts(root)]
+    assert len(mids) == len(set(mids)) == 102
+    assert git(root, "status", "--porcelain") == ""
+    assert importer(root).run(archive).imported == 0
