@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import build_bench  # noqa: E402
-from reply_latency import fetch, free_port  # noqa: E402
+from reply_latency import fetch, free_port, up_command  # noqa: E402
 
 from generator.content import path_key, post_relpath  # noqa: E402
 
@@ -122,18 +122,7 @@ def main() -> int:
     http, smtp = free_port(), free_port()
     log = (workdir / "up.log").open("w")
     up = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "generator.cli",
-            "up",
-            "--root",
-            str(root),
-            "--http",
-            f"127.0.0.1:{http}",
-            "--smtp",
-            f"127.0.0.1:{smtp}",
-        ],
+        up_command(root, http, smtp),
         stdout=log,
         stderr=subprocess.STDOUT,
     )

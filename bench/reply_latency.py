@@ -39,6 +39,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def up_command(root: Path, http: int, smtp: int) -> list[str]:
+    """``intranet up`` on ``root``, serving and listening on loopback ports."""
+    return [
+        sys.executable,
+        "-m",
+        "generator.cli",
+        "up",
+        "--root",
+        str(root),
+        "--http",
+        f"127.0.0.1:{http}",
+        "--smtp",
+        f"127.0.0.1:{smtp}",
+    ]
+
+
 def fetch(url: str) -> str:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
@@ -74,18 +90,7 @@ def main() -> int:
         mail, topic_id, page = prepare(root)
         http, smtp = free_port(), free_port()
         up = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "generator.cli",
-                "up",
-                "--root",
-                str(root),
-                "--http",
-                f"127.0.0.1:{http}",
-                "--smtp",
-                f"127.0.0.1:{smtp}",
-            ],
+            up_command(root, http, smtp),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -1,10 +1,11 @@
 """Every page of the site, as data (pure).
 
-:func:`plan_site` turns what :mod:`generator.content` read into a
-:class:`SitePlan`: generated pages with their finished HTML, editors' pages
-for MkDocs to render, files to copy and text files such as feeds. It does no
-I/O besides reading templates, so the same plan can later be computed for
-one changed topic at a time.
+A :class:`Site` holds one tree's content and indexes; the ``plan_*``
+functions turn parts of it into a :class:`SitePlan`: generated pages with
+their finished HTML, editors' pages for MkDocs to render, files to copy and
+text files such as feeds. They do no I/O besides reading templates, so the
+builder (:mod:`generator.builder`) plans a whole tree or only the pages one
+change shows with the same code.
 """
 
 from __future__ import annotations
@@ -84,8 +85,6 @@ class SitePlan:
     files: dict[str, Path] = field(default_factory=dict)  # src_uri -> file to copy
     texts: dict[str, str] = field(default_factory=dict)  # src_uri -> file content
     nav: list[Any] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    topics: dict[str, int] = field(default_factory=dict)  # community slug -> topics in it
     titles: dict[str, str] = field(default_factory=dict)  # generated pages in the navigation -> title
 
 
@@ -350,32 +349,6 @@ class PostRenderer:
 _RENDER = PostRenderer()
 
 
-def plan_site(
-    intranet: Intranet,
-    settings: Settings,
-    secret: bytes,
-    directory_urls: bool = True,
-    listed: frozenset[str] | None = None,
-    profiles: str = "full",
-) -> SitePlan:
-    """Plan every page of ``intranet`` (already cut to one audience by :func:`generator.audiences.view_of`).
-
-    ``listed`` are the handles that get a profile page (default: everyone);
-    ``profiles="names"`` keeps those pages to name, role and organisation.
-    """
-    site = Site(intranet, settings, secret, directory_urls, listed, profiles)
-    plan = SitePlan()
-    plan_frame(site, plan)
-    for community in site.communities_by_name():
-        plan_community(site, plan, community)
-        for topic in site.topics.get(community.slug, []):
-            plan_topic(site, plan, community, topic)
-    plan_people(site, plan)
-    plan_tags(site, plan)
-    plan_home(site, plan)
-    return plan
-
-
 def plan_frame(site: Site, plan: SitePlan) -> None:
     """What every page stands in: the navigation, the stylesheet, editors' pages and their files."""
     communities = site.communities_by_name()
@@ -392,13 +365,6 @@ def plan_frame(site: Site, plan: SitePlan) -> None:
     plan.titles.update({urls.community(c.slug): c.name for c in communities})
     if site.listed:
         plan.titles[urls.people()] = "People"
-    plan.topics = {slug: len(topics) for slug, topics in site.topics.items()}
-    plan.counts = {
-        "communities": len(site.intranet.communities),
-        "topics": sum(len(t) for t in site.topics.values()),
-        "posts": len(site.intranet.posts),
-        "people": len(site.listed),
-    }
 
 
 # -- communities and topics --------------------------------------------------
@@ -458,10 +424,6 @@ def by_start(topics: Iterable[Topic]) -> list[Topic]:
 def archive_pages(count: int, per_page: int) -> int:
     """Pages of the archive of ``count`` topics: none while the first page shows them all."""
     return 0 if count <= per_page else math.ceil(count / per_page)
-
-
-def community_page_count(site: Site, slug: str) -> int:
-    return archive_pages(len(site.topics.get(slug, [])), site.settings.topics_per_page)
 
 
 def _post_view(site: Site, here: str, post: Post) -> dict[str, Any]:
@@ -578,10 +540,6 @@ def tag_topics(site: Site, name: str) -> list[Topic]:
     """The topics carrying a tag, latest activity first."""
     topics = site.tagged.get(name, {}).values()
     return sorted(topics, key=lambda t: (t.last_activity, t.root.message_id), reverse=True)
-
-
-def tag_page_count(site: Site, name: str) -> int:
-    return archive_pages(len(site.tagged.get(name, {})), site.settings.topics_per_page)
 
 
 def plan_tags(

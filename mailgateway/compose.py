@@ -64,6 +64,13 @@ def bare_subject(subject: str) -> str:
     return " ".join(_REPLY_PREFIX_RE.sub("", subject).split()).casefold()
 
 
+def sender_author(mail: Inbound, handle: str | None) -> Author:
+    """Who a post is by: the person in people/ (``handle``), else the sender's name and address."""
+    if handle:
+        return Author(handle=handle)
+    return Author(name=mail.from_name or mail.from_address, email=mail.from_address)
+
+
 def keep_parts(parts: list[Part], settings: Settings) -> tuple[list[Part], list[Part]]:
     """Attachments within the count and total-size limits, in order, and the rest."""
     kept: list[Part] = []

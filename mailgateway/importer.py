@@ -36,7 +36,6 @@ from pathlib import Path
 from generator.config import Settings
 from generator.content import (
     EMAIL_RE,
-    Author,
     attachments_dir,
     normalize_address,
     normalize_message_id,
@@ -45,7 +44,7 @@ from generator.content import (
 from generator.progress import Progress
 
 from . import classify
-from .compose import bare_subject, compose, is_empty
+from .compose import bare_subject, compose, is_empty, sender_author
 from .index import Index, load_cache
 from .parse import Inbound, parse_message
 from .store import Store, changed_paths, head_of
@@ -354,11 +353,7 @@ class Importer:
     def _write(self, mail: Inbound, path: Path) -> str:
         topic, parent = self._thread(mail)
         handle = self.index.by_email.get(normalize_address(mail.from_address))
-        author = (
-            Author(handle=handle)
-            if handle
-            else Author(name=mail.from_name or mail.from_address, email=mail.from_address)
-        )
+        author = sender_author(mail, handle)
         draft = compose(
             mail,
             self.slug,

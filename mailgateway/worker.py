@@ -27,7 +27,6 @@ from generator.addresses import load_secret, parse_suffix, split_address
 from generator.config import Settings
 from generator.content import (
     EMAIL_RE,
-    Author,
     Community,
     attachments_dir,
     may_read,
@@ -40,7 +39,7 @@ from generator.content import load_yaml as _load_yaml
 
 from . import classify, notices, policy
 from .commands import Commands, Decision
-from .compose import Draft, compose, is_empty
+from .compose import Draft, compose, is_empty, sender_author
 from .index import Index, load_cache
 from .notices import Notices
 from .outgoing import Outgoing, Queue
@@ -386,11 +385,7 @@ class Worker(Runner):
             self.commands.ask_moderators(community, held_id, mail, hold, why, index)
             return HELD, hold, {"community": community.slug, "held": held_id}
 
-        author = (
-            Author(handle=handle)
-            if handle
-            else Author(name=mail.from_name or mail.from_address, email=mail.from_address)
-        )
+        author = sender_author(mail, handle)
         draft = compose(
             mail,
             community.slug,
