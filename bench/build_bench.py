@@ -7,7 +7,7 @@ What it measures, in one process run:
    topic 1 + 1..12 replies (skewed towards short threads, about 6 posts per
    topic on average), ~200 people (staff, partners, suppliers), bodies of 2-6
    paragraphs with some lists, links and emphasis, quoted text and signatures
-   (as :func:`generator.content.join_body` sections), a few tags, and a small
+   (as :func:`intranet.format.join_body` sections), a few tags, and a small
    attachment on about every 50th post. Posts are written with
    ``Post(...).to_text()`` at ``post_relpath(...)``, in worker processes. The
    repository's ``mkdocs.yml`` is the intranet's config. In the same pass a
@@ -71,7 +71,7 @@ from typing import Any
 import yaml
 
 from generator.builder import build_site
-from generator.content import Attachment, Author, Post, attachments_dir, post_relpath
+from intranet.format import Attachment, Author, Post, attachments_dir, post_relpath
 
 REPO = Path(__file__).resolve().parent.parent
 UTC = dt.UTC

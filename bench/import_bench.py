@@ -28,7 +28,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from helpers import small_intranet  # noqa: E402
 
-from generator.config import read_settings  # noqa: E402
+from intranet.settings import read_settings  # noqa: E402
 from mailgateway.importer import Importer  # noqa: E402
 
 WORDS = (

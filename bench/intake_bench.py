@@ -61,8 +61,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from generator.config import read_settings  # noqa: E402
-from generator.content import Author, Post, post_relpath  # noqa: E402
+from intranet.format import Author, Post, post_relpath  # noqa: E402
+from intranet.settings import read_settings  # noqa: E402
 from mailgateway.spool import Records  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -392,7 +392,7 @@ def free_port() -> int:
 def start_gateway(root: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "generator.cli", "gateway", "--root", str(root), "--smtp", f"127.0.0.1:{port}"]
+        [sys.executable, "-m", "intranet.cli", "gateway", "--root", str(root), "--smtp", f"127.0.0.1:{port}"]
         + ["--lmtp", ""],
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),

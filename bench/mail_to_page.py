@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import build_bench  # noqa: E402
 from reply_latency import fetch, free_port, up_command  # noqa: E402
 
-from generator.content import path_key, post_relpath  # noqa: E402
+from intranet.format import path_key, post_relpath  # noqa: E402
 
 DOMAIN = "intranet.localhost"
 

@@ -29,8 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from generator.content import read_intranet  # noqa: E402
-from generator.threads import build_topics  # noqa: E402
+from intranet.format import read_intranet  # noqa: E402
+from intranet.threads import build_topics  # noqa: E402
 
 
 def free_port() -> int:
@@ -44,7 +44,7 @@ def up_command(root: Path, http: int, smtp: int) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "generator.cli",
+        "intranet.cli",
         "up",
         "--root",
         str(root),

@@ -2,7 +2,7 @@
 
 A static site cannot ask who is reading, so the separation happens at build
 time. Each *tree* is a whole site holding only the communities its readers
-may read (:func:`generator.content.may_read` is the one rule); the web
+may read (:func:`intranet.format.may_read` is the one rule); the web
 server's single sign-on maps each reader to one tree (see docs/deployment.md).
 
 - ``staff``, ``partners`` and ``suppliers`` are always built: the
@@ -11,7 +11,7 @@ server's single sign-on maps each reader to one tree (see docs/deployment.md).
   ``<base>+<slug>[+<slug>...]``, e.g. ``staff+medication-safety-leads``: one
   tree per combination that someone in ``people/`` actually has.
 
-:func:`view_of` cuts an :class:`~generator.content.Intranet` down to one
+:func:`view_of` cuts an :class:`~intranet.format.Intranet` down to one
 tree before any page is planned, so nothing a tree may not show ever reaches
 its templates.
 """
@@ -22,7 +22,7 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 
-from .content import KIND_AUDIENCE, Intranet, Person, may_read, normalize_address
+from intranet.format import KIND_AUDIENCE, Intranet, Person, may_read, normalize_address
 
 BASES = ("staff", "partners", "suppliers")
 _NAME = re.compile(r"^(staff|partners|suppliers)(\+[a-z0-9][a-z0-9-]*)*$")

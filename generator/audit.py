@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .content import AUDIENCES, COMMUNITIES, COMMUNITY_FILE, SLUG_RE, Community, parse_community
+from intranet.errors import HistoryError
+from intranet.format import AUDIENCES, COMMUNITIES, COMMUNITY_FILE, SLUG_RE, Community, parse_community
 
 if TYPE_CHECKING:
     import git
@@ -44,10 +45,6 @@ class AudienceChange:
 
     def __str__(self) -> str:
         return f"{self.path}: audience: warning: {self.message}"
-
-
-class HistoryError(Exception):
-    """The earlier version asked for cannot be read (no such revision, not a Git repository)."""
 
 
 # --------------------------------------------------------------------------

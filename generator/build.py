@@ -6,8 +6,9 @@ import logging
 import sys
 from pathlib import Path
 
+from intranet.progress import Progress
+
 from .builder import BuildError, BuildResult, build_site
-from .progress import Progress
 
 log = logging.getLogger(__name__)
 

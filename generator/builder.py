@@ -40,11 +40,13 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
-from . import urls
-from .addresses import load_secret
+from intranet import urls
+from intranet.addresses import load_secret
+from intranet.format import COMMUNITIES, PEOPLE, Intranet, Post, read_intranet, read_post
+from intranet.settings import Settings
+from intranet.threads import Topic
+
 from .audiences import Tree, access_map, listed_people, plan_trees, view_of
-from .config import Settings
-from .content import COMMUNITIES, PEOPLE, Intranet, Post, read_intranet, read_post
 from .mkdocs_adapter import BuildError, TreeRenderer, read_settings_of, swap_in
 from .pages import (
     GeneratedPage,
@@ -62,7 +64,6 @@ from .pages import (
     tag_topics,
 )
 from .search import SearchDoc, SearchIndex, compact_text, worker_relpath, worker_script
-from .threads import Topic
 
 __all__ = ["BuildError", "BuildResult", "Builder", "build_site"]
 

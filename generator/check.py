@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from intranet.format import read_intranet
+from intranet.settings import read_settings
+from intranet.threads import build_topics
+
 from .audit import HistoryError, audience_warnings
-from .config import read_settings
-from .content import read_intranet
-from .threads import build_topics
 
 
 def run_check(root: Path, since: str | None = None, strict: bool = False) -> int:

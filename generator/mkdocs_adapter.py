@@ -31,17 +31,15 @@ from mkdocs.structure.nav import get_navigation
 from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import get_toc
 
-from .config import CONFIG_FILE, SETTINGS, Settings
+from intranet.errors import BuildError
+from intranet.settings import CONFIG_FILE, SETTINGS, Settings
+
 from .pages import GeneratedPage, SitePlan
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path(__file__).parent / "default-mkdocs.yml"
 SEARCH_PLUGIN = "material/search"
-
-
-class BuildError(Exception):
-    """A build that did not produce a site; the previous site is untouched."""
 
 
 class IntranetPlugin(BasePlugin):  # type: ignore[type-arg]
@@ -69,7 +67,7 @@ class IntranetPlugin(BasePlugin):  # type: ignore[type-arg]
         if self.frame is None:
             raise PluginError("this site is built with `intranet build` (or served with `intranet up`), not mkdocs")
         config.nav = _escape_nav(self.frame.nav)
-        from .urls import stylesheet
+        from intranet.urls import stylesheet
 
         if stylesheet() not in config.extra_css:
             config.extra_css.append(stylesheet())

@@ -24,46 +24,18 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from . import urls
-from .addresses import reply_address
-from .config import Settings
-from .content import AUDIENCES, Author, Community, Intranet, Person, Post, normalize_address
+from intranet import urls
+from intranet.addresses import reply_address
+from intranet.format import AUDIENCES, Author, Community, Intranet, Person, Post, normalize_address
+from intranet.render import excerpt, html_to_text, render_post_markdown
+from intranet.settings import Settings
+from intranet.threads import Topic, build_topics
+from intranet.urls import published_name
+
 from .feeds import atom_feed
-from .render import excerpt, html_to_text, render_post_markdown
-from .threads import Topic, build_topics
 
 KIND_TITLES = {"staff": "Staff", "partner": "Partners", "supplier": "Suppliers"}
 AUDIENCE_WORDS = {"staff": "staff", "partners": "partners", "suppliers": "suppliers", "members": "its members only"}
-SAFE_EXTENSIONS = {
-    "pdf",
-    "png",
-    "jpg",
-    "jpeg",
-    "gif",
-    "webp",
-    "txt",
-    "csv",
-    "doc",
-    "docx",
-    "xls",
-    "xlsx",
-    "ppt",
-    "pptx",
-    "odt",
-    "ods",
-    "odp",
-    "rtf",
-    "zip",
-    "ics",
-    "mp3",
-    "mp4",
-    "m4a",
-    "wav",
-    "eml",
-    "msg",
-    "json",
-    "md",
-}
 
 
 @dataclass
@@ -117,14 +89,8 @@ def _filesize(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
-def published_name(file: str) -> str:
-    """Name an attachment is published under: active content becomes a download."""
-    ext = file.rsplit(".", 1)[-1].lower() if "." in file else ""
-    return file if ext in SAFE_EXTENSIONS else f"{file}.bin"
-
-
 def _root_of(post: Post, by_id: dict[str, Post]) -> Post | None:
-    """The first post of the topic a new ``post`` joins, found as :func:`generator.threads.build_topics` does."""
+    """The first post of the topic a new ``post`` joins, found as :func:`intranet.threads.build_topics` does."""
     if post.topic and post.topic != post.message_id and post.topic in by_id:
         return by_id[post.topic]
     current, seen = post, {post.message_id}

@@ -33,9 +33,10 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from intranet.progress import Progress
+
 from .build import summary
 from .builder import Builder, BuildError
-from .progress import Progress
 
 log = logging.getLogger("intranet.up")
 

@@ -1,7 +1,7 @@
 """Mail bodies to Markdown (pure).
 
 A post is stored as Markdown and later rendered by
-:func:`generator.render.render_post_markdown` (markdown-it, CommonMark with
+:func:`intranet.render.render_post_markdown` (markdown-it, CommonMark with
 ``breaks``, linkify, tables and strikethrough, raw HTML off, then nh3). This
 module turns what a mail client sent into that Markdown:
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from generator.cli import host_port
-from generator.config import read_settings
+from intranet.cli import host_port
+from intranet.settings import read_settings
 
 log = logging.getLogger("intranet.gateway")
 
@@ -253,7 +253,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from generator.progress import Progress
+    from intranet.progress import Progress
 
     from .importer import Importer
     from .store import StoreError

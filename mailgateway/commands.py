@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from generator.addresses import MODE_LETTERS, Command, held_ref, signed_address, who_of
-from generator.content import (
+from intranet.addresses import MODE_LETTERS, Command, held_ref, signed_address, who_of
+from intranet.format import (
     COMMUNITIES,
     HANDLE_RE,
     KINDS,

@@ -7,8 +7,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from generator.config import Settings
-from generator.content import Attachment, Author, Post, post_relpath
+from intranet.format import Attachment, Author, Post, post_relpath
+from intranet.settings import Settings
 
 from .bodies import text_to_markdown
 from .parse import Inbound, Part

@@ -54,9 +54,9 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.imapclient import DELETED, SEEN
 
-from generator.addresses import split_address
-from generator.config import Settings
-from generator.content import load_yaml
+from intranet.addresses import split_address
+from intranet.format import load_yaml
+from intranet.settings import Settings
 
 from .spool import Envelope, Records, Spool, write_durably
 

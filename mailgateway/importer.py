@@ -33,21 +33,22 @@ from dataclasses import dataclass, field
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
-from generator.config import Settings
-from generator.content import (
+from intranet.format import (
     EMAIL_RE,
     attachments_dir,
     normalize_address,
     normalize_message_id,
     post_relpath,
 )
-from generator.progress import Progress
+from intranet.gitrepo import changed_paths, head_of
+from intranet.progress import Progress
+from intranet.settings import Settings
 
 from . import classify
 from .compose import bare_subject, compose, is_empty, sender_author
 from .index import Index, load_cache
 from .parse import Inbound, parse_message
-from .store import Store, changed_paths, head_of
+from .store import Store
 from .worker import EMPTY, NO_SENDER, foreign_texts
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """What the worker knows: communities, people, and every post's Message-ID and topic.
 
-Read from the work tree through the format module (:mod:`generator.content`)
-and threaded by :func:`generator.threads.build_topics`, like the site. With
+Read from the work tree through the format module (:mod:`intranet.format`)
+and threaded by :func:`intranet.threads.build_topics`, like the site. With
 100,000 posts reading everything takes some seconds, so it is done as seldom
 as possible:
 
@@ -27,8 +27,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.addresses import topic_ref
-from generator.content import (
+from intranet.addresses import topic_ref
+from intranet.format import (
     COMMUNITIES,
     POSTS_DIR,
     Author,
@@ -38,7 +38,7 @@ from generator.content import (
     read_intranet,
     read_post,
 )
-from generator.threads import build_topics
+from intranet.threads import build_topics
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def _stub(relpath: str, record: Record) -> Post:
 
 
 def is_post_path(root: Path, relpath: str) -> bool:
-    """True if ``relpath`` is where a post file lives (as :func:`generator.content.iter_post_paths` walks)."""
+    """True if ``relpath`` is where a post file lives (as :func:`intranet.format.iter_post_paths` walks)."""
     parts = relpath.split("/")
     if len(parts) < 4 or parts[0] != COMMUNITIES or parts[2] != POSTS_DIR or not parts[-1].endswith(".md"):
         return False

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
-from generator.config import Settings
+from intranet.settings import Settings
 
 from .outgoing import Outgoing
 from .spool import write_durably

@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator import urls
-from generator.addresses import load_secret
-from generator.config import Settings
-from generator.content import (
+from intranet import urls
+from intranet.addresses import load_secret
+from intranet.format import (
     COMMUNITIES,
     POSTS_DIR,
     Community,
@@ -45,13 +44,14 @@ from generator.content import (
     read_intranet,
     read_post,
 )
-from generator.threads import Topic, build_topics
+from intranet.gitrepo import changed_paths, git_dir, head_of
+from intranet.settings import Settings
+from intranet.threads import Topic, build_topics
 
 from .outgoing import Delivery, Outgoing, Queue
 from .outmail import DigestItem, attachments_to_send, bounce_address, digest_mail, post_body, post_mail
 from .runner import Runner
 from .spool import write_durably
-from .store import changed_paths, git_dir, head_of
 
 log = logging.getLogger(__name__)
 

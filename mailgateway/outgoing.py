@@ -42,8 +42,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from generator.cli import host_port
-from generator.config import Settings
+from intranet.cli import host_port
+from intranet.settings import Settings
 
 from .spool import fsync_dir, write_durably
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
-from generator import urls
-from generator.addresses import reply_address, signed_address, who_of
-from generator.config import Settings
-from generator.content import Community, Post
-from generator.pages import published_name
-from generator.render import excerpt, render_post_markdown
+from intranet import urls
+from intranet.addresses import reply_address, signed_address, who_of
+from intranet.format import Community, Post
+from intranet.render import excerpt, render_post_markdown
+from intranet.settings import Settings
+from intranet.urls import published_name
 
 FOOTER_RULE = "-- "
 

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 
-from generator.content import normalize_message_id
+from intranet.format import normalize_message_id
 
 from .bodies import decode_flowed, html_to_markdown, split_html_reply, text_to_markdown
 from .trim import split_reply

@@ -6,8 +6,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from generator.config import Settings
-from generator.content import Community
+from intranet.format import Community
+from intranet.settings import Settings
 
 from .parse import Inbound
 

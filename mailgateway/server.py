@@ -20,10 +20,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from generator.addresses import load_secret, parse_suffix, split_address
-from generator.cli import host_port
-from generator.config import Settings
-from generator.content import COMMUNITIES, COMMUNITY_FILE, load_yaml
+from intranet.addresses import load_secret, parse_suffix, split_address
+from intranet.cli import host_port
+from intranet.format import COMMUNITIES, COMMUNITY_FILE, load_yaml
+from intranet.settings import Settings
 
 from .imap import Intake
 from .notify import Notifier

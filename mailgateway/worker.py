@@ -23,9 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from generator.addresses import load_secret, parse_suffix, split_address
-from generator.config import Settings
-from generator.content import (
+from intranet.addresses import load_secret, parse_suffix, split_address
+from intranet.format import (
     EMAIL_RE,
     Community,
     attachments_dir,
@@ -35,7 +34,9 @@ from generator.content import (
     read_post,
     split_front_matter,
 )
-from generator.content import load_yaml as _load_yaml
+from intranet.format import load_yaml as _load_yaml
+from intranet.gitrepo import changed_paths, head_of
+from intranet.settings import Settings
 
 from . import classify, notices, policy
 from .commands import Commands, Decision
@@ -46,7 +47,7 @@ from .outgoing import Outgoing, Queue
 from .parse import Inbound, parse_message
 from .runner import Runner
 from .spool import Records, Spool, Spooled, write_durably
-from .store import HOLD_SECONDS, Commit, Store, changed_paths, head_of
+from .store import HOLD_SECONDS, Commit, Store
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from generator.content import Attachment, Author, Post, attachments_dir, post_relpath
+from intranet.format import Attachment, Author, Post, attachments_dir, post_relpath
 
 REPO = Path(__file__).resolve().parent.parent
 UTC = dt.UTC

@@ -14,9 +14,9 @@ from typing import Any
 from conftest import free_port
 from helpers import small_intranet, write_config
 
-from generator.addresses import load_secret, reply_address
-from generator.config import read_settings
-from generator.content import read_intranet
+from intranet.addresses import load_secret, reply_address
+from intranet.format import read_intranet
+from intranet.settings import read_settings
 from mailgateway.server import Gateway
 from mailgateway.spool import Records
 

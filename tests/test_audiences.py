@@ -26,7 +26,7 @@ from helpers import add_community, add_person, add_post, copy_demo, write_config
 
 from generator.audiences import plan_trees
 from generator.builder import BuildError, build_site
-from generator.content import read_intranet
+from intranet.format import read_intranet
 
 UTC = dt.UTC
 
@@ -234,7 +234,7 @@ def test_build_one_audience_leaves_the_other_trees(small_root: Path) -> None:
     staff_index = small_root / "site" / "staff" / "index.html"
     before = staff_index.stat().st_mtime_ns
     run = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "build", "--root", str(small_root), "--audience", "partners"],
+        [sys.executable, "-m", "intranet.cli", "build", "--root", str(small_root), "--audience", "partners"],
         capture_output=True,
         text=True,
     )
@@ -243,7 +243,7 @@ def test_build_one_audience_leaves_the_other_trees(small_root: Path) -> None:
     assert staff_index.stat().st_mtime_ns == before
     assert (small_root / "site" / "partners" / "index.html").is_file()
     run = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "build", "--root", str(small_root), "--audience", "board"],
+        [sys.executable, "-m", "intranet.cli", "build", "--root", str(small_root), "--audience", "board"],
         capture_output=True,
         text=True,
     )
@@ -275,7 +275,7 @@ def test_symlinks_in_content_are_refused_and_never_walked(small_root: Path, tmp_
             assert b"zqoutsidemark" not in path.read_bytes(), path
         assert not path.is_symlink(), path
     check = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "check", "--root", str(small_root)], capture_output=True, text=True
+        [sys.executable, "-m", "intranet.cli", "check", "--root", str(small_root)], capture_output=True, text=True
     )
     assert check.returncode == 1
     assert "communities/linked" in check.stdout and "pages/stolen.md" in check.stdout

@@ -14,7 +14,7 @@ from bs4 import BeautifulSoup
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.render import render_post_markdown
+from intranet.render import render_post_markdown
 from mailgateway.bodies import decode_flowed, html_to_markdown, split_html_reply, text_to_markdown
 
 pytestmark = pytest.mark.filterwarnings("ignore::bs4.MarkupResemblesLocatorWarning")

@@ -11,7 +11,7 @@ import pytest
 from test_security import hostile_intranet
 
 from generator.builder import build_site
-from generator.content import path_key, post_relpath
+from intranet.format import path_key, post_relpath
 
 pytestmark = pytest.mark.browser
 

@@ -14,10 +14,10 @@ from urllib.parse import unquote
 import pytest
 from helpers import UTC, add_community, add_person, add_post, write_config
 
-from generator.addresses import check_token, load_secret, topic_ref
 from generator.builder import BuildError, build_site
-from generator.content import path_key, post_relpath
 from generator.search import pages_with
+from intranet.addresses import check_token, load_secret, topic_ref
+from intranet.format import path_key, post_relpath
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -207,7 +207,7 @@ def test_rebuild_replaces_site_atomically_and_shows_edits(small_root: Path) -> N
 
 def test_cli_build_and_check(small_root: Path) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "build", "--root", str(small_root)], capture_output=True, text=True
+        [sys.executable, "-m", "intranet.cli", "build", "--root", str(small_root)], capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr
     assert re.search(
@@ -215,14 +215,14 @@ def test_cli_build_and_check(small_root: Path) -> None:
         run.stdout,
     )
     run = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "check", "--root", str(small_root)], capture_output=True, text=True
+        [sys.executable, "-m", "intranet.cli", "check", "--root", str(small_root)], capture_output=True, text=True
     )
     assert run.returncode == 0 and run.stdout.startswith("OK: 2 communities, 2 topics, 3 posts, 3 people")
     (small_root / "communities" / "handover" / "community.yml").write_text("name: X\npurpose: y\nposting: never\n")
     bad = small_root / post_relpath("handover", "<t1@example.org>")
     bad.write_text(bad.read_text().replace("date: '2026", "date: 'soon 2026"))
     run = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "check", "--root", str(small_root)], capture_output=True, text=True
+        [sys.executable, "-m", "intranet.cli", "check", "--root", str(small_root)], capture_output=True, text=True
     )
     assert run.returncode == 1
     lines = run.stdout.splitlines()
@@ -231,7 +231,7 @@ def test_cli_build_and_check(small_root: Path) -> None:
         re.fullmatch(r"communities/handover/posts/\w\w/\w+\.md:\d+: date: must be a date .*", line) for line in lines
     )
     run = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "build", "--root", str(small_root / "nope")],
+        [sys.executable, "-m", "intranet.cli", "build", "--root", str(small_root / "nope")],
         capture_output=True,
         text=True,
     )

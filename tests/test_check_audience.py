@@ -10,7 +10,7 @@ import yaml
 from helpers import add_community, small_intranet
 
 from generator.audit import audience_changes, parse_communities
-from generator.cli import main
+from intranet.cli import main
 
 SAFETY = "communities/safety-leads/community.yml"
 ROTA = "communities/rota/community.yml"

@@ -20,8 +20,8 @@ from mailtest import CORPUS, DOMAIN, Harness, git_root
 from test_security import html_fragments, live_markup
 
 from generator.builder import build_site
-from generator.config import read_settings
-from generator.content import read_intranet
+from intranet.format import read_intranet
+from intranet.settings import read_settings
 from mailgateway.spool import Envelope
 from mailgateway.worker import Worker
 

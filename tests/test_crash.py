@@ -23,7 +23,7 @@ from pathlib import Path
 from conftest import free_port
 from mailtest import DOMAIN, git, git_root, mail, wire
 
-from generator.content import read_intranet
+from intranet.format import read_intranet
 from mailgateway.spool import Spool
 
 MESSAGES = 200
@@ -34,7 +34,7 @@ def start_gateway(root: Path, port: int) -> subprocess.Popen:
         [
             sys.executable,
             "-m",
-            "generator.cli",
+            "intranet.cli",
             "gateway",
             "--root",
             str(root),

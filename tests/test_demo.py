@@ -9,9 +9,9 @@ from pathlib import Path
 
 from helpers import REPO
 
-from generator.content import read_intranet
 from generator.search import pages_with
-from generator.threads import build_topics
+from intranet.format import read_intranet
+from intranet.threads import build_topics
 
 
 def test_demo_content_is_clean_and_big_enough() -> None:
@@ -39,7 +39,7 @@ def test_demo_content_is_clean_and_big_enough() -> None:
 
 def test_intranet_check_passes_on_the_repository() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "check", "--root", str(REPO)], capture_output=True, text=True
+        [sys.executable, "-m", "intranet.cli", "check", "--root", str(REPO)], capture_output=True, text=True
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.splitlines()[-1].startswith("OK: ")

@@ -7,8 +7,8 @@ import re
 
 from helpers import REPO
 
-from generator.cli import make_parser
-from generator.config import SETTINGS
+from intranet.cli import make_parser
+from intranet.settings import SETTINGS
 
 README = (REPO / "README.md").read_text()
 

@@ -10,7 +10,7 @@ from helpers import REPO, add_community, add_person, add_post
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.content import (
+from intranet.format import (
     Author,
     Post,
     attachments_dir,

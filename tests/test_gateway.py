@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mailtest import DOMAIN, Harness, git, git_root, mail, wire
 
-from generator.content import attachments_dir, post_relpath, read_intranet
+from intranet.format import attachments_dir, post_relpath, read_intranet
 
 
 @pytest.fixture
@@ -414,13 +414,13 @@ def test_failing_message_goes_to_failed_and_can_be_retried(root: Path) -> None:
             worker_module.MAX_TRIES = old
             lock.unlink()
         listing = subprocess.run(
-            [sys.executable, "-m", "generator.cli", "spool", "list", "--root", str(gw.root)],
+            [sys.executable, "-m", "intranet.cli", "spool", "list", "--root", str(gw.root)],
             capture_output=True,
             text=True,
         )
         assert failed["key"] in listing.stdout and "failed: 1" in listing.stdout
         retry = subprocess.run(
-            [sys.executable, "-m", "generator.cli", "spool", "retry", "--root", str(gw.root), failed["key"]],
+            [sys.executable, "-m", "intranet.cli", "spool", "retry", "--root", str(gw.root), failed["key"]],
             capture_output=True,
             text=True,
         )
@@ -470,7 +470,7 @@ def test_html_mail_with_inline_image_shows_it_in_place(gw: Harness) -> None:
     assert [a.file for a in post.attachments] == ["att-1.png"]
     assert "![falls chart](att-1.png)" in post.body
     build_site(gw.root)
-    from generator.content import path_key
+    from intranet.format import path_key
 
     page = (
         gw.root / "site" / "staff" / "c" / "handover" / "t" / path_key(post.relpath)[:12] / "index.html"

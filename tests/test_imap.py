@@ -20,7 +20,7 @@ from dovecot import HOST, Dovecot, dovecot_fixture  # noqa: F401
 from imapclient import IMAPClient
 from mailtest import DOMAIN, Harness, git_root, mail, wire
 
-from generator.config import read_settings
+from intranet.settings import read_settings
 from mailgateway.imap import Account, Poller, State, load_accounts, route
 from mailgateway.spool import Records, Spool
 

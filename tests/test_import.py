@@ -12,8 +12,8 @@ import pytest
 from mailtest import CORPUS, git, git_root
 
 from generator.builder import build_site
-from generator.config import read_settings
-from generator.content import read_intranet
+from intranet.format import read_intranet
+from intranet.settings import read_settings
 from mailgateway.importer import Importer, subject_key
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,7 +135,7 @@ def test_maildir_and_cli(tmp_path: Path) -> None:
         msg("<m2@x>", "Re: Hello", "Second.", Date="Mon, 7 Jan 2019 11:00:00 +0000", References="<m1@x>")
     )
     result = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "import", str(maildir), "--community", "handover", "--root", str(root)],
+        [sys.executable, "-m", "intranet.cli", "import", str(maildir), "--community", "handover", "--root", str(root)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -149,7 +149,7 @@ KILLER = """
 import sys, os, signal
 sys.path.insert(0, {repo!r})
 import mailgateway.importer as imp
-from generator.config import read_settings
+from intranet.settings import read_settings
 from pathlib import Path
 written = 0
 real = imp._write_file

@@ -17,7 +17,7 @@ import pytest
 from helpers import add_community, add_person, add_post, copy_demo, write_config
 
 from generator.builder import Builder, build_site
-from generator.content import attachments_dir, post_relpath, read_intranet
+from intranet.format import attachments_dir, post_relpath, read_intranet
 
 UTC = dt.UTC
 

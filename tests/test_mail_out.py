@@ -18,8 +18,8 @@ import yaml
 from helpers import add_person
 from mailtest import DOMAIN, Harness, git, git_root, mail
 
-from generator.addresses import signed_address, who_of
-from generator.content import read_intranet
+from intranet.addresses import signed_address, who_of
+from intranet.format import read_intranet
 
 
 @pytest.fixture
@@ -244,7 +244,7 @@ def test_moderate_command_approves_at_a_terminal(gw: Harness) -> None:
     gw.send(held, f"handover@{DOMAIN}", sender="x@elsewhere.example")
     gw.wait(held["Message-ID"])
     [item] = gw.gateway.worker.spool.held()
-    run = [sys.executable, "-m", "generator.cli", "moderate"]
+    run = [sys.executable, "-m", "intranet.cli", "moderate"]
     listing = subprocess.run([*run, "list", "--root", str(gw.root)], capture_output=True, text=True, check=True)
     assert item["id"] in listing.stdout
     done = subprocess.run(

@@ -16,7 +16,7 @@ def parse(raw: bytes):
 
 
 def visible(markdown: str) -> str:
-    from generator.render import render_post_markdown
+    from intranet.render import render_post_markdown
 
     html = render_post_markdown(markdown).replace("<br>", "\n")
     return unescape(re.sub(r"<[^>]+>", "", html)).strip()

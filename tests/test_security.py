@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generator.builder import build_site
-from generator.content import attachments_dir, path_key, post_relpath
-from generator.render import render_post_markdown, sanitize
+from intranet.format import attachments_dir, path_key, post_relpath
+from intranet.render import render_post_markdown, sanitize
 
 PAYLOADS = {
     "script": "<script>window.__xss = 'script'</script>",
@@ -229,7 +229,7 @@ def test_content_outside_the_root_is_never_published(tmp_path: Path) -> None:
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200))
 def test_skipping_linkify_changes_nothing_when_nothing_looks_like_a_link(text: str) -> None:
-    from generator.render import _LINK_HINT, _parser
+    from intranet.render import _LINK_HINT, _parser
 
     if _LINK_HINT.search(text) is None:
         assert _parser(False).render(text) == _parser(True).render(text)

@@ -13,7 +13,7 @@ import pygit2
 import pytest
 from mailtest import Harness, git, git_root, mail
 
-from generator.config import read_settings
+from intranet.settings import read_settings
 from mailgateway.store import LOCK_MARKER, Store, StoreError
 from mailgateway.worker import Worker
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from generator.content import Author, Post
-from generator.threads import build_topics
+from intranet.format import Author, Post
+from intranet.threads import build_topics
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 

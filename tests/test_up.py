@@ -16,7 +16,7 @@ from conftest import free_port
 from helpers import add_post
 from mailtest import DOMAIN, git, git_root, mail, wire
 
-from generator.content import path_key, post_relpath
+from intranet.format import path_key, post_relpath
 
 
 def fetch(url: str) -> tuple[int, str]:
@@ -46,7 +46,7 @@ def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         [
             sys.executable,
             "-m",
-            "generator.cli",
+            "intranet.cli",
             "up",
             "--root",
             str(small_root),

@@ -90,3 +90,42 @@ def relative(from_src: str, to_src: str, directory_urls: bool = True, anchor: st
     if rel.startswith("./") and len(rel) > 2:
         rel = rel[2:]
     return quote(rel, safe="/.-_~") + (f"#{anchor}" if anchor else "")
+
+
+# Attachments whose type a browser shows or downloads safely keep their name; others get .bin.
+SAFE_EXTENSIONS = {
+    "pdf",
+    "png",
+    "jpg",
+    "jpeg",
+    "gif",
+    "webp",
+    "txt",
+    "csv",
+    "doc",
+    "docx",
+    "xls",
+    "xlsx",
+    "ppt",
+    "pptx",
+    "odt",
+    "ods",
+    "odp",
+    "rtf",
+    "zip",
+    "ics",
+    "mp3",
+    "mp4",
+    "m4a",
+    "wav",
+    "eml",
+    "msg",
+    "json",
+    "md",
+}
+
+
+def published_name(file: str) -> str:
+    """Name an attachment is published under: active content becomes a download."""
+    ext = file.rsplit(".", 1)[-1].lower() if "." in file else ""
+    return file if ext in SAFE_EXTENSIONS else f"{file}.bin"

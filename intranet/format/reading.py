@@ -1,438 +1,58 @@
-"""The on-disk format of an intranet: communities, posts, pages and people.
-
-This module is the only code that knows how content is laid out in the
-repository. The mail gateway writes through it and the generator reads
-through it; ``docs/format.md`` is the human-readable specification and the
-two are kept in step (``tests/test_format.py`` checks the examples there).
-
-Layout under the intranet root::
-
-    communities/<slug>/community.yml        metadata of one community
-    communities/<slug>/pages/<name>.md      hand-written pages (trusted Markdown)
-    communities/<slug>/posts/**/<name>.md   one Markdown file per message
-    communities/<slug>/posts/**/<name>/     that message's attachments
-    communities/<slug>/subscribers.yml      who gets the community's mail: handle: each|digest|none
-    people/<handle>.yml                     one person or team account
-
-A post written by the gateway lives at ``posts/<k[0:2]>/<k[2:20]>.md`` where
-``k`` is the SHA-256 of its Message-ID (:func:`post_relpath`), so a repeated
-delivery lands on the same file. Editors may add posts anywhere under
-``posts/`` by hand and leave out what can be derived (see :func:`read_post`).
-
-Front matter is YAML, written with :func:`dump_front_matter` (a safe dumper)
-and read with a safe loader: nothing in a post can construct a Python object,
-and any string round-trips exactly.
-"""
+"""Reading content files, with validation: every problem is collected, never raised."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ..errors import FormatError
+from .frontmatter import (
+    Problem,
+    dump_yaml,
+    key_lines,
+    load_yaml,
+    parse_front_matter,
+    split_front_matter,
+)
+from .layout import (
+    ATTACHMENT_NAME_RE,
+    AUDIENCES,
+    COMMUNITIES,
+    COMMUNITY_FILE,
+    DELIVERY_MODES,
+    EMAIL_RE,
+    HANDLE_RE,
+    KINDS,
+    LOCAL_PART_RE,
+    PAGES_DIR,
+    PEOPLE,
+    POSTING_POLICIES,
+    POSTS_DIR,
+    SLUG_RE,
+    SOURCES,
+    SUBSCRIBERS_FILE,
+    TAG_RE,
+    attachments_dir,
+    derived_message_id,
+    normalize_address,
+    normalize_message_id,
+    parse_date,
+    split_body,
+)
+from .records import (
+    Attachment,
+    Author,
+    Community,
+    Intranet,
+    Page,
+    Person,
+    Post,
+)
 
-try:  # libyaml is several times faster; both are safe loaders.
-    from yaml import CSafeDumper as _Dumper
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
-COMMUNITIES = "communities"
-PEOPLE = "people"
-COMMUNITY_FILE = "community.yml"
-PAGES_DIR = "pages"
-POSTS_DIR = "posts"
-
-KINDS = ("staff", "partner", "supplier")
-AUDIENCES = ("staff", "partners", "suppliers", "members")
-KIND_AUDIENCE = {"staff": "staff", "partner": "partners", "supplier": "suppliers"}
-POSTING_POLICIES = ("anyone", "known", "members")
-DELIVERY_MODES = ("each", "digest", "none")
-SUBSCRIBERS_FILE = "subscribers.yml"
-SOURCES = ("smtp", "lmtp", "imap", "import", "editor")
-
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-HANDLE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
-TAG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?$")
-LOCAL_PART_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
-ATTACHMENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}(?:\.[A-Za-z0-9]{1,10})?$")
-EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"'.][^@\s<>\"']*$")
-
-QUOTED_MARK = "<!-- intranet:quoted -->"
-SIGNATURE_MARK = "<!-- intranet:signature -->"
-
-_FM_OPEN = "---\n"
-_FM_CLOSE_RE = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.M)
-
-
-class FormatError(ValueError):
-    """A file that cannot be read at all (no or broken front matter)."""
-
-    def __init__(self, message: str, line: int = 1) -> None:
-        super().__init__(message)
-        self.line = line
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with one file, as ``intranet check`` reports it."""
-
-    path: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.field}: {self.message}"
-
-
-# --------------------------------------------------------------------------
-# Front matter
-
-
-def dump_yaml(data: dict[str, Any]) -> str:
-    """``data`` as block-style YAML, keys in the given order (safe dumper)."""
-    return yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1_000_000
-    )
-
-
-def dump_front_matter(data: dict[str, Any], body: str = "") -> str:
-    """Return file text: ``data`` as YAML front matter, then ``body``."""
-    return f"{_FM_OPEN}{dump_yaml(data)}---\n{body}"
-
-
-def split_front_matter(text: str) -> tuple[str, str, int]:
-    """Split file text into (yaml text, body, line number where the body starts)."""
-    text = text.lstrip("\ufeff")
-    if not text.startswith(_FM_OPEN) and not text.startswith("---\r\n"):
-        raise FormatError("file must start with a '---' line opening YAML front matter")
-    text = text.replace("\r\n", "\n")
-    close = _FM_CLOSE_RE.search(text, len(_FM_OPEN))
-    if close is None:
-        raise FormatError("front matter is never closed by a '---' line")
-    head = text[len(_FM_OPEN) : close.start()]
-    body = text[close.end() + 1 :] if close.end() < len(text) else ""
-    body_line = head.count("\n") + 3
-    return head, body, body_line
-
-
-def load_yaml(text: str) -> Any:
-    """Parse YAML with the safe loader; raise :class:`FormatError` with a line."""
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - safe loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = (mark.line + 1) if mark is not None else 1
-        raise FormatError(f"invalid YAML: {exc.problem or exc}", line) from None
-    except yaml.YAMLError as exc:
-        raise FormatError(f"invalid YAML: {exc}") from None
-
-
-def parse_front_matter(text: str) -> tuple[dict[str, Any], str, int]:
-    """Return (front matter mapping, body, body start line)."""
-    head, body, body_line = split_front_matter(text)
-    data = load_yaml(head) if head.strip() else {}
-    if not isinstance(data, dict):
-        raise FormatError("front matter must be a mapping of field: value", 2)
-    return data, body, body_line
-
-
-def key_lines(yaml_text: str, offset: int = 0) -> dict[str, int]:
-    """Map each top-level key of a YAML mapping to its 1-based line number."""
-    try:
-        node = yaml.compose(yaml_text, Loader=_Loader)  # noqa: S506
-    except yaml.YAMLError:
-        return {}
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {str(k.value): k.start_mark.line + 1 + offset for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
-
-
-# --------------------------------------------------------------------------
-# Identity and paths
-
-
-def normalize_message_id(value: str) -> str:
-    """Return a Message-ID in canonical ``<left@right>`` form."""
-    value = "".join(str(value).split())
-    value = value.strip("<>")
-    return f"<{value}>"
-
-
-def message_key(message_id: str) -> str:
-    """SHA-256 hex of a normalised Message-ID: the basis of a post's path."""
-    return hashlib.sha256(normalize_message_id(message_id).encode("utf-8")).hexdigest()
-
-
-def post_relpath(community: str, message_id: str, variant: str = "") -> str:
-    """Path, relative to the root, where the gateway stores a message.
-
-    ``variant`` distinguishes a different message that reuses a Message-ID
-    (a short content hash); the first message with an ID has none.
-    """
-    k = message_key(message_id)
-    name = k[2:20] + (f"-{variant}" if variant else "")
-    return f"{COMMUNITIES}/{community}/{POSTS_DIR}/{k[:2]}/{name}.md"
-
-
-def attachments_dir(post_path: Path) -> Path:
-    """The folder holding a post's attachments: beside it, named like it."""
-    return post_path.with_suffix("")
-
-
-def derived_message_id(community: str, relpath: str) -> str:
-    """Message-ID for a hand-written post that has none: stable per path."""
-    digest = hashlib.sha256(f"{community}/{relpath}".encode()).hexdigest()[:24]
-    return f"<editor-{digest}@intranet.invalid>"
-
-
-def path_key(relpath: str) -> str:
-    """Short stable key of a file path; names topic pages and attachment folders."""
-    return hashlib.sha256(relpath.encode("utf-8")).hexdigest()[:20]
-
-
-def parse_date(value: Any) -> dt.datetime | None:
-    """Return an aware datetime for a front-matter date, or None if unusable."""
-    if isinstance(value, dt.datetime):
-        result = value
-    elif isinstance(value, dt.date):
-        result = dt.datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        try:
-            result = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    else:
-        return None
-    if result.tzinfo is None:
-        result = result.replace(tzinfo=dt.UTC)
-    return result
-
-
-def format_date(value: dt.datetime) -> str:
-    return value.isoformat(timespec="seconds")
-
-
-# --------------------------------------------------------------------------
-# The model
-
-
-@dataclass(frozen=True)
-class Author:
-    """Who wrote a post: a handle in ``people/``, or a name and address."""
-
-    handle: str | None = None
-    name: str = ""
-    email: str = ""
-
-    def to_yaml(self) -> Any:
-        if self.handle:
-            return self.handle
-        return {"name": self.name, "email": self.email}
-
-
-@dataclass(frozen=True)
-class Attachment:
-    file: str  # generated safe name inside the post's attachment folder
-    name: str  # original name, as sent; display only
-    type: str = "application/octet-stream"
-    size: int = 0
-
-
-@dataclass
-class Post:
-    community: str
-    relpath: str  # relative to the root, with forward slashes
-    message_id: str
-    topic: str  # Message-ID of the topic's first post
-    in_reply_to: str | None
-    author: Author
-    date: dt.datetime
-    subject: str
-    source: str
-    tags: list[str]
-    attachments: list[Attachment]
-    body: str
-    quoted: str = ""
-    signature: str = ""
-    content_hash: str = ""  # of the message as received; tells a redelivery from a reused Message-ID
-    closed: bool = False  # on a topic's first post: no more replies by email
-    derived: tuple[str, ...] = ()  # fields filled in by derivation, not written
-
-    @property
-    def key(self) -> str:
-        return path_key(self.relpath)
-
-    def front_matter(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "message_id": self.message_id,
-            "topic": self.topic,
-        }
-        if self.in_reply_to:
-            data["in_reply_to"] = self.in_reply_to
-        data["author"] = self.author.to_yaml()
-        data["date"] = format_date(self.date)
-        data["subject"] = self.subject
-        data["source"] = self.source
-        if self.tags:
-            data["tags"] = list(self.tags)
-        if self.attachments:
-            data["attachments"] = [
-                {"file": a.file, "name": a.name, "type": a.type, "size": a.size} for a in self.attachments
-            ]
-        if self.content_hash:
-            data["content_hash"] = self.content_hash
-        if self.closed:
-            data["closed"] = True
-        return data
-
-    def to_text(self) -> str:
-        return dump_front_matter(self.front_matter(), join_body(self.body, self.quoted, self.signature))
-
-
-@dataclass
-class Page:
-    """A hand-written page an editor keeps in ``communities/<slug>/pages/``."""
-
-    community: str
-    relpath: str
-    name: str  # file stem: the page's URL part
-    title: str
-    text: str  # Markdown, rendered by MkDocs as trusted content
-
-
-@dataclass
-class Community:
-    slug: str
-    name: str
-    purpose: str
-    mail: str
-    moderators: list[str]
-    audience: list[str]
-    members: list[str]
-    posting: str
-    tags: list[str]
-    relpath: str
-    pages: list[Page] = field(default_factory=list)
-    assets: list[str] = field(default_factory=list)  # non-Markdown files in pages/
-    subscription: str = "each"  # the mode +subscribe gives, and members' mode in a members-only community
-    subscribers: dict[str, str] = field(default_factory=dict)  # handle -> each|digest|none (subscribers.yml)
-
-    @property
-    def members_only(self) -> bool:
-        return self.audience == ["members"]
-
-    def delivery(self, handle: str) -> str:
-        """How ``handle`` gets this community's mail: each, digest or none."""
-        if handle in self.subscribers:
-            return self.subscribers[handle]
-        if self.members_only and (handle in self.members or handle in self.moderators):
-            return self.subscription
-        return "none"
-
-
-@dataclass
-class Person:
-    handle: str
-    name: str
-    emails: list[str]
-    kind: str
-    organisation: str
-    role: str
-    expertise: list[str]
-    teams: list[str]
-    members: list[str]  # a team account lists the people who read its inbox
-    about: str
-    relpath: str
-    undeliverable: dict[str, str] = field(default_factory=dict)  # address -> date mail to it stopped (bounces)
-
-    @property
-    def is_team(self) -> bool:
-        return bool(self.members)
-
-    def mail_address(self) -> str | None:
-        """Where this person's mail goes: the first listed address that is not bouncing."""
-        for address in self.emails:
-            if normalize_address(address) not in {normalize_address(a) for a in self.undeliverable}:
-                return address
-        return None
-
-
-def may_read(community: Community, person: Person | None) -> bool:
-    """Whether ``person`` is in the audience of ``community`` (the site and its mail alike)."""
-    if person is None:
-        return False
-    if community.members_only:
-        return person.handle in community.members or person.handle in community.moderators
-    return KIND_AUDIENCE.get(person.kind) in community.audience
-
-
-@dataclass
-class Intranet:
-    """Everything read from one root, plus every problem found reading it."""
-
-    root: Path
-    communities: dict[str, Community]
-    people: dict[str, Person]
-    posts: list[Post]
-    problems: list[Problem]
-
-    def person_by_email(self) -> dict[str, str]:
-        index: dict[str, str] = {}
-        for person in self.people.values():
-            for address in person.emails:
-                index[normalize_address(address)] = person.handle
-        return index
-
-
-def normalize_address(address: str) -> str:
-    """Lower-case an address and drop ``+tag`` plus-addressing from the local part."""
-    address = address.strip().lower()
-    local, _, domain = address.rpartition("@")
-    if not local:
-        return address
-    local = local.split("+", 1)[0]
-    return f"{local}@{domain}"
-
-
-# --------------------------------------------------------------------------
-# Body sections
-
-
-def join_body(body: str, quoted: str = "", signature: str = "") -> str:
-    parts = [body.rstrip("\n") + "\n"]
-    if quoted.strip():
-        parts.append(f"\n{QUOTED_MARK}\n{quoted.rstrip()}\n")
-    if signature.strip():
-        parts.append(f"\n{SIGNATURE_MARK}\n{signature.rstrip()}\n")
-    return "".join(parts)
-
-
-def split_body(text: str) -> tuple[str, str, str]:
-    """Split a post body into (new text, quoted text, signature)."""
-    sections = {"body": [], "quoted": [], "signature": []}  # type: dict[str, list[str]]
-    current = "body"
-    for line in text.splitlines(keepends=True):
-        stripped = line.strip()
-        if stripped == QUOTED_MARK:
-            current = "quoted"
-            continue
-        if stripped == SIGNATURE_MARK:
-            current = "signature"
-            continue
-        sections[current].append(line)
-    return tuple("".join(sections[k]).strip("\n") for k in ("body", "quoted", "signature"))  # type: ignore[return-value]
-
-
-# --------------------------------------------------------------------------
 # Reading, with validation
 
 

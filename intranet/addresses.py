@@ -39,7 +39,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from .content import message_key, normalize_address
+from .format import message_key, normalize_address
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .content import Author, Post
+from .format import Author, Post
 
 
 @dataclass

@@ -1,0 +1,31 @@
+"""The project's own exceptions, in one place.
+
+Content problems are values (:class:`intranet.format.Problem`), not exceptions:
+reading never raises on bad content. These are for what stops a unit of work.
+"""
+
+from __future__ import annotations
+
+
+class IntranetError(Exception):
+    """Base of the project's exceptions."""
+
+
+class FormatError(IntranetError, ValueError):
+    """A file that cannot be read at all (no or broken front matter, invalid YAML)."""
+
+    def __init__(self, message: str, line: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class BuildError(IntranetError):
+    """MkDocs or a page failed to render: the last good site stays."""
+
+
+class StoreError(IntranetError):
+    """The gateway's Git repository cannot take a commit."""
+
+
+class HistoryError(IntranetError):
+    """A Git revision that cannot be read."""

@@ -1,0 +1,185 @@
+"""The records content is read into: posts, communities, people, pages, and the whole intranet."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .frontmatter import Problem, dump_front_matter
+from .layout import (
+    KIND_AUDIENCE,
+    format_date,
+    join_body,
+    normalize_address,
+    path_key,
+)
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who wrote a post: a handle in ``people/``, or a name and address."""
+
+    handle: str | None = None
+    name: str = ""
+    email: str = ""
+
+    def to_yaml(self) -> Any:
+        if self.handle:
+            return self.handle
+        return {"name": self.name, "email": self.email}
+
+
+@dataclass(frozen=True)
+class Attachment:
+    file: str  # generated safe name inside the post's attachment folder
+    name: str  # original name, as sent; display only
+    type: str = "application/octet-stream"
+    size: int = 0
+
+
+@dataclass
+class Post:
+    community: str
+    relpath: str  # relative to the root, with forward slashes
+    message_id: str
+    topic: str  # Message-ID of the topic's first post
+    in_reply_to: str | None
+    author: Author
+    date: dt.datetime
+    subject: str
+    source: str
+    tags: list[str]
+    attachments: list[Attachment]
+    body: str
+    quoted: str = ""
+    signature: str = ""
+    content_hash: str = ""  # of the message as received; tells a redelivery from a reused Message-ID
+    closed: bool = False  # on a topic's first post: no more replies by email
+    derived: tuple[str, ...] = ()  # fields filled in by derivation, not written
+
+    @property
+    def key(self) -> str:
+        return path_key(self.relpath)
+
+    def front_matter(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "message_id": self.message_id,
+            "topic": self.topic,
+        }
+        if self.in_reply_to:
+            data["in_reply_to"] = self.in_reply_to
+        data["author"] = self.author.to_yaml()
+        data["date"] = format_date(self.date)
+        data["subject"] = self.subject
+        data["source"] = self.source
+        if self.tags:
+            data["tags"] = list(self.tags)
+        if self.attachments:
+            data["attachments"] = [
+                {"file": a.file, "name": a.name, "type": a.type, "size": a.size} for a in self.attachments
+            ]
+        if self.content_hash:
+            data["content_hash"] = self.content_hash
+        if self.closed:
+            data["closed"] = True
+        return data
+
+    def to_text(self) -> str:
+        return dump_front_matter(self.front_matter(), join_body(self.body, self.quoted, self.signature))
+
+
+@dataclass
+class Page:
+    """A hand-written page an editor keeps in ``communities/<slug>/pages/``."""
+
+    community: str
+    relpath: str
+    name: str  # file stem: the page's URL part
+    title: str
+    text: str  # Markdown, rendered by MkDocs as trusted content
+
+
+@dataclass
+class Community:
+    slug: str
+    name: str
+    purpose: str
+    mail: str
+    moderators: list[str]
+    audience: list[str]
+    members: list[str]
+    posting: str
+    tags: list[str]
+    relpath: str
+    pages: list[Page] = field(default_factory=list)
+    assets: list[str] = field(default_factory=list)  # non-Markdown files in pages/
+    subscription: str = "each"  # the mode +subscribe gives, and members' mode in a members-only community
+    subscribers: dict[str, str] = field(default_factory=dict)  # handle -> each|digest|none (subscribers.yml)
+
+    @property
+    def members_only(self) -> bool:
+        return self.audience == ["members"]
+
+    def delivery(self, handle: str) -> str:
+        """How ``handle`` gets this community's mail: each, digest or none."""
+        if handle in self.subscribers:
+            return self.subscribers[handle]
+        if self.members_only and (handle in self.members or handle in self.moderators):
+            return self.subscription
+        return "none"
+
+
+@dataclass
+class Person:
+    handle: str
+    name: str
+    emails: list[str]
+    kind: str
+    organisation: str
+    role: str
+    expertise: list[str]
+    teams: list[str]
+    members: list[str]  # a team account lists the people who read its inbox
+    about: str
+    relpath: str
+    undeliverable: dict[str, str] = field(default_factory=dict)  # address -> date mail to it stopped (bounces)
+
+    @property
+    def is_team(self) -> bool:
+        return bool(self.members)
+
+    def mail_address(self) -> str | None:
+        """Where this person's mail goes: the first listed address that is not bouncing."""
+        for address in self.emails:
+            if normalize_address(address) not in {normalize_address(a) for a in self.undeliverable}:
+                return address
+        return None
+
+
+def may_read(community: Community, person: Person | None) -> bool:
+    """Whether ``person`` is in the audience of ``community`` (the site and its mail alike)."""
+    if person is None:
+        return False
+    if community.members_only:
+        return person.handle in community.members or person.handle in community.moderators
+    return KIND_AUDIENCE.get(person.kind) in community.audience
+
+
+@dataclass
+class Intranet:
+    """Everything read from one root, plus every problem found reading it."""
+
+    root: Path
+    communities: dict[str, Community]
+    people: dict[str, Person]
+    posts: list[Post]
+    problems: list[Problem]
+
+    def person_by_email(self) -> dict[str, str]:
+        index: dict[str, str] = {}
+        for person in self.people.values():
+            for address in person.emails:
+                index[normalize_address(address)] = person.handle
+        return index
