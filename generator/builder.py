@@ -23,47 +23,37 @@ makes of the same content (``tests/test_incremental.py``).
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
 import logging
 import os
 import pickle
-import re
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from xml.sax.saxutils import escape as xml_escape
 
-from intranet import urls
 from intranet.addresses import load_secret
-from intranet.format import COMMUNITIES, PEOPLE, Intranet, Post, read_intranet, read_post
+from intranet.format import SUBSCRIBERS_FILE, Intranet, Post
+from intranet.model import Change, Model
 from intranet.settings import Settings
-from intranet.threads import Topic
 
-from .audiences import Tree, access_map, listed_people, plan_trees, view_of
+from .audiences import listed_people, plan_trees, view_of
+from .incremental import Pair, update_tree
 from .mkdocs_adapter import BuildError, TreeRenderer, read_settings_of, swap_in
+from .output import write_access, write_new
 from .pages import (
-    GeneratedPage,
     Site,
     SitePlan,
-    archive_pages,
-    by_start,
     plan_community,
     plan_frame,
     plan_home,
     plan_people,
     plan_tags,
     plan_topic,
-    tag_names,
-    tag_topics,
 )
-from .search import SearchDoc, SearchIndex, compact_text, worker_relpath, worker_script
+from .treestate import Output, TreeState, finish_tree, merge, write_plan
 
 __all__ = ["BuildError", "BuildResult", "Builder", "build_site"]
 
@@ -71,7 +61,6 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 FULL_BUILD_ABOVE = 500  # changed posts in one update above which a full build is cheaper
-_POST_PATH = re.compile(r"^communities/([a-z0-9][a-z0-9-]*)/posts/(.+)$")
 
 
 @dataclass
@@ -84,35 +73,18 @@ class BuildResult:
     trees: list[str]  # names of the trees built
 
 
-@dataclass
-class TreeState:
-    """What the builder knows of one tree it wrote."""
-
-    tree: Tree
-    site: Site
-    renderer: TreeRenderer
-    out: Path
-    digests: dict[str, bytes] = field(default_factory=dict)  # output path -> sha1 of its bytes
-    pages: dict[str, str] = field(default_factory=dict)  # page source URI -> output path
-    files: dict[str, dict[str, Path]] = field(default_factory=dict)  # topic page -> attachments (output -> source)
-    search: SearchIndex = field(default_factory=SearchIndex)
-
-
-@dataclass
-class Output:
-    """Files one share of a full build wrote, per tree: what the other share needs to know."""
-
-    digests: dict[str, dict[str, bytes]] = field(default_factory=dict)
-    pages: dict[str, dict[str, str]] = field(default_factory=dict)
-    files: dict[str, dict[str, dict[str, Path]]] = field(default_factory=dict)
-    docs: dict[str, list[SearchDoc]] = field(default_factory=dict)
-    count: int = 0
-
-
 class Builder:
-    def __init__(self, root: Path | str, site_dir: Path | str | None = None) -> None:
+    """Builds the trees from the process's model and keeps them up to date with its changes.
+
+    ``posts`` holds the posts (the model's own objects) as the trees show them now: the model may
+    already be ahead, by changes the builder has not applied yet.
+    """
+
+    def __init__(self, root: Path | str, site_dir: Path | str | None = None, model: Model | None = None) -> None:
         self.root = Path(root).resolve()
         self.site_dir = Path(site_dir).resolve() if site_dir else self.root / "site"
+        self.model = model if model is not None else Model(self.root)
+        self.seq = -1  # the model's change the trees show
         self.states: list[TreeState] = []
         self.posts: dict[str, dict[str, Post]] = {}  # community -> relpath -> post
         self.intranet: Intranet | None = None
@@ -132,7 +104,9 @@ class Builder:
         if staging.exists():
             shutil.rmtree(staging)
         settings, directory_urls = read_settings_of(self.root, self._docs_dir)
-        intranet = read_intranet(self.root)
+        if not self.model.loaded:
+            self.model.load()
+        intranet, seq = self.model.snapshot()
         problems = [str(p) for p in intranet.problems]
         for problem in problems:
             log.warning("content problem: %s", problem)
@@ -155,7 +129,7 @@ class Builder:
         try:
             total = self._render_all(states, progress)
             for state in states:
-                self._finish_tree(state, write=_write_new)
+                finish_tree(state, write=write_new)
             if audience is None:
                 write_access(staging, intranet, trees)
         except BaseException:
@@ -170,6 +144,7 @@ class Builder:
         for state in states:
             state.out = self.site_dir / state.tree.name
         self.states, self.intranet, self.settings, self.problems = states, intranet, settings, problems
+        self.seq = seq
         self.posts = {slug: {} for slug in intranet.communities}
         for post in intranet.posts:
             self.posts.setdefault(post.community, {})[post.relpath] = post
@@ -197,7 +172,7 @@ class Builder:
         total = len(units)
         if workers == 1:
             output = self._render_units(states, units, progress, total)
-            _merge(states, [output])
+            merge(states, [output])
             return output.count
         read_end, write_end = os.pipe()
         pid = os.fork()
@@ -226,7 +201,7 @@ class Builder:
         if status != 0 or not data:
             raise BuildError("the second build process failed (see the log above)")
         theirs: Output = pickle.loads(data)  # noqa: S301 - our own child's output
-        _merge(states, [mine, theirs])
+        merge(states, [mine, theirs])
         return mine.count + theirs.count
 
     def _render_units(
@@ -252,411 +227,82 @@ class Builder:
                     plan_tags(site, plan)
                 else:
                     plan_home(site, plan)
-                self._write_plan(state, plan, output, _write_new)
+                write_plan(state, plan, output, write_new)
             if progress is not None:
                 progress(number * 2 if total != len(units) else number, total)
         return output
 
-    def _write_plan(self, state: TreeState, plan: SitePlan, output: Output, write: Writer) -> None:
-        """Render the pages of ``plan`` into ``state``'s tree; note what was written in ``output``."""
-        name = state.tree.name
-        digests = output.digests.setdefault(name, {})
-        pages = output.pages.setdefault(name, {})
-        docs = output.docs.setdefault(name, [])
-        files = output.files.setdefault(name, {})
-        for page in plan.pages:
-            dest, data = state.renderer.render(page)
-            digests[dest] = write(state.out, dest, data, state.digests.get(dest))
-            pages[page.src_uri] = dest
-            if page.search is not None:
-                docs.append(_search_doc(page, state.site))
-            if page.files or page.src_uri in state.files:
-                for gone in set(state.files.get(page.src_uri, {})) - set(page.files):
-                    _remove(state.out, gone)
-                    state.digests.pop(gone, None)
-                files[page.src_uri] = dict(page.files)
-                for dest, source in page.files.items():
-                    digests[dest] = _copy(state.out, dest, source)
-            output.count += 1
-        for src_uri, text in plan.texts.items():
-            digests[src_uri] = write(state.out, src_uri, text.encode("utf-8"), state.digests.get(src_uri))
-
-    def _finish_tree(self, state: TreeState, write: Writer) -> None:
-        """The files of a tree that are not pages of their own: theme, editors' pages, search, sitemap."""
-        renderer = state.renderer
-        for dest, source in sorted(renderer.static_files().items()):
-            state.digests[dest] = _copy(state.out, dest, source)
-        for dest, text in sorted(renderer.frame.texts.items()):
-            state.digests[dest] = write(state.out, dest, text.encode("utf-8"), state.digests.get(dest))
-        for dest, data in sorted(renderer.render_markdown_pages().items()):
-            state.digests[dest] = write(state.out, dest, data, state.digests.get(dest))
-        for dest, data in renderer.theme_pages().items():
-            state.digests[dest] = write(state.out, dest, data, state.digests.get(dest))
-        worker = worker_relpath(renderer.theme_dirs)
-        if worker:
-            state.digests[worker] = write(state.out, worker, worker_script(), state.digests.get(worker))
-        for dest, data in state.search.files().items():
-            state.digests[dest] = write(state.out, dest, data, state.digests.get(dest))
-        self._write_sitemap(state, write)
-
-    def _write_sitemap(self, state: TreeState, write: Writer) -> None:
-        site_url = state.site.settings.site_url
-        directory_urls = state.site.directory_urls
-        data = sitemap(site_url, sorted(urls.page_url(uri, directory_urls) for uri in state.pages))
-        state.digests["sitemap.xml"] = write(state.out, "sitemap.xml", data, state.digests.get("sitemap.xml"))
-        packed = gzip.compress(data, mtime=0)
-        old = state.digests.get("sitemap.xml.gz")
-        state.digests["sitemap.xml.gz"] = write(state.out, "sitemap.xml.gz", packed, old)
-
     # -- updates -----------------------------------------------------------------
 
     def update(self, paths: Iterable[str]) -> str:
-        """Bring the trees up to date with ``paths`` (relative to the root) having changed.
+        """The model reads ``paths`` (relative to the root) again; the trees follow (see :meth:`apply`)."""
+        return self.apply(self.model.apply(paths))
 
-        Returns what was done: ``"nothing"``, ``"updated"`` or ``"rebuilt"``.
+    def apply(self, change: Change) -> str:
+        """Bring the trees up to date with one change of the model.
+
+        Returns what was done: ``"nothing"``, ``"updated"`` or ``"rebuilt"``. A change the trees
+        already show (older than the snapshot of the last full build) is skipped. If anything fails
+        the builder forgets its trees, so the next change, or :meth:`build`, starts from a full build:
+        a post is never left off the site because a failed update already counted it as seen.
         """
-        if not self.states or self.intranet is None:
+        if change.seq <= self.seq:
+            return "nothing"
+        if not self.states:
             self.build()
             return "rebuilt"
-        posts: set[str] = set()
-        forced: set[str] = set()  # posts whose attachments changed
-        for path in (p.replace(os.sep, "/").lstrip("/") for p in paths):
-            kind = self._classify(path)
-            if kind == "full":
-                log.info("%s changed: full build", path)
+        try:
+            return self._apply(change)
+        except BaseException:
+            self.states = []
+            raise
+
+    def _apply(self, change: Change) -> str:
+        self.seq = change.seq
+        for path in change.structure:
+            if _shown(path):
+                log.info("%s changed: full build", path or "the intranet")
                 self.build()
                 return "rebuilt"
-            if kind == "post":
-                posts.add(path)
-            elif kind == "attachment":  # its post is <folder>.md: shown again, with the file copied anew
-                post_path = path.rsplit("/", 1)[0] + ".md"
-                posts.add(post_path)
-                forced.add(post_path)
-        if len(posts) > FULL_BUILD_ABOVE:
-            log.info("%d posts changed: full build", len(posts))
+        if change.post_count > FULL_BUILD_ABOVE:
+            log.info("%d posts changed: full build", change.post_count)
             self.build()
             return "rebuilt"
-        changed: dict[str, dict[str, Change]] = {}  # community -> relpath -> (old post, new post)
-        for relpath in sorted(posts):
-            slug = _POST_PATH.match(relpath).group(1)  # type: ignore[union-attr]
+        changed: dict[str, dict[str, Pair]] = {}  # community -> relpath -> (old post, new post)
+        for slug, pairs in sorted(change.posts.items()):
             if slug not in self.posts:
                 continue
-            old = self.posts[slug].get(relpath)
-            file = self.root / relpath
-            post = None
-            if file.is_file() and not file.is_symlink():
-                post, problems = read_post(self.root, slug, file)
-                for problem in problems:
-                    log.warning("content problem: %s", problem)
-            if post is None and old is None:
-                continue
-            if post is not None and old is not None and _same_post(post, old) and relpath not in forced:
-                continue
-            if post is None:
-                del self.posts[slug][relpath]
-            else:
-                self.posts[slug][relpath] = post
-            changed.setdefault(slug, {})[relpath] = (old, post)
+            for relpath, (_, post) in sorted(pairs.items()):
+                old = self.posts[slug].get(relpath)
+                if post is None and old is None:
+                    continue
+                if post is not None and old is not None and _same_post(post, old) and relpath not in change.forced:
+                    continue
+                if post is None:
+                    del self.posts[slug][relpath]
+                else:
+                    self.posts[slug][relpath] = post
+                changed.setdefault(slug, {})[relpath] = (old, post)
         if not changed:
             return "nothing"
         for state in self.states:
             if not changed.keys() & state.tree.communities:
                 continue
-            if not self._update_tree(state, {s: r for s, r in changed.items() if s in state.tree.communities}):
+            shown = {s: r for s, r in changed.items() if s in state.tree.communities}
+            if not update_tree(state, shown, self.posts):
                 log.info("%s: who is listed changed: full build", state.tree.name)
                 self.build()
                 return "rebuilt"
         return "updated"
 
-    def _classify(self, path: str) -> str:
-        """``post``, ``attachment`` (a file in a post's folder), ``skip`` (nothing the site shows) or ``full``."""
-        if path.startswith(f"{COMMUNITIES}/"):
-            match = _POST_PATH.match(path)
-            if match:
-                rest = match.group(2)
-                if any(part.startswith(".") for part in rest.split("/")):
-                    return "skip"
-                if rest.endswith(".md"):
-                    return "post"
-                return "attachment" if "/" in rest else "skip"
-            if path.endswith("/subscribers.yml"):
-                return "skip"  # who gets mail is not shown on the site
-            return "full"
-        if path.startswith(f"{PEOPLE}/"):
-            return "full"
-        if path in ("mkdocs.yml", ""):
-            return "full"
-        return "skip"
 
-    def _update_tree(self, state: TreeState, changed: dict[str, dict[str, Change]]) -> bool:
-        """Re-plan and rewrite what ``changed`` posts show in one tree; False if a full build is needed."""
-        site = state.site
-        per_page = site.settings.topics_per_page
-        # Whose profiles list the changed posts: their authors, before and after the change.
-        authors = {
-            h for posts in changed.values() for pair in posts.values() for p in pair if p and (h := _handle(site, p))
-        }
-        touched_tags: set[str] = set()
-        archives_before = {tag: _archive(tag_topics(site, tag), per_page) for tag in site.tagged}
-        counts_before = {tag: len(topics) for tag, topics in site.tagged.items()}
-        topics: dict[str, Topic] = {}  # topic pages to render again
-        numbers: dict[str, set[int]] = {}  # community -> its archive pages to render again
-        removed: list[str] = []
-
-        # 1. Thread the changed communities again, noting what moved.
-        for slug, posts in sorted(changed.items()):
-            old_topics = {urls.topic(slug, t.key): t for t in site.topics.get(slug, [])}
-            before = {uri: _topic_sig(t) for uri, t in old_topics.items()}
-            archive_before = _archive(site.topics.get(slug, []), per_page)
-            for topic in old_topics.values():
-                if any(p.relpath in posts for p in topic.posts):
-                    touched_tags.update(topic.tags)
-            added = [new for old, new in posts.values() if old is None and new is not None]
-            only_added = len(added) == len(posts)
-            site.set_posts(slug, [p for _, p in sorted(self.posts[slug].items())], added if only_added else None)
-            for topic in site.topics.get(slug, []):
-                uri = urls.topic(slug, topic.key)
-                if before.get(uri) == _topic_sig(topic) and not any(p.relpath in posts for p in topic.posts):
-                    continue
-                topics[uri] = topic
-                touched_tags.update(topic.tags)
-                previous = old_topics.get(uri)
-                if previous is not None:
-                    touched_tags.update(previous.tags)
-                if previous is None or previous.title != topic.title:  # profiles list the topic by its title
-                    authors.update(h for p in topic.posts if (h := _handle(site, p)))
-            for uri in sorted(set(before) - {urls.topic(slug, t.key) for t in site.topics.get(slug, [])}):
-                touched_tags.update(old_topics[uri].tags)
-                authors.update(h for p in old_topics[uri].posts if (h := _handle(site, p)))
-                removed.append(uri)
-            archive_after = _archive(site.topics.get(slug, []), per_page)
-            numbers[slug] = _changed_pages(archive_before, archive_after)
-            removed += [urls.community(slug, n) for n in range(len(archive_after) + 1, len(archive_before) + 1)]
-
-        # 2. A guest tree's directory lists its contacts: someone's first (or last) post there changes it.
-        flipped = _listed_flips(site, authors) if state.tree.guest else set()
-        tag_numbers: dict[str, set[int]] = {}
-        if flipped:
-            listed = site.listed ^ flipped
-            if not listed or not site.listed:
-                return False  # the People entry comes or goes in the navigation
-            site.listed = listed
-            for handle in flipped:
-                person = site.intranet.people[handle]
-                for post in site.posts_by.get(handle, {}).values():
-                    topic = site.topic_of[post.relpath]
-                    topics[urls.topic(topic.community, topic.key)] = topic
-                authors.update(person.members)  # a team's members' profiles list it
-                authors.update(h for h in site.listed if handle in site.intranet.people[h].members)
-                if handle not in listed:
-                    removed.append(urls.person(handle))
-            shows = lambda t: _handle(site, t.last) in flipped  # noqa: E731 - the last poster's name is linked
-            for slug in state.tree.communities:
-                numbers.setdefault(slug, set()).update(_pages_showing(site.topics.get(slug, []), per_page, shows))
-            for tag in site.tagged:
-                touched_tags.add(tag)
-                tag_numbers[tag] = _pages_showing(tag_topics(site, tag), per_page, shows)
-            authors |= flipped & listed
-
-        # 3. Plan and render what shows any of it.
-        plan = SitePlan()
-        for uri in sorted(topics):
-            topic = topics[uri]
-            plan_topic(site, plan, site.intranet.communities[topic.community], topic)
-        for slug in sorted(numbers):
-            plan_community(site, plan, site.intranet.communities[slug], numbers[slug])
-        plan_home(site, plan)
-        plan_people(site, plan, authors, index=bool(flipped))
-        names = set(tag_names(site))
-        counts_changed = set(site.tagged) != set(counts_before)
-        for tag in sorted(touched_tags | (set(site.tagged) ^ set(counts_before))):
-            pages_before, pages_after = archives_before.get(tag, []), _archive(tag_topics(site, tag), per_page)
-            if tag in names:
-                redo = _changed_pages(pages_before, pages_after) | tag_numbers.get(tag, set())
-                plan_tags(site, plan, [tag], index=False, numbers=redo)
-            counts_changed = counts_changed or len(site.tagged.get(tag, {})) != counts_before.get(tag, 0)
-            first_gone = 0 if tag not in names else len(pages_after) + 1
-            removed += [urls.tag(tag, n) for n in range(first_gone, len(pages_before) + 1)]
-        if counts_changed:
-            plan_tags(site, plan, [], index=True)
-        output = Output()
-        self._write_plan(state, plan, output, _write_atomic)
-        _merge([state], [output], search=False)
-        for uri in removed:
-            self._remove_page(state, uri)
-        gone = [urls.page_url(uri, site.directory_urls) for uri in removed]
-        for relpath in sorted(state.search.update(output.docs.get(state.tree.name, []), gone)):
-            data = state.search.file(relpath)
-            if data is None:
-                _remove(state.out, relpath)
-                state.digests.pop(relpath, None)
-            else:
-                state.digests[relpath] = _write_atomic(state.out, relpath, data, state.digests.get(relpath))
-        self._write_sitemap(state, _write_atomic)
-        return True
-
-    def _remove_page(self, state: TreeState, src_uri: str) -> None:
-        dest = state.pages.pop(src_uri, None)
-        if dest is not None:
-            _remove(state.out, dest)
-            state.digests.pop(dest, None)
-        for attachment in state.files.pop(src_uri, {}):
-            _remove(state.out, attachment)
-            state.digests.pop(attachment, None)
-
-
-def _listed_flips(site: Site, handles: set[str]) -> set[str]:
-    """Those of ``handles`` a ``contacts`` directory now lists and did not, or no longer lists."""
-    if site.settings.guest_directory != "contacts":
-        return set()
-    involved = {h for c in site.intranet.communities.values() for h in (*c.moderators, *c.members)}
-    return {h for h in handles if (h in involved or bool(site.posts_by.get(h))) != (h in site.listed)}
-
-
-# -- helpers -----------------------------------------------------------------------
-
-Writer = Callable[[Path, str, bytes, "bytes | None"], bytes]
-Change = tuple["Post | None", "Post | None"]  # a post before and after a change (None: absent)
-
-
-def _digest(data: bytes) -> bytes:
-    return hashlib.sha1(data, usedforsecurity=False).digest()
-
-
-def _write_new(out: Path, relpath: str, data: bytes, _old: bytes | None) -> bytes:
-    """Write a file of a tree being built in staging (no one reads it yet)."""
-    path = out / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return _digest(data)
-
-
-def _write_atomic(out: Path, relpath: str, data: bytes, old: bytes | None) -> bytes:
-    """Replace a file of a live tree, if its bytes changed: readers see the old file or the new one."""
-    digest = _digest(data)
-    if digest == old:
-        return digest
-    path = out / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return digest
-
-
-def _copy(out: Path, relpath: str, source: Path) -> bytes:
-    data = source.read_bytes()
-    path = out / relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    digest = _digest(data)
-    if not path.is_file() or _digest(path.read_bytes()) != digest:
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    return digest
-
-
-def _remove(out: Path, relpath: str) -> None:
-    path = out / relpath
-    path.unlink(missing_ok=True)
-    folder = path.parent
-    while folder != out and folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
-        folder = folder.parent
-
-
-def _merge(states: list[TreeState], outputs: list[Output], search: bool = True) -> None:
-    """Take what the shares of a build wrote into each tree's state (and its search index)."""
-    for state in states:
-        name = state.tree.name
-        for output in outputs:
-            state.digests.update(output.digests.get(name, {}))
-            state.pages.update(output.pages.get(name, {}))
-            state.files.update(output.files.get(name, {}))
-        if search:
-            state.search = SearchIndex([doc for output in outputs for doc in output.docs.get(name, [])])
-
-
-def _search_doc(page: GeneratedPage, site: Site) -> SearchDoc:
-    return SearchDoc(
-        location=urls.page_url(page.src_uri, site.directory_urls),
-        title=page.title,
-        text=compact_text(page.search or ""),
-        parent=page.parent,
-        date=page.date,
-    )
+def _shown(path: str) -> bool:
+    """Whether a change to ``path`` (not a post) changes what the site shows: all but who gets mail."""
+    return not path.endswith(f"/{SUBSCRIBERS_FILE}")
 
 
 def _same_post(a: Post, b: Post) -> bool:
     return a.to_text() == b.to_text()
-
-
-def _handle(site: Site, post: Post) -> str | None:
-    person = site.person_for(post.author)
-    return person.handle if person else None
-
-
-def _topic_sig(topic: Topic) -> tuple[Any, ...]:
-    return tuple((e.post.relpath, e.depth, e.parent.relpath if e.parent else "") for e in topic.entries)
-
-
-def _summary(topic: Topic) -> tuple[Any, ...]:
-    """What a list of topics shows of one."""
-    last = topic.last
-    return (topic.key, topic.community, topic.title, tuple(topic.tags), topic.reply_count, last.relpath, last.date)
-
-
-def _archive(topics: list[Topic], per_page: int) -> list[tuple[Any, ...]]:
-    """What each archive page shows of its topics (no pages while one page of latest activity holds them all)."""
-    if archive_pages(len(topics), per_page) == 0:
-        return []
-    summaries = [_summary(t) for t in by_start(topics)]
-    return [tuple(summaries[i : i + per_page]) for i in range(0, len(summaries), per_page)]
-
-
-def _changed_pages(before: list[tuple[Any, ...]], after: list[tuple[Any, ...]]) -> set[int]:
-    """Archive pages to render again: all when their number changed (the pager), else those that differ."""
-    if len(before) != len(after):
-        return set(range(1, len(after) + 1))
-    return {n for n, (old, new) in enumerate(zip(before, after, strict=True), start=1) if old != new}
-
-
-def _pages_showing(topics: list[Topic], per_page: int, shows: Callable[[Topic], bool]) -> set[int]:
-    """Archive pages (by start) holding a topic ``shows`` picks."""
-    if archive_pages(len(topics), per_page) == 0:
-        return set()
-    return {i // per_page + 1 for i, t in enumerate(by_start(topics)) if shows(t)}
-
-
-def sitemap(site_url: str, locations: list[str]) -> bytes:
-    """The sitemap of a tree: every page, in a stable order, without build dates."""
-    base = site_url.rstrip("/") + "/" if site_url else "/"
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
-    lines += [f"  <url><loc>{xml_escape(base + location)}</loc></url>" for location in locations]
-    lines.append("</urlset>")
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def write_access(site: Path, intranet: Intranet, trees: list[Tree]) -> None:
-    """``trees.json`` and the nginx ``map`` include ``trees.map``: which tree each address reads."""
-    people = access_map(intranet)
-    data = {
-        "trees": {t.name: {"base": t.base, "communities": sorted(t.communities)} for t in trees},
-        "people": people,
-    }
-    (site / "trees.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    lines = ["# Generated by `intranet build` from people/: address -> site tree. Do not edit."]
-    for address, name in sorted(people.items()):
-        if _MAP_SAFE.match(address):
-            lines.append(f'"{address}" "{name}";')
-        else:
-            log.warning("trees.map: left out %r: only plain addresses can be matched safely by the web server", address)
-    (site / "trees.map").write_text("\n".join(lines) + "\n")
-
-
-# nginx reads a map key that starts with "~" as a regular expression, quoted or not, and a quote or
-# backslash would end or bend the string: only plain addresses, starting with a letter or digit, go in.
-_MAP_SAFE = re.compile(r"^[a-z0-9][a-z0-9._%+'-]*@[a-z0-9][a-z0-9.-]*$")
 
 
 def build_site(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from intranet.format import read_intranet
+from intranet.format import COMMUNITIES, read_intranet
 from intranet.settings import read_settings
 from intranet.threads import build_topics
 
@@ -24,7 +24,7 @@ def run_check(root: Path, since: str | None = None, strict: bool = False) -> int
     ``strict``: audience warnings fail the check too.
     """
     root = Path(root)
-    if not (root / "communities").is_dir():
+    if not (root / COMMUNITIES).is_dir():
         print(f"intranet check: error: {root}: no communities/ folder; is this an intranet root?", file=sys.stderr)
         return 2
     try:

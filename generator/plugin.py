@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from intranet.cli import Command, host_port, plugins
+from intranet.cli import Command, host_port
+from intranet.model import Model
 
 
 class SitePlugin:
@@ -43,33 +44,28 @@ class SitePlugin:
         )
         p.add_argument("--strict", action="store_true", help="fail (exit 1) on audience warnings too")
 
-        p = subparsers.add_parser(
-            "up",
-            help="build, serve and rebuild on change",
-            description="Build, serve the site and rebuild when content changes.",
-        )
-        p.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
-        p.add_argument("--site", type=Path, default=None, help="output folder (default: ROOT/site)")
-        p.add_argument(
+        return {"build": cmd_build, "check": cmd_check}
+
+    def add_up_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--site", type=Path, default=None, help="output folder (default: ROOT/site)")
+        parser.add_argument(
             "--http",
             type=host_port,
             default=("127.0.0.1", 8000),
             metavar="HOST:PORT",
             help="where to serve the site (default: 127.0.0.1:8000)",
         )
-        p.add_argument(
+        parser.add_argument(
             "--audience",
             default="staff",
             metavar="TREE",
             help="the tree to serve, with no sign-on in front (default: staff); all trees are rebuilt",
         )
-        return {"build": cmd_build, "check": cmd_check, "up": cmd_up}
 
-    def add_up_arguments(self, parser: argparse.ArgumentParser) -> None:
-        pass
+    def up_service(self, args: argparse.Namespace, root: Path, model: Model) -> Any:
+        from .serve import SiteService
 
-    def up_service(self, args: argparse.Namespace, root: Path, notify: Any) -> Any:
-        return None
+        return SiteService(root, args.site, args.http, args.audience, model)
 
 
 plugin = SitePlugin()
@@ -86,10 +82,3 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .check import run_check
 
     return run_check(args.root, since=args.since, strict=args.strict)
-
-
-def cmd_up(args: argparse.Namespace) -> int:
-    from .serve import run_up
-
-    others = [(p, args) for p in plugins() if p is not plugin]
-    return run_up(args.root, args.site, args.http, services=others, audience=args.audience)

@@ -1,12 +1,12 @@
-"""``intranet up``: build, serve the site, keep it up to date.
+"""The site in ``intranet up``: build, serve one tree, and follow the model's changes.
 
-Changes are noticed with watchdog on ``communities/``, ``people/`` and
-``mkdocs.yml`` (an editor saving a file, a ``git pull`` or a commit that
-touches the work tree, the gateway writing a post). The paths of a burst of
-changes go to the :class:`~generator.builder.Builder` together: new posts
-update the pages that show them within a fraction of a second; other changes
-rebuild every tree beside the site and swap it in. A failed build keeps the
-last good site and is logged.
+:class:`SiteService` builds every tree from the process's model, serves one
+tree over HTTP, and hands each :class:`~intranet.model.Change` of the model to
+the :class:`~generator.builder.Builder` in a thread of its own
+(:class:`Rebuilder`): new posts update the pages that show them within a
+fraction of a second; other changes rebuild every tree beside the site and
+swap it in. A failed build or update keeps the last good site, is logged, and
+is tried again as a full build after a pause, even if nothing else changes.
 """
 
 from __future__ import annotations
@@ -14,25 +14,10 @@ from __future__ import annotations
 import functools
 import http.server
 import logging
-import os
 import threading
-from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
-from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers import Observer
-
+from intranet.model import Change, Model
 from intranet.progress import Progress
 
 from .build import summary
@@ -40,22 +25,11 @@ from .builder import Builder, BuildError
 
 log = logging.getLogger("intranet.up")
 
-WATCHED = ("communities", "people", "mkdocs.yml")
-# Only what writes: a file closed after writing, created, moved or deleted. Reads (the gateway indexing
-# 100,000 posts) would otherwise flood inotify's queue.
-WRITES: list[type[FileSystemEvent]] = [
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileMovedEvent,
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-]
+RETRY_SECONDS = (5.0, 300.0)  # first and longest pause before a failed update is tried again as a full build
 
 
 class Rebuilder:
-    """Collects changed paths and brings the site up to date, one run at a time, in a thread."""
+    """Takes the model's changes and brings the site up to date, one run at a time, in a thread."""
 
     def __init__(self, builder: Builder, quiet_period: float = 0.05) -> None:
         self.builder = builder
@@ -63,17 +37,18 @@ class Rebuilder:
         self._changed = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._paths: set[str] = set()
+        self._changes: list[Change] = []
+        self._retry_in = 0.0  # seconds until a failed site is built again (0: nothing failed)
         self.builds = 0
         self._thread = threading.Thread(target=self._run, name="rebuilder", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def notify(self, paths: Iterable[str] = ()) -> None:
-        """Note changed ``paths`` (relative to the root); with none, just look again soon."""
+    def take(self, change: Change) -> None:
+        """The model changed (called in the applying thread: only queue it)."""
         with self._lock:
-            self._paths.update(paths)
+            self._changes.append(change)
         self._changed.set()
 
     def stop(self) -> None:
@@ -83,10 +58,10 @@ class Rebuilder:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._changed.wait()
+            woke = self._changed.wait(self._retry_in or None)
             if self._stop.is_set():
                 return
-            # A short quiet moment so a burst of saves (a post and its attachments) makes one run.
+            # A short quiet moment so a burst of changes makes one run.
             while True:
                 self._changed.clear()
                 if self._stop.wait(self.quiet_period) or not self._changed.is_set():
@@ -94,37 +69,43 @@ class Rebuilder:
             if self._stop.is_set():
                 return
             with self._lock:
-                paths, self._paths = self._paths, set()
-            if not paths:
-                continue
-            try:
-                done = self.builder.update(paths)
-            except BuildError as exc:
+                changes, self._changes = self._changes, []
+            if changes or not woke:
+                self._bring_up_to_date(changes)
+
+    def _bring_up_to_date(self, changes: list[Change]) -> None:
+        try:
+            if self._retry_in:
+                self.builder.build()
+                done = "rebuilt"
+            else:
+                done = self.builder.apply(merged(changes)) if changes else "nothing"
+        except Exception as exc:  # noqa: BLE001 - the server must keep serving; say what broke
+            if isinstance(exc, BuildError):
                 log.error("build failed, the last good site stays: %s", exc)
-                continue
-            except Exception:  # noqa: BLE001 - the server must keep serving; say what broke
-                log.exception("update failed; the last good site stays, and the next change rebuilds it")
-                self.builder.states = []
-                continue
-            if done != "nothing":
-                self.builds += 1
-                log.info("%s: %d changed path(s)", done, len(paths))
+            else:
+                log.exception("update failed; the last good site stays")
+            self.builder.states = []  # whatever it knew may be half done: the next run is a full build
+            self._retry_in = min(RETRY_SECONDS[1], max(RETRY_SECONDS[0], self._retry_in * 2))
+            log.info("the site is built again in %.0f s, or at the next change", self._retry_in)
+            return
+        self._retry_in = 0.0
+        if done != "nothing":
+            self.builds += 1
+            log.info("%s: %d change(s)", done, len(changes))
 
 
-class _ChangeHandler(FileSystemEventHandler):
-    def __init__(self, root: Path, rebuilder: Rebuilder) -> None:
-        self.root = str(root)
-        self.watched = tuple(os.path.join(self.root, name) for name in WATCHED)
-        self.rebuilder = rebuilder
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write", "modified"):
-            return  # a write is seen when the file is closed
-        paths = [os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")]
-        changed = [os.path.relpath(p, self.root) for p in paths if p and p.startswith(self.watched)]
-        if changed:
-            log.debug("change: %s %s", event.event_type, changed)
-            self.rebuilder.notify(changed)
+def merged(changes: list[Change]) -> Change:
+    """Several changes of the model as one: each post's state before the first and after the last."""
+    result = Change(max(c.seq for c in changes))
+    for change in sorted(changes, key=lambda c: c.seq):
+        for slug, pairs in change.posts.items():
+            into = result.posts.setdefault(slug, {})
+            for relpath, (before, after) in pairs.items():
+                into[relpath] = (into[relpath][0] if relpath in into else before, after)
+        result.forced |= change.forced
+        result.structure += [p for p in change.structure if p not in result.structure]
+    return result
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -157,84 +138,60 @@ def make_server(site: Path, address: tuple[str, int]) -> http.server.ThreadingHT
     return server
 
 
-def run_up(
-    root: Path,
-    site: Path | None,
-    http_address: tuple[str, int],
-    services: Sequence[tuple[Any, Any]] = (),
-    audience: str = "staff",
-) -> int:
-    """Build, serve ``audience``'s tree and keep it up to date; ``services`` are (plugin, args) pairs run alongside.
+class SiteService:
+    """Builds the trees, serves ``audience``'s tree on ``http_address``, and follows ``model``.
 
-    This is the demo and development server: it serves one tree to whoever
-    asks. In production a web server with single sign-on picks each reader's
-    tree (docs/deployment.md).
+    This is the demo and development server: it serves one tree to whoever asks. In production
+    a web server with single sign-on picks each reader's tree (docs/deployment.md).
     """
-    root = Path(root).resolve()
-    site_dir = Path(site).resolve() if site else root / "site"
-    builder = Builder(root, site_dir)
-    try:
+
+    def __init__(
+        self, root: Path, site: Path | None, http_address: tuple[str, int], audience: str, model: Model
+    ) -> None:
+        self.site_dir = Path(site).resolve() if site else root / "site"
+        self.http_address = http_address
+        self.audience = audience
+        self.builder = Builder(root, self.site_dir, model)
+        self.rebuilder = Rebuilder(self.builder)
+        model.subscribe(self.rebuilder.take)  # before the first build: no change falls between
+        self.server: http.server.ThreadingHTTPServer | None = None
+        self._serving: threading.Thread | None = None
+
+    def start(self) -> list[str]:
+        self._first_build()
+        tree = self.site_dir / self.audience
+        if not tree.is_dir():
+            trees = sorted(p.name for p in self.site_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+            raise RuntimeError(f"no tree {self.audience!r} in {self.site_dir}; there are: {', '.join(trees)}")
+        try:
+            self.server = make_server(tree, self.http_address)
+        except OSError as exc:
+            raise RuntimeError(f"cannot serve on {self.http_address[0]}:{self.http_address[1]}: {exc}") from None
+        self.rebuilder.start()
+        self._serving = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.25}, name="http", daemon=True
+        )
+        self._serving.start()
+        host, port = self.http_address[0], self.server.server_address[1]
+        log.info("serving %s on http://%s:%d/", tree, host, port)
+        return [f"the site on http://{host}:{port}/ ({self.audience})"]
+
+    def _first_build(self) -> None:
         progress = Progress("Rendering pages")
         try:
-            result = builder.build(progress=progress.update)
+            result = self.builder.build(progress=progress.update)
+            log.info("built: %s", summary(result))
+        except BuildError as exc:
+            log.error("build failed: %s", exc)
+            if not self.site_dir.is_dir():
+                raise RuntimeError(f"the site cannot be built and there is none to serve: {exc}") from None
+            self.rebuilder.take(Change(0))  # try again once the rebuilder runs
         finally:
             progress.close()
-        log.info("built: %s", summary(result))
-    except BuildError as exc:
-        log.error("build failed: %s", exc)
-        if not site_dir.is_dir():
-            builder.close()
-            return 1
-    tree = site_dir / audience
-    if not tree.is_dir():
-        trees = sorted(p.name for p in site_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-        log.error("no tree %r in %s; there are: %s", audience, site_dir, ", ".join(trees))
-        builder.close()
-        return 1
-    try:
-        server = make_server(tree, http_address)
-    except OSError as exc:
-        log.error("cannot serve on %s:%d: %s", http_address[0], http_address[1], exc)
-        builder.close()
-        return 1
-    rebuilder = Rebuilder(builder)
-    rebuilder.start()
-    running = []
-    try:
-        for plugin, args in services:
-            service = plugin.up_service(args, root, rebuilder.notify)
-            if service is not None:
-                for line in service.start():
-                    log.info("started %s", line)
-                running.append(service)
-    except Exception as exc:  # noqa: BLE001 - say why and stop cleanly
-        log.error("could not start: %s", exc)
-        for service in running:
-            service.stop()
-        rebuilder.stop()
-        server.server_close()
-        builder.close()
-        return 1
-    observer = Observer()
-    handler = _ChangeHandler(root, rebuilder)
-    for name in WATCHED:
-        path = root / name
-        if path.is_dir():
-            observer.schedule(handler, str(path), recursive=True, event_filter=WRITES)
-    observer.schedule(handler, str(root), recursive=False, event_filter=WRITES)  # mkdocs.yml
-    observer.start()
-    host, port = server.server_address[:2]
-    log.info("serving %s on http://%s:%d/ (Ctrl-C to stop)", tree, host, port)
-    try:
-        server.serve_forever(poll_interval=0.25)
-    except KeyboardInterrupt:
-        log.info("stopping")
-    finally:
-        for service in running:
-            service.stop()
-        observer.stop()
-        rebuilder.stop()
-        server.server_close()
-        observer.join(timeout=5)
-        builder.close()
-    return 0
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        self.rebuilder.stop()
+        self.builder.close()

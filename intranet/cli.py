@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import __version__
+from .errors import IntranetError
+from .model import Model
+from .watch import Watcher
 
 log = logging.getLogger("intranet")
 
@@ -35,9 +40,7 @@ class Plugin(Protocol):
 
     def add_up_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
-    def up_service(
-        self, args: argparse.Namespace, root: Path, notify: Callable[[list[str]], None]
-    ) -> Service | None: ...
+    def up_service(self, args: argparse.Namespace, root: Path, model: Model) -> Service | None: ...
 
 
 def plugins() -> list[Plugin]:
@@ -61,12 +64,17 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands: dict[str, Command] = {}
+    up = sub.add_parser(
+        "up",
+        help="run the intranet: the site, the mail gateway and updates",
+        description="Build and serve the site, run the mail gateway, and keep both up to date as content changes. "
+        "SIGINT (Ctrl-C) or SIGTERM stops it cleanly.",
+    )
+    up.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+    commands: dict[str, Command] = {"up": cmd_up}
     for plugin in plugins():
         commands.update(plugin.add_commands(sub))
-    for plugin in plugins():
-        if "up" in sub.choices:
-            plugin.add_up_arguments(sub.choices["up"])
+        plugin.add_up_arguments(up)
     return parser, commands
 
 
@@ -89,6 +97,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """One model of the intranet, fed by the work tree's writes; each plugin's service reads it."""
+    root = Path(args.root).resolve()
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    model = Model(root)
+    watcher = Watcher(root, model)
+    services: list[Service] = []
+    try:
+        made = [s for plugin in plugins() if (s := plugin.up_service(args, root, model)) is not None]
+        model.load()
+        watcher.start()  # before the services start: no write falls between the first read and the watch
+        for service in made:
+            if stop.is_set():
+                break
+            for line in service.start():
+                log.info("started %s", line)
+            services.append(service)
+        if not stop.is_set():
+            log.info("running (Ctrl-C or SIGTERM to stop)")
+            stop.wait()
+        log.info("stopping")
+        return 0
+    except (RuntimeError, OSError, IntranetError) as exc:
+        log.error("could not start: %s", exc)
+        return 1
+    finally:
+        for service in reversed(services):
+            service.stop()
+        watcher.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,3 +29,7 @@ class StoreError(IntranetError):
 
 class HistoryError(IntranetError):
     """A Git revision that cannot be read."""
+
+
+class UnreadablePost(IntranetError):
+    """A post file the gateway must compare with a new message cannot be read: it is not overwritten."""

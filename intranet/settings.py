@@ -11,7 +11,9 @@ Every setting is a field of :class:`Settings` with its default and a
 one-line description; the README's settings table is checked against
 :data:`SETTINGS` by ``tests/test_docs.py``. This module does not import
 MkDocs, so the mail gateway reads settings through it too. Secrets never
-live here: they come from the environment (see :mod:`mailgateway.tokens`).
+live here: they come from the environment (``INTRANET_SECRET``, see
+:mod:`intranet.addresses`; the relay's ``INTRANET_RELAY_USER`` and
+``INTRANET_RELAY_PASSWORD``, see :mod:`mailgateway.outgoing`).
 """
 
 from __future__ import annotations

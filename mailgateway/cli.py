@@ -10,10 +10,13 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from intranet.cli import host_port
 from intranet.settings import read_settings
+
+if TYPE_CHECKING:
+    from intranet.model import Model
 
 log = logging.getLogger("intranet.gateway")
 
@@ -103,14 +106,14 @@ class GatewayPlugin:
             help="LMTP listener for an MTA (default: the lmtp setting, off)",
         )
 
-    def up_service(self, args: argparse.Namespace, root: Path, notify: Callable[[list[str]], None]) -> Any:
+    def up_service(self, args: argparse.Namespace, root: Path, model: Model) -> Any:
         if getattr(args, "no_gateway", False):
             return None
         from .server import Gateway
         from .store import StoreError
 
         try:
-            return Gateway(root, read_settings(root), smtp=args.smtp, lmtp=args.lmtp, on_commit=notify)
+            return Gateway(root, read_settings(root), smtp=args.smtp, lmtp=args.lmtp, model=model)
         except StoreError as exc:
             raise RuntimeError(f"the mail gateway cannot run: {exc} (or start with --no-gateway)") from None
 
@@ -130,11 +133,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         print(f"intranet gateway: error: {exc}", file=sys.stderr)
         return 1
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+    for sig in (signal.SIGINT, signal.SIGTERM):  # its own handlers: a shell may have left SIGINT ignored
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
     log.info("stopping")
     gateway.stop()
     return 0
@@ -217,7 +218,7 @@ def cmd_moderate(args: argparse.Namespace) -> int:
     worker = Worker(root, settings)
     if worker.acquire():  # no gateway is running: act here
         try:
-            worker.commands.decide(args.id, decision, _editor(), worker.index())
+            worker.commands.decide(args.id, decision, _editor(), worker.model())
         finally:
             worker.stop()
         print(f"{args.id}: {decision.action}d")

@@ -24,8 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from intranet.addresses import MODE_LETTERS, Command, held_ref, signed_address, who_of
 from intranet.format import (
@@ -42,16 +43,14 @@ from intranet.format import (
     read_subscribers,
     subscribers_text,
 )
+from intranet.model import Model
 
 from .bounces import BounceBook, BouncePolicy, is_permanent, read_bounce
+from .effects import Effects
 from .outgoing import Outgoing
 from .outmail import community_address, notice_mail
 from .parse import Inbound, parse_message
 from .spool import Spooled, write_durably
-
-if TYPE_CHECKING:
-    from .index import Index
-    from .worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -91,37 +90,43 @@ def epoch_day(now: dt.datetime) -> int:
     return (now.date() - dt.date(1970, 1, 1)).days
 
 
+Publish = Callable[[Spooled, Inbound, str, str], tuple[str, str, dict[str, Any]]]
+
+
 class Commands:
-    def __init__(self, worker: Worker) -> None:
-        self.w = worker
-        settings = worker.settings
+    """The command addresses. ``publish(spooled, mail, recipient, approved_by)`` posts an approved message."""
+
+    def __init__(self, effects: Effects, publish: Publish) -> None:
+        self.fx = effects
+        self.publish = publish
+        settings = effects.settings
         self.bounces = BounceBook(
-            worker.state_dir / "bounces.json", BouncePolicy(threshold=float(settings.bounce_threshold))
+            effects.root / settings.state_dir / "bounces.json", BouncePolicy(threshold=float(settings.bounce_threshold))
         )
 
     # -- the addresses ----------------------------------------------------------------
 
     def handle(
-        self, command: Command, community: Community, spooled: Spooled, mail: Inbound, index: Index
+        self, command: Command, community: Community, spooled: Spooled, mail: Inbound, model: Model
     ) -> tuple[str, str, dict[str, Any]]:
         extra: dict[str, Any] = {"community": community.slug}
         if command.kind in PLAIN_MODES:
             return (
-                *self.ask_to_confirm(community, mail, PLAIN_MODES[command.kind] or community.subscription, index),
+                *self.ask_to_confirm(community, mail, PLAIN_MODES[command.kind] or community.subscription, model),
                 extra,
             )
         if command.kind == "confirm":
-            return (*self.confirm(community, mail, command, index), extra)
+            return (*self.confirm(community, mail, command, model), extra)
         if command.kind == "unsubscribe-now":
-            return (*self.unsubscribe_now(community, command, index), extra)
+            return (*self.unsubscribe_now(community, command, model), extra)
         if command.kind == "moderate":
-            return self.moderate_by_mail(community, mail, command, index)
+            return self.moderate_by_mail(community, mail, command, model)
         if command.kind == "digest-reply":
             return (*self.digest_reply(community, mail), extra)
         return "rejected", "bad-reply-address", extra
 
     def digest_reply(self, community: Community, mail: Inbound) -> tuple[str, str]:
-        self.w._notice(mail, "digest-reply", self.w.clock(), community=community.name)
+        self.fx.notice(mail, "digest-reply", self.fx.clock(), community=community.name)
         return "rejected", "digest-reply"
 
     @staticmethod
@@ -134,20 +139,20 @@ class Commands:
 
     # -- subscriptions ----------------------------------------------------------------
 
-    def ask_to_confirm(self, community: Community, mail: Inbound, mode: str, index: Index) -> tuple[str, str]:
-        now = self.w.clock()
-        handle = index.by_email.get(normalize_address(mail.from_address))
-        person = index.people.get(handle) if handle else None
-        values = {"community": community.name, "community_address": community_address(community, self.w.settings)}
+    def ask_to_confirm(self, community: Community, mail: Inbound, mode: str, model: Model) -> tuple[str, str]:
+        now = self.fx.clock()
+        handle = model.handle_for(mail.from_address)
+        person = model.people.get(handle) if handle else None
+        values = {"community": community.name, "community_address": community_address(community, self.fx.settings)}
         if person is None:
-            self.w._notice(mail, "subscribe-unknown", now, **values)
+            self.fx.notice(mail, "subscribe-unknown", now, **values)
             return "rejected", "subscribe-unknown"
         if mode != "none" and not may_read(community, person):
-            self.w._notice(mail, "not-in-audience", now, **values)
+            self.fx.notice(mail, "not-in-audience", now, **values)
             return "rejected", "not-in-audience"
-        settings = self.w.settings
+        settings = self.fx.settings
         address = signed_address(
-            self.w.secret,
+            self.fx.secret,
             community.mail,
             settings.mail_domain,
             "c",
@@ -174,51 +179,49 @@ class Commands:
             reply_to=address,
             in_reply_to=mail.message_id,
         )
-        self.w.send(message, Outgoing(mail_from="", rcpt=mail.from_address, kind="confirm", community=community.slug))
+        self.fx.send(message, Outgoing(mail_from="", rcpt=mail.from_address, kind="confirm", community=community.slug))
         return "confirming", mode
 
-    def confirm(self, community: Community, mail: Inbound, command: Command, index: Index) -> tuple[str, str]:
+    def confirm(self, community: Community, mail: Inbound, command: Command, model: Model) -> tuple[str, str]:
         letter, day, who = command.fields
-        now = self.w.clock()
+        now = self.fx.clock()
         if who != who_of(mail.from_address):
             return "rejected", "confirm-not-yours"
         if epoch_day(now) - int(day, 16) > CONFIRM_DAYS:
-            self.w._notice(
+            self.fx.notice(
                 mail,
                 "confirm-expired",
                 now,
                 community=community.name,
-                community_address=community_address(community, self.w.settings),
+                community_address=community_address(community, self.fx.settings),
             )
             return "rejected", "confirm-expired"
-        handle = index.by_email.get(normalize_address(mail.from_address))
-        person = index.people.get(handle) if handle else None
+        handle = model.handle_for(mail.from_address)
+        person = model.people.get(handle) if handle else None
         mode = LETTER_MODES.get(letter, "")
         if person is None or not mode:
             return "rejected", "subscribe-unknown"
         if mode != "none" and not may_read(community, person):
             return "rejected", "not-in-audience"
         self.set_mode(community, person.handle, mode, (person.name, mail.from_address))
-        index.reload_people()
-        self.w._notice(
+        self.fx.notice(
             mail,
             f"now-{mode}",
             now,
             community=community.name,
-            community_address=community_address(community, self.w.settings),
+            community_address=community_address(community, self.fx.settings),
         )
         return "subscription", mode
 
-    def unsubscribe_now(self, community: Community, command: Command, index: Index) -> tuple[str, str]:
-        for person in index.people.values():
+    def unsubscribe_now(self, community: Community, command: Command, model: Model) -> tuple[str, str]:
+        for person in model.people.values():
             if any(who_of(a) == command.who for a in person.emails):
                 self.set_mode(community, person.handle, "none", (person.name, person.emails[0]))
-                index.reload_people()
                 return "subscription", "none"
         return "rejected", "unsubscribe-unknown"
 
     def set_mode(self, community: Community, handle: str, mode: str, author: tuple[str, str]) -> None:
-        root = self.w.root
+        root = self.fx.root
         path = root / COMMUNITIES / community.slug / SUBSCRIBERS_FILE
         current, _ = read_subscribers(root, community.slug)
         if mode == "none" and not (
@@ -227,32 +230,32 @@ class Commands:
             current.pop(handle, None)
         else:
             current[handle] = mode
-        write_durably(path, subscribers_text(current).encode("utf-8"), self.w.spool.tmp)
+        write_durably(path, subscribers_text(current).encode("utf-8"), self.fx.spool.tmp)
         words = {"each": "gets every post", "digest": "gets the daily digest", "none": "gets no mail"}[mode]
-        self.w.commit(
+        self.fx.commit(
             [path],
             subject=f"{community.slug}: {handle} {words}",
             body=f"{author[0]} confirmed by email that they want this.",
             author=author,
-            committer=(self.w.settings.gateway_name, self.w.settings.noreply),
+            committer=(self.fx.settings.gateway_name, self.fx.settings.noreply),
             trailers={},
         )
 
     # -- moderation -------------------------------------------------------------------
 
     def ask_moderators(
-        self, community: Community, held_id: str, mail: Inbound, reason: str, why: str, index: Index
+        self, community: Community, held_id: str, mail: Inbound, reason: str, why: str, model: Model
     ) -> int:
-        now = self.w.clock()
-        settings = self.w.settings
+        now = self.fx.clock()
+        settings = self.fx.settings
         sent = 0
         for handle in community.moderators:
-            person = index.people.get(handle)
+            person = model.people.get(handle)
             address = person.mail_address() if person else None
             if not address:
                 continue
             reply = signed_address(
-                self.w.secret, community.mail, settings.mail_domain, "m", held_ref(held_id), who_of(address)
+                self.fx.secret, community.mail, settings.mail_domain, "m", held_ref(held_id), who_of(address)
             )
             text = (
                 f"A message to {community.name} is waiting for you: {why} ({reason}).\n\n"
@@ -274,60 +277,59 @@ class Commands:
                 reply_to=reply,
                 message_id=f"<held.{held_ref(held_id)}.{who_of(address)}@{settings.mail_domain}>",
             )
-            self.w.send(message, Outgoing(mail_from="", rcpt=address, kind="moderate", community=community.slug))
+            self.fx.send(message, Outgoing(mail_from="", rcpt=address, kind="moderate", community=community.slug))
             sent += 1
         return sent
 
     def moderate_by_mail(
-        self, community: Community, mail: Inbound, command: Command, index: Index
+        self, community: Community, mail: Inbound, command: Command, model: Model
     ) -> tuple[str, str, dict[str, Any]]:
         extra: dict[str, Any] = {"community": community.slug}
         ref, who = command.fields
-        handle = index.by_email.get(normalize_address(mail.from_address))
+        handle = model.handle_for(mail.from_address)
         if who != who_of(mail.from_address) or handle not in community.moderators:
             return "rejected", "not-a-moderator", extra
-        held_id = next((h["id"] for h in self.w.spool.held() if held_ref(h["id"]) == ref), None)
+        held_id = next((h["id"] for h in self.fx.spool.held() if held_ref(h["id"]) == ref), None)
         if held_id is None:
             return "rejected", "nothing-held", extra  # decided already, by another moderator or at a terminal
         decision = read_decision(mail.body)
         if decision is None:
-            self.w._notice(mail, "moderation-unclear", self.w.clock(), community=community.name)
+            self.fx.notice(mail, "moderation-unclear", self.fx.clock(), community=community.name)
             return "rejected", "moderation-unclear", extra
-        person = index.people[handle]
-        outcome = self.decide(held_id, decision, f"{person.name} <{mail.from_address}>", index)
+        person = model.people[handle]
+        outcome = self.decide(held_id, decision, f"{person.name} <{mail.from_address}>", model)
         return "moderated", outcome, {**extra, "held": held_id}
 
-    def decide(self, held_id: str, decision: Decision, moderator: str, index: Index) -> str:
+    def decide(self, held_id: str, decision: Decision, moderator: str, model: Model) -> str:
         """Publish or turn down one held message; returns what happened."""
-        spool = self.w.spool
+        spool = self.fx.spool
         spooled, info = spool.load_held(held_id)
         envelope = spooled.envelope
-        mail = parse_message(spooled.raw, envelope.received_at, self.w.settings.mail_domain)
+        mail = parse_message(spooled.raw, envelope.received_at, self.fx.settings.mail_domain)
         if not mail.from_address or "@" not in mail.from_address:
             mail.from_address = envelope.mail_from
-        community = index.communities_by_slug().get(info["community"])
+        community = model.communities.get(info["community"])
         if community is None:
             return "community-gone"
         base = {"key": info["key"], "message_id": mail.message_id, "sender": mail.from_address}
         if decision.action == "approve":
             if decision.known:
                 self.add_person(mail, community, decision.kind, moderator)
-                index.reload_people()
-            rcpt = info.get("recipient") or community_address(community, self.w.settings)
-            outcome, reason, extra = self.w.deliver(spooled, mail, rcpt, index, approved_by=moderator)
-            self.w.records.add(
+            rcpt = info.get("recipient") or community_address(community, self.fx.settings)
+            outcome, reason, extra = self.publish(spooled, mail, rcpt, moderator)
+            self.fx.records.add(
                 **base, recipient=rcpt, outcome=outcome, reason=reason, **{"approved_by": moderator, **extra}
             )
         else:
-            self.w._notice(
+            self.fx.notice(
                 mail,
                 "rejected-by-moderator",
-                self.w.clock(),
+                self.fx.clock(),
                 community=community.name,
                 moderator_reason=decision.reason or "no reason was given",
             )
             outcome = "rejected"
-            self.w.records.add(
+            self.fx.records.add(
                 **base,
                 outcome="rejected",
                 reason="moderator",
@@ -340,7 +342,7 @@ class Commands:
         return outcome
 
     def add_person(self, mail: Inbound, community: Community, kind: str, moderator: str) -> str:
-        root = self.w.root
+        root = self.fx.root
         local, _, domain = normalize_address(mail.from_address).partition("@")
         base = re.sub(r"[^a-z0-9._-]+", "-", local).strip("._-") or "person"
         handle = base if HANDLE_RE.match(base) else "person"
@@ -365,21 +367,21 @@ class Commands:
         }
         path = root / PEOPLE / f"{handle}.yml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_durably(path, dump_yaml(data).encode("utf-8"), self.w.spool.tmp)
-        self.w.commit(
+        write_durably(path, dump_yaml(data).encode("utf-8"), self.fx.spool.tmp)
+        self.fx.commit(
             [path],
             subject=f"people: add {handle}",
             body=f"{moderator} approved their message to {community.name} and marked them as known.",
             author=_split_person(moderator),
-            committer=(self.w.settings.gateway_name, self.w.settings.noreply),
+            committer=(self.fx.settings.gateway_name, self.fx.settings.noreply),
             trailers={},
         )
         return handle
 
     # -- bounces ----------------------------------------------------------------------
 
-    def bounce(self, spooled: Spooled, command: Command, index: Index) -> tuple[str, str, dict[str, Any]]:
-        address = next((a for p in index.people.values() for a in p.emails if who_of(a) == command.who), None)
+    def bounce(self, spooled: Spooled, command: Command, model: Model) -> tuple[str, str, dict[str, Any]]:
+        address = next((a for p in model.people.values() for a in p.emails if who_of(a) == command.who), None)
         if address is None:
             return "dropped", "bounce-unknown-address", {}
         failures = read_bounce(spooled.raw)
@@ -388,19 +390,19 @@ class Commands:
             if not failures and b"multipart/report" not in spooled.raw[:20000].lower():
                 return "dropped", "auto-reply-to-bounce-address", {"address": address}
             permanent = bool(failures.permanent)
-        return self.count_bounce(address, permanent, "dsn", index)
+        return self.count_bounce(address, permanent, "dsn", model)
 
-    def count_bounce(self, address: str, permanent: bool, how: str, index: Index) -> tuple[str, str, dict]:
-        now = self.w.clock()
+    def count_bounce(self, address: str, permanent: bool, how: str, model: Model) -> tuple[str, str, dict]:
+        now = self.fx.clock()
         score = self.bounces.record(address, permanent, now)
         extra: dict[str, Any] = {"address": address, "score": score, "permanent": permanent, "how": how}
         if self.bounces.crossed(address, now):
-            self.stop_mail(address, now, index)
+            self.stop_mail(address, now, model)
             extra["stopped"] = True
         return "bounce", "hard" if permanent else "soft", extra
 
-    def stop_mail(self, address: str, now: dt.datetime, index: Index) -> None:
-        handle = index.by_email.get(normalize_address(address))
+    def stop_mail(self, address: str, now: dt.datetime, model: Model) -> None:
+        handle = model.handle_for(address)
         if handle is None:
             return
         self._edit_person(
@@ -408,21 +410,20 @@ class Commands:
             lambda data: data.setdefault("undeliverable", {}).__setitem__(address, now.date().isoformat()),
             f"people: stop mail to {address}",
             f"Mail to {address} kept bouncing (score {self.bounces.score(address, now):.1f}); "
-            f"it is tried again after {self.w.settings.bounce_probe_days} days.",
+            f"it is tried again after {self.fx.settings.bounce_probe_days} days.",
         )
-        index.reload_people()
         log.warning("stopped mail to %s (%s): too many bounces", address, handle)
 
-    def probe_due(self, now: dt.datetime, index: Index) -> list[str]:
+    def probe_due(self, now: dt.datetime, model: Model) -> list[str]:
         """Start mail again to addresses stopped long enough ago; the next mail is the probe."""
         resumed = []
-        for person in list(index.people.values()):
+        for person in list(model.people.values()):
             for address, since in person.undeliverable.items():
                 try:
                     stopped = dt.date.fromisoformat(since)
                 except ValueError:
                     continue
-                if (now.date() - stopped).days < self.w.settings.bounce_probe_days:
+                if (now.date() - stopped).days < self.fx.settings.bounce_probe_days:
                     continue
                 self._edit_person(
                     person.handle,
@@ -432,23 +433,21 @@ class Commands:
                 )
                 self.bounces.reset(address)
                 resumed.append(address)
-        if resumed:
-            index.reload_people()
         return resumed
 
     def _edit_person(self, handle: str, change: Any, subject: str, body: str) -> None:
-        path = self.w.root / PEOPLE / f"{handle}.yml"
+        path = self.fx.root / PEOPLE / f"{handle}.yml"
         data = load_yaml(path.read_text(encoding="utf-8")) or {}
         change(data)
         if data.get("undeliverable") == {}:
             del data["undeliverable"]
-        write_durably(path, dump_yaml(data).encode("utf-8"), self.w.spool.tmp)
-        self.w.commit(
+        write_durably(path, dump_yaml(data).encode("utf-8"), self.fx.spool.tmp)
+        self.fx.commit(
             [path],
             subject=subject,
             body=body,
-            author=(self.w.settings.gateway_name, self.w.settings.noreply),
-            committer=(self.w.settings.gateway_name, self.w.settings.noreply),
+            author=(self.fx.settings.gateway_name, self.fx.settings.noreply),
+            committer=(self.fx.settings.gateway_name, self.fx.settings.noreply),
             trailers={},
         )
 

@@ -36,17 +36,15 @@ from pathlib import Path
 from intranet.format import (
     EMAIL_RE,
     attachments_dir,
-    normalize_address,
     normalize_message_id,
     post_relpath,
 )
-from intranet.gitrepo import changed_paths, head_of
+from intranet.model import Model
 from intranet.progress import Progress
 from intranet.settings import Settings
 
 from . import classify
 from .compose import bare_subject, compose, is_empty, sender_author
-from .index import Index, load_cache
 from .parse import Inbound, parse_message
 from .store import Store
 from .worker import EMPTY, NO_SENDER, foreign_texts
@@ -251,27 +249,15 @@ class Importer:
         self.now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
         self.store = Store(self.root)
         self.store.recover()  # a killed import's index lock, if any
-        self.index = self._load_index()
-        if slug not in self.index.communities_by_slug():
+        self.model = Model.cached(self.root, self.root / settings.state_dir)
+        if slug not in self.model.communities:
             raise ValueError(f"no community {slug!r} in {self.root / 'communities'}")
-        self.known = self.index.known_in(slug)
         self.topics_by_subject: dict[str, tuple[str, str, dt.datetime]] = {}  # key -> (topic, last id, last date)
         self.batch: list[Path] = []
         self.in_batch: set[Path] = set()  # posts of the batch, committed or not yet
         self.tmp = self.root / settings.state_dir / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.batch_posts = 0
-
-    def _load_index(self) -> Index:
-        state = self.root / self.settings.state_dir
-        cached = load_cache(self.root, state)
-        head = head_of(self.store.git_dir)
-        changed = changed_paths(self.store.git_dir, cached[0], head) if cached else None
-        if cached is not None and changed is not None:
-            index = Index(self.root, cached[1])
-            index.update(changed)
-            return index
-        return Index(self.root)
 
     def run(self, path: Path, progress: Progress | None = None) -> Summary:
         summary = Summary()
@@ -281,7 +267,7 @@ class Importer:
 
         def known(raw: Raw) -> bool:
             quick = _quick_message_id(raw.data)
-            return bool(quick) and quick in self.known.topic_of
+            return bool(quick) and quick in self.model.known(self.slug).topic_of
 
         try:
             for raw, ready in prepared(messages, self.now, domain, known):
@@ -312,7 +298,7 @@ class Importer:
         ``prepared`` is what :func:`prepare` made of it (in another process), if it ran already.
         """
         quick = _quick_message_id(raw.data)
-        if quick and quick in self.known.topic_of:  # a re-run: no need to parse it again
+        if quick and quick in self.model.known(self.slug).topic_of:  # a re-run: no need to parse it again
             return self._present(self.root / post_relpath(self.slug, quick))
         if prepared is None:
             prepared = prepare(raw, self.now, self.settings.mail_domain)
@@ -321,7 +307,7 @@ class Importer:
         mail = prepared
         relpath = post_relpath(self.slug, mail.message_id)
         path = self.root / relpath
-        if mail.message_id in self.known.topic_of or path.is_file():
+        if mail.message_id in self.model.known(self.slug).topic_of or path.is_file():
             return self._present(path)
         return self._write(mail, path)
 
@@ -342,9 +328,10 @@ class Importer:
 
     def _thread(self, mail: Inbound) -> tuple[str | None, str | None]:
         """(topic, parent) as live mail finds them, or by subject when the headers were lost."""
-        parent = next((mid for mid in mail.thread_ids() if mid in self.known.topic_of), None)
+        known = self.model.known(self.slug)
+        parent = next((mid for mid in mail.thread_ids() if mid in known.topic_of), None)
         if parent:
-            return self.known.topic_of[parent], parent
+            return known.topic_of[parent], parent
         key = subject_key(mail.subject)
         seen = self.topics_by_subject.get(key) if key else None
         if seen is not None and abs(mail.date - seen[2]) <= SUBJECT_WINDOW:
@@ -353,7 +340,7 @@ class Importer:
 
     def _write(self, mail: Inbound, path: Path) -> str:
         topic, parent = self._thread(mail)
-        handle = self.index.by_email.get(normalize_address(mail.from_address))
+        handle = self.model.handle_for(mail.from_address)
         author = sender_author(mail, handle)
         draft = compose(
             mail,
@@ -365,7 +352,7 @@ class Importer:
             self.now,  # the original date is kept; only one in the future is brought back to now
             self.settings,
             "",
-            *foreign_texts(self.root, self.index, self.slug, mail),
+            *foreign_texts(self.root, self.model, self.slug, mail),
         )
         if is_empty(draft):
             return EMPTY
@@ -376,7 +363,7 @@ class Importer:
             for name, data in draft.files.items():
                 _write_file(folder / name, data, self.tmp)
         _write_file(path, draft.post.to_text().encode("utf-8"), self.tmp)
-        self.index.add(draft.post)
+        self.model.insert(draft.post)
         key = subject_key(draft.post.subject)
         if key:
             self.topics_by_subject[key] = (draft.post.topic, draft.post.message_id, draft.post.date)

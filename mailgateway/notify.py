@@ -30,10 +30,7 @@ from typing import Any
 from intranet import urls
 from intranet.addresses import load_secret
 from intranet.format import (
-    COMMUNITIES,
-    POSTS_DIR,
     Community,
-    Intranet,
     Person,
     Post,
     attachments_dir,
@@ -41,10 +38,9 @@ from intranet.format import (
     message_key,
     normalize_address,
     post_relpath,
-    read_intranet,
     read_post,
 )
-from intranet.gitrepo import changed_paths, git_dir, head_of
+from intranet.model import Model
 from intranet.settings import Settings
 from intranet.threads import Topic, build_topics
 
@@ -56,24 +52,18 @@ from .spool import write_durably
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Directory:
-    """Communities and people as of one commit (no posts): who gets mail, and how."""
+def person_of(model: Model, post: Post) -> Person | None:
+    """The person in people/ who wrote ``post``, if any."""
+    if post.author.handle:
+        return model.people.get(post.author.handle)
+    return model.person_for(post.author.email)
 
-    intranet: Intranet
-    by_email: dict[str, str]
 
-    def person_for(self, post: Post) -> Person | None:
-        if post.author.handle:
-            return self.intranet.people.get(post.author.handle)
-        handle = self.by_email.get(normalize_address(post.author.email))
-        return self.intranet.people.get(handle) if handle else None
-
-    def author_of(self, post: Post) -> tuple[str, str]:
-        person = self.person_for(post)
-        if person is not None:
-            return person.name, person.emails[0] if person.emails else ""
-        return post.author.name or post.author.email or "Someone", post.author.email
+def author_of(model: Model, post: Post) -> tuple[str, str]:
+    person = person_of(model, post)
+    if person is not None:
+        return person.name, person.emails[0] if person.emails else ""
+    return post.author.name or post.author.email or "Someone", post.author.email
 
 
 @dataclass
@@ -114,7 +104,13 @@ class Notifier(Runner):
     name = "notifier"
     idle = 5.0
 
-    def __init__(self, root: Path, settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        clock: Callable[[], dt.datetime] | None = None,
+        model: Callable[[], Model] | None = None,  # the process's model, caught up with HEAD
+    ) -> None:
         self.root = Path(root).resolve()
         self.settings = settings
         self.state_dir = self.root / settings.state_dir
@@ -128,9 +124,8 @@ class Notifier(Runner):
         self.digest_state = self.queue.root / "digest-state.json"
         for folder in (self.jobs, self.fanned):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.git_dir = git_dir(self.root)
-        self._directory: Directory | None = None
-        self._directory_head = ""
+        self._model_of = model
+        self._own: Model | None = None
         super().__init__()
         self.on_refused: Callable[[str, str], None] | None = None  # (address, reply): a 5xx counts as a bounce
         self._lock = threading.Lock()
@@ -146,18 +141,15 @@ class Notifier(Runner):
         write_durably(self.jobs / f"{key}.json", json.dumps(data).encode(), self.queue.tmp)
         self._wake.set()
 
-    def directory(self) -> Directory:
-        """Communities and people, read again when a commit changes them (not for every new post)."""
-        head = head_of(self.git_dir)
-        if self._directory is not None and head != self._directory_head:
-            changed = changed_paths(self.git_dir, self._directory_head, head)
-            if changed is not None and all(_is_post(path) for path in changed):
-                self._directory_head = head
-        if self._directory is None or head != self._directory_head:
-            intranet = read_intranet(self.root, posts=False)
-            self._directory = Directory(intranet, intranet.person_by_email())
-            self._directory_head = head
-        return self._directory
+    def model(self) -> Model:
+        """Communities and people as of now: the gateway's model, or (alone, as `intranet digest`) its own."""
+        if self._model_of is not None:
+            return self._model_of()
+        if self._own is None:
+            self._own = Model.cached(self.root, self.state_dir)
+        else:
+            self._own.follow()
+        return self._own
 
     def read_post(self, slug: str, relpath: str, message_id: str) -> Post | None:
         """The post at ``relpath`` if it is the one with ``message_id``."""
@@ -192,11 +184,16 @@ class Notifier(Runner):
         return Thread(post, root, list(reversed(chain)))
 
     def _thread_by_scan(self, slug: str, message_id: str) -> Thread | None:
-        posts = [p for p in read_intranet(self.root).posts if p.community == slug]
-        for topic in build_topics(posts).get(slug, []):
-            for post in topic.posts:
-                if post.message_id == message_id:
-                    return Thread(post, topic.root, _references(topic, post))
+        """Thread the community as the model knows it; then read the post and its topic's first post."""
+        for topic in build_topics(self.model().posts_of(slug)).get(slug, []):
+            for known in topic.posts:
+                if known.message_id != message_id:
+                    continue
+                post = self.read_post(slug, known.relpath, message_id)
+                root = self.read_post(slug, topic.root.relpath, topic.root.message_id)
+                if post is None or root is None:
+                    return None
+                return Thread(post, root, _references(topic, known))
         return None
 
     def run_jobs(self, stop: Callable[[], bool] = lambda: False) -> int:
@@ -212,18 +209,18 @@ class Notifier(Runner):
         return done
 
     def fan_out(self, job: dict[str, Any]) -> int:
-        directory = self.directory()
-        community = directory.intranet.communities.get(job["community"])
+        model = self.model()
+        community = model.communities.get(job["community"])
         thread = self.thread_of(job["community"], job.get("relpath", ""), job["message_id"]) if community else None
         if thread is None or community is None:
             log.warning("fan-out of %s: the post is not in the work tree; nothing sent", job["message_id"])
             return 0
         post = thread.post
-        name, address = directory.author_of(post)
+        name, address = author_of(model, post)
         files = attachments_to_send(post, attachments_dir(self.root / post.relpath), self.settings.attach_max_bytes)
         body = post_body(post, community, self.settings, thread.src, files)  # the same for every recipient
         queued = 0
-        for _person, rcpt in recipients(community, directory.intranet.people, "each", directory.person_for(post)):
+        for _person, rcpt in recipients(community, model.people, "each", person_of(model, post)):
             if address and normalize_address(rcpt) == normalize_address(address):
                 continue
             message = post_mail(
@@ -318,12 +315,12 @@ class Notifier(Runner):
         return queued
 
     def _queue_digests(self, entries: list[dict[str, Any]], day: str, run: int, now: dt.datetime) -> int:
-        directory = self.directory()
-        people = directory.intranet.people
+        model = self.model()
+        people = model.people
         per_person: dict[str, list[DigestItem]] = {}
         addresses: dict[str, str] = {}
         for slug in dict.fromkeys(e["community"] for e in entries):
-            community = directory.intranet.communities.get(slug)
+            community = model.communities.get(slug)
             if community is None:
                 continue
             items = []
@@ -407,9 +404,3 @@ def _zone(name: str) -> dt.tzinfo:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return dt.UTC
-
-
-def _is_post(relpath: str) -> bool:
-    """A path under some community's ``posts/``: a post or an attachment, nothing the directory reads."""
-    parts = relpath.split("/")
-    return len(parts) > 3 and parts[0] == COMMUNITIES and parts[2] == POSTS_DIR

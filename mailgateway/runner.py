@@ -34,11 +34,23 @@ class Runner:
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self) -> None:
+    def finish(self) -> None:
+        """Called once in the runner's own thread when it stops (and by ``stop`` if it never started)."""
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Ask the thread to stop and wait for it; False if it is still busy after ``timeout`` seconds.
+
+        Whatever the runner must do last (:meth:`finish`) is done by its own thread, never by the
+        caller's while the runner may still be inside a unit of work.
+        """
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=60)
+            self._thread.join(timeout=timeout)
+            if self._thread.is_alive():
+                log.error("%s is still busy after %.0f s; it finishes on its own", self.name, timeout)
+                return False
+        return True
 
     def stopping(self) -> bool:
         return self._stop.is_set()
@@ -53,3 +65,7 @@ class Runner:
             if not worked:
                 self._wake.wait(self.idle)
                 self._wake.clear()
+        try:
+            self.finish()
+        except Exception:  # noqa: BLE001 - the process is stopping; say what was left undone
+            log.exception("%s could not finish cleanly; the next start repairs what is left", self.name)

@@ -14,7 +14,6 @@ import asyncio
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
@@ -22,7 +21,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from intranet.addresses import load_secret, parse_suffix, split_address
 from intranet.cli import host_port
-from intranet.format import COMMUNITIES, COMMUNITY_FILE, load_yaml
+from intranet.model import Model
 from intranet.settings import Settings
 
 from .imap import Intake
@@ -40,40 +39,14 @@ WRONG_DOMAIN = "550 5.1.2 We do not take mail for that domain here"
 TRY_LATER = "451 4.3.0 Could not store the message; try again later"
 
 
-class Directory:
-    """Community addresses, re-read when ``communities/`` changes."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._stamp: tuple[float, int] | None = None
-        self._mails: set[str] = set()
-
-    def mails(self) -> set[str]:
-        folder = self.root / COMMUNITIES
-        files = sorted(folder.glob(f"*/{COMMUNITY_FILE}"))
-        stamp = (max((f.stat().st_mtime for f in files), default=0.0), len(files))
-        if stamp != self._stamp:
-            mails = set()
-            for path in files:
-                try:
-                    data = load_yaml(path.read_text(encoding="utf-8")) or {}
-                except (ValueError, OSError):
-                    continue
-                mail = data.get("mail") if isinstance(data, dict) else None
-                mails.add(str(mail or path.parent.name).lower())
-            self._mails, self._stamp = mails, stamp
-        return self._mails
-
-
 class Handler:
     """aiosmtpd handler: RCPT checks, DATA spools."""
 
-    def __init__(self, root: Path, settings: Settings, spool: Spool, records: Records, worker: Worker | None) -> None:
+    def __init__(self, root: Path, settings: Settings, spool: Spool, records: Records, worker: Worker) -> None:
         self.settings = settings
         self.spool = spool
         self.records = records
         self.worker = worker
-        self.directory = Directory(root)
         self.secret = load_secret(root / settings.state_dir)
 
     async def handle_RCPT(
@@ -95,7 +68,7 @@ class Handler:
             return NO_SUCH_COMMUNITY
         if parts.domain != self.settings.mail_domain.lower():
             return WRONG_DOMAIN
-        if parts.mail not in self.directory.mails():
+        if self.worker.model().community_for(parts.mail) is None:
             return NO_SUCH_COMMUNITY
         if parts.suffix and parse_suffix(self.secret, parts.mail, parts.suffix) is None:
             return BAD_REPLY_ADDRESS
@@ -171,13 +144,19 @@ class Gateway:
     """The listening servers and the worker, started and stopped together."""
 
     def __init__(
-        self, root: Path, settings: Settings, smtp: str | None = None, lmtp: str | None = None, on_commit: Any = None
+        self,
+        root: Path,
+        settings: Settings,
+        smtp: str | None = None,
+        lmtp: str | None = None,
+        model: Model | None = None,  # the process's model (``intranet up``); alone, the gateway keeps its own
     ) -> None:
         self.root = Path(root).resolve()
         self.settings = settings
-        self.worker = Worker(self.root, settings, on_commit=on_commit)
-        self.notifier = Notifier(self.root, settings)
+        self.worker = Worker(self.root, settings, model=model)
+        self.notifier = Notifier(self.root, settings, model=self.worker.model)
         self.worker.notifier = self.notifier
+        self.worker.effects.wake_notifier = self.notifier.wake
         self.notifier.on_refused = self.worker.bounced
         self.handler = Handler(self.root, settings, self.worker.spool, self.worker.records, self.worker)
         self.smtp = settings.smtp if smtp is None else smtp
@@ -186,6 +165,7 @@ class Gateway:
         self.intake: Intake | None = None
 
     def start(self) -> list[str]:
+        self.worker.model()  # read (or catch up) before the first RCPT is checked against it
         self.worker.start()
         self.notifier.start()
         listening = []
@@ -203,7 +183,7 @@ class Gateway:
                 self.settings,
                 self.worker.spool,
                 self.worker.records,
-                self.handler.directory.mails,
+                self.mails,
                 self.worker.wake,
             )
             listening += self.intake.start()
@@ -213,6 +193,10 @@ class Gateway:
         self.worker.wake()  # anything left in the spool from before
         log.info("gateway for @%s: %s", self.settings.mail_domain, ", ".join(listening) or "no listener")
         return listening
+
+    def mails(self) -> set[str]:
+        """The community addresses (local parts) mail is taken for."""
+        return set(self.worker.model().by_mail)
 
     def stop(self) -> None:
         if self.intake is not None:

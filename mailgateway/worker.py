@@ -24,43 +24,47 @@ from pathlib import Path
 from typing import Any
 
 from intranet.addresses import load_secret, parse_suffix, split_address
+from intranet.errors import FormatError, UnreadablePost
 from intranet.format import (
     EMAIL_RE,
-    Community,
     attachments_dir,
-    may_read,
-    normalize_address,
+    load_yaml,
     post_relpath,
     read_post,
     split_front_matter,
 )
-from intranet.format import load_yaml as _load_yaml
-from intranet.gitrepo import changed_paths, head_of
+from intranet.model import Model
 from intranet.settings import Settings
 
 from . import classify, notices, policy
 from .commands import Commands, Decision
 from .compose import Draft, compose, is_empty, sender_author
-from .index import Index, load_cache
-from .notices import Notices
-from .outgoing import Outgoing, Queue
+from .effects import Effects
 from .parse import Inbound, parse_message
+from .routing import (
+    COMMAND,
+    DIGEST_REPLY,
+    DUPLICATE_MARK,
+    EMPTY,
+    HOLD,
+    NO_SENDER,
+    PUBLISH,
+    REJECT,
+    Route,
+    route,
+    target_of,
+)
 from .runner import Runner
 from .spool import Records, Spool, Spooled, write_durably
-from .store import HOLD_SECONDS, Commit, Store
+from .store import HOLD_SECONDS, Store
 
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 5
-SAVE_EVERY = 1000  # changes to the worker's index between two saves of its cache (and at every stop)
+SAVE_EVERY = 1000  # changes to the model between two saves of the gateway's cache of it (and at every stop)
 
-# Outcomes and the reasons that are not from classify/policy.
+# Outcomes (reasons are in mailgateway.routing, classify and policy).
 PUBLISHED, DUPLICATE, HELD, REJECTED, DROPPED = "published", "duplicate", "held", "rejected", "dropped"
-UNKNOWN_COMMUNITY = "unknown-community"
-BAD_REPLY_ADDRESS = "bad-reply-address"
-EMPTY = "empty"
-TOPIC_CLOSED = "topic-closed"
-NO_SENDER = "no-sender"
 
 
 class Worker(Runner):
@@ -70,7 +74,7 @@ class Worker(Runner):
         self,
         root: Path,
         settings: Settings,
-        on_commit: Callable[[list[str]], None] | None = None,  # told the paths of each post committed
+        model: Model | None = None,  # the process's model; without one the worker keeps its own (no post text)
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.root = Path(root).resolve()
@@ -78,23 +82,24 @@ class Worker(Runner):
         self.state_dir = self.root / settings.state_dir
         self.spool = Spool(self.state_dir)
         self.records = Records(self.state_dir)
-        self.queue = Queue(self.state_dir)
-        self.notifier: Any = None  # the gateway's Notifier: fans out what is published
-        self.notices = Notices(self.state_dir, settings, self.send)
         self.decisions = self.spool.root / "decisions"
         self.decisions.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.secret = load_secret(self.state_dir)
         self.store = Store(self.root)
         self.git_dir = self.store.git_dir
-        self.on_commit = on_commit
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         super().__init__()
+        self._model = model
+        self._own_model = model is None  # then it is cached in the state folder between starts
+        self._saved_seq = 0
+        self.effects = Effects(
+            self.root, settings, self.spool, self.records, self.store, self.model, lambda: self.clock(), self.secret
+        )
+        self.notifier: Any = None  # the gateway's Notifier: fans out what is published
+        self.commands = Commands(self.effects, self.deliver)
         self._lock_file: Any = None
-        self._index: Index | None = None
-        self._index_head = ""
-        self._unsaved = 0  # changes to the index since it was last saved
         self._not_before: dict[str, float] = {}
-        self.commands = Commands(self)
+        self._done: list[tuple[str, list[dict[str, Any]]]] = []  # this batch's finished keys and their records
         self._refusals: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()  # from the notifier's thread
         self._probed = ""
 
@@ -118,10 +123,20 @@ class Worker(Runner):
             raise RuntimeError(f"another gateway is working the spool in {self.state_dir}")
         super().start()
 
-    def stop(self) -> None:
-        super().stop()
-        self.store.flush()
-        self.save_index()
+    def finish(self) -> None:
+        """End the current batch and keep the cache: in the worker's own thread, or once it has stopped."""
+        self._end_batch()
+        self.save_model()
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        if not super().stop(timeout):
+            return False  # still inside a message after the wait: its thread ends the batch; the next start repairs
+        if self._thread is None:  # never started (a command at a terminal): end what it did here
+            self.finish()
+        self.release()
+        return True
+
+    def release(self) -> None:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -129,22 +144,38 @@ class Worker(Runner):
     def pass_once(self) -> bool:
         return self.run_once()
 
-    def send(self, message: Any, envelope: Outgoing) -> None:
-        """Queue one outgoing mail; the notifier delivers it."""
-        self.queue.enqueue(message, envelope)
-        if self.notifier is not None:
-            self.notifier.wake()
+    def send(self, message: Any, envelope: Any) -> None:
+        self.effects.send(message, envelope)
 
     def run_once(self) -> bool:
         """Deal with every pending message that is due, until the spool is empty; True if any was handled.
 
         The commits of one pass are a batch (see :mod:`mailgateway.store`): the index is brought up
         to date when the spool runs dry, and at least every ``HOLD_SECONDS`` while mail keeps coming.
+        A message's outcome is recorded, and it leaves the spool, only once its batch has updated the
+        index: whoever sees the outcome sees a clean ``git status``.
         """
         try:
             return self._run_pass()
         finally:
-            self.store.flush()
+            self._end_batch()
+
+    def _end_batch(self) -> None:
+        self.store.flush()
+        done, self._done = self._done, []
+        for key, records in done:
+            for record in records:
+                self.records.add(**record)
+            if key:
+                self.spool.finish(key)
+                self._not_before.pop(key, None)
+
+    def _record(self, **record: Any) -> None:
+        """Note an outcome; it is written when the batch ends (see :meth:`run_once`)."""
+        if self._done:
+            self._done[-1][1].append(record)
+        else:
+            self.records.add(**record)
 
     def _run_pass(self) -> bool:
         worked = self._run_decisions()
@@ -152,7 +183,7 @@ class Worker(Runner):
         today = self.clock().date().isoformat()
         if self._probed != today:
             self._probed = today
-            resumed = self.commands.probe_due(self.clock(), self.index())
+            resumed = self.commands.probe_due(self.clock(), self.model())
             if resumed:
                 log.info("trying mail again to %s", ", ".join(resumed))
         seen: set[str] = set()
@@ -168,11 +199,11 @@ class Worker(Runner):
                 worked = True
                 self._run_key(key)
                 if self.store.held_for() > HOLD_SECONDS:  # mail keeps coming: end the batch here
-                    self.store.flush()
+                    self._end_batch()
                     self._run_decisions()
                     self._count_refusals()
-        if self._unsaved >= SAVE_EVERY:
-            self.save_index()
+        if self._model is not None and self._model.seq - self._saved_seq >= SAVE_EVERY:
+            self.save_model()
         return worked
 
     def _run_key(self, key: str) -> None:
@@ -183,14 +214,13 @@ class Worker(Runner):
         except (ValueError, TypeError) as exc:
             self._failed(key, f"unreadable spool file: {exc}")
             return
+        self._done.append((key, []))
         try:
             self.process(spooled)
         except Exception as exc:  # noqa: BLE001 - any failure is counted, never fatal
             log.exception("spool %s: processing failed", key)
+            self._done.pop()
             self._failed(key, f"{type(exc).__name__}: {exc}")
-            return
-        self.spool.finish(key)
-        self._not_before.pop(key, None)
 
     def decide(self, held_id: str, decision: Decision, moderator: str) -> None:
         """Queue a moderator's decision made at a terminal; the worker acts on it."""
@@ -205,7 +235,7 @@ class Worker(Runner):
             held = data.pop("held")
             moderator = data.pop("moderator")
             if (self.spool.held_dir / f"{held}.json").is_file():
-                self.commands.decide(held, Decision(**data), moderator, self.index())
+                self.commands.decide(held, Decision(**data), moderator, self.model())
             path.unlink()
             worked = True
         return worked
@@ -219,7 +249,7 @@ class Worker(Runner):
         worked = False
         while not self._refusals.empty():
             address, how = self._refusals.get()
-            self.commands.count_bounce(address, True, how, self.index())
+            self.commands.count_bounce(address, True, how, self.model())
             worked = True
         return worked
 
@@ -232,54 +262,30 @@ class Worker(Runner):
         else:
             self._not_before[key] = time.monotonic() + min(60.0, 2.0 ** self.spool.tries(key))
 
-    # -- one message --------------------------------------------------------------
+    # -- the model ----------------------------------------------------------------
 
-    def index(self) -> Index:
-        """What the worker knows, as of HEAD. The gateway's own commits add to it as they go;
-        after someone else's commit the files it changed are read again (see :mod:`mailgateway.index`)."""
-        head = head_of(self.git_dir)
-        if self._index is None:
-            self._index = self._load_index(head)
-            self._index_head = head
-        elif head != self._index_head:
-            changed = changed_paths(self.git_dir, self._index_head, head)
-            if changed is None:
-                self._index = Index(self.root)
-            else:
-                self._index.update(changed)
-            self._index_head = head
-            self._unsaved += len(changed or ())
-        return self._index
-
-    def _load_index(self, head: str) -> Index:
-        started = time.monotonic()
-        cached = load_cache(self.root, self.state_dir)
-        changed = changed_paths(self.git_dir, cached[0], head) if cached else None
-        if cached is not None and changed is not None:
-            index = Index(self.root, cached[1])
-            index.update(changed)
-            how = f"from the cache and {len(changed)} changed files"
+    def model(self) -> Model:
+        """The process's model, caught up with HEAD (an editor's commits are read as a diff)."""
+        if self._model is None:
+            self._model = self._load_model()
         else:
-            index = Index(self.root)
-            how = "from every post file"
-        log.info("read %d posts %s in %.1f s", len(index.records), how, time.monotonic() - started)
-        if head and (changed is None or changed):
-            index.save(self.state_dir, head)
-        return index
+            self._model.follow()
+        return self._model
 
-    def save_index(self) -> None:
-        """Keep what the worker knows for the next start (see :mod:`mailgateway.index`)."""
-        if self._index is not None and self._index_head and self._unsaved:
-            self._index.save(self.state_dir, self._index_head)
-            self._unsaved = 0
+    def _load_model(self) -> Model:
+        model = Model.cached(self.root, self.state_dir)
+        self._saved_seq = -1  # written once after every start: the cache then names this HEAD
+        return model
 
-    def commit(self, paths: list[Path], **message: Any) -> Commit | None:
-        """Commit through the store; a commit made on the HEAD the index knows keeps the index."""
-        commit = self.store.commit(paths, **message)
-        if commit is not None and self._index is not None and commit.parent == self._index_head:
-            self._index_head = commit.sha
-            self._unsaved += 1
-        return commit
+    def save_model(self) -> None:
+        """Keep the worker's own model for the next start (see :mod:`intranet.modelcache`)."""
+        model = self._model
+        if not self._own_model or model is None or not model.head or model.seq == self._saved_seq:
+            return
+        model.save(self.state_dir)
+        self._saved_seq = model.seq
+
+    # -- one message --------------------------------------------------------------
 
     def process(self, spooled: Spooled) -> None:
         envelope = spooled.envelope
@@ -291,121 +297,114 @@ class Worker(Runner):
             command = parse_suffix(self.secret, address.mail, address.suffix) if address and address.suffix else None
             if command is not None and command.kind == "bounce":
                 rcpts.remove(rcpt)
-                outcome, reason, extra = self.commands.bounce(spooled, command, self.index())
+                outcome, reason, extra = self.commands.bounce(spooled, command, self.model())
                 log.info("spool %s %s to %s: %s (%s)", spooled.key, mail.message_id, rcpt, outcome, reason)
-                self.records.add(**base, recipient=rcpt, outcome=outcome, reason=reason, **extra)
+                self._record(**base, recipient=rcpt, outcome=outcome, reason=reason, **extra)
         if not rcpts:
             return
         drop = classify.drop_reason(mail, self.settings.mail_domain, envelope.mail_from)
         if drop:
             log.info("spool %s %s: dropped (%s)", spooled.key, mail.message_id, drop)
-            self.records.add(**base, outcome=DROPPED, reason=drop, recipients=rcpts)
+            self._record(**base, outcome=DROPPED, reason=drop, recipients=rcpts)
             return
         if not EMAIL_RE.match(mail.from_address):
             # No usable From (obfuscated "x at y", missing): the envelope sender stands in, or nobody.
             if not EMAIL_RE.match(envelope.mail_from):
                 log.info("spool %s %s: rejected (no sender address)", spooled.key, mail.message_id)
-                self.records.add(**base, outcome=REJECTED, reason=NO_SENDER, recipients=rcpts)
+                self._record(**base, outcome=REJECTED, reason=NO_SENDER, recipients=rcpts)
                 return
             mail.from_address = envelope.mail_from
-        index = self.index()
         for rcpt in rcpts:
-            outcome, reason, extra = self.deliver(spooled, mail, rcpt, index)
+            outcome, reason, extra = self.deliver(spooled, mail, rcpt)
             log.info("spool %s %s to %s: %s (%s)", spooled.key, mail.message_id, rcpt, outcome, reason)
-            self.records.add(**base, recipient=rcpt, outcome=outcome, reason=reason, **extra)
+            self._record(**base, recipient=rcpt, outcome=outcome, reason=reason, **extra)
 
-    def deliver(
-        self, spooled: Spooled, mail: Inbound, rcpt: str, index: Index, approved_by: str = ""
+    def deliver(self, spooled: Spooled, mail: Inbound, rcpt: str, approved_by: str = "") -> tuple[str, str, dict]:
+        """Decide (:func:`mailgateway.routing.route`) and carry out; return (outcome, reason, details)."""
+        model = self.model()
+        target = target_of(rcpt, model, self.settings, self.secret)
+        existing = None
+        if target.community is not None and not target.error and (target.command is None or target.command.token):
+            existing = self._existing(target.community.slug, mail)
+        decision = route(
+            mail,
+            target,
+            model,
+            self.settings,
+            policy.authenticate(mail, spooled.envelope.peer, self.settings),
+            existing,
+            self.commands.is_digest_reply(mail, self.settings.mail_domain),
+            approved_by,
+        )
+        return self._carry_out(decision, spooled, mail, existing, approved_by)
+
+    def _carry_out(
+        self, decision: Route, spooled: Spooled, mail: Inbound, existing: str | None, approved_by: str
     ) -> tuple[str, str, dict]:
-        """Post ``mail`` to the community at ``rcpt``; return (outcome, reason, details).
-
-        ``approved_by`` names the moderator who approved a held message: no hold then.
-        """
-        envelope = spooled.envelope
         now = self.clock()
-        address = split_address(rcpt)
-        community = index.community_for(address.mail) if address else None
-        if address is None or community is None or address.domain != self.settings.mail_domain.lower():
-            self._notice(mail, UNKNOWN_COMMUNITY, now, address=rcpt)
-            return REJECTED, UNKNOWN_COMMUNITY, {}
-        known = index.known_in(community.slug)
-        parent = next((mid for mid in mail.thread_ids() if mid in known.topic_of), None)
-        topic = known.topic_of[parent] if parent else None
-        token_ok = True
-        if address.suffix:
-            command = parse_suffix(self.secret, community.mail, address.suffix)
-            if command is None:
-                self._notice(mail, UNKNOWN_COMMUNITY, now, address=rcpt)
-                return REJECTED, BAD_REPLY_ADDRESS, {}
-            if command.token is None:
-                return self.commands.handle(command, community, spooled, mail, index)
-            token = command.token
-            token_ok = token.issued_to(mail.from_address)
-            if topic is None and token.topic in known.by_ref:
-                topic = known.by_ref[token.topic]  # headers lost: the reply address says where
-                parent = topic
-
-        elif topic is None and self.commands.is_digest_reply(mail, self.settings.mail_domain):
-            return (*self.commands.digest_reply(community, mail), {"community": community.slug})
-
-        existing = self._existing(community.slug, mail)
-        if existing == DUPLICATE:
+        community = decision.community
+        if decision.notice and decision.action != HOLD:
+            self.effects.notice(mail, decision.notice, now, **decision.values)
+        if decision.action == REJECT:
+            return REJECTED, decision.reason, decision.extra()
+        assert community is not None  # every other route names its community
+        if decision.action == COMMAND and decision.command is not None:
+            return self.commands.handle(decision.command, community, spooled, mail, self.model())
+        if decision.action == DIGEST_REPLY:
+            return (*self.commands.digest_reply(community, mail), decision.extra())
+        if decision.action == HOLD:
+            return self._hold(decision, spooled, mail, now)
+        if decision.action != PUBLISH:  # a duplicate: its fan-out may not have been queued before a crash
             self._fan_out(community.slug, mail.message_id)
-            return DUPLICATE, "already-posted", {"community": community.slug}
+            return DUPLICATE, decision.reason, decision.extra()
+        return self._publish(decision, spooled, mail, existing, approved_by)
 
-        values = {
-            "address": rcpt,
-            "community": community.name,
-            "community_address": f"{community.mail}@{self.settings.mail_domain}",
-        }
-        if topic and topic in known.closed:
-            self._notice(mail, TOPIC_CLOSED, now, topic=known.titles.get(topic, ""), **values)
-            return REJECTED, TOPIC_CLOSED, {"community": community.slug}
-        handle = index.by_email.get(normalize_address(mail.from_address))
-        authenticity = policy.authenticate(mail, envelope.peer, self.settings)
-        readable = may_read(community, index.people.get(handle)) if handle else True
-        hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
-        if hold:
-            held_id = self.spool.hold(
-                spooled,
-                community.slug,
-                {
-                    "key": spooled.key,
-                    "community": community.slug,
-                    "reason": hold,
-                    "why": authenticity.why,
-                    "message_id": mail.message_id,
-                    "sender": mail.from_address,
-                    "subject": mail.subject,
-                    "recipient": rcpt,
-                    "held": now.isoformat(timespec="seconds"),
-                },
-            )
-            self._notice(mail, "held", now, hold=hold, **values)
-            why = notices.HOLD_WHY.get(hold, hold)
-            self.commands.ask_moderators(community, held_id, mail, hold, why, index)
-            return HELD, hold, {"community": community.slug, "held": held_id}
+    def _hold(self, decision: Route, spooled: Spooled, mail: Inbound, now: dt.datetime) -> tuple[str, str, dict]:
+        community = decision.community
+        assert community is not None
+        held_id = self.spool.hold(
+            spooled,
+            community.slug,
+            {
+                "key": spooled.key,
+                "community": community.slug,
+                "reason": decision.reason,
+                "why": decision.why,
+                "message_id": mail.message_id,
+                "sender": mail.from_address,
+                "subject": mail.subject,
+                "recipient": decision.values.get("address", ""),
+                "held": now.isoformat(timespec="seconds"),
+            },
+        )
+        self.effects.notice(mail, "held", now, **decision.values)
+        why = notices.HOLD_WHY.get(decision.reason, decision.reason)
+        self.commands.ask_moderators(community, held_id, mail, decision.reason, why, self.model())
+        return HELD, decision.reason, {**decision.extra(), "held": held_id}
 
-        author = sender_author(mail, handle)
+    def _publish(
+        self, decision: Route, spooled: Spooled, mail: Inbound, existing: str | None, approved_by: str
+    ) -> tuple[str, str, dict]:
+        community = decision.community
+        assert community is not None
         draft = compose(
             mail,
             community.slug,
-            envelope.protocol,
-            author,
-            topic,
-            parent,
-            envelope.received_at,
+            spooled.envelope.protocol,
+            sender_author(mail, decision.handle),
+            decision.topic,
+            decision.parent,
+            spooled.envelope.received_at,
             self.settings,
             existing or "",
-            *self._foreign(community.slug, mail, index),
+            *foreign_texts(self.root, self.model(), community.slug, mail),
         )
         if is_empty(draft):
-            self._notice(mail, EMPTY, now, **values)
-            return REJECTED, EMPTY, {"community": community.slug}
-        commit = self._store(draft, community, mail, handle, approved_by)
-        index.add(draft.post)
+            self.effects.notice(mail, EMPTY, self.clock(), **decision.values)
+            return REJECTED, EMPTY, decision.extra()
+        commit = self._store(draft, community.slug, community.name, mail, decision.handle, approved_by)
         self._fan_out(community.slug, mail.message_id, draft.post.relpath)
-        extra: dict[str, Any] = {"community": community.slug, "path": draft.post.relpath}
+        extra: dict[str, Any] = {**decision.extra(), "path": draft.post.relpath}
         if draft.quotes_removed:
             log.info("spool %s %s: quoted text from another community removed", spooled.key, mail.message_id)
             extra["quoted_removed"] = True
@@ -415,13 +414,10 @@ class Worker(Runner):
             extra["commit"] = commit
         if approved_by:
             extra["approved_by"] = approved_by
-        return PUBLISHED, "reply" if topic else "new-topic", extra
-
-    def _foreign(self, slug: str, mail: Inbound, index: Index) -> tuple[list[str] | None, list[str]]:
-        return foreign_texts(self.root, index, slug, mail)
+        return PUBLISHED, decision.reason, extra
 
     def _existing(self, slug: str, mail: Inbound) -> str | None:
-        """DUPLICATE if this message is already a committed post here; a variant suffix if the
+        """DUPLICATE_MARK if this message is already a committed post here; a variant suffix if the
         Message-ID is taken by different content; None if the ID is free."""
         for variant in ("", mail.content_hash[7:15]):
             path = self.root / post_relpath(slug, mail.message_id, variant)
@@ -429,7 +425,7 @@ class Worker(Runner):
                 return variant or None
             if _hash_of(path) == mail.content_hash:
                 if self.store.is_committed(path):
-                    return DUPLICATE
+                    return DUPLICATE_MARK
                 return variant or None  # written before a crash, not yet committed: finish the job
         return mail.content_hash[7:23]
 
@@ -437,7 +433,9 @@ class Worker(Runner):
         if self.notifier is not None:
             self.notifier.add_job(slug, relpath, message_id)
 
-    def _store(self, draft: Draft, community: Community, mail: Inbound, handle: str | None, approved_by: str) -> str:
+    def _store(
+        self, draft: Draft, slug: str, community_name: str, mail: Inbound, handle: str | None, approved_by: str
+    ) -> str:
         post = draft.post
         path = self.root / post.relpath
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -450,29 +448,24 @@ class Worker(Runner):
                 write_durably(target, data, self.spool.tmp)
                 paths.append(target)
         write_durably(path, post.to_text().encode("utf-8"), self.spool.tmp)
-        person = self._index.people.get(handle) if handle and self._index else None
+        person = self.model().people.get(handle) if handle else None
         name = person.name if person else (mail.from_name or mail.from_address)
         kind = "reply" if post.in_reply_to else "new topic"
-        commit = self.commit(
+        commit = self.effects.commit(
             paths,
-            subject=f"{community.slug}: {post.subject or '(no subject)'}",
-            body=f"A {kind} by {name} in {community.name}, received by email.",
+            subject=f"{slug}: {post.subject or '(no subject)'}",
+            body=f"A {kind} by {name} in {community_name}, received by email.",
             author=(name, mail.from_address or "unknown@invalid"),
             committer=(self.settings.gateway_name, self.settings.noreply),
             trailers={"Message-ID": post.message_id, **({"Approved-by": approved_by} if approved_by else {})},
         )
-        if commit and self.on_commit is not None:
-            self.on_commit([p.relative_to(self.root).as_posix() for p in paths])
         return commit.sha if commit else ""
 
-    def _notice(self, mail: Inbound, reason: str, now: dt.datetime, **values: str) -> None:
-        self.notices.send(mail.from_address, reason, mail.subject, mail.message_id, now, **values)
 
-
-def foreign_texts(root: Path, index: Index, slug: str, mail: Inbound) -> tuple[list[str] | None, list[str]]:
+def foreign_texts(root: Path, model: Model, slug: str, mail: Inbound) -> tuple[list[str] | None, list[str]]:
     """The texts and topic titles of the posts ``mail`` answers that live in another community than
     ``slug``; (None, []) when it answers none. They are kept out of this one (see compose)."""
-    found = index.elsewhere(slug, mail.thread_ids())
+    found = model.elsewhere(slug, mail.thread_ids())
     if not found:
         return None, []
     texts, titles = [], []
@@ -483,14 +476,20 @@ def foreign_texts(root: Path, index: Index, slug: str, mail: Inbound) -> tuple[l
             if post is not None:
                 texts.append(f"{post.body}\n{post.quoted}")
                 titles.append(post.subject)
-                titles.append(index.known_in(other).titles.get(post.topic, ""))
+                titles.append(model.known(other).titles.get(post.topic, ""))
     return texts, titles
 
 
 def _hash_of(path: Path) -> str:
+    """The ``content_hash`` a post file records ("" for none).
+
+    A file that cannot be read raises :class:`UnreadablePost`: whether the message is already posted
+    cannot be told, so nothing is written (no second copy); the message is retried, then kept in
+    ``failed/`` with the reason, until the file is mended.
+    """
     try:
         head, _, _ = split_front_matter(path.read_text(encoding="utf-8"))
-        data = _load_yaml(head)
-    except Exception:  # noqa: BLE001 - an unreadable file is not our duplicate
-        return ""
+        data = load_yaml(head)
+    except (OSError, UnicodeDecodeError, FormatError) as exc:
+        raise UnreadablePost(f"{path.name}: the post file for this Message-ID cannot be read ({exc})") from exc
     return str(data.get("content_hash", "")) if isinstance(data, dict) else ""

@@ -172,6 +172,12 @@ def test_a_renamed_community_or_thousands_of_posts_make_a_full_build(small_root:
         assert (small_root / "site" / "staff" / "c" / "buying" / "index.html").is_file()
         assert not (small_root / "site" / "staff" / "c" / "procurement").exists()
         many = [f"communities/handover/posts/x/{n}.md" for n in range(600)]  # a checkout of another branch
+        (small_root / "communities" / "handover" / "posts" / "x").mkdir()
+        for n, relpath in enumerate(many):
+            (small_root / relpath).write_text(
+                f"---\nmessage_id: <flood-{n}@example.org>\nauthor: ann.lee\ndate: 2026-11-03T09:00:00+00:00\n"
+                f"subject: Flood {n}\n---\nPost {n}.\n"
+            )
         assert builder.update(many) == "rebuilt"
     finally:
         builder.close()

@@ -225,7 +225,7 @@ def test_the_workers_index_survives_its_own_commits_and_follows_an_editors_post(
         h.send(first, "handover@intranet.localhost")
         h.wait("<rota@example.org>")
         worker = h.gateway.worker
-        index = worker.index()
+        model = worker.model()
         h.send(
             mail(subject="Re: Rota", message_id="<re@example.org>", in_reply_to="<rota@example.org>"),
             "handover@intranet.localhost",
@@ -233,7 +233,7 @@ def test_the_workers_index_survives_its_own_commits_and_follows_an_editors_post(
         h.send(mail(subject="Another", message_id="<another@example.org>"), "handover@intranet.localhost")
         h.wait("<re@example.org>")
         h.wait("<another@example.org>")
-        assert worker.index() is index  # the gateway's own commits did not make it read everything again
+        assert worker.model() is model  # the gateway's own commits did not make it read everything again
         # An editor writes a post by hand and commits it; a reply to it by mail lands in its topic.
         hand = write(
             root,
@@ -249,11 +249,11 @@ def test_the_workers_index_survives_its_own_commits_and_follows_an_editors_post(
         )
         record = h.wait("<re-hand@example.org>")[0]
         assert record["reason"] == "reply"
-        assert worker.index() is index  # brought up to date, not read again
+        assert worker.model() is model  # brought up to date, not read again
         assert h.post("<re-hand@example.org>").topic == "<hand@example.org>"
     assert (root / ".intranet" / "index-cache.json").is_file()
     restarted = Worker(root, read_settings(root))
-    known = restarted.index().known_in("handover")
+    known = restarted.model().known("handover")
     assert known.topic_of["<re-hand@example.org>"] == "<hand@example.org>"
     assert status(root) == ""
 

@@ -119,18 +119,20 @@ def test_bursts_of_changes_coalesce_into_few_rebuilds(small_root: Path) -> None:
     from generator.serve import Rebuilder
 
     builder = Builder(small_root)
+    model = builder.model
     rebuilder = Rebuilder(builder)
+    model.subscribe(rebuilder.take)
     rebuilder.start()
     try:
         for _ in range(50):
-            rebuilder.notify(["mkdocs.yml"])
+            model.apply(["mkdocs.yml"])
         wait_for(lambda: rebuilder.builds >= 1, what="a rebuild")
         time.sleep(1.0)
         assert rebuilder.builds == 1
-        rebuilder.notify()  # nothing named: nothing to do
+        model.apply([])  # nothing named: nothing to do
         time.sleep(0.5)
         assert rebuilder.builds == 1
-        rebuilder.notify(["people/ann.lee.yml"])
+        model.apply(["people/ann.lee.yml"])
         wait_for(lambda: rebuilder.builds == 2, what="a second rebuild")
     finally:
         rebuilder.stop()

@@ -1,0 +1,67 @@
+"""What the gateway does to the world on a decision's behalf: commits, notices and outgoing mail.
+
+One :class:`Effects` per worker, shared with :class:`mailgateway.commands.Commands`,
+so that deciding (:mod:`mailgateway.routing`, the commands) never needs the
+worker itself. Every commit goes through :meth:`Effects.commit`, which tells
+the model what it wrote, so the process's one model follows its own commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from intranet.model import Model
+from intranet.settings import Settings
+
+from .notices import Notices
+from .outgoing import Outgoing, Queue
+from .parse import Inbound
+from .spool import Records, Spool
+from .store import Commit, Store
+
+
+class Effects:
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        spool: Spool,
+        records: Records,
+        store: Store,
+        model: Callable[[], Model],
+        clock: Callable[[], dt.datetime],
+        secret: bytes,
+    ) -> None:
+        self.root = root
+        self.settings = settings
+        self.spool = spool
+        self.records = records
+        self.store = store
+        self.model = model  # the process's model, brought up to date with HEAD
+        self.clock = clock
+        self.secret = secret
+        self.queue = Queue(root / settings.state_dir)
+        self.notices = Notices(root / settings.state_dir, settings, self.send)
+        self.wake_notifier: Callable[[], None] = lambda: None
+
+    def send(self, message: Any, envelope: Outgoing) -> None:
+        """Queue one outgoing mail; the notifier delivers it."""
+        self.queue.enqueue(message, envelope)
+        self.wake_notifier()
+
+    def notice(self, mail: Inbound, reason: str, now: dt.datetime, **values: str) -> None:
+        """Tell the sender of ``mail`` what became of it (rate-limited per sender and reason)."""
+        self.notices.send(mail.from_address, reason, mail.subject, mail.message_id, now, **values)
+
+    def commit(self, paths: list[Path], **message: Any) -> Commit | None:
+        """Commit ``paths`` through the store; the model reads what the commit wrote."""
+        commit = self.store.commit(paths, **message)
+        relpaths = [Path(p).resolve().relative_to(self.root).as_posix() for p in paths]
+        if commit is not None:
+            self.model().committed(commit.parent, commit.sha, relpaths)
+        else:  # HEAD had them already (a redelivery after a crash): the model may not have read them yet
+            self.model().apply(relpaths)
+        return commit

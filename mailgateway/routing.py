@@ -1,0 +1,135 @@
+"""Where a message to one recipient goes (pure): publish, hold, reject, drop, or a command.
+
+:func:`route` decides; :class:`mailgateway.worker.Worker` carries the decision
+out (writes, commits, notices, fan-out). Everything :func:`route` needs is an
+argument: the model is read, never changed, and nothing here touches the disk,
+the spool or the network, so every case can be tested with values alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from intranet.addresses import Command, parse_suffix, split_address
+from intranet.format import Community, may_read
+from intranet.model import Known, Model
+from intranet.settings import Settings
+
+from . import policy
+from .parse import Inbound
+
+# What happens to the message.
+PUBLISH, DUPLICATE, HOLD, REJECT, COMMAND, DIGEST_REPLY = "publish", "duplicate", "hold", "reject", "command", "digest"
+
+# Reasons that are not from classify/policy.
+UNKNOWN_COMMUNITY = "unknown-community"
+BAD_REPLY_ADDRESS = "bad-reply-address"
+EMPTY = "empty"
+TOPIC_CLOSED = "topic-closed"
+NO_SENDER = "no-sender"
+
+DUPLICATE_MARK = "duplicate"  # what the adapter's look-up says of a message already committed here
+
+
+@dataclass(frozen=True)
+class Target:
+    """The community a recipient address names, and the command or reply token its suffix carries."""
+
+    rcpt: str
+    community: Community | None
+    command: Command | None = None
+    error: str = ""  # UNKNOWN_COMMUNITY or BAD_REPLY_ADDRESS
+
+
+@dataclass
+class Route:
+    """One decision: ``action`` with its ``reason``, and what carrying it out needs."""
+
+    action: str
+    reason: str
+    community: Community | None = None
+    notice: str = ""  # the notice the sender gets, by reason name ("" for none)
+    values: dict[str, str] = field(default_factory=dict)  # for the notice's text
+    command: Command | None = None
+    topic: str | None = None  # the topic a reply joins (its first Message-ID)
+    parent: str | None = None
+    handle: str | None = None  # the sender in people/, if known
+    why: str = ""  # authenticity, for a hold
+
+    def extra(self) -> dict[str, Any]:
+        return {"community": self.community.slug} if self.community is not None else {}
+
+
+def target_of(rcpt: str, model: Model, settings: Settings, secret: bytes) -> Target:
+    """Which community ``rcpt`` is, and what its ``+suffix`` asks for."""
+    address = split_address(rcpt)
+    community = model.community_for(address.mail) if address else None
+    if address is None or community is None or address.domain != settings.mail_domain.lower():
+        return Target(rcpt, None, error=UNKNOWN_COMMUNITY)
+    if not address.suffix:
+        return Target(rcpt, community)
+    command = parse_suffix(secret, community.mail, address.suffix)
+    if command is None:
+        return Target(rcpt, community, error=BAD_REPLY_ADDRESS)
+    return Target(rcpt, community, command)
+
+
+def route(
+    mail: Inbound,
+    target: Target,
+    model: Model,
+    settings: Settings,
+    authenticity: policy.Authenticity,
+    existing: str | None,
+    is_digest_reply: bool,
+    approved_by: str = "",
+) -> Route:
+    """Decide what to do with ``mail`` sent to ``target``.
+
+    ``existing`` is what the adapter found on disk for the message's Message-ID
+    here: :data:`DUPLICATE_MARK`, a variant suffix when the ID is taken by
+    other content, or None. ``approved_by`` names a moderator who approved a
+    held message: no hold then.
+    """
+    community = target.community
+    if community is None or target.error == UNKNOWN_COMMUNITY:
+        return Route(REJECT, UNKNOWN_COMMUNITY, notice=UNKNOWN_COMMUNITY, values={"address": target.rcpt})
+    if target.error:
+        return Route(REJECT, target.error, notice=UNKNOWN_COMMUNITY, values={"address": target.rcpt})
+    known = model.known(community.slug)
+    topic, parent = _thread_of(mail, known, target.command)
+    if target.command is not None and target.command.token is None:
+        return Route(COMMAND, target.command.kind, community, command=target.command)
+    if target.command is None and topic is None and is_digest_reply:
+        return Route(DIGEST_REPLY, "digest-reply", community)
+    if existing == DUPLICATE_MARK:
+        return Route(DUPLICATE, "already-posted", community)
+    values = {
+        "address": target.rcpt,
+        "community": community.name,
+        "community_address": f"{community.mail}@{settings.mail_domain}",
+    }
+    if topic and topic in known.closed:
+        return Route(REJECT, TOPIC_CLOSED, community, TOPIC_CLOSED, {**values, "topic": known.titles.get(topic, "")})
+    handle = model.handle_for(mail.from_address)
+    token = target.command.token if target.command is not None else None
+    token_ok = token is None or token.issued_to(mail.from_address)
+    readable = may_read(community, model.people.get(handle)) if handle else True
+    hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
+    if hold:
+        return Route(HOLD, hold, community, "held", {**values, "hold": hold}, handle=handle, why=authenticity.why)
+    return Route(
+        PUBLISH, "reply" if topic else "new-topic", community, values=values, topic=topic, parent=parent, handle=handle
+    )
+
+
+def _thread_of(mail: Inbound, known: Known, command: Command | None) -> tuple[str | None, str | None]:
+    """(topic, parent) the message answers: from its headers, else from its reply address's token."""
+    parent = next((mid for mid in mail.thread_ids() if mid in known.topic_of), None)
+    topic = known.topic_of[parent] if parent else None
+    token = command.token if command is not None else None
+    if topic is None and token is not None and token.topic in known.by_ref:
+        topic = known.by_ref[token.topic]  # headers lost: the reply address says where
+        parent = topic
+    return topic, parent
