@@ -15,7 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intranet.render import render_post_markdown
-from mailgateway.bodies import decode_flowed, html_to_markdown, split_html_reply, text_to_markdown
+from mailgateway.flowed import decode_flowed
+from mailgateway.htmlmail import html_to_markdown
+from mailgateway.htmlquotes import split_html_reply
+from mailgateway.plaintext import text_to_markdown
 
 pytestmark = pytest.mark.filterwarnings("ignore::bs4.MarkupResemblesLocatorWarning")
 
