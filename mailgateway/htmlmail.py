@@ -14,6 +14,7 @@ then tidy the Markdown and check that it shows no image but the attachments.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -27,6 +28,8 @@ from .htmltree import parse_html
 from .plaintext import no_stray_images, text_to_markdown
 
 __all__ = ["html_to_markdown"]
+
+log = logging.getLogger(__name__)
 
 _QUOTE_PREFIX_RE = re.compile(r"^(?:> ?)*[ \t]*")
 _BLANK_QUOTE_RE = re.compile(r">[> ]*")
@@ -50,6 +53,7 @@ def html_to_markdown(html: str, cid_names: dict[str, str]) -> str:
         markdown = converter.convert_soup(soup)
     except RecursionError:
         # Pathologically deep nesting (unclosed tags by the thousand): keep the words.
+        log.warning("HTML body nested too deeply to convert (%d characters); keeping its words as text", len(html))
         return _tidy(text_to_markdown("\n".join(line.strip() for line in soup.get_text("\n").split("\n"))))
     markdown = _tidy(markdown)
     if _has_stray_image(markdown, cid_names.values()):

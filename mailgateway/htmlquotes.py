@@ -8,6 +8,7 @@ well-formed.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from itertools import chain
@@ -18,6 +19,8 @@ from bs4.element import PageElement
 from .htmltree import BLOCK_TAGS, attr_text, class_names, contains, is_blank, parse_html, style_text
 
 __all__ = ["split_html_reply"]
+
+log = logging.getLogger(__name__)
 
 _HEADER_LABEL_RE = re.compile(r"^\s*[\w\u00C0-\uFFFF][\w\u00C0-\uFFFF .'-]{0,24}\s?[:：]")
 _FROM_RE = re.compile(
@@ -230,7 +233,8 @@ def split_html_reply(html: str) -> tuple[str, str]:
         if index is None:
             return html, ""
         return _before(html, index), _from(html, index)
-    except Exception:  # noqa: BLE001 - a reply we cannot split is kept whole
+    except Exception as exc:  # noqa: BLE001 - too deep to walk, or markup bs4 rejects: kept whole, nothing lost
+        log.warning("HTML reply not split (%s); kept whole", type(exc).__name__)
         return html, ""
 
 

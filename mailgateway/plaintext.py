@@ -15,6 +15,7 @@ way.
 
 from __future__ import annotations
 
+import logging
 import re
 import string
 from collections.abc import Iterable
@@ -23,6 +24,8 @@ from linkify_it import LinkifyIt
 from markdown_it.common.normalize_url import normalizeLink, normalizeLinkText, validateLink
 
 __all__ = ["autolink_ok", "escape_inline", "link_destination", "no_stray_images", "text_to_markdown"]
+
+log = logging.getLogger(__name__)
 
 # The renderer uses markdown-it-py's default LinkifyIt(); the same settings here
 # find exactly the spans it would turn into links.
@@ -46,7 +49,8 @@ def autolink_ok(url: str) -> bool:
         return False
     try:
         return normalizeLinkText(url) == url and validateLink(normalizeLink(url))
-    except Exception:  # noqa: BLE001 - odd hosts can upset punycode; then use a plain link
+    except UnicodeError as exc:  # surrogates or a host punycode cannot take: write a [text](url) link instead
+        log.debug("no autolink for an address (%s); writing a [text](url) link", type(exc).__name__)
         return False
 
 
