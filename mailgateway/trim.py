@@ -43,7 +43,10 @@ every trace of a signature: a line that cannot be placed with confidence stays i
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -67,6 +70,8 @@ from .replylines import (
 )
 
 __all__ = ["Reply", "split_reply"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,10 @@ def split_reply(text: str) -> Reply:
     """Split ``text`` (a plain-text email body) into new text, quoted history and signature."""
     try:
         return _split(text)
-    except Exception:  # a last-resort guard: a message is never lost, whatever its shape
+    except Exception as exc:  # noqa: BLE001 - a bug in a heuristic must not lose the message: it is kept whole
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno} {frames[-1].name}" if frames else "?"
+        log.error("reply not trimmed: %s at %s (a bug); the body is kept whole", type(exc).__name__, where)
         return Reply(body=_join(split_lines(str(text))), quoted="", signature="")
 
 
