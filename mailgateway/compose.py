@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from intranet.format import Attachment, Author, Post, post_relpath
 from intranet.settings import Settings
 
-from .bodies import text_to_markdown
 from .parse import Inbound, Part
+from .plaintext import text_to_markdown
 
 
 @dataclass

@@ -21,7 +21,10 @@ from email.message import EmailMessage, Message
 
 from intranet.format import normalize_message_id
 
-from .bodies import decode_flowed, html_to_markdown, split_html_reply, text_to_markdown
+from .flowed import decode_flowed
+from .htmlmail import html_to_markdown
+from .htmlquotes import split_html_reply
+from .plaintext import text_to_markdown
 from .trim import split_reply
 
 MSGID_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>")

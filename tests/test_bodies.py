@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import html
+import logging
 import re
 import unicodedata
 from pathlib import Path
@@ -15,7 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intranet.render import render_post_markdown
-from mailgateway.bodies import decode_flowed, html_to_markdown, split_html_reply, text_to_markdown
+from mailgateway.flowed import decode_flowed
+from mailgateway.htmlmail import html_to_markdown
+from mailgateway.htmlquotes import split_html_reply
+from mailgateway.plaintext import text_to_markdown
 
 pytestmark = pytest.mark.filterwarnings("ignore::bs4.MarkupResemblesLocatorWarning")
 
@@ -206,6 +210,14 @@ def test_text_urls_become_links_and_stay_intact() -> None:
 
 def test_text_url_uses_autolink() -> None:
     assert text_to_markdown("go https://example.com/x_y now") == "go <https://example.com/x_y> now"
+
+
+def test_text_url_that_cannot_be_percent_encoded_is_a_plain_link(caplog: pytest.LogCaptureFixture) -> None:
+    # A surrogate pair (two code points in a Python str) cannot be encoded as UTF-8 for the autolink check.
+    with caplog.at_level(logging.DEBUG, logger="mailgateway.plaintext"):
+        out = text_to_markdown("go https://example.com/\ud83d\ude00 now")
+    assert out == "go [https://example.com/\ud83d\ude00](<https://example.com/\ud83d\ude00>) now"
+    assert "UnicodeEncodeError" in caplog.text and "example.com" not in caplog.text
 
 
 def test_text_bang_before_link_is_not_an_image() -> None:
@@ -565,6 +577,15 @@ def test_html_deep_nesting_does_not_crash() -> None:
     assert shown(out) == "# deep text"  # too deep to convert: the words survive, still escaped
 
 
+def test_html_too_deep_to_convert_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    source = "<blockquote><div>" * 500 + "# deep secret" + "</div></blockquote>" * 500
+    with caplog.at_level(logging.WARNING, logger="mailgateway.htmlmail"):
+        out = md(source)
+    assert shown(out) == "# deep secret"
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "too deeply" in caplog.text and "secret" not in caplog.text  # what happened, never the body
+
+
 def test_html_rendered_output_is_safe() -> None:
     source = (
         '<p onclick="x()">Hi <a href="javascript:alert(1)" onmouseover="y()">x</a>'
@@ -672,6 +693,14 @@ def test_split_deep_nesting_does_not_raise() -> None:
     )
     new, quoted = split_html_reply(source)
     assert soup_text(new) + soup_text(quoted) == soup_text(source)
+
+
+def test_split_too_deep_to_walk_is_kept_whole_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    # The attribution line sits 3000 blocks deep: looking for it exceeds the recursion limit.
+    source = "<div>" * 3000 + "On Mon, 1 Jan 2024, Ann Secret wrote:" + "</div>" * 3000 + "<blockquote>Old</blockquote>"
+    with caplog.at_level(logging.WARNING, logger="mailgateway.htmlquotes"):
+        assert split_html_reply(source) == (source, "")
+    assert [r.getMessage() for r in caplog.records] == ["HTML reply not split (RecursionError); kept whole"]
 
 
 def test_split_first_marker_wins() -> None:

@@ -1,0 +1,227 @@
+"""Plain text to Markdown that renders exactly as typed (pure).
+
+A post is stored as Markdown and later rendered by
+:func:`intranet.render.render_post_markdown` (markdown-it, CommonMark with
+``breaks``, linkify, tables and strikethrough, raw HTML off, then nh3).
+:func:`text_to_markdown` escapes a plain-text body for that renderer so that
+line breaks, indentation, ``# not a heading``, ``<b>`` and ``{{ x }}`` show as
+typed, while bare ``http(s)://`` and ``www.`` addresses stay clickable.
+
+The escaping itself (:func:`escape_inline`, :func:`link_destination`,
+:func:`autolink_ok`, :func:`no_stray_images`) is shared with
+:mod:`mailgateway.htmlmail`, which escapes every piece of HTML text the same
+way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import string
+from collections.abc import Iterable
+
+from linkify_it import LinkifyIt
+from markdown_it.common.normalize_url import normalizeLink, normalizeLinkText, validateLink
+
+__all__ = ["autolink_ok", "escape_inline", "link_destination", "no_stray_images", "text_to_markdown"]
+
+log = logging.getLogger(__name__)
+
+# The renderer uses markdown-it-py's default LinkifyIt(); the same settings here
+# find exactly the spans it would turn into links.
+_LINKIFY = LinkifyIt()
+ASCII_PUNCT = frozenset(string.punctuation)
+# Characters that can start inline Markdown anywhere in a line.
+_ALWAYS = frozenset("\\`*_[]<|~")
+# Block markers at the start of a line: heading, quote, list, setext underline, ordered list.
+_LINE_START_RE = re.compile(r"#{1,6}(?=\s|$)|>|[+](?=\s|$)|-(?=[-\s]|$)|=(?=[=\s]|$)|[0-9]{1,9}[.)](?=\s|$)")
+_CONTINUED_NUMBER_RE = re.compile(r"[0-9]{0,8}[.)](?=\s|$)")
+_ENTITY_AHEAD_RE = re.compile(r"#?[A-Za-z0-9]+;")
+_PARTIAL_ENTITY_RE = re.compile(r"#?[A-Za-z0-9]*")
+_AUTOLINK_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]{1,31}:[^<>\x00-\x20|]*")
+_SCHEME_BEFORE_RE = re.compile(r"(?:^|[^a-z0-9.+-])([a-z][a-z0-9.+-]*)$", re.IGNORECASE)
+_BARE_DEST_RE = re.compile(r"[\w.~:/?#@!$'*+,;=%-]+")
+
+
+def autolink_ok(url: str) -> bool:
+    """True if ``<url>`` is a CommonMark autolink that shows exactly ``url``."""
+    if not _AUTOLINK_RE.fullmatch(url):
+        return False
+    try:
+        return normalizeLinkText(url) == url and validateLink(normalizeLink(url))
+    except UnicodeError as exc:  # surrogates or a host punycode cannot take: write a [text](url) link instead
+        log.debug("no autolink for an address (%s); writing a [text](url) link", type(exc).__name__)
+        return False
+
+
+def link_destination(url: str) -> str:
+    """A link destination for ``[text](...)``."""
+    url = url.replace("|", "%7C")  # a pipe would split a table cell
+    if _BARE_DEST_RE.fullmatch(url):
+        return url
+    url = re.sub(r"&(?=#?[A-Za-z0-9]+;)", r"\\&", url)
+    return "<" + re.sub(r"([\\<>])", r"\\\1", url) + ">"
+
+
+def _wanted_link(match: object) -> bool:
+    schema = (getattr(match, "schema", "") or "").lower()
+    text = getattr(match, "text", "") or ""
+    return schema in ("http:", "https:") or (schema == "" and text.lower().startswith("www."))
+
+
+def _link_markdown(text: str, url: str) -> str:
+    if text == url and autolink_ok(url):
+        return "<" + url + ">"
+    return "[" + escape_inline(text, mode="link") + "](" + link_destination(url) + ")"
+
+
+def _defuse(chars: list[str], flags: list[bool]) -> None:
+    """Escape punctuation inside anything linkify would turn into a link.
+
+    The renderer's linkify only sees runs of text between escapes, so escaping
+    the dots, colons, slashes and at-signs of an address splits it apart.
+    """
+    n = len(chars)
+    i = 0
+    while i < n:
+        if flags[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and not flags[j]:
+            j += 1
+        run = "".join(chars[i:j])
+        # markdown-it's inline linkify rule fires at "://" after any scheme-looking word.
+        colons = [i + m.start() for m in re.finditer("://", run) if _SCHEME_BEFORE_RE.search(run, 0, m.start())]
+        if colons:
+            for k in colons:
+                flags[k] = True
+            continue
+        if _LINKIFY.test(run):
+            changed = False
+            for match in _LINKIFY.match(run) or []:
+                for k in range(i + match.index, i + match.last_index):
+                    if chars[k] in ASCII_PUNCT and not flags[k]:
+                        flags[k] = True
+                        changed = True
+            if changed:
+                continue  # look at the now shorter run again
+        i = j
+
+
+def _escape_plain(
+    text: str, *, line_start: bool, defuse: bool, at_end: bool, before_link: bool, after_digit: bool = False
+) -> str:
+    chars = list(text)
+    flags = [False] * len(chars)
+    for i, char in enumerate(chars):
+        if char in _ALWAYS:
+            flags[i] = True
+        elif char == "&":
+            flags[i] = bool(_ENTITY_AHEAD_RE.match(text, i + 1)) or (
+                at_end and _PARTIAL_ENTITY_RE.fullmatch(text, i + 1) is not None
+            )
+        elif char == "{":
+            following = text[i + 1 : i + 2]
+            flags[i] = following in ("{", "%", "#") or (at_end and following == "")
+    if line_start:
+        start = len(text) - len(text.lstrip())  # any whitespace: converters may strip more than CommonMark
+        marker = _LINE_START_RE.match(text, start)
+        if marker:
+            flags[marker.end() - 1 if marker.group()[0].isdigit() else marker.start()] = True
+    if after_digit:  # "1" + "<b></b>" + ". item": the digits came from an earlier node
+        marker = _CONTINUED_NUMBER_RE.match(text)
+        if marker:
+            flags[marker.end() - 1] = True
+    if chars and chars[-1] == "!" and before_link:
+        flags[-1] = True  # "!" followed by "[" would make an image
+    if defuse:
+        _defuse(chars, flags)
+    return "".join("\\" + char if flag else char for char, flag in zip(chars, flags, strict=True))
+
+
+def escape_inline(
+    text: str,
+    *,
+    mode: str = "flow",
+    line_start: bool = False,
+    html: bool = False,
+    before: str = "",
+) -> str:
+    """Escape one line of text so markdown-it shows it literally.
+
+    ``mode="flow"``: ordinary text; http(s) and www addresses become links and
+    anything else linkify would link (bare domains, e-mail addresses, ftp) is
+    defused. ``mode="link"``: text inside a link label, where linkify does not
+    run. ``html``: the text is one node of an HTML document, so the next node
+    may continue it (a trailing ``&`` or ``{`` is escaped too). ``before``: the character the Markdown
+    before this text may end with: after ``!`` a ``[label](url)`` link cannot start the text (it would
+    become an image), after a digit a leading ``.`` could complete an ordered-list marker.
+    """
+    links = []
+    if mode == "flow" and _LINKIFY.test(text):
+        links = [m for m in _LINKIFY.match(text) or [] if _wanted_link(m)]
+        if before == "!" and links and links[0].index == 0 and not autolink_ok(links[0].text):
+            links = links[1:]
+    pieces: list[str] = []
+    pos = 0
+    for match in [*links, None]:
+        end = match.index if match is not None else len(text)
+        segment = text[pos:end]
+        if segment:
+            pieces.append(
+                _escape_plain(
+                    segment,
+                    line_start=line_start and pos == 0,
+                    defuse=mode == "flow",
+                    at_end=html and match is None,
+                    before_link=match is not None,
+                    after_digit=pos == 0 and before.isdigit(),
+                )
+            )
+        if match is not None:
+            pieces.append(_link_markdown(match.text, match.url))
+            pos = match.last_index
+    return "".join(pieces)
+
+
+def text_to_markdown(text: str) -> str:
+    """Plain text as typed -> Markdown that renders exactly as typed with render_post_markdown.
+
+    Every character that could start Markdown is backslash-escaped, leading
+    indentation becomes ``&nbsp;`` (so it shows and never makes a code block),
+    line breaks stay line breaks and blank lines paragraph breaks. Bare
+    ``http(s)://`` and ``www.`` addresses become links; other things linkify
+    would link (bare domains, e-mail addresses) stay text.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines: list[str] = []
+    for line in text.split("\n"):
+        line = line.rstrip(" \t")
+        if not line.strip():
+            lines.append("")
+            continue
+        content = line.lstrip(" \t")
+        indent = line[: len(line) - len(content)]
+        width = len(indent.expandtabs(4))
+        lines.append("&nbsp;" * width + escape_inline(content, line_start=not indent))
+    return no_stray_images("\n".join(lines).strip("\n"))
+
+
+_BANG_BRACKET_RE = re.compile(r"(?<!\\)((?:\\\\)*)!\[")
+
+
+def no_stray_images(markdown: str, images: Iterable[str] = ()) -> str:
+    """Escape any "![" that is not one of our own images.
+
+    Text never contains an unescaped "[", so a stray "![" can only come from a "!" that ended up
+    right before a link; left alone it would show a remote image.
+    """
+    own = tuple(images)
+
+    def fix(match: re.Match[str]) -> str:
+        if own and markdown.startswith(own, match.end() - 2):
+            return match.group(0)
+        return match.group(1) + "\\!["
+
+    return _BANG_BRACKET_RE.sub(fix, markdown)
