@@ -61,9 +61,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from intranet.format import Author, Post, post_relpath  # noqa: E402
-from intranet.settings import read_settings  # noqa: E402
-from mailgateway.spool import Records  # noqa: E402
+from intranet.format import Author, Post, post_relpath
+from intranet.settings import read_settings
+from mailgateway.spool import Records
 
 REPO = Path(__file__).resolve().parent.parent
 DOMAIN = "intranet.localhost"

@@ -184,7 +184,7 @@ class Builder:
                 with os.fdopen(write_end, "wb") as pipe:
                     pickle.dump(result, pipe, protocol=pickle.HIGHEST_PROTOCOL)
                 status = 0
-            except BaseException:  # noqa: BLE001 - reported through the exit status
+            except BaseException:
                 log.exception("build worker failed")
             finally:
                 os._exit(status)

@@ -134,7 +134,7 @@ _WORD = re.compile(r"[^\W_]+")
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _NONE, _INLINE, _SHARD, _OWN = 0, 1, 2, 3
 
-assert array("I").itemsize == 4  # noqa: S101 - the id list encoding slices 4-byte items
+assert array("I").itemsize == 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,7 @@ class Rebuilder:
                 done = "rebuilt"
             else:
                 done = self.builder.apply(merged(changes)) if changes else "nothing"
-        except Exception as exc:  # noqa: BLE001 - the server must keep serving; say what broke
+        except Exception as exc:
             if isinstance(exc, BuildError):
                 log.error("build failed, the last good site stays: %s", exc)
             else:
@@ -109,7 +109,7 @@ def merged(changes: list[Change]) -> Change:
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("http: " + format, *args)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:

@@ -28,7 +28,7 @@ CONFIG_FILE = "mkdocs.yml"
 GUEST_DIRECTORY = ("contacts", "everyone", "names", "none")  # see generator.audiences.listed_people
 
 
-def _setting(default: Any, help: str) -> Any:  # noqa: A002 - reads well at the call site
+def _setting(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 

@@ -100,5 +100,5 @@ class Watcher(FileSystemEventHandler):
             if paths and not self._stop.is_set():
                 try:
                     self.model.apply(paths)
-                except Exception:  # noqa: BLE001 - keep watching; a later write to these files is read again
+                except Exception:
                     log.exception("reading %d changed path(s) failed", len(paths))

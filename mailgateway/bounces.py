@@ -91,7 +91,7 @@ def read_bounce(raw: bytes) -> Failures:
     try:
         temporary, permanent = all_failures(_parse(raw))  # note the order: temporary first
         return Failures(permanent=_addresses(permanent), temporary=_addresses(temporary))
-    except Exception as exc:  # flufl.bounce re-raises whatever a detector raises
+    except Exception as exc:  # noqa: BLE001 - flufl.bounce re-raises whatever a detector raises
         log.warning("could not read bounce (%s: %s); taking it as reporting no failures", type(exc).__name__, exc)
         return Failures()
 

@@ -341,7 +341,7 @@ class MailConverter(MarkdownConverter):
             return "\n" + text + "\n" if text else "\n\n"
         return "\n\n" + text + "\n\n" if text else "\n"
 
-    def convert_hN(self, n: int, el: Tag, text: str, parent_tags: set[str]) -> str:  # noqa: N802
+    def convert_hN(self, n: int, el: Tag, text: str, parent_tags: set[str]) -> str:
         if "_inline" in parent_tags:
             return " " + text.strip() + " "
         text = " ".join(text.split())  # blocks inside a heading were flattened (_inline)

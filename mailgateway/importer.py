@@ -181,7 +181,7 @@ def prepare(raw: Raw, now: dt.datetime, domain: str) -> Inbound | str:
         return UNPARSABLE
     try:
         mail = parse_message(raw.data, raw.envelope_date or now, domain)
-    except Exception:  # noqa: BLE001 - parsing never raises on content; if it does, the message is skipped
+    except Exception:
         log.warning("%s: could not be parsed", raw.where, exc_info=True)
         return UNPARSABLE
     if mail.header("list-id"):

@@ -14,6 +14,7 @@ import email.policy
 import email.utils
 import functools
 import hashlib
+import logging
 import mimetypes
 import re
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from .trim import split_reply
 MSGID_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 CHARSET_FALLBACKS = ("utf-8", "windows-1252", "latin-1")
 HASHED_HEADERS = ("from", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references")
+
+log = logging.getLogger(__name__)
 
 
 class _Policy(email.policy.EmailPolicy):
@@ -144,7 +147,8 @@ def _unfold(value: str) -> str:
 def _decoded(message: Message, name: str) -> str:
     try:
         value = message.get(name)
-    except Exception:  # noqa: BLE001 - a header the policy cannot parse
+    except Exception as exc:  # noqa: BLE001 - the stdlib's header classes raise many kinds on hostile headers
+        log.info("%s header cannot be parsed (%s): taken as empty", name, type(exc).__name__)
         return ""
     return _unfold(str(value)) if value is not None else ""
 
@@ -156,8 +160,8 @@ def _sender(message: Message) -> tuple[str, str]:
         if addresses:
             first = addresses[0]
             return str(first.display_name or ""), str(first.addr_spec or "")
-    except Exception:  # noqa: BLE001, S110 - fall back to the lenient parser below
-        pass
+    except Exception as exc:  # noqa: BLE001 - the lenient parser below still finds an address
+        log.info("From header cannot be parsed strictly (%s): read leniently", type(exc).__name__)
     name, address = email.utils.parseaddr(_decoded(message, "From"))
     return name, address
 
@@ -182,7 +186,8 @@ def _ids(value: str) -> list[str]:
 def _text_of(part: Message) -> str:
     try:
         payload = part.get_payload(decode=True)
-    except Exception:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - a broken transfer encoding: the raw text stands in
+        log.info("a text part cannot be decoded (%s): its raw text is used", type(exc).__name__)
         payload = None
     if not isinstance(payload, bytes):
         raw = part.get_payload()
@@ -198,7 +203,8 @@ def _text_of(part: Message) -> str:
 def _filename(part: Message) -> str:
     try:
         name = part.get_filename()
-    except Exception:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - a broken filename parameter: the part is kept without a name
+        log.info("a part's filename cannot be read (%s): kept without one", type(exc).__name__)
         name = None
     return _unfold(str(name)) if name else ""
 
@@ -235,7 +241,8 @@ def _walk(message: Message, texts: list[Message], htmls: list[Message], parts: l
 def _part(part: Message, disposition: str) -> Part:
     try:
         data = part.get_payload(decode=True)
-    except Exception:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - a broken transfer encoding: the part is kept, empty, and said so
+        log.info("an attachment cannot be decoded (%s): kept empty", type(exc).__name__)
         data = None
     if not isinstance(data, bytes):
         data = b""

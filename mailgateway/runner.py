@@ -59,7 +59,7 @@ class Runner:
         while not self._stop.is_set():
             try:
                 worked = self.pass_once()
-            except Exception:  # noqa: BLE001 - a runner never dies
+            except Exception:
                 log.exception("%s pass failed; trying again shortly", self.name)
                 worked = False
             if not worked:
@@ -67,5 +67,5 @@ class Runner:
                 self._wake.clear()
         try:
             self.finish()
-        except Exception:  # noqa: BLE001 - the process is stopping; say what was left undone
+        except Exception:
             log.exception("%s could not finish cleanly; the next start repairs what is left", self.name)

@@ -108,7 +108,7 @@ class Worker(Runner):
     def acquire(self) -> bool:
         """Take the one-worker lock; False if another process holds it."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(self.state_dir / "worker.lock", "w")  # noqa: SIM115 - held for the worker's life
+        handle = open(self.state_dir / "worker.lock", "w")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -217,7 +217,7 @@ class Worker(Runner):
         self._done.append((key, []))
         try:
             self.process(spooled)
-        except Exception as exc:  # noqa: BLE001 - any failure is counted, never fatal
+        except Exception as exc:
             log.exception("spool %s: processing failed", key)
             self._done.pop()
             self._failed(key, f"{type(exc).__name__}: {exc}")

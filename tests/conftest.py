@@ -10,10 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import copy_demo, small_intranet  # noqa: E402
+from helpers import copy_demo, small_intranet
 
-from generator.builder import build_site  # noqa: E402
-from generator.serve import make_server  # noqa: E402
+from generator.builder import build_site
+from generator.serve import make_server
 
 
 def free_port() -> int:

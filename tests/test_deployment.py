@@ -111,7 +111,7 @@ def make_site(site: Path) -> None:
 class AuthStub(http.server.BaseHTTPRequestHandler):
     """Answers /oauth2/auth like oauth2-proxy in auth-request mode; /oauth2/sign_in with a page."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         cookies = SimpleCookie(self.headers.get("Cookie", ""))
         session = cookies[COOKIE].value if COOKIE in cookies else None
         if self.path.startswith("/oauth2/auth"):
@@ -138,7 +138,7 @@ class AuthStub(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

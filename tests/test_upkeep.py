@@ -137,7 +137,7 @@ def _up(root: Path, ignore_sigint: bool) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        preexec_fn=before,  # noqa: PLW1509 - only sets a signal disposition
+        preexec_fn=before,
     )
 
 

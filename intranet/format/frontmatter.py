@@ -72,7 +72,7 @@ def split_front_matter(text: str) -> tuple[str, str, int]:
 def load_yaml(text: str) -> Any:
     """Parse YAML with the safe loader; raise :class:`FormatError` with a line."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - safe loader
+        return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = (mark.line + 1) if mark is not None else 1
@@ -93,7 +93,7 @@ def parse_front_matter(text: str) -> tuple[dict[str, Any], str, int]:
 def key_lines(yaml_text: str, offset: int = 0) -> dict[str, int]:
     """Map each top-level key of a YAML mapping to its 1-based line number."""
     try:
-        node = yaml.compose(yaml_text, Loader=_Loader)  # noqa: S506
+        node = yaml.compose(yaml_text, Loader=_Loader)
     except yaml.YAMLError:
         return {}
     if not isinstance(node, yaml.MappingNode):
