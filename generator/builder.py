@@ -63,7 +63,9 @@ from .pages import (
     tag_names,
     tag_topics,
 )
-from .search import SearchDoc, SearchIndex, compact_text, worker_relpath, worker_script
+from .search_index import SearchDoc, SearchIndex
+from .search_text import compact_text
+from .search_worker import worker_relpath, worker_script
 
 __all__ = ["BuildError", "BuildResult", "Builder", "build_site"]
 

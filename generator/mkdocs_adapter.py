@@ -244,7 +244,7 @@ class TreeRenderer:
 def _mute_search_index(config: MkDocsConfig) -> None:
     """Keep Material's search box (its plugin stays configured) but not its one-file index.
 
-    The builder writes a sharded index and a worker of its own instead (:mod:`generator.search`).
+    The builder writes a sharded index and a worker of its own instead (:mod:`generator.search_index`).
     """
     plugin = config.plugins.get(SEARCH_PLUGIN)
     if plugin is None:
