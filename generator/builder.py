@@ -48,9 +48,8 @@ from intranet.threads import Topic
 
 from .audiences import Tree, access_map, listed_people, plan_trees, view_of
 from .mkdocs_adapter import BuildError, TreeRenderer, read_settings_of, swap_in
-from .pages import (
+from .plans import (
     GeneratedPage,
-    Site,
     SitePlan,
     archive_pages,
     by_start,
@@ -66,6 +65,7 @@ from .pages import (
 from .search_index import SearchDoc, SearchIndex
 from .search_text import compact_text
 from .search_worker import worker_relpath, worker_script
+from .site_model import Site
 
 __all__ = ["BuildError", "BuildResult", "Builder", "build_site"]
 

@@ -34,7 +34,7 @@ from mkdocs.structure.toc import get_toc
 from intranet.errors import BuildError
 from intranet.settings import CONFIG_FILE, SETTINGS, Settings
 
-from .pages import GeneratedPage, SitePlan
+from .plans import GeneratedPage, SitePlan
 
 log = logging.getLogger(__name__)
 
