@@ -20,8 +20,10 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from mkdocs.commands.build import _build_template, _populate_page, get_context
+from mkdocs import utils
+from mkdocs.commands.build import get_context
 from mkdocs.config import config_options, load_config
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import MkDocsException, PluginError
@@ -173,7 +175,7 @@ class TreeRenderer:
             for src_uri in frame.markdown_pages:
                 file = files.get_file_from_path(src_uri)
                 assert file is not None and file.page is not None
-                _populate_page(file.page, config, files)
+                _read_page(file.page, config, files)
             self.env = config.plugins.on_env(env, config=config, files=files)
         except (MkDocsException, OSError, ValueError) as exc:
             raise BuildError(f"setting up MkDocs: {exc}") from exc
@@ -215,8 +217,7 @@ class TreeRenderer:
         for name in sorted(self.config.theme.static_templates):
             if name == "sitemap.xml":
                 continue  # written by the builder, from the pages it knows
-            template = self.env.get_template(name)
-            output = _build_template(name, template, self.files, self.config, self.nav)
+            output = self._render_template(name)
             if output.strip():
                 result[name] = output.encode("utf-8")
         return result
@@ -224,6 +225,19 @@ class TreeRenderer:
     @property
     def theme_dirs(self) -> list[str]:
         return list(self.config.theme.dirs)
+
+    def _render_template(self, name: str) -> str:
+        """A theme template that is a page of its own, rendered with the template events as ``mkdocs build`` does."""
+        config = self.config
+        template = config.plugins.on_pre_template(self.env.get_template(name), template_name=name, config=config)
+        if utils.is_error_template(name):  # served at any URL: links from the site's root path
+            base_url = urlsplit(config.site_url or "/").path
+        else:
+            base_url = utils.get_relative_url(".", name)
+        context = get_context(self.nav, self.files, config, base_url=base_url)
+        context = config.plugins.on_template_context(context, template_name=name, config=config)
+        output = template.render(context)
+        return config.plugins.on_post_template(output, template_name=name, config=config)
 
     def _finish(self, page: Page) -> bytes:
         config = self.config
@@ -239,6 +253,23 @@ class TreeRenderer:
         finally:
             page.active = False
         return output.encode("utf-8", errors="xmlcharrefreplace")
+
+
+def _read_page(page: Page, config: MkDocsConfig, files: Files) -> None:
+    """Read and render an editor's Markdown page with the page events, as ``mkdocs build`` does."""
+    config._current_page = page
+    try:
+        page = config.plugins.on_pre_page(page, config=config, files=files)
+        page.read_source(config)
+        assert page.markdown is not None
+        page.markdown = config.plugins.on_page_markdown(page.markdown, page=page, config=config, files=files)
+        page.render(config, files)
+        assert page.content is not None
+        page.content = config.plugins.on_page_content(page.content, page=page, config=config, files=files)
+    except (MkDocsException, OSError, ValueError) as exc:
+        raise BuildError(f"reading {page.file.src_uri}: {exc}") from exc
+    finally:
+        config._current_page = None
 
 
 def _mute_search_index(config: MkDocsConfig) -> None:
