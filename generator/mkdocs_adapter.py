@@ -40,6 +40,17 @@ from .plans import GeneratedPage, SitePlan
 
 log = logging.getLogger(__name__)
 
+# What is not public. MkDocs 1.6 and Material 9.8 offer no public interface for three things done
+# here, so they were checked with the versions in CHECKED_WITH (pinned in pyproject.toml, guarded by
+# tests/test_mkdocs_adapter.py, listed in docs/renderer.md): get_context, which makes a template's
+# context as `mkdocs build` does (a public name in the undocumented mkdocs.commands.build);
+# config._current_page, set while an editor's page is read and rendered as `mkdocs build` sets it
+# (without it a `!relative` tag in mkdocs.yml stops the build); and config.plugins.events, edited to
+# drop the handlers of Material's search plugin, which would index every page in memory and strip
+# data-search-* attributes (nothing public removes one plugin's handler). The rest is MkDocs' plugin
+# events, its documented File and Files, and the public methods of its Page, Navigation and Theme.
+CHECKED_WITH = {"mkdocs": ">=1.6,<1.7", "mkdocs-material": ">=9.8,<9.9"}
+
 DEFAULT_CONFIG = Path(__file__).parent / "default-mkdocs.yml"
 SEARCH_PLUGIN = "material/search"
 
