@@ -54,7 +54,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from generator.search import SearchDoc, SearchIndex, tokenize, worker_relpath, worker_script  # noqa: E402
+from generator.search_index import SearchDoc, SearchIndex  # noqa: E402
+from generator.search_text import tokenize  # noqa: E402
+from generator.search_worker import worker_relpath, worker_script  # noqa: E402
 from generator.serve import make_server  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus"

@@ -1,7 +1,7 @@
 """Build the site trees, and keep them up to date one change at a time.
 
 :class:`Builder` owns what a build knows: the content read from the root,
-and for each audience's tree its :class:`~generator.pages.Site` (topics,
+and for each audience's tree its :class:`~generator.site_model.Site` (topics,
 tags, people), its :class:`~generator.mkdocs_adapter.TreeRenderer`, its
 search index and the digest of every file it wrote.
 
@@ -43,8 +43,7 @@ from .audiences import listed_people, plan_trees, view_of
 from .incremental import Pair, update_tree
 from .mkdocs_adapter import BuildError, TreeRenderer, read_settings_of, swap_in
 from .output import write_access, write_new
-from .pages import (
-    Site,
+from .plans import (
     SitePlan,
     plan_community,
     plan_frame,
@@ -53,6 +52,7 @@ from .pages import (
     plan_tags,
     plan_topic,
 )
+from .site_model import Site
 from .treestate import Output, TreeState, finish_tree, merge, write_plan
 
 __all__ = ["BuildError", "BuildResult", "Builder", "build_site"]

@@ -17,8 +17,7 @@ from intranet.format import Post
 from intranet.threads import Topic
 
 from .output import remove, write_atomic
-from .pages import (
-    Site,
+from .plans import (
     SitePlan,
     archive_pages,
     by_start,
@@ -30,6 +29,7 @@ from .pages import (
     tag_names,
     tag_topics,
 )
+from .site_model import Site
 from .treestate import Output, TreeState, merge, remove_page, write_plan, write_sitemap
 
 Pair = tuple[Post | None, Post | None]  # a post before and after a change (None: absent)

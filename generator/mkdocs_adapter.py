@@ -20,8 +20,10 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from mkdocs.commands.build import _build_template, _populate_page, get_context
+from mkdocs import utils
+from mkdocs.commands.build import get_context
 from mkdocs.config import config_options, load_config
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import MkDocsException, PluginError
@@ -34,9 +36,20 @@ from mkdocs.structure.toc import get_toc
 from intranet.errors import BuildError
 from intranet.settings import CONFIG_FILE, SETTINGS, Settings
 
-from .pages import GeneratedPage, SitePlan
+from .plans import GeneratedPage, SitePlan
 
 log = logging.getLogger(__name__)
+
+# What is not public. MkDocs 1.6 and Material 9.8 offer no public interface for three things done
+# here, so they were checked with the versions in CHECKED_WITH (pinned in pyproject.toml, guarded by
+# tests/test_mkdocs_adapter.py, listed in docs/renderer.md): get_context, which makes a template's
+# context as `mkdocs build` does (a public name in the undocumented mkdocs.commands.build);
+# config._current_page, set while an editor's page is read and rendered as `mkdocs build` sets it
+# (without it a `!relative` tag in mkdocs.yml stops the build); and config.plugins.events, edited to
+# drop the handlers of Material's search plugin, which would index every page in memory and strip
+# data-search-* attributes (nothing public removes one plugin's handler). The rest is MkDocs' plugin
+# events, its documented File and Files, and the public methods of its Page, Navigation and Theme.
+CHECKED_WITH = {"mkdocs": ">=1.6,<1.7", "mkdocs-material": ">=9.8,<9.9"}
 
 DEFAULT_CONFIG = Path(__file__).parent / "default-mkdocs.yml"
 SEARCH_PLUGIN = "material/search"
@@ -173,7 +186,7 @@ class TreeRenderer:
             for src_uri in frame.markdown_pages:
                 file = files.get_file_from_path(src_uri)
                 assert file is not None and file.page is not None
-                _populate_page(file.page, config, files)
+                _read_page(file.page, config, files)
             self.env = config.plugins.on_env(env, config=config, files=files)
         except (MkDocsException, OSError, ValueError) as exc:
             raise BuildError(f"setting up MkDocs: {exc}") from exc
@@ -215,8 +228,7 @@ class TreeRenderer:
         for name in sorted(self.config.theme.static_templates):
             if name == "sitemap.xml":
                 continue  # written by the builder, from the pages it knows
-            template = self.env.get_template(name)
-            output = _build_template(name, template, self.files, self.config, self.nav)
+            output = self._render_template(name)
             if output.strip():
                 result[name] = output.encode("utf-8")
         return result
@@ -224,6 +236,19 @@ class TreeRenderer:
     @property
     def theme_dirs(self) -> list[str]:
         return list(self.config.theme.dirs)
+
+    def _render_template(self, name: str) -> str:
+        """A theme template that is a page of its own, rendered with the template events as ``mkdocs build`` does."""
+        config = self.config
+        template = config.plugins.on_pre_template(self.env.get_template(name), template_name=name, config=config)
+        if utils.is_error_template(name):  # served at any URL: links from the site's root path
+            base_url = urlsplit(config.site_url or "/").path
+        else:
+            base_url = utils.get_relative_url(".", name)
+        context = get_context(self.nav, self.files, config, base_url=base_url)
+        context = config.plugins.on_template_context(context, template_name=name, config=config)
+        output = template.render(context)
+        return config.plugins.on_post_template(output, template_name=name, config=config)
 
     def _finish(self, page: Page) -> bytes:
         config = self.config
@@ -241,10 +266,27 @@ class TreeRenderer:
         return output.encode("utf-8", errors="xmlcharrefreplace")
 
 
+def _read_page(page: Page, config: MkDocsConfig, files: Files) -> None:
+    """Read and render an editor's Markdown page with the page events, as ``mkdocs build`` does."""
+    config._current_page = page
+    try:
+        page = config.plugins.on_pre_page(page, config=config, files=files)
+        page.read_source(config)
+        assert page.markdown is not None
+        page.markdown = config.plugins.on_page_markdown(page.markdown, page=page, config=config, files=files)
+        page.render(config, files)
+        assert page.content is not None
+        page.content = config.plugins.on_page_content(page.content, page=page, config=config, files=files)
+    except (MkDocsException, OSError, ValueError) as exc:
+        raise BuildError(f"reading {page.file.src_uri}: {exc}") from exc
+    finally:
+        config._current_page = None
+
+
 def _mute_search_index(config: MkDocsConfig) -> None:
     """Keep Material's search box (its plugin stays configured) but not its one-file index.
 
-    The builder writes a sharded index and a worker of its own instead (:mod:`generator.search`).
+    The builder writes a sharded index and a worker of its own instead (:mod:`generator.search_index`).
     """
     plugin = config.plugins.get(SEARCH_PLUGIN)
     if plugin is None:

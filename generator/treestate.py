@@ -14,8 +14,11 @@ from intranet import urls
 from .audiences import Tree
 from .mkdocs_adapter import TreeRenderer
 from .output import Writer, copy_file, remove, sitemap
-from .pages import GeneratedPage, Site, SitePlan
-from .search import SearchDoc, SearchIndex, compact_text, worker_relpath, worker_script
+from .plans import GeneratedPage, SitePlan
+from .search_index import SearchDoc, SearchIndex
+from .search_text import compact_text
+from .search_worker import worker_relpath, worker_script
+from .site_model import Site
 
 
 @dataclass

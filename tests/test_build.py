@@ -15,7 +15,7 @@ import pytest
 from helpers import UTC, add_community, add_person, add_post, write_config
 
 from generator.builder import BuildError, build_site
-from generator.search import pages_with
+from generator.search_format import pages_with
 from intranet.addresses import check_token, load_secret, topic_ref
 from intranet.format import path_key, post_relpath
 

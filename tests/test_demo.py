@@ -9,7 +9,7 @@ from pathlib import Path
 
 from helpers import REPO
 
-from generator.search import pages_with
+from generator.search_format import pages_with
 from intranet.format import read_intranet
 from intranet.threads import build_topics
 

@@ -1,4 +1,4 @@
-"""The sharded search index (generator/search.py) and its worker, in headless Chromium.
+"""The sharded search index (generator/search_*.py) and its worker, in headless Chromium.
 
 The index must come out byte for byte the same however a set of documents was
 reached, report exactly the files an update changed, and answer Material's
@@ -13,25 +13,18 @@ import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import generator.search as search
-from generator.search import (
-    INDEX_FILE,
-    SearchDoc,
-    SearchIndex,
-    decode_ids,
-    encode_ids,
-    fold,
-    pages_with,
-    tokenize,
-    worker_relpath,
-    worker_script,
-)
+import generator.search_format as search
+from generator.search_format import INDEX_FILE, decode_ids, encode_ids, pages_with
+from generator.search_index import SearchDoc, SearchIndex
+from generator.search_text import fold, tokenize
+from generator.search_worker import worker_relpath, worker_script
 from generator.serve import make_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -203,7 +196,7 @@ def test_the_files_describe_themselves() -> None:
 def test_worker_goes_where_materials_is() -> None:
     relpath = worker_relpath()
     assert re.fullmatch(r"assets/javascripts/workers/search\.[0-9a-f]+\.min\.js", relpath)
-    material = Path(search.find_spec("material").submodule_search_locations[0]) / "templates"
+    material = Path(find_spec("material").submodule_search_locations[0]) / "templates"
     assert worker_relpath([Path(search.__file__).parent / "templates", material]) == relpath
     assert worker_relpath(str(material)) == relpath and worker_relpath([]) == ""
     assert worker_script().startswith(b"/*") and b"postMessage" in worker_script()
@@ -428,7 +421,7 @@ def test_materials_search_box_uses_the_sharded_index(chromium, demo_site: Path, 
 def test_compact_text_indexes_exactly_as_the_whole_text() -> None:
     import random
 
-    from generator.search import compact_text
+    from generator.search_text import compact_text
 
     rng = random.Random(3)
     words = ["alpha", "Béta", "gamma", "medication", "Handover", "café", "x1", "don't", "e-mail", "ÉCOLE"]

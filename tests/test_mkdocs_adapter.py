@@ -1,0 +1,115 @@
+"""What generator/mkdocs_adapter.py relies on in MkDocs and Material, checked so that an upgrade fails here first.
+
+docs/renderer.md lists each of these. A failure names what changed; re-check the adapter against the
+new release, then update CHECKED_WITH in the adapter, the pins in pyproject.toml and that page together.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tomllib
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from material.plugins.search.plugin import SearchPlugin
+from mkdocs import utils
+from mkdocs.commands.build import get_context
+from mkdocs.config import load_config
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.plugins import PluginCollection
+from mkdocs.structure.files import File, Files, set_exclusions
+from mkdocs.structure.nav import get_navigation
+from mkdocs.structure.pages import Page
+from mkdocs.structure.toc import get_toc
+from mkdocs.utils.yaml import RelativeDirPlaceholder
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+from generator.mkdocs_adapter import CHECKED_WITH, SEARCH_PLUGIN, _mute_search_index, load_intranet_config
+from generator.search_worker import worker_relpath
+
+REPO = Path(__file__).resolve().parent.parent
+RECHECK = (
+    "re-check generator/mkdocs_adapter.py against what docs/renderer.md lists, then update CHECKED_WITH, "
+    "the pins in pyproject.toml and docs/renderer.md together"
+)
+
+
+def pinned() -> dict[str, SpecifierSet]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return {r.name: r.specifier for r in map(Requirement, project["dependencies"])}
+
+
+@pytest.mark.parametrize("dist", sorted(CHECKED_WITH))
+def test_the_installed_release_is_the_one_the_adapter_was_checked_with(dist: str) -> None:
+    checked = SpecifierSet(CHECKED_WITH[dist])
+    assert pinned()[dist] == checked, f"pyproject.toml pins {dist}{pinned()[dist]}, the adapter was checked with {dist}{checked}: {RECHECK}"
+    installed = version(dist)
+    assert checked.contains(installed, prereleases=True), f"{dist} {installed} is installed, the adapter was checked with {dist}{checked}: {RECHECK}"
+
+
+SIGNATURES: list[tuple[Callable[..., object], list[str]]] = [
+    (get_context, ["nav", "files", "config", "page", "base_url"]),  # not documented
+    (get_navigation, ["files", "config"]),
+    (set_exclusions, ["files", "config"]),
+    (get_toc, ["toc_tokens"]),
+    (load_config, ["config_file", "config_file_path", "kwargs"]),
+    (Page.__init__, ["self", "title", "file", "config"]),
+    (Page.read_source, ["self", "config"]),
+    (Page.render, ["self", "config", "files"]),
+    (Files.add_files_from_theme, ["self", "env", "config"]),
+    (File.generated, ["config", "src_uri", "content", "abs_src_path", "inclusion"]),
+    (utils.get_relative_url, ["url", "other"]),
+    (utils.is_error_template, ["path"]),
+]
+
+
+@pytest.mark.parametrize(("function", "parameters"), SIGNATURES, ids=lambda v: getattr(v, "__qualname__", ""))
+def test_what_the_adapter_calls_keeps_its_signature(function: Callable[..., object], parameters: list[str]) -> None:
+    found = list(inspect.signature(function).parameters)
+    assert found == parameters, f"{function.__module__}.{function.__qualname__}{found} was {parameters}: {RECHECK}"
+
+
+def test_the_private_parts_are_still_there() -> None:
+    assert "_current_page" in MkDocsConfig.__annotations__, f"MkDocsConfig._current_page is gone: {RECHECK}"
+    reads = inspect.getsource(RelativeDirPlaceholder.value)
+    assert "_current_page" in reads, f"the `!relative` tag no longer reads config._current_page: {RECHECK}"
+    events = PluginCollection().events
+    for name in ("page_context", "post_build"):
+        assert isinstance(events.get(name), list), f"config.plugins.events[{name!r}] is no longer a list: {RECHECK}"
+    for name in ("on_page_context", "on_post_build"):
+        assert name in vars(SearchPlugin), f"Material's search plugin no longer has {name}: {RECHECK}"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> MkDocsConfig:
+    (tmp_path / "communities").mkdir()
+    (tmp_path / "docs").mkdir()
+    return load_intranet_config(tmp_path, tmp_path / "site", tmp_path / "docs")
+
+
+def handlers_of(config: MkDocsConfig, plugin: object) -> list[str]:
+    return [event for event, handlers in config.plugins.events.items() for h in handlers if getattr(h, "__self__", None) is plugin]
+
+
+def test_materials_search_stays_configured_with_its_handlers_dropped(config: MkDocsConfig) -> None:
+    plugin = config.plugins.get(SEARCH_PLUGIN)
+    assert isinstance(plugin, SearchPlugin), f"{SEARCH_PLUGIN} is no longer Material's SearchPlugin: {RECHECK}"
+    assert {"page_context", "post_build"} <= set(handlers_of(config, plugin)), f"the search plugin's handlers are not found by their __self__: {RECHECK}"
+    _mute_search_index(config)
+    assert not {"page_context", "post_build"} & set(handlers_of(config, plugin))
+    assert plugin.config.enabled  # the header shows the search box only while it is enabled
+
+
+def test_the_material_templates_the_adapter_renders_exist(config: MkDocsConfig) -> None:
+    env = config.theme.get_env()
+    for name in ("main.html", "404.html", "partials/header.html"):
+        assert env.get_template(name), f"Material has no {name}: {RECHECK}"
+    assert {"404.html", "sitemap.xml"} <= set(config.theme.static_templates), f"Material's static templates changed: {RECHECK}"
+    header = env.loader.get_source(env, "partials/header.html")[0]  # type: ignore[union-attr]
+    assert '"material/search" in config.plugins' in header and "search.enabled" in header, (
+        f"Material's header no longer shows the search box by the search plugin's presence and enabled: {RECHECK}"
+    )
+    assert worker_relpath(config.theme.dirs), f"Material's search worker is no longer at assets/javascripts/workers/search.*.min.js: {RECHECK}"
