@@ -10,6 +10,7 @@ byte for byte what a full build would write.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from intranet import urls
@@ -35,103 +36,134 @@ from .treestate import Output, TreeState, merge, remove_page, write_plan, write_
 Pair = tuple[Post | None, Post | None]  # a post before and after a change (None: absent)
 
 
+@dataclass
+class _Redo:
+    """What one update must render again or remove in one tree."""
+
+    authors: set[str]  # whose profiles list the changed posts: their authors, before and after the change
+    tags: set[str] = field(default_factory=set)  # tags whose pages may show a change
+    topics: dict[str, Topic] = field(default_factory=dict)  # topic pages to render again
+    numbers: dict[str, set[int]] = field(default_factory=dict)  # community -> its archive pages to render again
+    tag_numbers: dict[str, set[int]] = field(default_factory=dict)  # tag -> its archive pages to render again
+    removed: list[str] = field(default_factory=list)  # pages that are gone
+    flipped: set[str] = field(default_factory=set)  # people a guest directory now lists, or no longer lists
+
+
 def update_tree(state: TreeState, changed: dict[str, dict[str, Pair]], posts_of: dict[str, dict[str, Post]]) -> bool:
     """Re-plan and rewrite what ``changed`` posts show in one tree; False if a full build is needed."""
     site = state.site
     per_page = site.settings.topics_per_page
-    # Whose profiles list the changed posts: their authors, before and after the change.
-    authors = {
-        h for posts in changed.values() for pair in posts.values() for p in pair if p and (h := _handle(site, p))
-    }
-    touched_tags: set[str] = set()
+    redo = _Redo(
+        {h for posts in changed.values() for pair in posts.values() for p in pair if p and (h := _handle(site, p))}
+    )
     archives_before = {tag: _archive(tag_topics(site, tag), per_page) for tag in site.tagged}
     counts_before = {tag: len(topics) for tag, topics in site.tagged.items()}
-    topics: dict[str, Topic] = {}  # topic pages to render again
-    numbers: dict[str, set[int]] = {}  # community -> its archive pages to render again
-    removed: list[str] = []
+    for slug, posts in sorted(changed.items()):  # 1. thread the changed communities again, noting what moved
+        _rethread(site, slug, posts, [p for _, p in sorted(posts_of[slug].items())], redo)
+    if state.tree.guest and not _guest_flips(state, redo):  # 2. whom a guest tree's directory lists
+        return False
+    plan, removed = _plan(site, redo, archives_before, counts_before)  # 3. plan and render what shows any of it
+    _write(state, plan, removed)
+    return True
 
-    # 1. Thread the changed communities again, noting what moved.
-    for slug, posts in sorted(changed.items()):
-        old_topics = {urls.topic(slug, t.key): t for t in site.topics.get(slug, [])}
-        before = {uri: _topic_sig(t) for uri, t in old_topics.items()}
-        archive_before = _archive(site.topics.get(slug, []), per_page)
-        for topic in old_topics.values():
-            if any(p.relpath in posts for p in topic.posts):
-                touched_tags.update(topic.tags)
-        added = [new for old, new in posts.values() if old is None and new is not None]
-        only_added = len(added) == len(posts)
-        site.set_posts(slug, [p for _, p in sorted(posts_of[slug].items())], added if only_added else None)
-        for topic in site.topics.get(slug, []):
-            uri = urls.topic(slug, topic.key)
-            if before.get(uri) == _topic_sig(topic) and not any(p.relpath in posts for p in topic.posts):
-                continue
-            topics[uri] = topic
-            touched_tags.update(topic.tags)
-            previous = old_topics.get(uri)
-            if previous is not None:
-                touched_tags.update(previous.tags)
-            if previous is None or previous.title != topic.title:  # profiles list the topic by its title
-                authors.update(h for p in topic.posts if (h := _handle(site, p)))
-        for uri in sorted(set(before) - {urls.topic(slug, t.key) for t in site.topics.get(slug, [])}):
-            touched_tags.update(old_topics[uri].tags)
-            authors.update(h for p in old_topics[uri].posts if (h := _handle(site, p)))
-            removed.append(uri)
-        archive_after = _archive(site.topics.get(slug, []), per_page)
-        numbers[slug] = _changed_pages(archive_before, archive_after)
-        removed += [urls.community(slug, n) for n in range(len(archive_after) + 1, len(archive_before) + 1)]
 
-    # 2. A guest tree's directory lists its contacts: someone's first (or last) post there changes it.
-    flipped = _listed_flips(site, authors) if state.tree.guest else set()
-    tag_numbers: dict[str, set[int]] = {}
-    if flipped:
-        listed = site.listed ^ flipped
-        if not listed or not site.listed:
-            return False  # the People entry comes or goes in the navigation
-        site.listed = listed
-        for handle in flipped:
-            person = site.intranet.people[handle]
-            for post in site.posts_by.get(handle, {}).values():
-                topic = site.topic_of[post.relpath]
-                topics[urls.topic(topic.community, topic.key)] = topic
-            authors.update(person.members)  # a team's members' profiles list it
-            authors.update(h for h in site.listed if handle in site.intranet.people[h].members)
-            if handle not in listed:
-                removed.append(urls.person(handle))
-        shows = lambda t: _handle(site, t.last) in flipped  # noqa: E731 - the last poster's name is linked
-        for slug in state.tree.communities:
-            numbers.setdefault(slug, set()).update(_pages_showing(site.topics.get(slug, []), per_page, shows))
-        for tag in site.tagged:
-            touched_tags.add(tag)
-            tag_numbers[tag] = _pages_showing(tag_topics(site, tag), per_page, shows)
-        authors |= flipped & listed
+def _rethread(site: Site, slug: str, posts: dict[str, Pair], all_posts: list[Post], redo: _Redo) -> None:
+    per_page = site.settings.topics_per_page
+    old_topics = {urls.topic(slug, t.key): t for t in site.topics.get(slug, [])}
+    before = {uri: _topic_sig(t) for uri, t in old_topics.items()}
+    archive_before = _archive(site.topics.get(slug, []), per_page)
+    for topic in old_topics.values():
+        if any(p.relpath in posts for p in topic.posts):
+            redo.tags.update(topic.tags)
+    added = [new for old, new in posts.values() if old is None and new is not None]
+    site.set_posts(slug, all_posts, added if len(added) == len(posts) else None)
+    for topic in site.topics.get(slug, []):
+        uri = urls.topic(slug, topic.key)
+        if before.get(uri) == _topic_sig(topic) and not any(p.relpath in posts for p in topic.posts):
+            continue
+        redo.topics[uri] = topic
+        redo.tags.update(topic.tags)
+        previous = old_topics.get(uri)
+        if previous is not None:
+            redo.tags.update(previous.tags)
+        if previous is None or previous.title != topic.title:  # profiles list the topic by its title
+            redo.authors.update(h for p in topic.posts if (h := _handle(site, p)))
+    for uri in sorted(set(before) - {urls.topic(slug, t.key) for t in site.topics.get(slug, [])}):
+        redo.tags.update(old_topics[uri].tags)
+        redo.authors.update(h for p in old_topics[uri].posts if (h := _handle(site, p)))
+        redo.removed.append(uri)
+    archive_after = _archive(site.topics.get(slug, []), per_page)
+    redo.numbers[slug] = _changed_pages(archive_before, archive_after)
+    redo.removed += [urls.community(slug, n) for n in range(len(archive_after) + 1, len(archive_before) + 1)]
 
-    # 3. Plan and render what shows any of it.
+
+def _guest_flips(state: TreeState, redo: _Redo) -> bool:
+    """A guest tree's directory lists its contacts: someone's first (or last) post there changes it.
+    False if the People entry comes or goes in the navigation (a full build)."""
+    site = state.site
+    per_page = site.settings.topics_per_page
+    flipped = redo.flipped = _listed_flips(site, redo.authors)
+    if not flipped:
+        return True
+    listed = site.listed ^ flipped
+    if not listed or not site.listed:
+        return False
+    site.listed = listed
+    for handle in flipped:
+        person = site.intranet.people[handle]
+        for post in site.posts_by.get(handle, {}).values():
+            topic = site.topic_of[post.relpath]
+            redo.topics[urls.topic(topic.community, topic.key)] = topic
+        redo.authors.update(person.members)  # a team's members' profiles list it
+        redo.authors.update(h for h in site.listed if handle in site.intranet.people[h].members)
+        if handle not in listed:
+            redo.removed.append(urls.person(handle))
+    shows = lambda t: _handle(site, t.last) in flipped  # noqa: E731 - the last poster's name is linked
+    for slug in state.tree.communities:
+        redo.numbers.setdefault(slug, set()).update(_pages_showing(site.topics.get(slug, []), per_page, shows))
+    for tag in site.tagged:
+        redo.tags.add(tag)
+        redo.tag_numbers[tag] = _pages_showing(tag_topics(site, tag), per_page, shows)
+    redo.authors |= flipped & listed
+    return True
+
+
+def _plan(
+    site: Site, redo: _Redo, archives_before: dict[str, list[tuple[Any, ...]]], counts_before: dict[str, int]
+) -> tuple[SitePlan, list[str]]:
+    per_page = site.settings.topics_per_page
+    removed = list(redo.removed)
     plan = SitePlan()
-    for uri in sorted(topics):
-        topic = topics[uri]
+    for uri in sorted(redo.topics):
+        topic = redo.topics[uri]
         plan_topic(site, plan, site.intranet.communities[topic.community], topic)
-    for slug in sorted(numbers):
-        plan_community(site, plan, site.intranet.communities[slug], numbers[slug])
+    for slug in sorted(redo.numbers):
+        plan_community(site, plan, site.intranet.communities[slug], redo.numbers[slug])
     plan_home(site, plan)
-    plan_people(site, plan, authors, index=bool(flipped))
+    plan_people(site, plan, redo.authors, index=bool(redo.flipped))
     names = set(tag_names(site))
     counts_changed = set(site.tagged) != set(counts_before)
-    for tag in sorted(touched_tags | (set(site.tagged) ^ set(counts_before))):
+    for tag in sorted(redo.tags | (set(site.tagged) ^ set(counts_before))):
         pages_before, pages_after = archives_before.get(tag, []), _archive(tag_topics(site, tag), per_page)
         if tag in names:
-            redo = _changed_pages(pages_before, pages_after) | tag_numbers.get(tag, set())
-            plan_tags(site, plan, [tag], index=False, numbers=redo)
+            again = _changed_pages(pages_before, pages_after) | redo.tag_numbers.get(tag, set())
+            plan_tags(site, plan, [tag], index=False, numbers=again)
         counts_changed = counts_changed or len(site.tagged.get(tag, {})) != counts_before.get(tag, 0)
         first_gone = 0 if tag not in names else len(pages_after) + 1
         removed += [urls.tag(tag, n) for n in range(first_gone, len(pages_before) + 1)]
     if counts_changed:
         plan_tags(site, plan, [], index=True)
+    return plan, removed
+
+
+def _write(state: TreeState, plan: SitePlan, removed: list[str]) -> None:
+    """Render ``plan`` into the live tree, remove what is gone, and bring search and sitemap along."""
     output = Output()
     write_plan(state, plan, output, write_atomic)
     merge([state], [output], search=False)
     for uri in removed:
         remove_page(state, uri)
-    gone = [urls.page_url(uri, site.directory_urls) for uri in removed]
+    gone = [urls.page_url(uri, state.site.directory_urls) for uri in removed]
     for relpath in sorted(state.search.update(output.docs.get(state.tree.name, []), gone)):
         data = state.search.file(relpath)
         if data is None:
@@ -140,7 +172,6 @@ def update_tree(state: TreeState, changed: dict[str, dict[str, Pair]], posts_of:
         else:
             state.digests[relpath] = write_atomic(state.out, relpath, data, state.digests.get(relpath))
     write_sitemap(state, write_atomic)
-    return True
 
 
 def _listed_flips(site: Site, handles: set[str]) -> set[str]:

@@ -6,7 +6,9 @@ through it; ``docs/format.md`` is the human-readable specification and the
 two are kept in step (``tests/test_format.py`` checks the examples there).
 
 Its modules: :mod:`.layout` (paths, names, body sections), :mod:`.frontmatter`
-(YAML), :mod:`.records` (the dataclasses) and :mod:`.reading` (validation).
+(YAML), :mod:`.records` (the dataclasses), :mod:`.fields` (typed fields),
+:mod:`.posts` (one post file) and :mod:`.reading` (everything else, and the
+checks across files).
 
 Layout under the intranet root::
 
@@ -29,7 +31,15 @@ and any string round-trips exactly.
 
 from __future__ import annotations
 
-from .frontmatter import (  # noqa: F401
+from .fields import (
+    COMMUNITY_FIELDS,
+    PERSON_FIELDS,
+    POST_FIELDS,
+    Fields,
+    parse_yaml_mapping,
+    read_yaml_file,
+)
+from .frontmatter import (
     FormatError,
     Problem,
     dump_front_matter,
@@ -39,7 +49,7 @@ from .frontmatter import (  # noqa: F401
     parse_front_matter,
     split_front_matter,
 )
-from .layout import (  # noqa: F401
+from .layout import (
     ATTACHMENT_NAME_RE,
     AUDIENCES,
     COMMUNITIES,
@@ -72,25 +82,22 @@ from .layout import (  # noqa: F401
     post_relpath,
     split_body,
 )
-from .reading import (  # noqa: F401
-    COMMUNITY_FIELDS,
-    PERSON_FIELDS,
-    POST_FIELDS,
+from .posts import (
+    read_post,
+)
+from .reading import (
     SYMLINK_PROBLEM,
     cross_check,
     iter_post_paths,
     parse_community,
-    parse_yaml_mapping,
     read_community,
     read_intranet,
     read_pages,
     read_person,
-    read_post,
     read_subscribers,
-    read_yaml_file,
     subscribers_text,
 )
-from .records import (  # noqa: F401
+from .records import (
     Attachment,
     Author,
     Community,
@@ -100,3 +107,70 @@ from .records import (  # noqa: F401
     Post,
     may_read,
 )
+
+__all__ = [
+    "ATTACHMENT_NAME_RE",
+    "AUDIENCES",
+    "Attachment",
+    "Author",
+    "COMMUNITIES",
+    "COMMUNITY_FIELDS",
+    "COMMUNITY_FILE",
+    "Community",
+    "DELIVERY_MODES",
+    "EMAIL_RE",
+    "Fields",
+    "FormatError",
+    "HANDLE_RE",
+    "Intranet",
+    "KINDS",
+    "KIND_AUDIENCE",
+    "LOCAL_PART_RE",
+    "PAGES_DIR",
+    "PEOPLE",
+    "PERSON_FIELDS",
+    "POSTING_POLICIES",
+    "POSTS_DIR",
+    "POST_FIELDS",
+    "Page",
+    "Person",
+    "Post",
+    "Problem",
+    "QUOTED_MARK",
+    "SIGNATURE_MARK",
+    "SLUG_RE",
+    "SOURCES",
+    "SUBSCRIBERS_FILE",
+    "SYMLINK_PROBLEM",
+    "TAG_RE",
+    "attachments_dir",
+    "cross_check",
+    "derived_message_id",
+    "dump_front_matter",
+    "dump_yaml",
+    "format_date",
+    "iter_post_paths",
+    "join_body",
+    "key_lines",
+    "load_yaml",
+    "may_read",
+    "message_key",
+    "normalize_address",
+    "normalize_message_id",
+    "parse_community",
+    "parse_date",
+    "parse_front_matter",
+    "parse_yaml_mapping",
+    "path_key",
+    "post_relpath",
+    "read_community",
+    "read_intranet",
+    "read_pages",
+    "read_person",
+    "read_post",
+    "read_subscribers",
+    "read_yaml_file",
+    "split_body",
+    "split_front_matter",
+    "subscribers_text",
+]

@@ -5,21 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from ..errors import FormatError
+
+# Reading, with validation
+from .fields import COMMUNITY_FIELDS, PERSON_FIELDS, Fields, parse_yaml_mapping, read_yaml_file
 from .frontmatter import (
     Problem,
     dump_yaml,
-    key_lines,
-    load_yaml,
     parse_front_matter,
-    split_front_matter,
 )
 from .layout import (
-    ATTACHMENT_NAME_RE,
     AUDIENCES,
     COMMUNITIES,
     COMMUNITY_FILE,
@@ -33,132 +31,18 @@ from .layout import (
     POSTING_POLICIES,
     POSTS_DIR,
     SLUG_RE,
-    SOURCES,
     SUBSCRIBERS_FILE,
     TAG_RE,
-    attachments_dir,
-    derived_message_id,
     normalize_address,
-    normalize_message_id,
-    parse_date,
-    split_body,
 )
+from .posts import read_post
 from .records import (
-    Attachment,
-    Author,
     Community,
     Intranet,
     Page,
     Person,
     Post,
 )
-
-# Reading, with validation
-
-
-class _Fields:
-    """Reads typed fields from one front-matter mapping, collecting problems."""
-
-    def __init__(self, data: dict[str, Any], relpath: str, lines: dict[str, int]) -> None:
-        self.data = data
-        self.relpath = relpath
-        self.lines = lines
-        self.problems: list[Problem] = []
-
-    def problem(self, name: str, message: str) -> None:
-        self.problems.append(Problem(self.relpath, self.lines.get(name, 1), name, message))
-
-    def string(self, name: str, required: bool = False, default: str = "") -> str:
-        value = self.data.get(name)
-        if value is None:
-            if required:
-                self.problem(name, "required field is missing")
-            return default
-        if isinstance(value, (dict, list)):
-            self.problem(name, "must be text")
-            return default
-        if isinstance(value, bool):
-            self.problem(name, "must be text, not true/false (quote it)")
-            return default
-        return str(value)
-
-    def strings(self, name: str, pattern: re.Pattern[str] | None = None) -> list[str]:
-        value = self.data.get(name)
-        if value is None:
-            return []
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
-            self.problem(name, "must be a list of text values")
-            return []
-        result = [str(v) for v in value]
-        if pattern is not None:
-            for item in result:
-                if not pattern.match(item):
-                    self.problem(name, f"{item!r} is not valid here")
-            result = [v for v in result if pattern.match(v)]
-        return result
-
-    def choice(self, name: str, choices: Iterable[str], default: str | None = None) -> str:
-        choices = tuple(choices)
-        value = self.string(name, required=default is None, default=default or "")
-        if value and value not in choices:
-            self.problem(name, f"{value!r} is not one of: {', '.join(choices)}")
-            return default or choices[0]
-        return value
-
-    def unknown(self, known: Iterable[str]) -> None:
-        allowed = set(known)
-        for name in self.data:
-            if str(name) not in allowed:
-                self.problem(str(name), "unknown field (misspelt?)")
-
-
-COMMUNITY_FIELDS = ("name", "purpose", "mail", "moderators", "audience", "members", "posting", "tags", "subscription")
-PERSON_FIELDS = (
-    "name",
-    "emails",
-    "kind",
-    "organisation",
-    "role",
-    "expertise",
-    "teams",
-    "members",
-    "about",
-    "undeliverable",
-)
-POST_FIELDS = (
-    "message_id",
-    "topic",
-    "in_reply_to",
-    "author",
-    "date",
-    "subject",
-    "source",
-    "tags",
-    "attachments",
-    "content_hash",
-    "closed",
-)
-
-
-def read_yaml_file(path: Path, relpath: str) -> tuple[dict[str, Any] | None, dict[str, int], list[Problem]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return None, {}, [Problem(relpath, 1, "file", "is not valid UTF-8")]
-    return parse_yaml_mapping(text, relpath)
-
-
-def parse_yaml_mapping(text: str, relpath: str) -> tuple[dict[str, Any] | None, dict[str, int], list[Problem]]:
-    """The text of a YAML file holding one mapping: (mapping or None, key lines, problems)."""
-    try:
-        data = load_yaml(text) if text.strip() else {}
-    except FormatError as exc:
-        return None, {}, [Problem(relpath, exc.line, "file", str(exc))]
-    if not isinstance(data, dict):
-        return None, {}, [Problem(relpath, 1, "file", "must be a mapping of field: value")]
-    return data, key_lines(text), []
 
 
 def read_community(root: Path, slug: str) -> tuple[Community | None, list[Problem]]:
@@ -192,7 +76,7 @@ def parse_community(slug: str, text: str) -> tuple[Community | None, list[Proble
     data, lines, problems = parse_yaml_mapping(text, relpath)
     if data is None:
         return None, problems
-    f = _Fields(data, relpath, lines)
+    f = Fields(data, relpath, lines)
     f.unknown(COMMUNITY_FIELDS)
     audience = f.strings("audience") or ["staff"]
     for item in audience:
@@ -296,7 +180,7 @@ def read_person(root: Path, path: Path) -> tuple[Person | None, list[Problem]]:
     data, lines, problems = read_yaml_file(path, relpath)
     if data is None:
         return None, problems
-    f = _Fields(data, relpath, lines)
+    f = Fields(data, relpath, lines)
     f.unknown(PERSON_FIELDS)
     emails = [e.strip() for e in f.strings("emails")]
     for address in emails:
@@ -321,7 +205,7 @@ def read_person(root: Path, path: Path) -> tuple[Person | None, list[Problem]]:
     return person, f.problems + problems
 
 
-def _read_undeliverable(f: _Fields) -> dict[str, str]:
+def _read_undeliverable(f: Fields) -> dict[str, str]:
     value = f.data.get("undeliverable")
     if value is None:
         return {}
@@ -329,159 +213,6 @@ def _read_undeliverable(f: _Fields) -> dict[str, str]:
         f.problem("undeliverable", "must map an address to the date mail to it stopped")
         return {}
     return {str(k): str(v) for k, v in value.items()}
-
-
-def read_post(
-    root: Path, community: str, path: Path, now: dt.datetime | None = None
-) -> tuple[Post | None, list[Problem]]:
-    """Read one post file.
-
-    Required: ``author``, ``subject`` (for the first post of a topic), ``date``.
-    Derived when absent: ``message_id`` (from the path), ``topic`` (from
-    ``in_reply_to``, resolved when threads are built; the post itself when it
-    replies to nothing), ``source`` (``editor``), ``subject`` of a reply
-    (``Re:`` and the topic's), ``tags`` and ``attachments`` (none).
-    """
-    relpath = path.relative_to(root).as_posix()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return None, [Problem(relpath, 1, "file", "is not valid UTF-8")]
-    try:
-        head, body_text, _ = split_front_matter(text)
-    except FormatError as exc:
-        return None, [Problem(relpath, exc.line, "front matter", str(exc))]
-    try:
-        data = load_yaml(head) if head.strip() else {}
-    except FormatError as exc:  # YAML lines count from the line after '---'
-        return None, [Problem(relpath, exc.line + 1, "front matter", str(exc))]
-    if not isinstance(data, dict):
-        return None, [Problem(relpath, 2, "front matter", "must be a mapping of field: value")]
-    f = _Fields(data, relpath, key_lines(head, offset=1))
-    f.unknown(POST_FIELDS)
-    derived: list[str] = []
-
-    message_id = f.string("message_id")
-    if message_id:
-        message_id = normalize_message_id(message_id)
-        if message_id == "<>" or "@" not in message_id:
-            f.problem("message_id", "must look like <left@right>")
-    else:
-        message_id = derived_message_id(community, relpath.split(f"/{POSTS_DIR}/", 1)[-1])
-        derived.append("message_id")
-    in_reply_to = f.string("in_reply_to") or None
-    if in_reply_to:
-        in_reply_to = normalize_message_id(in_reply_to)
-    topic = f.string("topic")
-    if topic:
-        topic = normalize_message_id(topic)
-    else:
-        topic = message_id if not in_reply_to else ""
-        derived.append("topic")
-
-    author = _read_author(f)
-    date = parse_date(data.get("date"))
-    if date is None:
-        if "date" in data:
-            f.problem("date", "must be a date and time such as 2026-11-02T09:14:00+00:00")
-        else:
-            f.problem("date", "required field is missing")
-        date = now or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    subject = f.string("subject", required=in_reply_to is None)
-    if not subject:
-        derived.append("subject")
-    source = f.choice("source", SOURCES, default="editor")
-    if "source" not in data:
-        derived.append("source")
-    attachments = _read_attachments(f, path)
-    body, quoted, signature = split_body(body_text)
-    post = Post(
-        community=community,
-        relpath=relpath,
-        message_id=message_id,
-        topic=topic,
-        in_reply_to=in_reply_to,
-        author=author,
-        date=date,
-        subject=subject,
-        source=source,
-        tags=f.strings("tags", TAG_RE),
-        attachments=attachments,
-        body=body,
-        quoted=quoted,
-        signature=signature,
-        content_hash=f.string("content_hash"),
-        closed=_read_flag(f, "closed"),
-        derived=tuple(derived),
-    )
-    return post, f.problems
-
-
-def _read_flag(f: _Fields, name: str) -> bool:
-    value = f.data.get(name, False)
-    if not isinstance(value, bool):
-        f.problem(name, "must be true or false")
-        return False
-    return value
-
-
-def _read_author(f: _Fields) -> Author:
-    value = f.data.get("author")
-    if value is None:
-        f.problem("author", "required field is missing")
-        return Author(name="Unknown")
-    if isinstance(value, str):
-        if not HANDLE_RE.match(value):
-            f.problem("author", f"{value!r} is not a handle; use a people/ handle or name: and email:")
-        return Author(handle=value)
-    if isinstance(value, dict):
-        name = value.get("name")
-        email = value.get("email")
-        if not isinstance(email, str) or not EMAIL_RE.match(email):
-            f.problem("author", "needs an email: address when it is not a handle")
-            email = ""
-        if name is not None and not isinstance(name, str):
-            f.problem("author", "name: must be text")
-            name = ""
-        return Author(name=name or (email or "Unknown"), email=email or "")
-    f.problem("author", "must be a handle or a mapping with name: and email:")
-    return Author(name="Unknown")
-
-
-def _read_attachments(f: _Fields, post_path: Path) -> list[Attachment]:
-    value = f.data.get("attachments")
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        f.problem("attachments", "must be a list")
-        return []
-    folder = attachments_dir(post_path)
-    result = []
-    for item in value:
-        if not isinstance(item, dict) or not isinstance(item.get("file"), str):
-            f.problem("attachments", "each attachment needs file: (its name in the post's folder)")
-            continue
-        name = item["file"]
-        if not ATTACHMENT_NAME_RE.match(name):
-            f.problem("attachments", f"file {name!r} is not a safe attachment name")
-            continue
-        target = folder / name
-        # The post was reached without following links, so checking the
-        # folder and the file is enough to stay inside the content.
-        if folder.is_symlink() or target.is_symlink() or not target.is_file():
-            f.problem("attachments", f"file {name!r} is not a file in {folder.name}/")
-            continue
-        original = item.get("name", name)
-        size = item.get("size")
-        result.append(
-            Attachment(
-                file=name,
-                name=str(original),
-                type=str(item.get("type") or "application/octet-stream"),
-                size=int(size) if isinstance(size, int) and not isinstance(size, bool) else target.stat().st_size,
-            )
-        )
-    return result
 
 
 SYMLINK_PROBLEM = "symbolic links are not allowed in content"

@@ -1,0 +1,202 @@
+"""Reading one post file: its front matter checked field by field, what is absent derived."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from ..errors import FormatError
+
+# Reading, with validation
+from .fields import POST_FIELDS, Fields
+from .frontmatter import (
+    Problem,
+    key_lines,
+    load_yaml,
+    split_front_matter,
+)
+from .layout import (
+    ATTACHMENT_NAME_RE,
+    EMAIL_RE,
+    HANDLE_RE,
+    POSTS_DIR,
+    SOURCES,
+    TAG_RE,
+    attachments_dir,
+    derived_message_id,
+    normalize_message_id,
+    parse_date,
+    split_body,
+)
+from .records import (
+    Attachment,
+    Author,
+    Post,
+)
+
+
+def read_post(
+    root: Path, community: str, path: Path, now: dt.datetime | None = None
+) -> tuple[Post | None, list[Problem]]:
+    """Read one post file.
+
+    Required: ``author``, ``subject`` (for the first post of a topic), ``date``.
+    Derived when absent: ``message_id`` (from the path), ``topic`` (from
+    ``in_reply_to``, resolved when threads are built; the post itself when it
+    replies to nothing), ``source`` (``editor``), ``subject`` of a reply
+    (``Re:`` and the topic's), ``tags`` and ``attachments`` (none).
+    """
+    relpath = path.relative_to(root).as_posix()
+    opened = _front_matter(path, relpath)
+    if isinstance(opened, Problem):
+        return None, [opened]
+    data, head, body_text = opened
+    f = Fields(data, relpath, key_lines(head, offset=1))
+    f.unknown(POST_FIELDS)
+    derived: list[str] = []
+    message_id, in_reply_to, topic = _read_ids(f, community, relpath, derived)
+    author = _read_author(f)
+    date = parse_date(data.get("date"))
+    if date is None:
+        if "date" in data:
+            f.problem("date", "must be a date and time such as 2026-11-02T09:14:00+00:00")
+        else:
+            f.problem("date", "required field is missing")
+        date = now or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    subject = f.string("subject", required=in_reply_to is None)
+    if not subject:
+        derived.append("subject")
+    source = f.choice("source", SOURCES, default="editor")
+    if "source" not in data:
+        derived.append("source")
+    attachments = _read_attachments(f, path)
+    body, quoted, signature = split_body(body_text)
+    post = Post(
+        community=community,
+        relpath=relpath,
+        message_id=message_id,
+        topic=topic,
+        in_reply_to=in_reply_to,
+        author=author,
+        date=date,
+        subject=subject,
+        source=source,
+        tags=f.strings("tags", TAG_RE),
+        attachments=attachments,
+        body=body,
+        quoted=quoted,
+        signature=signature,
+        content_hash=f.string("content_hash"),
+        closed=_read_flag(f, "closed"),
+        derived=tuple(derived),
+    )
+    return post, f.problems
+
+
+def _read_flag(f: Fields, name: str) -> bool:
+    value = f.data.get(name, False)
+    if not isinstance(value, bool):
+        f.problem(name, "must be true or false")
+        return False
+    return value
+
+
+def _read_author(f: Fields) -> Author:
+    value = f.data.get("author")
+    if value is None:
+        f.problem("author", "required field is missing")
+        return Author(name="Unknown")
+    if isinstance(value, str):
+        if not HANDLE_RE.match(value):
+            f.problem("author", f"{value!r} is not a handle; use a people/ handle or name: and email:")
+        return Author(handle=value)
+    if isinstance(value, dict):
+        name = value.get("name")
+        email = value.get("email")
+        if not isinstance(email, str) or not EMAIL_RE.match(email):
+            f.problem("author", "needs an email: address when it is not a handle")
+            email = ""
+        if name is not None and not isinstance(name, str):
+            f.problem("author", "name: must be text")
+            name = ""
+        return Author(name=name or (email or "Unknown"), email=email or "")
+    f.problem("author", "must be a handle or a mapping with name: and email:")
+    return Author(name="Unknown")
+
+
+def _read_attachments(f: Fields, post_path: Path) -> list[Attachment]:
+    value = f.data.get("attachments")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        f.problem("attachments", "must be a list")
+        return []
+    folder = attachments_dir(post_path)
+    result = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("file"), str):
+            f.problem("attachments", "each attachment needs file: (its name in the post's folder)")
+            continue
+        name = item["file"]
+        if not ATTACHMENT_NAME_RE.match(name):
+            f.problem("attachments", f"file {name!r} is not a safe attachment name")
+            continue
+        target = folder / name
+        # The post was reached without following links, so checking the
+        # folder and the file is enough to stay inside the content.
+        if folder.is_symlink() or target.is_symlink() or not target.is_file():
+            f.problem("attachments", f"file {name!r} is not a file in {folder.name}/")
+            continue
+        original = item.get("name", name)
+        size = item.get("size")
+        result.append(
+            Attachment(
+                file=name,
+                name=str(original),
+                type=str(item.get("type") or "application/octet-stream"),
+                size=int(size) if isinstance(size, int) and not isinstance(size, bool) else target.stat().st_size,
+            )
+        )
+    return result
+
+
+def _front_matter(path: Path, relpath: str) -> tuple[dict[str, Any], str, str] | Problem:
+    """(front matter, its YAML text, body) of a post file, or the problem that stops reading it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return Problem(relpath, 1, "file", "is not valid UTF-8")
+    try:
+        head, body_text, _ = split_front_matter(text)
+    except FormatError as exc:
+        return Problem(relpath, exc.line, "front matter", str(exc))
+    try:
+        data = load_yaml(head) if head.strip() else {}
+    except FormatError as exc:  # YAML lines count from the line after '---'
+        return Problem(relpath, exc.line + 1, "front matter", str(exc))
+    if not isinstance(data, dict):
+        return Problem(relpath, 2, "front matter", "must be a mapping of field: value")
+    return data, head, body_text
+
+
+def _read_ids(f: Fields, community: str, relpath: str, derived: list[str]) -> tuple[str, str | None, str]:
+    """(message_id, in_reply_to, topic), derived where absent."""
+    message_id = f.string("message_id")
+    if message_id:
+        message_id = normalize_message_id(message_id)
+        if message_id == "<>" or "@" not in message_id:
+            f.problem("message_id", "must look like <left@right>")
+    else:
+        message_id = derived_message_id(community, relpath.split(f"/{POSTS_DIR}/", 1)[-1])
+        derived.append("message_id")
+    in_reply_to = f.string("in_reply_to") or None
+    if in_reply_to:
+        in_reply_to = normalize_message_id(in_reply_to)
+    topic = f.string("topic")
+    if topic:
+        topic = normalize_message_id(topic)
+    else:
+        topic = message_id if not in_reply_to else ""
+        derived.append("topic")
+    return message_id, in_reply_to, topic
