@@ -156,7 +156,7 @@ def cmd_spool(args: argparse.Namespace) -> int:
         "pending": spool.pending(),
         "held": list(spool.held()),
         "failed": list(spool.failed()),
-        "not_published": [r for r in Records(state).all() if r.get("outcome") not in ("published", "duplicate")][-50:],
+        "not_published": Records(state).tail(50, lambda r: r.get("outcome") not in ("published", "duplicate")),
     }
     if args.json:
         print(json.dumps(report, indent=1, ensure_ascii=False))
