@@ -6,6 +6,7 @@ gateway's (``mailgateway/store.py``); this module only reads.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pygit2
@@ -48,6 +49,18 @@ def head_of(git_dir: Path) -> str:
                         return line.split()[0]
             return ""
     return ""
+
+
+def file_at(tree: pygit2.Tree, path: str) -> bytes | None:
+    """The bytes of the regular file at ``path`` (``/``-separated) in ``tree``; None for no such
+    file, a folder or a symbolic link."""
+    try:
+        entry = tree[path]
+    except KeyError:
+        return None
+    if not isinstance(entry, pygit2.Blob) or not stat.S_ISREG(entry.filemode):
+        return None
+    return entry.data
 
 
 def changed_paths(git_dir: Path, old: str, new: str) -> list[str] | None:
