@@ -25,6 +25,38 @@ def discover(root: Path) -> tuple[Path, Path]:
     return Path(repo.path).resolve(), Path(repo.workdir).resolve()
 
 
+def find_repository(root: Path) -> pygit2.Repository | None:
+    """The repository whose work tree holds ``root``; None if there is none, or it is bare."""
+    found = pygit2.discover_repository(str(root))
+    if found is None:
+        return None
+    repo = pygit2.Repository(found)
+    return None if repo.is_bare or repo.workdir is None else repo
+
+
+def resolve_commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit | None:
+    """The commit ``rev`` names (a branch, tag, ``HEAD~2``, an id), as Git reads it; None if none."""
+    try:
+        return repo.revparse_single(rev).peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+
+
+def git_identity(root: Path) -> tuple[str, str]:
+    """(user.name, user.email) as Git has them for the repository at ``root`` (its own settings,
+    then the user's and the system's); empty strings for what is not set."""
+    repo = find_repository(root)
+    try:
+        config = repo.config if repo is not None else pygit2.Config.get_global_config()
+    except (OSError, pygit2.GitError):  # no repository and no ~/.gitconfig
+        return "", ""
+
+    def value(key: str) -> str:
+        return str(config[key]) if key in config else ""
+
+    return value("user.name"), value("user.email")
+
+
 def git_dir(root: Path) -> Path:
     return discover(root)[0]
 
