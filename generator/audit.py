@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import logging
 import os
-import posixpath
-import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import pygit2
 
 from intranet.errors import HistoryError
 from intranet.format import AUDIENCES, COMMUNITIES, COMMUNITY_FILE, SLUG_RE, Community, parse_community
-
-if TYPE_CHECKING:
-    import git
+from intranet.gitrepo import file_at, find_repository, resolve_commit
 
 log = logging.getLogger(__name__)
 
@@ -184,27 +181,23 @@ def work_tree_texts(root: Path) -> dict[str, str]:
     return texts
 
 
-def git_texts(repo: git.Repo, sha: str, prefix: str) -> dict[str, str]:
-    """slug -> text of each ``community.yml`` in commit ``sha``; ``prefix`` is the root's path in the repository."""
-    tree = repo.commit(sha).tree
+def git_texts(commit: pygit2.Commit, prefix: str) -> dict[str, str]:
+    """slug -> text of each ``community.yml`` in ``commit``; ``prefix`` is the root's path in the repository."""
     try:
-        folder = tree / posixpath.join(prefix, COMMUNITIES) if prefix else tree / COMMUNITIES
+        folder = commit.tree[f"{prefix}/{COMMUNITIES}" if prefix else COMMUNITIES]
     except KeyError:
         return {}
     texts: dict[str, str] = {}
-    if folder.type != "tree":
+    if not isinstance(folder, pygit2.Tree):
         return texts
-    for entry in folder.trees:
-        if not SLUG_RE.match(entry.name):
+    for entry in folder:
+        if not isinstance(entry, pygit2.Tree) or not SLUG_RE.match(entry.name or ""):
+            continue
+        data = file_at(entry, COMMUNITY_FILE)  # a symbolic link is refused, as on disk
+        if data is None:
             continue
         try:
-            blob = entry / COMMUNITY_FILE
-        except KeyError:
-            continue
-        if blob.type != "blob" or not stat.S_ISREG(blob.mode):  # a symlink is refused, as on disk
-            continue
-        try:
-            texts[entry.name] = blob.data_stream.read().decode("utf-8")
+            texts[str(entry.name)] = data.decode("utf-8")
         except UnicodeDecodeError:
             continue
     return texts
@@ -217,74 +210,37 @@ def audience_warnings(root: Path, since: str | None = None) -> list[AudienceChan
     if it cannot be read). Without: the work tree against HEAD when a
     ``community.yml`` differs from HEAD (what an editor is about to commit),
     otherwise HEAD against its first parent (what the last commit did). Not a
-    Git repository, or no earlier commit: no warnings.
+    Git repository, or no earlier commit: no warnings. Git is only read.
     """
     root = Path(root)
-    repo = _open_repo(root)
+    repo = find_repository(root)
     if repo is None:
         if since is not None:
             raise HistoryError(f"--since {since}: {root} is not inside a Git repository")
         return []
-    try:
-        prefix = _prefix(repo, root)
-        if since is not None:
-            sha = _resolve(repo, since)
-            if sha is None:
-                raise HistoryError(f"--since {since}: no such commit")
-            before, after, label = git_texts(repo, sha, prefix), work_tree_texts(root), f"since {since}"
-        else:
-            head = _resolve(repo, "HEAD")
-            if head is None:
-                log.debug("no commit yet: no audience to compare")
+    prefix = _prefix(repo, root)
+    work_tree = work_tree_texts(root)
+    if since is not None:
+        commit = resolve_commit(repo, since)
+        if commit is None:
+            raise HistoryError(f"--since {since}: no such commit")
+        before, after, label = git_texts(commit, prefix), work_tree, f"since {since}"
+    else:
+        head = resolve_commit(repo, "HEAD")
+        if head is None:
+            log.debug("no commit yet: no audience to compare")
+            return []
+        before, after, label = git_texts(head, prefix), work_tree, "since HEAD"
+        if before == after:  # nothing about to be committed: what did the last commit do?
+            if not head.parents:
+                log.debug("HEAD is the first commit: no audience to compare")
                 return []
-            if _work_tree_changed(repo, prefix):
-                before, after, label = git_texts(repo, head, prefix), work_tree_texts(root), "since HEAD"
-            else:
-                parents = repo.commit(head).parents
-                if not parents:
-                    log.debug("HEAD is the first commit: no audience to compare")
-                    return []
-                before, after = git_texts(repo, parents[0].hexsha, prefix), git_texts(repo, head, prefix)
-                label = f"in commit {head[:7]}"
-        return audience_changes(parse_communities(before), parse_communities(after), label)
-    finally:
-        repo.close()
+            before, after = git_texts(head.parents[0], prefix), before
+            label = f"in commit {str(head.id)[:7]}"
+    return audience_changes(parse_communities(before), parse_communities(after), label)
 
 
-def _open_repo(root: Path) -> git.Repo | None:
-    try:
-        import git
-    except ImportError:  # GitPython refuses to import when no git executable is found
-        log.debug("git is not installed: no audience to compare")
-        return None
-    try:
-        repo = git.Repo(root, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return None
-    if repo.working_tree_dir is None:
-        repo.close()
-        return None
-    return repo
-
-
-def _prefix(repo: git.Repo, root: Path) -> str:
+def _prefix(repo: pygit2.Repository, root: Path) -> str:
     """``root`` relative to the top of the work tree, with '/' ('' at the top)."""
-    rel = os.path.relpath(root.resolve(), Path(str(repo.working_tree_dir)).resolve())
+    rel = os.path.relpath(root.resolve(), Path(str(repo.workdir)).resolve())
     return "" if rel == "." else Path(rel).as_posix()
-
-
-def _resolve(repo: git.Repo, rev: str) -> str | None:
-    """The commit ``rev`` names, as Git reads it, or None."""
-    import git
-
-    try:
-        return str(repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")).strip() or None
-    except git.GitCommandError:
-        return None
-
-
-def _work_tree_changed(repo: git.Repo, prefix: str) -> bool:
-    """Whether any ``community.yml`` differs from HEAD: staged, unstaged or new."""
-    pattern = posixpath.join(prefix, COMMUNITIES, "*", COMMUNITY_FILE)
-    status = repo.git.status("--porcelain", "--untracked-files=all", "--", f":(top,glob){pattern}")
-    return bool(str(status).strip())

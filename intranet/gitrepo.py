@@ -6,6 +6,7 @@ gateway's (``mailgateway/store.py``); this module only reads.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pygit2
@@ -22,6 +23,38 @@ def discover(root: Path) -> tuple[Path, Path]:
     if repo.is_bare or repo.workdir is None:
         raise StoreError(f"{found} is a bare repository: the gateway needs a work tree")
     return Path(repo.path).resolve(), Path(repo.workdir).resolve()
+
+
+def find_repository(root: Path) -> pygit2.Repository | None:
+    """The repository whose work tree holds ``root``; None if there is none, or it is bare."""
+    found = pygit2.discover_repository(str(root))
+    if found is None:
+        return None
+    repo = pygit2.Repository(found)
+    return None if repo.is_bare or repo.workdir is None else repo
+
+
+def resolve_commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit | None:
+    """The commit ``rev`` names (a branch, tag, ``HEAD~2``, an id), as Git reads it; None if none."""
+    try:
+        return repo.revparse_single(rev).peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+
+
+def git_identity(root: Path) -> tuple[str, str]:
+    """(user.name, user.email) as Git has them for the repository at ``root`` (its own settings,
+    then the user's and the system's); empty strings for what is not set."""
+    repo = find_repository(root)
+    try:
+        config = repo.config if repo is not None else pygit2.Config.get_global_config()
+    except (OSError, pygit2.GitError):  # no repository and no ~/.gitconfig
+        return "", ""
+
+    def value(key: str) -> str:
+        return str(config[key]) if key in config else ""
+
+    return value("user.name"), value("user.email")
 
 
 def git_dir(root: Path) -> Path:
@@ -48,6 +81,18 @@ def head_of(git_dir: Path) -> str:
                         return line.split()[0]
             return ""
     return ""
+
+
+def file_at(tree: pygit2.Tree, path: str) -> bytes | None:
+    """The bytes of the regular file at ``path`` (``/``-separated) in ``tree``; None for no such
+    file, a folder or a symbolic link."""
+    try:
+        entry = tree[path]
+    except KeyError:
+        return None
+    if not isinstance(entry, pygit2.Blob) or not stat.S_ISREG(entry.filemode):
+        return None
+    return entry.data
 
 
 def changed_paths(git_dir: Path, old: str, new: str) -> list[str] | None:

@@ -71,6 +71,9 @@ class Settings:
     digest_combined: bool = _setting(False, "One digest mail for all of a person's communities instead of one each.")
     bounce_threshold: int = _setting(5, "Bounce score at which mail to an address stops (hard bounce 1, soft 0.5).")
     bounce_probe_days: int = _setting(7, "Days after which a stopped address is mailed again, as a probe.")
+    redelivery_days: int = _setting(  # 5 days of MTA retries, 3 of relay retries, and margin
+        10, "Days sent mail and fan-outs are remembered, so a redelivered message is not mailed twice."
+    )
     imap_accounts: str = _setting(
         "", "YAML file of IMAP mailboxes the gateway reads mail from; relative to the root (empty: off)."
     )
@@ -96,8 +99,9 @@ class Settings:
             raise ValueError("intranet setting 'digest_time' must be HH:MM, such as 07:00")
         if values.get("guest_directory", "contacts") not in GUEST_DIRECTORY:
             raise ValueError(f"intranet setting 'guest_directory' must be one of: {', '.join(GUEST_DIRECTORY)}")
-        if values.get("topics_per_page", 1) < 1:
-            raise ValueError("intranet setting 'topics_per_page' must be at least 1")
+        for key in ("topics_per_page", "redelivery_days"):
+            if values.get(key, 1) < 1:
+                raise ValueError(f"intranet setting {key!r} must be at least 1")
         return cls(**values, site_name=site_name, site_url=site_url or "")
 
     @property

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from intranet.cli import host_port
+from intranet.gitrepo import git_identity
 from intranet.settings import read_settings
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def cmd_spool(args: argparse.Namespace) -> int:
         "pending": spool.pending(),
         "held": list(spool.held()),
         "failed": list(spool.failed()),
-        "not_published": [r for r in Records(state).all() if r.get("outcome") not in ("published", "duplicate")][-50:],
+        "not_published": Records(state).tail(50, lambda r: r.get("outcome") not in ("published", "duplicate")),
     }
     if args.json:
         print(json.dumps(report, indent=1, ensure_ascii=False))
@@ -180,17 +181,12 @@ def cmd_spool(args: argparse.Namespace) -> int:
     return 0
 
 
-def _editor() -> str:
-    """Who is at the terminal, as Git knows them."""
+def _editor(root: Path) -> str:
+    """Who is at the terminal, as Git knows them in the intranet's repository."""
     import getpass
-    import subprocess
 
-    def config(key: str) -> str:
-        result = subprocess.run(["git", "config", key], capture_output=True, text=True, check=False)
-        return result.stdout.strip()
-
-    name = config("user.name") or getpass.getuser()
-    return f"{name} <{config('user.email') or 'editor@invalid'}>"
+    name, address = git_identity(root)
+    return f"{name or getpass.getuser()} <{address or 'editor@invalid'}>"
 
 
 def cmd_moderate(args: argparse.Namespace) -> int:
@@ -218,12 +214,12 @@ def cmd_moderate(args: argparse.Namespace) -> int:
     worker = Worker(root, settings)
     if worker.acquire():  # no gateway is running: act here
         try:
-            worker.commands.decide(args.id, decision, _editor(), worker.model())
+            worker.commands.decide(args.id, decision, _editor(root), worker.model())
         finally:
             worker.stop()
         print(f"{args.id}: {decision.action}d")
     else:
-        worker.decide(args.id, decision, _editor())
+        worker.decide(args.id, decision, _editor(root))
         print(f"{args.id}: {decision.action} passed to the running gateway")
     return 0
 
@@ -260,7 +256,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .store import StoreError
 
     root = Path(args.root).resolve()
-    editor = _editor()
+    editor = _editor(root)
     name, _, address = editor.rpartition(" <")
     try:
         importer = Importer(root, read_settings(root), args.community, (name, address.rstrip(">")))

@@ -33,11 +33,8 @@ from intranet.format import (
     COMMUNITIES,
     HANDLE_RE,
     KINDS,
-    PEOPLE,
     SUBSCRIBERS_FILE,
     Community,
-    dump_yaml,
-    load_yaml,
     may_read,
     normalize_address,
     read_subscribers,
@@ -50,6 +47,7 @@ from .effects import Effects
 from .outgoing import Outgoing
 from .outmail import community_address, notice_mail
 from .parse import Inbound, parse_message
+from .people_edits import PeopleFiles, resume_mail, stop_mail
 from .spool import Spooled, write_durably
 
 log = logging.getLogger(__name__)
@@ -103,6 +101,7 @@ class Commands:
         self.bounces = BounceBook(
             effects.root / settings.state_dir / "bounces.json", BouncePolicy(threshold=float(settings.bounce_threshold))
         )
+        self.people = PeopleFiles(effects.root, effects.store, effects.commit, effects.spool.tmp)
 
     # -- the addresses ----------------------------------------------------------------
 
@@ -342,14 +341,9 @@ class Commands:
         return outcome
 
     def add_person(self, mail: Inbound, community: Community, kind: str, moderator: str) -> str:
-        root = self.fx.root
         local, _, domain = normalize_address(mail.from_address).partition("@")
         base = re.sub(r"[^a-z0-9._-]+", "-", local).strip("._-") or "person"
-        handle = base if HANDLE_RE.match(base) else "person"
-        n = 1
-        while (root / PEOPLE / f"{handle}.yml").exists():
-            n += 1
-            handle = f"{base}-{n}"
+        base = base if HANDLE_RE.match(base) else "person"
         if not kind:
             kind = (
                 "partner"
@@ -365,18 +359,14 @@ class Commands:
             "organisation": domain,
             "about": f"Added by {moderator.split(' <')[0]} when approving a message to {community.name}.",
         }
-        path = root / PEOPLE / f"{handle}.yml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_durably(path, dump_yaml(data).encode("utf-8"), self.fx.spool.tmp)
-        self.fx.commit(
-            [path],
-            subject=f"people: add {handle}",
+        return self.people.add(
+            base,
+            data,
             body=f"{moderator} approved their message to {community.name} and marked them as known.",
             author=_split_person(moderator),
             committer=(self.fx.settings.gateway_name, self.fx.settings.noreply),
             trailers={},
         )
-        return handle
 
     # -- bounces ----------------------------------------------------------------------
 
@@ -407,7 +397,7 @@ class Commands:
             return
         self._edit_person(
             handle,
-            lambda data: data.setdefault("undeliverable", {}).__setitem__(address, now.date().isoformat()),
+            stop_mail(address, now.date().isoformat()),
             f"people: stop mail to {address}",
             f"Mail to {address} kept bouncing (score {self.bounces.score(address, now):.1f}); "
             f"it is tried again after {self.fx.settings.bounce_probe_days} days.",
@@ -427,7 +417,7 @@ class Commands:
                     continue
                 self._edit_person(
                     person.handle,
-                    lambda data, a=address: data.get("undeliverable", {}).pop(a, None),
+                    resume_mail(address),
                     f"people: try mail to {address} again",
                     f"Mail to {address} stopped on {since}; trying it again.",
                 )
@@ -436,14 +426,9 @@ class Commands:
         return resumed
 
     def _edit_person(self, handle: str, change: Any, subject: str, body: str) -> None:
-        path = self.fx.root / PEOPLE / f"{handle}.yml"
-        data = load_yaml(path.read_text(encoding="utf-8")) or {}
-        change(data)
-        if data.get("undeliverable") == {}:
-            del data["undeliverable"]
-        write_durably(path, dump_yaml(data).encode("utf-8"), self.fx.spool.tmp)
-        self.fx.commit(
-            [path],
+        self.people.edit(
+            handle,
+            change,
             subject=subject,
             body=body,
             author=(self.fx.settings.gateway_name, self.fx.settings.noreply),

@@ -59,7 +59,8 @@ class Effects:
     def commit(self, paths: list[Path], **message: Any) -> Commit | None:
         """Commit ``paths`` through the store; the model reads what the commit wrote."""
         commit = self.store.commit(paths, **message)
-        relpaths = [Path(p).resolve().relative_to(self.root).as_posix() for p in paths]
+        written = [self.store.work_tree / p for p in commit.paths] if commit is not None else [Path(p) for p in paths]
+        relpaths = [p.resolve().relative_to(self.root).as_posix() for p in written]
         if commit is not None:
             self.model().committed(commit.parent, commit.sha, relpaths)
         else:  # HEAD had them already (a redelivery after a crash): the model may not have read them yet

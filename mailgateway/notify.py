@@ -44,12 +44,14 @@ from intranet.model import Model
 from intranet.settings import Settings
 from intranet.threads import Topic, build_topics
 
-from .outgoing import Delivery, Outgoing, Queue
+from .outgoing import FANNED, Delivery, Outgoing, Queue
 from .outmail import DigestItem, attachments_to_send, bounce_address, digest_mail, post_body, post_mail
 from .runner import Runner
 from .spool import write_durably
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY = dt.timedelta(hours=1)  # how often sent/ and fanned/ are pruned
 
 
 def person_of(model: Model, post: Post) -> Person | None:
@@ -119,7 +121,7 @@ class Notifier(Runner):
         self.delivery = Delivery(self.state_dir, settings, on_failure=self._refused, clock=self.clock)
         self.secret = load_secret(self.state_dir)
         self.jobs = self.queue.root / "jobs"
-        self.fanned = self.queue.root / "fanned"
+        self.fanned = self.queue.root / FANNED
         self.digest_list = self.queue.root / "digest.jsonl"
         self.digest_state = self.queue.root / "digest-state.json"
         for folder in (self.jobs, self.fanned):
@@ -129,6 +131,7 @@ class Notifier(Runner):
         super().__init__()
         self.on_refused: Callable[[str, str], None] | None = None  # (address, reply): a 5xx counts as a bounce
         self._lock = threading.Lock()
+        self._pruned: dt.datetime | None = None
 
     # -- jobs -----------------------------------------------------------------------
 
@@ -373,6 +376,10 @@ class Notifier(Runner):
         return worked
 
     def pass_once(self) -> bool:
+        now = self.clock()
+        if self._pruned is None or now - self._pruned >= PRUNE_EVERY:
+            self._pruned = now
+            self.queue.prune(dt.timedelta(days=self.settings.redelivery_days), now)
         day = self.digest_due(self.clock())
         if day:
             self.send_digests(day)

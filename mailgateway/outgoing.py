@@ -11,6 +11,11 @@ second copy. Layout under ``<state_dir>/outgoing``::
     queue/<name>.msg      waiting: one line of JSON (envelope), a newline, the message
     queue/<name>.tries    failed attempts so far and when to try next
     sent/<name>           what became of it: sent, or failed with the relay's reply
+    fanned/<job>          a post's fan-out is done (written by the notifier)
+
+``sent/`` and ``fanned/`` are what makes a second run queue nobody twice, so
+they are kept for ``redelivery_days`` (the longest an MTA may deliver the same
+message again) and then pruned by :meth:`Queue.prune`.
 
 Delivery goes to the configured SMTP relay (STARTTLS and credentials from
 ``INTRANET_RELAY_USER`` / ``INTRANET_RELAY_PASSWORD`` if set), one SMTP
@@ -53,6 +58,7 @@ RELAY_USER_ENV = "INTRANET_RELAY_USER"
 RELAY_PASSWORD_ENV = "INTRANET_RELAY_PASSWORD"  # noqa: S105 - the name of the variable
 GIVE_UP_AFTER = dt.timedelta(days=3)
 SENT, FAILED = "sent", "failed"
+FANNED = "fanned"  # the notifier's record of fan-outs done, pruned with sent/
 
 
 @dataclass
@@ -136,12 +142,21 @@ class Queue:
         except (FileNotFoundError, ValueError):
             return None
 
-    def prune(self, older_than: dt.timedelta, now: dt.datetime) -> None:
-        """Forget sent records older than any fan-out could be re-run."""
+    def prune(self, older_than: dt.timedelta, now: dt.datetime) -> int:
+        """Forget what was sent, and fan-outs done, longer ago than any redelivery could come; return how many."""
         cutoff = (now - older_than).timestamp()
-        for path in self.sent.iterdir():
-            if path.stat().st_mtime < cutoff:
-                path.unlink(missing_ok=True)
+        pruned = 0
+        for folder in (self.sent, self.root / FANNED):
+            for entry in os.scandir(folder) if folder.is_dir() else ():
+                try:
+                    if entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        pruned += 1
+                except FileNotFoundError:
+                    continue
+        if pruned:
+            log.info("forgot %d sent mails and fan-outs older than %s", pruned, older_than)
+        return pruned
 
 
 class Delivery:

@@ -23,17 +23,21 @@ message bytes exactly as received.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+RECORDS_MAX_BYTES = 8 * 1024 * 1024  # records.jsonl is rotated at this size ...
+RECORDS_KEEP = 4  # ... and this many rotated files are kept: at most about 40 MB of records
 
 
 @dataclass
@@ -206,11 +210,19 @@ def _now() -> str:
 
 
 class Records:
-    """Append-only log of what became of each message (one JSON object a line)."""
+    """Append-only log of what became of each message (one JSON object a line), rotated by size.
 
-    def __init__(self, state_dir: Path) -> None:
+    ``records.jsonl`` grows to ``max_bytes``, then becomes ``records.jsonl.1``
+    (the one before becomes ``.2``, and so on); ``keep`` rotated files are kept
+    and the oldest is dropped. Nothing relies on the records to decide
+    anything: they are for people (``intranet spool list``) and tests.
+    """
+
+    def __init__(self, state_dir: Path, max_bytes: int = RECORDS_MAX_BYTES, keep: int = RECORDS_KEEP) -> None:
         self.path = Path(state_dir) / "records.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.keep = keep
 
     def add(self, **record: Any) -> None:
         record.setdefault("time", _now())
@@ -219,16 +231,80 @@ class Records:
         try:
             os.write(fd, line.encode("utf-8"))
             os.fsync(fd)
+            full = os.fstat(fd).st_size > self.max_bytes
         finally:
             os.close(fd)
+        if full:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        """Shift the files along by one, under a lock: writers in other threads and processes may
+        rotate at the same moment (a line written meanwhile lands in ``.1``, never lost)."""
+        with open(self.path.with_name("records.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if self.path.stat().st_size <= self.max_bytes:
+                    return  # another writer rotated first
+            except FileNotFoundError:
+                return
+            files = self.files()
+            for older, newer in zip(reversed(files[1:]), reversed(files[:-1]), strict=True):
+                if newer.exists():
+                    os.replace(newer, older)
+            fsync_dir(self.path.parent)
+
+    def files(self) -> list[Path]:
+        """The current file, then the rotated ones, newest first (some may not exist)."""
+        return [self.path] + [self.path.with_name(f"{self.path.name}.{n}") for n in range(1, self.keep + 1)]
+
+    def tail(self, limit: int, wanted: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+        """The last ``limit`` records (that ``wanted`` accepts), oldest first, read from the end of
+        the files: only as much as it takes to find them."""
+        found: list[dict[str, Any]] = []
+        for path in self.files():
+            for line in _lines_backwards(path):
+                record = _record(line)
+                if record is not None and (wanted is None or wanted(record)):
+                    found.append(record)
+                    if len(found) >= limit:
+                        return found[::-1]
+        return found[::-1]
 
     def all(self) -> list[dict[str, Any]]:
-        if not self.path.is_file():
-            return []
+        """Every record still kept, oldest first."""
         result = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for path in reversed(self.files()):
             try:
-                result.append(json.loads(line))
-            except ValueError:
-                continue  # a torn last line after a crash
+                lines = path.read_bytes().splitlines()
+            except FileNotFoundError:
+                continue
+            result += [record for record in map(_record, lines) if record is not None]
         return result
+
+
+def _record(line: bytes) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None  # a torn last line after a crash
+    return record if isinstance(record, dict) else None
+
+
+def _lines_backwards(path: Path, block: int = 64 * 1024) -> Iterator[bytes]:
+    """The non-empty lines of ``path``, last first, read a block at a time from the end."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        end = handle.seek(0, os.SEEK_END)
+        partial = b""
+        while end > 0:
+            start = max(0, end - block)
+            handle.seek(start)
+            lines = (handle.read(end - start) + partial).split(b"\n")
+            partial = lines.pop(0)  # may begin before this block
+            yield from (line for line in reversed(lines) if line)
+            end = start
+        if partial:
+            yield partial

@@ -9,7 +9,9 @@ repository of 100,000 files costs about a quarter of a second each. The store
 writes the objects itself, with libgit2 (pygit2):
 
 1. a blob for each file of the post (the post, its attachments), read from
-   the work tree where the worker has just written it durably;
+   the work tree where the worker has just written it durably; or, for a file
+   an editor may be changing too (``people/``), made from the file as the
+   commit it is built on has it (``rewrites``), never from the work tree;
 2. new trees only along the changed paths, on top of the tree of the commit
    the branch points to now (an editor's uncommitted or staged changes are in
    the work tree and the index, never in that tree, so they are not swept in);
@@ -59,13 +61,14 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
 
 from intranet.errors import StoreError
-from intranet.gitrepo import discover
+from intranet.gitrepo import discover, file_at
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,10 @@ REOPEN_SECONDS = 60.0  # how long one pygit2.Repository is used
 GC_EVERY = 500  # commits between two `git gc --auto` (loose objects are packed as `git commit` would)
 FILE = pygit2.enums.FileMode.BLOB
 TREE = pygit2.enums.FileMode.TREE
+
+
+# A file's new bytes, from its bytes in the commit being built on (None: no such file); None keeps it as it is.
+Rewrite = Callable[[bytes | None], bytes | None]
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,11 @@ class Store:
             return False
         return entry.type_str == "blob" and entry.id == pygit2.hashfile(str(path))
 
+    def committed(self, path: Path) -> bytes | None:
+        """The bytes of ``path`` as HEAD has it; None if HEAD has no such file."""
+        commit = self._head_commit(self.repo)[1]
+        return file_at(commit.tree, self.relpath(path)) if commit is not None else None
+
     def held_for(self) -> float:
         """Seconds the index lock has been held by this batch (0 when it is not held)."""
         return time.monotonic() - self._locked_at if self._lock_fd is not None else 0.0
@@ -172,9 +184,13 @@ class Store:
         author: tuple[str, str],
         committer: tuple[str, str],
         trailers: dict[str, str],
+        rewrites: Mapping[Path, Rewrite] | None = None,
     ) -> Commit | None:
-        """Commit exactly ``paths`` as they are on disk; None if HEAD already has them so."""
+        """Commit exactly ``paths`` as they are on disk, and each file of ``rewrites`` as its function
+        makes it from the commit built on (again if the branch moves meanwhile, so an editor's commit
+        of the same file is built on, not undone); None if HEAD already has them so."""
         rel = [self.relpath(p) for p in paths]
+        edits = {self.relpath(p): rewrite for p, rewrite in (rewrites or {}).items()}
         self.lock()
         repo = self.repo
         files = {r: (int(FILE), str(repo.create_blob_fromdisk(str(p)))) for r, p in zip(rel, paths, strict=True)}
@@ -182,9 +198,12 @@ class Store:
         message = commit_message(subject, body, trailers)
         for attempt in range(SWAP_RETRIES):
             ref_name, parent = self._head_commit(repo)
-            tree = _tree_with(repo, parent.tree if parent is not None else None, files)
+            changed = {**files, **self._rewritten(repo, parent, edits)}
+            if not changed:
+                return None
+            tree = _tree_with(repo, parent.tree if parent is not None else None, changed)
             if parent is not None and tree == parent.tree_id:
-                self._pending.update(files)  # already committed: the index entry may still be missing
+                self._pending.update(changed)  # already committed: the index entry may still be missing
                 return None
             now, offset = int(time.time()), time.localtime().tm_gmtoff // 60
             oid = repo.create_commit(
@@ -197,12 +216,14 @@ class Store:
             )
             self._journal_swap(ref_name, str(oid))
             if self._swap(repo, ref_name, parent, oid, "commit: " + message.split("\n", 1)[0]):
-                self._pending.update(files)
+                self._pending.update(changed)
                 self._since_gc += 1
-                return Commit(str(oid), tuple(rel), str(parent.id) if parent is not None else "")
-            log.info("%s moved while committing %s (an editor's commit?): building on it", ref_name, rel[0])
+                return Commit(str(oid), tuple(changed), str(parent.id) if parent is not None else "")
+            log.info(
+                "%s moved while committing %s (an editor's commit?): building on it", ref_name, next(iter(changed))
+            )
             time.sleep(min(0.5, 0.01 * attempt))
-        raise StoreError(f"{ref_name} kept moving: could not commit {rel[0]}")
+        raise StoreError(f"{ref_name} kept moving: could not commit {next(iter(changed))}")
 
     def flush(self) -> None:
         """End the batch: put every committed path into the index, then release the lock."""
@@ -294,6 +315,19 @@ class Store:
         assert self._lock_fd is not None
         lines = "".join(json.dumps([path, mode, blob]) + "\n" for path, (mode, blob) in files.items())
         os.write(self._lock_fd, lines.encode("utf-8"))
+
+    def _rewritten(
+        self, repo: pygit2.Repository, parent: pygit2.Commit | None, edits: Mapping[str, Rewrite]
+    ) -> dict[str, tuple[int, str]]:
+        """The blobs of ``edits`` made from the files of ``parent``, journalled like any other."""
+        files = {}
+        for path, rewrite in edits.items():
+            data = rewrite(file_at(parent.tree, path) if parent is not None else None)
+            if data is not None:
+                files[path] = (int(FILE), str(repo.create_blob(data)))
+        if files:
+            self._journal(files)
+        return files
 
     def _journal_swap(self, ref_name: str, oid: str) -> None:
         assert self._lock_fd is not None
