@@ -44,8 +44,12 @@ _BARE_DEST_RE = re.compile(r"[\w.~:/?#@!$'*+,;=%-]+")
 
 
 def autolink_ok(url: str) -> bool:
-    """True if ``<url>`` is a CommonMark autolink that shows exactly ``url``."""
-    if not _AUTOLINK_RE.fullmatch(url):
+    """True if ``<url>`` is a CommonMark autolink that shows exactly ``url``.
+
+    Not if ``url`` holds ``![``: :func:`no_stray_images` would escape it to ``\\![``, and an
+    autolink shows backslashes as typed. A ``[text](<url>)`` link takes backslash escapes.
+    """
+    if "![" in url or not _AUTOLINK_RE.fullmatch(url):
         return False
     try:
         return normalizeLinkText(url) == url and validateLink(normalizeLink(url))

@@ -226,6 +226,23 @@ def test_text_bang_before_link_is_not_an_image() -> None:
     assert rendered.count("<a ") == 2
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://example.com/a_b![]",  # found by test_text_property_renders_as_typed
+        "https://example.com/x![y](z)",
+        "www.example.org/a![]",
+        "see https://example.com/!![](https://example.com/i.png) now",
+    ],
+)
+def test_text_bang_bracket_inside_a_link_shows_as_typed(text: str) -> None:
+    # The "![" escape must not land in an autolink, which shows backslashes as typed.
+    rendered = render_post_markdown(text_to_markdown(text))
+    assert visible(rendered) == normalise(text)
+    assert "<img" not in rendered
+    assert rendered.count("<a ") == 1
+
+
 def test_text_email_and_bare_domains_stay_text() -> None:
     text = "Mail jane.doe@example.com about main.py, ftp://files.example.com and //cdn.example.com"
     rendered = render_post_markdown(text_to_markdown(text))
