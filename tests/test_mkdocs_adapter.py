@@ -45,9 +45,13 @@ def pinned() -> dict[str, SpecifierSet]:
 @pytest.mark.parametrize("dist", sorted(CHECKED_WITH))
 def test_the_installed_release_is_the_one_the_adapter_was_checked_with(dist: str) -> None:
     checked = SpecifierSet(CHECKED_WITH[dist])
-    assert pinned()[dist] == checked, f"pyproject.toml pins {dist}{pinned()[dist]}, the adapter was checked with {dist}{checked}: {RECHECK}"
+    assert pinned()[dist] == checked, (
+        f"pyproject.toml pins {dist}{pinned()[dist]}, the adapter was checked with {dist}{checked}: {RECHECK}"
+    )
     installed = version(dist)
-    assert checked.contains(installed, prereleases=True), f"{dist} {installed} is installed, the adapter was checked with {dist}{checked}: {RECHECK}"
+    assert checked.contains(installed, prereleases=True), (
+        f"{dist} {installed} is installed, the adapter was checked with {dist}{checked}: {RECHECK}"
+    )
 
 
 SIGNATURES: list[tuple[Callable[..., object], list[str]]] = [
@@ -91,13 +95,20 @@ def config(tmp_path: Path) -> MkDocsConfig:
 
 
 def handlers_of(config: MkDocsConfig, plugin: object) -> list[str]:
-    return [event for event, handlers in config.plugins.events.items() for h in handlers if getattr(h, "__self__", None) is plugin]
+    return [
+        event
+        for event, handlers in config.plugins.events.items()
+        for h in handlers
+        if getattr(h, "__self__", None) is plugin
+    ]
 
 
 def test_materials_search_stays_configured_with_its_handlers_dropped(config: MkDocsConfig) -> None:
     plugin = config.plugins.get(SEARCH_PLUGIN)
     assert isinstance(plugin, SearchPlugin), f"{SEARCH_PLUGIN} is no longer Material's SearchPlugin: {RECHECK}"
-    assert {"page_context", "post_build"} <= set(handlers_of(config, plugin)), f"the search plugin's handlers are not found by their __self__: {RECHECK}"
+    assert {"page_context", "post_build"} <= set(handlers_of(config, plugin)), (
+        f"the search plugin's handlers are not found by their __self__: {RECHECK}"
+    )
     _mute_search_index(config)
     assert not {"page_context", "post_build"} & set(handlers_of(config, plugin))
     assert plugin.config.enabled  # the header shows the search box only while it is enabled
@@ -107,9 +118,13 @@ def test_the_material_templates_the_adapter_renders_exist(config: MkDocsConfig) 
     env = config.theme.get_env()
     for name in ("main.html", "404.html", "partials/header.html"):
         assert env.get_template(name), f"Material has no {name}: {RECHECK}"
-    assert {"404.html", "sitemap.xml"} <= set(config.theme.static_templates), f"Material's static templates changed: {RECHECK}"
+    assert {"404.html", "sitemap.xml"} <= set(config.theme.static_templates), (
+        f"Material's static templates changed: {RECHECK}"
+    )
     header = env.loader.get_source(env, "partials/header.html")[0]  # type: ignore[union-attr]
     assert '"material/search" in config.plugins' in header and "search.enabled" in header, (
         f"Material's header no longer shows the search box by the search plugin's presence and enabled: {RECHECK}"
     )
-    assert worker_relpath(config.theme.dirs), f"Material's search worker is no longer at assets/javascripts/workers/search.*.min.js: {RECHECK}"
+    assert worker_relpath(config.theme.dirs), (
+        f"Material's search worker is no longer at assets/javascripts/workers/search.*.min.js: {RECHECK}"
+    )
