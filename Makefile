@@ -31,8 +31,8 @@ system-deps:
 	bash .ci/system-deps
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check generator mailgateway tests bench
-	$(BIN)/mypy generator
+	$(BIN)/ruff check intranet generator mailgateway tests bench
+	$(BIN)/mypy intranet generator mailgateway
 
 clean:
 	rm -rf $(VENV) site .site.* .intranet
