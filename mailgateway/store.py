@@ -47,6 +47,12 @@ is removed too: that swap never happened, and the message it was for is still
 in the spool. A lock without the marker belongs to someone else and is never
 touched.
 
+**Why the ``git`` command too.** pygit2 is the one Git library at run time;
+the ``git`` program is still run for two jobs libgit2 does not do as Git
+itself does: updating the index (``update-index``/``read-tree`` keep the
+index's extensions and the version an editor's Git wrote, which libgit2's
+index writer may not), and ``gc --auto`` (libgit2 has no packing policy).
+
 Blobs are stored as the files are on disk: no clean filters (``.gitattributes``
 ``filter=``, ``text=auto``) are applied, as the gateway only writes LF text and
 binary attachments.
