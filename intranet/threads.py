@@ -118,7 +118,7 @@ def _thread_community(community: str, posts: list[Post]) -> list[Topic]:
         topic = Topic(community=community, root=root)
         topic.entries = _thread_order(root, members[root_id])
         for entry in topic.entries:
-            if not entry.post.subject:
+            if not entry.post.subject or "subject" in entry.post.derived:  # derived again: the title may change
                 entry.post.subject = f"Re: {topic.title}"
         topics.append(topic)
     return topics

@@ -322,20 +322,21 @@ class Worker(Runner):
     def deliver(self, spooled: Spooled, mail: Inbound, rcpt: str, approved_by: str = "") -> tuple[str, str, dict]:
         """Decide (:func:`mailgateway.routing.route`) and carry out; return (outcome, reason, details)."""
         model = self.model()
-        target = target_of(rcpt, model, self.settings, self.secret)
-        existing = None
-        if target.community is not None and not target.error and (target.command is None or target.command.token):
-            existing = self._existing(target.community.slug, mail)
-        decision = route(
-            mail,
-            target,
-            model,
-            self.settings,
-            policy.authenticate(mail, spooled.envelope.peer, self.settings),
-            existing,
-            self.commands.is_digest_reply(mail, self.settings.mail_domain),
-            approved_by,
-        )
+        with model.lock:  # one consistent view of communities and people for the whole decision
+            target = target_of(rcpt, model, self.settings, self.secret)
+            existing = None
+            if target.community is not None and not target.error and (target.command is None or target.command.token):
+                existing = self._existing(target.community.slug, mail)
+            decision = route(
+                mail,
+                target,
+                model,
+                self.settings,
+                policy.authenticate(mail, spooled.envelope.peer, self.settings),
+                existing,
+                self.commands.is_digest_reply(mail, self.settings.mail_domain),
+                approved_by,
+            )
         return self._carry_out(decision, spooled, mail, existing, approved_by)
 
     def _carry_out(
