@@ -102,8 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     """One model of the intranet, fed by the work tree's writes; each plugin's service reads it."""
     root = Path(args.root).resolve()
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop, running = threading.Event(), threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+        if not running.is_set():
+            raise KeyboardInterrupt  # still starting (a first build can take minutes): stop it where it is
+
+    # Its own handlers, so that SIGINT stops it even when the shell left SIGINT ignored (nohup, `&`).
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     model = Model(root)
     watcher = Watcher(root, model)
     services: list[Service] = []
@@ -117,6 +124,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             for line in service.start():
                 log.info("started %s", line)
             services.append(service)
+        running.set()
         if not stop.is_set():
             log.info("running (Ctrl-C or SIGTERM to stop)")
             stop.wait()
