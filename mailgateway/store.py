@@ -34,7 +34,12 @@ two Git commands meet, but no editor can commit from an index that lacks the
 gateway's newest posts. At the end of a batch the index gets one entry per
 committed path (a copy of the index is updated with ``git update-index
 --index-info``, then renamed over ``.git/index``) and the lock is removed:
-one rewrite of the index per batch, not per post.
+one rewrite of the index per batch, not per post. A message's outcome is
+recorded only once its batch has updated the index (see
+:meth:`mailgateway.worker.Worker.run_once`): whoever sees an outcome finds its
+post in the index. While a batch is open (at most :data:`HOLD_SECONDS`),
+``git status`` in the same checkout may still show that batch's newest posts
+as deleted and untracked; the index is never behind once the spool is empty.
 
 The lock file is also the batch's journal: a marker line, then one line per
 path about to be committed (path, mode, blob) and one per branch swap about to

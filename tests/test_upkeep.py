@@ -89,29 +89,32 @@ def _envelope():
     return Envelope(mail_from="ann.lee@example.org", rcpt_tos=["handover@intranet.localhost"], peer="127.0.0.1")
 
 
-def test_an_outcome_is_recorded_only_once_git_status_is_clean(tmp_path: Path) -> None:
+def test_an_outcome_is_recorded_only_once_its_post_is_in_the_git_index(tmp_path: Path) -> None:
     root = git_root(tmp_path / "intranet")
     seen: list[str] = []
     with Harness(root) as h:
         ids = [f"<burst{n}@example.org>" for n in range(12)]
-        sender = threading.Thread(
-            target=lambda: [
+
+        def send_all() -> None:
+            for n, mid in enumerate(ids):
                 h.send(mail(subject=f"Burst {n}", message_id=mid), "handover@intranet.localhost")
-                for n, mid in enumerate(ids)
-            ]
-        )
+
+        sender = threading.Thread(target=send_all)
         sender.start()
         deadline = time.monotonic() + 60
         while len(seen) < len(ids) and time.monotonic() < deadline:
             done = {r["message_id"] for r in h.records() if r.get("outcome") == "published"}
             fresh = [mid for mid in ids if mid in done and mid not in seen]
             if fresh:
-                # Whoever sees an outcome sees the post in the Git index: never "deleted" and "untracked".
-                assert status(root) == "", fresh
+                # Whoever sees an outcome finds its post in the Git index: never "deleted" and "untracked".
+                lines = git(root, "status", "--porcelain", "--untracked-files=all").splitlines()
+                paths = {post_relpath("handover", mid) for mid in fresh}
+                assert [line for line in lines if line[3:] in paths] == [], fresh
                 seen += fresh
             time.sleep(0.01)
         sender.join()
     assert sorted(seen) == sorted(ids)
+    assert status(root) == ""  # and once the spool is empty, nothing at all
 
 
 def _up(root: Path, ignore_sigint: bool) -> subprocess.Popen[str]:
