@@ -55,7 +55,9 @@ class Settings:
     max_attachments: int = _setting(20, "Attachments kept from one message; the rest are listed as not kept.")
     max_attachment_bytes: int = _setting(20 * 1024 * 1024, "Total size of the attachments kept from one message.")
     trusted_mtas: str = _setting("127.0.0.1 ::1", "Addresses of the MTAs whose Authentication-Results are believed.")
-    trusted_authserv_id: str = _setting("", "authserv-id of the trusted MTA's Authentication-Results header.")
+    trusted_authserv_id: str = _setting(
+        "", "authserv-id of the trusted MTA's Authentication-Results header; only the topmost is read (empty: none)."
+    )
     trust_local_senders: bool = _setting(False, "Take mail from a trusted MTA address without results as authentic.")
     gateway_name: str = _setting("Intranet gateway", "Committer name of the gateway's commits.")
     notice_from: str = _setting("", "From address of notices to senders (default: intranet-noreply@<domain>).")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
-import re
+import logging
 from dataclasses import dataclass
+from functools import cache
+
+import authres
+from publicsuffixlist import PublicSuffixList
 
 from intranet.format import Community
 from intranet.settings import Settings
 
 from .parse import Inbound
+
+log = logging.getLogger(__name__)
 
 PASS = "pass"  # noqa: S105 - a result, not a password
 FAIL = "fail"
@@ -23,13 +29,82 @@ NOT_MEMBER = "not-member"
 TOKEN_MISMATCH = "token-not-yours"  # noqa: S105
 NOT_IN_AUDIENCE = "not-in-audience"
 
-RESULT_RE = re.compile(r"\b(dmarc|dkim|spf)\s*=\s*([a-z]+)", re.I)
-
 
 @dataclass(frozen=True)
 class Authenticity:
     result: str  # pass, fail or none
     why: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """One method's result in an ``Authentication-Results`` header (RFC 8601), as the MTA wrote it."""
+
+    method: str  # dkim, spf, dmarc, ... (lower case)
+    result: str  # pass, fail, none, ... (lower case)
+    properties: dict[str, str]  # "header.d" -> "example.org", "smtp.mailfrom" -> "a@example.org"
+
+
+def read_results(value: str) -> tuple[str, list[Result]]:
+    """The authserv-id and results of one header value; raises ``authres.AuthResError`` if unreadable.
+
+    The header is parsed by its grammar (``authres``): a word such as
+    ``dmarc=pass`` inside a property's value, a ``reason="..."`` or a comment
+    is never taken for a result.
+    """
+    header = authres.AuthenticationResultsHeader.parse_value(value)
+    results = [
+        Result(
+            str(r.method).lower(),
+            str(r.result).lower(),
+            {f"{p.type}.{p.name}".lower(): str(p.value) for p in r.properties},
+        )
+        for r in header.results
+    ]
+    return str(header.authserv_id).lower(), results
+
+
+@cache
+def _suffixes() -> PublicSuffixList:
+    return PublicSuffixList()  # the list the package ships: nothing is fetched
+
+
+def _domain(value: str) -> str:
+    """The domain of an address or domain, lower case, in ASCII (``bücher.de`` -> ``xn--bcher-kva.de``)."""
+    domain = value.rpartition("@")[2].strip().strip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain  # not a name IDNA can write: compared as it is
+
+
+def organisational_domain(domain: str) -> str:
+    """The registrable part of ``domain``: one label below its public suffix.
+
+    The public suffix comes from the Public Suffix List as shipped by the
+    ``publicsuffixlist`` package (``mail.north.org.uk`` -> ``north.org.uk``,
+    ``a.example.com`` -> ``example.com``; a name under a top-level domain the
+    list does not know is taken as under a one-label suffix). A domain that is
+    itself a public suffix (``org.uk``) has none: "".
+    """
+    domain = _domain(domain)
+    return (_suffixes().privatesuffix(domain) or "") if domain else ""
+
+
+def aligned(a: str, b: str) -> bool:
+    """Relaxed alignment (RFC 7489, 3.1): the two domains have the same organisational domain.
+
+    So ``mail.example.org`` is aligned with ``example.org``, but
+    ``north.org.uk`` is not aligned with ``south.org.uk``. Equal domains are
+    always aligned; a public suffix is aligned with nothing else.
+    """
+    a, b = _domain(a), _domain(b)
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    org = organisational_domain(a)
+    return bool(org) and org == organisational_domain(b)
 
 
 def _same_address(a: str, b: str) -> bool:
@@ -45,24 +120,51 @@ def authenticate(mail: Inbound, peer: str, settings: Settings) -> Authenticity:
     Only the topmost ``Authentication-Results`` header counts, only when it
     carries the configured ``trusted_authserv_id`` and the message came from a
     trusted MTA address: any other such header was written by someone else.
+    A topmost header that cannot be parsed counts as no result. What its
+    results mean is :func:`judge`.
     """
     trusted_peer = any(_same_address(peer, mta) for mta in settings.trusted_mtas.split())
-    results = mail.headers.get("authentication-results", [])
-    if trusted_peer and settings.trusted_authserv_id and results:
-        top = results[0]
-        authserv = top.split(";", 1)[0].strip().split()[0].lower() if top.strip() else ""
+    headers = mail.headers.get("authentication-results", [])
+    if trusted_peer and settings.trusted_authserv_id and headers:
+        try:
+            authserv, results = read_results(headers[0])
+        except Exception as exc:  # noqa: BLE001 - authres raises AuthResError; whatever it raises, no result is safe
+            log.warning("%s: Authentication-Results cannot be read (%s): no result", mail.message_id, exc)
+            return Authenticity(NONE, "unreadable Authentication-Results")
         if authserv == settings.trusted_authserv_id.lower():
-            found = {method.lower(): value.lower() for method, value in RESULT_RE.findall(top)}
-            if found.get("dmarc") == "fail":
-                return Authenticity(FAIL, "DMARC failed")
-            if found.get("dmarc") == "pass" or found.get("dkim") == "pass":
-                return Authenticity(PASS, f"{found.get('dmarc') and 'DMARC' or 'DKIM'} passed at {authserv}")
-            if found.get("dkim") == "fail":
-                return Authenticity(FAIL, "DKIM failed")
-            return Authenticity(NONE, f"no DMARC or DKIM result at {authserv}")
+            return judge(results, _domain(mail.from_address), authserv)
     if trusted_peer and settings.trust_local_senders:
         return Authenticity(PASS, f"trusted local sender at {peer}")
     return Authenticity(NONE, "no trusted authentication result")
+
+
+def judge(results: list[Result], from_domain: str, authserv: str) -> Authenticity:
+    """What the trusted MTA's results say of a From address in ``from_domain``.
+
+    Authentic (pass) only with ``dmarc=pass`` whose ``header.from`` is the
+    From domain, or ``dkim=pass`` whose ``header.d`` is aligned with it, or
+    ``spf=pass`` whose ``smtp.mailfrom`` domain is aligned with it (see
+    :func:`aligned`). Not authentic (fail) on any ``dmarc=fail``, which wins
+    over a pass (the domain's own policy, strict alignment perhaps, said no),
+    or an aligned ``dkim=fail`` with no pass. Anything else is no result.
+    """
+    if any(r.method == "dmarc" and r.result == FAIL for r in results):
+        return Authenticity(FAIL, f"DMARC failed at {authserv}")
+    for r in results:
+        if r.result != PASS:
+            continue
+        if r.method == "dmarc" and from_domain and _domain(r.properties.get("header.from", "")) == from_domain:
+            return Authenticity(PASS, f"DMARC passed for {from_domain} at {authserv}")
+        if r.method == "dkim" and aligned(r.properties.get("header.d", ""), from_domain):
+            return Authenticity(PASS, f"DKIM of {_domain(r.properties['header.d'])} passed at {authserv}")
+        if r.method == "spf" and aligned(r.properties.get("smtp.mailfrom", ""), from_domain):
+            return Authenticity(PASS, f"SPF of {_domain(r.properties['smtp.mailfrom'])} passed at {authserv}")
+    if any(
+        r.method == "dkim" and r.result == FAIL and aligned(r.properties.get("header.d", ""), from_domain)
+        for r in results
+    ):
+        return Authenticity(FAIL, f"DKIM of {from_domain} failed at {authserv}")
+    return Authenticity(NONE, f"no DMARC, DKIM or SPF pass for {from_domain or 'the From domain'} at {authserv}")
 
 
 def hold_reason(

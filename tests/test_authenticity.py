@@ -1,0 +1,153 @@
+"""Who sent it: a known person's address is believed only on an aligned, trusted authentication result.
+
+A real gateway on loopback, configured as a deployment would be: no trust in
+loopback senders (``trust_local_senders: false``), and a ``trusted_authserv_id``
+whose topmost ``Authentication-Results`` header is believed. Each case is a
+message "from" a known staff member; what the gateway records for it is the
+test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from helpers import add_person
+from mailtest import DOMAIN, Harness, git, git_root, mail
+
+from intranet.settings import Settings
+from mailgateway import policy
+from mailgateway.parse import parse_message
+
+MX = "mx.intranet.localhost"
+AMIRA = "amira.haddad@northhospital.org.uk"
+
+
+def deployment_root(root: Path) -> Path:
+    git_root(root, trust_local_senders=False, trusted_authserv_id=MX)
+    add_person(root, "amira.haddad", name="Amira Haddad", emails=[AMIRA], organisation="North Hospital")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=E", "-c", "user.email=e@x", "commit", "-qm", "Amira")
+    return root
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    with Harness(deployment_root(tmp_path_factory.mktemp("auth") / "intranet")) as harness:
+        yield harness
+
+
+def from_amira(results: list[str], body: str) -> EmailMessage:
+    """A message from Amira's address, with ``results`` as Authentication-Results headers, topmost first."""
+    message = mail(subject="Ward 7 rota", body=body, sender=f"Amira Haddad <{AMIRA}>")
+    for value in results:
+        message["Authentication-Results"] = value
+    return message
+
+
+def outcome(gw: Harness, message: EmailMessage) -> tuple[str, str]:
+    gw.send(message, f"handover@{DOMAIN}", sender=AMIRA)
+    [record] = gw.wait(message["Message-ID"])
+    return record["outcome"], record["reason"]
+
+
+# The four cases of issue #13 that were published as Amira, and must not be.
+FORGED = {
+    "unaligned-dkim-dmarc-none": (
+        f"{MX}; dkim=pass header.d=attacker.example; dmarc=none header.from=northhospital.org.uk",
+        "unverified-sender",
+    ),
+    "unaligned-dkim-spf-fail": (f"{MX}; dkim=pass header.d=attacker.example; spf=fail", "unverified-sender"),
+    "pass-inside-a-value": (
+        f"{MX}; dmarc=fail header.from=northhospital.org.uk; dkim=pass header.i=dmarc=pass@attacker.example",
+        "not-authentic",
+    ),
+    "pass-inside-a-reason": (f'{MX}; dmarc=fail reason="x dmarc=pass"', "not-authentic"),
+    # Not in the table, but the same lie in a comment, and an alignment across a public suffix.
+    "pass-inside-a-comment": (f"{MX}; dmarc=none (dmarc=pass) header.from=northhospital.org.uk", "unverified-sender"),
+    "dkim-of-a-neighbour-under-org.uk": (f"{MX}; dkim=pass header.d=southhospital.org.uk", "unverified-sender"),
+    "spf-of-another-domain": (f"{MX}; spf=pass smtp.mailfrom=amira@attacker.example", "unverified-sender"),
+    "dmarc-pass-for-another-domain": (f"{MX}; dmarc=pass header.from=attacker.example", "unverified-sender"),
+    "unreadable": (f"{MX}; dkim=pass header.d=northhospital.org.uk;;; =", "unverified-sender"),
+}
+
+
+@pytest.mark.parametrize("case", FORGED)
+def test_a_forged_known_sender_is_held(gw: Harness, case: str) -> None:
+    header, reason = FORGED[case]
+    message = from_amira([header], f"Forged: {case}.")
+    assert outcome(gw, message) == ("held", reason)
+    assert not [p for p in gw.posts() if p.message_id == message["Message-ID"]]
+
+
+AUTHENTIC = {
+    "aligned-dkim": f"{MX}; dkim=pass header.d=northhospital.org.uk header.s=s1; dmarc=none",
+    "aligned-dkim-of-a-subdomain": f"{MX}; dkim=pass (2048-bit key) header.d=mail.northhospital.org.uk; spf=fail",
+    "dmarc-pass": f"{MX}; dmarc=pass (p=reject dis=none) header.from=northhospital.org.uk",
+    "aligned-spf": f"{MX}; spf=pass smtp.mailfrom=bounces@lists.northhospital.org.uk; dkim=none",
+}
+
+
+@pytest.mark.parametrize("case", AUTHENTIC)
+def test_an_aligned_result_publishes(gw: Harness, case: str) -> None:
+    message = from_amira([AUTHENTIC[case]], f"Really Amira: {case}.")
+    assert outcome(gw, message)[0] == "published"
+    assert gw.post(message["Message-ID"]).author.handle == "amira.haddad"
+
+
+def test_only_the_topmost_header_with_the_trusted_id_counts(gw: Harness) -> None:
+    # A second, lower header with the trusted id (the sender's own, let through by the MTA) does not count.
+    lower = from_amira([f"{MX}; dkim=none", f"{MX}; dmarc=pass header.from=northhospital.org.uk"], "Lower pass.")
+    assert outcome(gw, lower) == ("held", "unverified-sender")
+    # A topmost header of another server hides ours below it: nothing is believed.
+    other = from_amira(
+        [
+            "mx.other.example; dmarc=pass header.from=northhospital.org.uk",
+            f"{MX}; dkim=pass header.d=northhospital.org.uk",
+        ],
+        "Another server on top.",
+    )
+    assert outcome(gw, other) == ("held", "unverified-sender")
+
+
+# -- the rule itself, on values --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "aligned"),
+    [
+        ("northhospital.org.uk", "NorthHospital.org.uk.", True),
+        ("mail.northhospital.org.uk", "northhospital.org.uk", True),
+        ("a.example.com", "b.example.com", True),
+        ("southhospital.org.uk", "northhospital.org.uk", False),
+        ("example.co.jp", "other.co.jp", False),
+        ("org.uk", "northhospital.org.uk", False),
+        ("attacker.example", "example.org", False),
+        ("intranet.localhost", "intranet.localhost", True),
+        ("xn--bcher-kva.de", "mail.bücher.de", True),
+        ("", "example.org", False),
+    ],
+)
+def test_relaxed_alignment_is_one_organisational_domain(a: str, b: str, aligned: bool) -> None:
+    assert policy.aligned(a, b) is aligned
+
+
+def test_the_result_is_read_from_the_header_structure_not_its_words() -> None:
+    settings = Settings(trusted_authserv_id=MX, trust_local_senders=False)
+
+    def result(header: str, peer: str = "127.0.0.1") -> str:
+        raw = f"From: {AMIRA}\r\nAuthentication-Results: {header}\r\nSubject: x\r\n\r\nHi.\r\n".encode()
+        inbound = parse_message(raw, dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
+        return policy.authenticate(inbound, peer, settings).result
+
+    assert result(f"{MX}; dkim=pass header.d=northhospital.org.uk") == policy.PASS
+    assert result(f"{MX}; dkim=pass header.d=northhospital.org.uk", peer="192.0.2.1") == policy.NONE
+    assert result(f"{MX.upper()}; DKIM=Pass header.d=NorthHospital.org.uk") == policy.PASS
+    assert result(f"{MX}; dkim=pass header.i=@northhospital.org.uk") == policy.NONE  # header.d, or nothing
+    assert result(f"{MX}; dmarc=fail header.from=northhospital.org.uk; dkim=pass header.d=northhospital.org.uk") == (
+        policy.FAIL
+    )
+    assert result(f"{MX}; none") == policy.NONE
