@@ -7,7 +7,12 @@ needs a confirmation round trip: the gateway answers the From address with a
 mail whose reply address carries a signed token for that address, mode and
 day, so nobody can subscribe someone else. The unsubscribe address in the
 ``List-Unsubscribe`` header of a notification is signed for its recipient
-and works at once.
+and works at once, when that person writes to it.
+
+Every signed command here also needs an authentic From
+(:func:`mailgateway.policy.command_refusal`, decided in
+:func:`mailgateway.routing.route`): a forwarded or leaked address, or a
+forged From with someone's valid token, acts for nobody.
 
 A held message is mailed to each moderator with a reply address signed for
 that moderator and message; a reply whose first line is ``approve``
@@ -117,7 +122,7 @@ class Commands:
         if command.kind == "confirm":
             return (*self.confirm(community, mail, command, model), extra)
         if command.kind == "unsubscribe-now":
-            return (*self.unsubscribe_now(community, command, model), extra)
+            return (*self.unsubscribe_now(community, mail, command, model), extra)
         if command.kind == "moderate":
             return self.moderate_by_mail(community, mail, command, model)
         if command.kind == "digest-reply":
@@ -212,9 +217,12 @@ class Commands:
         )
         return "subscription", mode
 
-    def unsubscribe_now(self, community: Community, command: Command, model: Model) -> tuple[str, str]:
+    def unsubscribe_now(self, community: Community, mail: Inbound, command: Command, model: Model) -> tuple[str, str]:
+        """The person the address was signed for stops getting mail; only they may ask, from any of their addresses."""
         for person in model.people.values():
             if any(who_of(a) == command.who for a in person.emails):
+                if model.handle_for(mail.from_address) != person.handle:
+                    return "rejected", "unsubscribe-not-yours"  # a forwarded notification's address
                 self.set_mode(community, person.handle, "none", (person.name, person.emails[0]))
                 return "subscription", "none"
         return "rejected", "unsubscribe-unknown"

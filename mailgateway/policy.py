@@ -10,6 +10,7 @@ from functools import cache
 import authres
 from publicsuffixlist import PublicSuffixList
 
+from intranet.addresses import COMMANDS
 from intranet.format import Community
 from intranet.settings import Settings
 
@@ -28,6 +29,9 @@ NOT_KNOWN = "not-known"
 NOT_MEMBER = "not-member"
 TOKEN_MISMATCH = "token-not-yours"  # noqa: S105
 NOT_IN_AUDIENCE = "not-in-audience"
+
+# Commands anyone may write to: all they do is mail the From address a confirmation, or a notice.
+OPEN_COMMANDS = frozenset(COMMANDS)
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,19 @@ def judge(results: list[Result], from_domain: str, authserv: str) -> Authenticit
     ):
         return Authenticity(FAIL, f"DKIM of {from_domain} failed at {authserv}")
     return Authenticity(NONE, f"no DMARC, DKIM or SPF pass for {from_domain or 'the From domain'} at {authserv}")
+
+
+def command_refusal(kind: str, authenticity: Authenticity) -> str | None:
+    """Why a mail command of ``kind`` may not act for its From address, or None.
+
+    A signed token (a confirmation, a moderator's reply address, an
+    unsubscribe address) names a person; a forwarded or leaked one must not
+    let someone else act, so every command but :data:`OPEN_COMMANDS` needs an
+    authentic From as well.
+    """
+    if kind in OPEN_COMMANDS or authenticity.result == PASS:
+        return None
+    return NOT_AUTHENTIC if authenticity.result == FAIL else UNVERIFIED
 
 
 def hold_reason(

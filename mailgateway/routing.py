@@ -55,10 +55,13 @@ class Route:
     topic: str | None = None  # the topic a reply joins (its first Message-ID)
     parent: str | None = None
     handle: str | None = None  # the sender in people/, if known
-    why: str = ""  # authenticity, for a hold
+    why: str = ""  # authenticity, for a hold or a refused command
 
     def extra(self) -> dict[str, Any]:
-        return {"community": self.community.slug} if self.community is not None else {}
+        found: dict[str, Any] = {"community": self.community.slug} if self.community is not None else {}
+        if self.action == REJECT and self.why:
+            found["why"] = self.why
+        return found
 
 
 def target_of(rcpt: str, model: Model, settings: Settings, secret: bytes) -> Target:
@@ -100,6 +103,9 @@ def route(
     known = model.known(community.slug)
     topic, parent = _thread_of(mail, known, target.command)
     if target.command is not None and target.command.token is None:
+        refusal = policy.command_refusal(target.command.kind, authenticity)
+        if refusal:  # a valid token from someone who may not be its person: nobody is told (the From may be forged)
+            return Route(REJECT, refusal, community, why=authenticity.why)
         return Route(COMMAND, target.command.kind, community, command=target.command)
     if target.command is None and topic is None and is_digest_reply:
         return Route(DIGEST_REPLY, "digest-reply", community)

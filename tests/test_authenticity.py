@@ -4,12 +4,14 @@ A real gateway on loopback, configured as a deployment would be: no trust in
 loopback senders (``trust_local_senders: false``), and a ``trusted_authserv_id``
 whose topmost ``Authentication-Results`` header is believed. Each case is a
 message "from" a known staff member; what the gateway records for it is the
-test.
+test. Mail commands (moderation, confirmations, unsubscribe) need the same
+authentic From as well as their signed token.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,12 +20,14 @@ import pytest
 from helpers import add_person
 from mailtest import DOMAIN, Harness, git, git_root, mail
 
+from intranet.addresses import load_secret, signed_address, who_of
 from intranet.settings import Settings
 from mailgateway import policy
 from mailgateway.parse import parse_message
 
 MX = "mx.intranet.localhost"
 AMIRA = "amira.haddad@northhospital.org.uk"
+ANN = "ann.lee@example.org"
 
 
 def deployment_root(root: Path) -> Path:
@@ -151,3 +155,106 @@ def test_the_result_is_read_from_the_header_structure_not_its_words() -> None:
         policy.FAIL
     )
     assert result(f"{MX}; none") == policy.NONE
+
+
+# -- mail commands need an authentic From -------------------------------------------------------------
+
+
+@pytest.fixture
+def commands(tmp_path: Path) -> Iterator[Harness]:
+    root = deployment_root(tmp_path / "intranet")
+    (root / "communities" / "handover" / "subscribers.yml").write_text("amira.haddad: each\n")
+    add_person(root, "cy.diaz", name="Cy Diaz")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=E", "-c", "user.email=e@x", "commit", "-qm", "Subscribed")
+    with Harness(root) as harness:
+        yield harness
+
+
+def answer(to: EmailMessage, body: str, sender: str, results: list[str]) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to["Reply-To"]
+    message["Subject"] = f"Re: {to['Subject']}"
+    message["Date"] = email.utils.format_datetime(email.utils.localtime())
+    message["Message-ID"] = email.utils.make_msgid(domain="example.org")
+    message["In-Reply-To"] = to["Message-ID"]
+    for value in results:
+        message["Authentication-Results"] = value
+    message.set_content(body)
+    return message
+
+
+def sent_to(gw: Harness, address: str, subject_part: str) -> list[EmailMessage]:
+    return [m for m in gw.outbox() if m["Delivered-To"] == address and subject_part in str(m["Subject"])]
+
+
+def record_of(gw: Harness, message: EmailMessage, to: str, sender: str) -> dict:
+    gw.send(message, to, sender=sender)
+    [record] = gw.wait(message["Message-ID"])
+    return record
+
+
+ANN_PASS = f"{MX}; dmarc=pass header.from=example.org"
+ANN_FORGED = f"{MX}; dkim=pass header.d=attacker.example; dmarc=none header.from=example.org"
+
+
+def test_a_forged_moderator_cannot_approve_held_mail(commands: Harness) -> None:
+    gw = commands
+    held = mail(subject="Question from a GP", body="How do you hand over?", sender="Dr Eve Moss <eve@gp.example>")
+    gw.send(held, f"handover@{DOMAIN}", sender="eve@gp.example")
+    assert gw.wait(held["Message-ID"])[0]["outcome"] == "held"
+    [request] = sent_to(gw, ANN, "Held for moderation")
+
+    # The moderator's valid token, from an attacker's own server claiming Ann's address.
+    for results in ([], [ANN_FORGED]):
+        forged = answer(request, "approve", f"Ann Lee <{ANN}>", results)
+        record = record_of(gw, forged, request["Reply-To"], ANN)
+        assert (record["outcome"], record["reason"]) == ("rejected", "unverified-sender")
+        assert [h["id"] for h in gw.gateway.worker.spool.held()]  # still held
+        assert not [p for p in gw.posts() if p.message_id == held["Message-ID"]]
+
+    real = answer(request, "approve", f"Ann Lee <{ANN}>", [ANN_PASS])
+    assert record_of(gw, real, request["Reply-To"], ANN)["outcome"] == "moderated"
+    assert gw.post(held["Message-ID"]).body.startswith("How do you hand over")
+    assert list(gw.gateway.worker.spool.held()) == []
+
+
+def test_a_confirmation_needs_an_authentic_from(commands: Harness) -> None:
+    gw = commands
+    ask = mail(subject="subscribe", body="subscribe", sender=ANN, to=f"handover+subscribe@{DOMAIN}")
+    assert record_of(gw, ask, f"handover+subscribe@{DOMAIN}", ANN)["outcome"] == "confirming"
+    [confirmation] = sent_to(gw, ANN, "Please confirm")
+
+    forged = answer(confirmation, "yes", ANN, [ANN_FORGED])
+    record = record_of(gw, forged, confirmation["Reply-To"], ANN)
+    assert (record["outcome"], record["reason"]) == ("rejected", "unverified-sender")
+    assert "ann.lee" not in (gw.root / "communities" / "handover" / "subscribers.yml").read_text()
+
+    real = answer(confirmation, "yes", ANN, [ANN_PASS])
+    assert record_of(gw, real, confirmation["Reply-To"], ANN)["reason"] == "each"
+    assert "ann.lee: each" in (gw.root / "communities" / "handover" / "subscribers.yml").read_text()
+
+
+def test_unsubscribe_at_once_needs_the_person_themselves(commands: Harness) -> None:
+    gw = commands
+    secret = load_secret(gw.root / gw.settings.state_dir)
+    address = signed_address(secret, "handover", DOMAIN, "u", who_of(AMIRA))
+    subscribers = gw.root / "communities" / "handover" / "subscribers.yml"
+
+    def stop(sender: str, results: list[str]) -> dict:
+        message = mail(subject="unsubscribe", body="", sender=sender, to=address)
+        for value in results:
+            message["Authentication-Results"] = value
+        return record_of(gw, message, address, sender)
+
+    forged = stop(AMIRA, [f"{MX}; dkim=pass header.d=attacker.example"])
+    assert (forged["outcome"], forged["reason"]) == ("rejected", "unverified-sender")
+    # Someone else, authentic, with Amira's forwarded notification: not theirs to use.
+    other = stop(ANN, [ANN_PASS])
+    assert (other["outcome"], other["reason"]) == ("rejected", "unsubscribe-not-yours")
+    assert "amira.haddad: each" in subscribers.read_text()
+
+    real = stop(AMIRA, [f"{MX}; dkim=pass header.d=northhospital.org.uk"])
+    assert (real["outcome"], real["reason"]) == ("subscription", "none")
+    assert "amira.haddad" not in subscribers.read_text()
