@@ -6,6 +6,12 @@ Message-ID, so a recipient's client threads them with the original mail,
 and carry the list headers of RFC 2369/2919 and the rest of what a mailing
 list sends (``Precedence: list``, ``Auto-Submitted``), with the sender shown
 DMARC-safely as "Name via Community" from the community's own address.
+
+The headers that carry URLs (``List-Post``, ``List-Unsubscribe``,
+``List-Subscribe``, ``List-Archive``, ``Archived-At``) are written as RFC 2369
+says: ``<URL>, <URL>`` in plain ASCII, folded only between two URLs. Left to
+itself the email package writes a long one as RFC 2047 encoded words, which
+no mail client reads as a URL (see :class:`UrlList`).
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import html
+import urllib.parse
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import Policy
 from pathlib import Path
 
 from intranet import urls
@@ -25,6 +33,40 @@ from intranet.settings import Settings
 from intranet.urls import published_name
 
 FOOTER_RULE = "-- "
+URL_SAFE = "!#$%&'()*+,/:;=?@[]~"  # left as they are in a URL; anything else not ASCII-safe is %-escaped
+
+
+class UrlList(str):
+    """The value of a list header of ``<URL>``s (RFC 2369), in ASCII, that folds only between URLs.
+
+    The email package folds a header by calling its value's ``fold`` (``EmailPolicy._fold``), so
+    this value is written as it is, whatever the policy: never as encoded words. A URL longer
+    than a line stays whole on its own line (RFC 5322 allows up to 998 characters).
+    """
+
+    name: str
+    urls: tuple[str, ...]
+
+    def __new__(cls, name: str, urls: list[str]) -> UrlList:
+        clean = tuple(urllib.parse.quote(url, safe=URL_SAFE) for url in urls)
+        value = super().__new__(cls, ", ".join(f"<{url}>" for url in clean))
+        value.name, value.urls = name, clean
+        return value
+
+    def fold(self, *, policy: Policy) -> str:
+        limit = policy.max_line_length or 998
+        lines = [f"{self.name}:"]
+        for i, url in enumerate(self.urls):
+            piece = f" <{url}>" + ("," if i < len(self.urls) - 1 else "")
+            if i and len(lines[-1]) + len(piece) > limit:
+                lines.append("")
+            lines[-1] += piece
+        return policy.linesep.join(lines) + policy.linesep
+
+
+def set_urls(message: EmailMessage, name: str, *urls: str) -> None:
+    """Set the list header ``name`` to ``urls`` (see :class:`UrlList`)."""
+    message[name] = UrlList(name, list(urls))
 
 
 def absolute(settings: Settings, src_uri: str) -> str:
@@ -51,14 +93,11 @@ def list_headers(
     unsubscribe = signed_address(secret, community.mail, settings.mail_domain, "u", who_of(recipient))
     home = absolute(settings, urls.community(community.slug))
     message["List-Id"] = f"{_header_text(community.name)} <{community.mail}.{settings.mail_domain}>"
-    message["List-Post"] = f"<mailto:{mail}>"
-    targets = [f"<mailto:{unsubscribe}?subject=unsubscribe>"]
-    if home.startswith("https://"):
-        targets.append(f"<{home}>")
-    message["List-Unsubscribe"] = ", ".join(targets)
-    message["List-Subscribe"] = f"<mailto:{community_address(community, settings, 'subscribe')}>"
+    set_urls(message, "List-Post", f"mailto:{mail}")
+    set_urls(message, "List-Unsubscribe", f"mailto:{unsubscribe}?subject=unsubscribe")
+    set_urls(message, "List-Subscribe", f"mailto:{community_address(community, settings, 'subscribe')}")
     if home:
-        message["List-Archive"] = f"<{home}>"
+        set_urls(message, "List-Archive", home)
     _machine_headers(message, "auto-generated")
     message["Precedence"] = "list"
 
@@ -162,7 +201,7 @@ def post_mail(
     list_headers(message, community, settings, secret, recipient)
     topic_url = absolute(settings, topic_src)
     if topic_url:
-        message["Archived-At"] = f"<{topic_url}>"
+        set_urls(message, "Archived-At", topic_url)
     message.set_content(body.text)
     message.add_alternative(body.html, subtype="html")
     for item in body.attachments:
