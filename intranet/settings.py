@@ -76,6 +76,9 @@ class Settings:
     redelivery_days: int = _setting(  # 5 days of MTA retries, 3 of relay retries, and margin
         10, "Days sent mail and fan-outs are remembered, so a redelivered message is not mailed twice."
     )
+    unsubscribe_http: str = _setting(
+        "", "Where the gateway answers one-click unsubscribe (HOST:PORT, behind the web server; empty: off)."
+    )
     imap_accounts: str = _setting(
         "", "YAML file of IMAP mailboxes the gateway reads mail from; relative to the root (empty: off)."
     )

@@ -40,6 +40,7 @@ from intranet.format import (
     KINDS,
     SUBSCRIBERS_FILE,
     Community,
+    Person,
     may_read,
     normalize_address,
     read_subscribers,
@@ -219,15 +220,33 @@ class Commands:
 
     def unsubscribe_now(self, community: Community, mail: Inbound, command: Command, model: Model) -> tuple[str, str]:
         """The person the address was signed for stops getting mail; only they may ask, from any of their addresses."""
-        for person in model.people.values():
-            if any(who_of(a) == command.who for a in person.emails):
-                if model.handle_for(mail.from_address) != person.handle:
-                    return "rejected", "unsubscribe-not-yours"  # a forwarded notification's address
-                self.set_mode(community, person.handle, "none", (person.name, person.emails[0]))
-                return "subscription", "none"
-        return "rejected", "unsubscribe-unknown"
+        person = _signed_for(command.who, model)
+        if person is None:
+            return "rejected", "unsubscribe-unknown"
+        if model.handle_for(mail.from_address) != person.handle:
+            return "rejected", "unsubscribe-not-yours"  # a forwarded notification's address
+        self.set_mode(community, person.handle, "none", (person.name, person.emails[0]))
+        return "subscription", "none"
 
-    def set_mode(self, community: Community, handle: str, mode: str, author: tuple[str, str]) -> None:
+    def unsubscribe_by_link(self, slug: str, who: str, model: Model) -> None:
+        """A one-click unsubscribe (:mod:`mailgateway.oneclick`), queued for the worker.
+
+        There is no mail and no From to check: the signed link is the proof, as RFC 8058 has it
+        (the mailbox provider posts it for the reader, from its own servers).
+        """
+        community = model.communities.get(slug)
+        person = _signed_for(who, model)
+        outcome, reason = "rejected", "community-gone" if community is None else "unsubscribe-unknown"
+        if community is not None and person is not None:
+            how = "said with the one-click unsubscribe link in a mail from the intranet"
+            self.set_mode(community, person.handle, "none", (person.name, person.emails[0]), how)
+            outcome, reason = "subscription", "none"
+        self.fx.records.add(outcome=outcome, reason=reason, community=slug, how="one-click")
+        log.info("one-click unsubscribe from %s for %s: %s (%s)", slug, who, outcome, reason)
+
+    def set_mode(
+        self, community: Community, handle: str, mode: str, author: tuple[str, str], how: str = "confirmed by email"
+    ) -> None:
         root = self.fx.root
         path = root / COMMUNITIES / community.slug / SUBSCRIBERS_FILE
         current, _ = read_subscribers(root, community.slug)
@@ -242,7 +261,7 @@ class Commands:
         self.fx.commit(
             [path],
             subject=f"{community.slug}: {handle} {words}",
-            body=f"{author[0]} confirmed by email that they want this.",
+            body=f"{author[0]} {how} that they want this.",
             author=author,
             committer=(self.fx.settings.gateway_name, self.fx.settings.noreply),
             trailers={},
@@ -443,6 +462,11 @@ class Commands:
             committer=(self.fx.settings.gateway_name, self.fx.settings.noreply),
             trailers={},
         )
+
+
+def _signed_for(who: str, model: Model) -> Person | None:
+    """The person one of whose addresses ``who`` (a signed address's hash of it) names."""
+    return next((p for p in model.people.values() if any(who_of(a) == who for a in p.emails)), None)
 
 
 def _indent(text: str) -> str:

@@ -26,13 +26,14 @@ from email.policy import Policy
 from pathlib import Path
 
 from intranet import urls
-from intranet.addresses import reply_address, signed_address, who_of
+from intranet.addresses import reply_address, signed_address, signed_token, who_of
 from intranet.format import Community, Post
 from intranet.render import excerpt, render_post_markdown
 from intranet.settings import Settings
 from intranet.urls import published_name
 
 FOOTER_RULE = "-- "
+ONE_CLICK_PATH = "unsubscribe"  # <site_url>/unsubscribe/<slug>/<token>: see one_click_url
 URL_SAFE = "!#$%&'()*+,/:;=?@[]~"  # left as they are in a URL; anything else not ASCII-safe is %-escaped
 
 
@@ -86,15 +87,31 @@ def bounce_address(secret: bytes, community: Community, settings: Settings, reci
     return signed_address(secret, community.mail, settings.mail_domain, "b", who_of(recipient))
 
 
+def one_click_url(community: Community, settings: Settings, secret: bytes, recipient: str) -> str:
+    """The one-click unsubscribe URL (RFC 8058) of the mail to ``recipient``, or "" when there is none.
+
+    ``<site_url>/unsubscribe/<slug>/<token>``, with the same signed ``u`` token as the mailto
+    address; only when ``site_url`` is https and the gateway's endpoint (``unsubscribe_http``,
+    :mod:`mailgateway.oneclick`) is on, behind the web server.
+    """
+    if not (settings.site_url.startswith("https://") and settings.unsubscribe_http):
+        return ""
+    token = signed_token(secret, community.mail, "u", who_of(recipient))
+    return f"{settings.site_url.rstrip('/')}/{ONE_CLICK_PATH}/{community.slug}/{token}"
+
+
 def list_headers(
     message: EmailMessage, community: Community, settings: Settings, secret: bytes, recipient: str
 ) -> None:
     mail = community_address(community, settings)
     unsubscribe = signed_address(secret, community.mail, settings.mail_domain, "u", who_of(recipient))
     home = absolute(settings, urls.community(community.slug))
+    one_click = one_click_url(community, settings, secret, recipient)
     message["List-Id"] = f"{_header_text(community.name)} <{community.mail}.{settings.mail_domain}>"
     set_urls(message, "List-Post", f"mailto:{mail}")
-    set_urls(message, "List-Unsubscribe", f"mailto:{unsubscribe}?subject=unsubscribe")
+    set_urls(message, "List-Unsubscribe", *filter(None, [one_click, f"mailto:{unsubscribe}?subject=unsubscribe"]))
+    if one_click:
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     set_urls(message, "List-Subscribe", f"mailto:{community_address(community, settings, 'subscribe')}")
     if home:
         set_urls(message, "List-Archive", home)

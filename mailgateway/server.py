@@ -26,6 +26,7 @@ from intranet.settings import Settings
 
 from .imap import Intake
 from .notify import Notifier
+from .oneclick import OneClick
 from .spool import Envelope as SpoolEnvelope
 from .spool import Records, Spool
 from .worker import Worker
@@ -163,6 +164,15 @@ class Gateway:
         self.lmtp = settings.lmtp if lmtp is None else lmtp
         self.controllers: list[_Controller] = []
         self.intake: Intake | None = None
+        self.one_click: OneClick | None = None
+        if settings.unsubscribe_http:
+            self.one_click = OneClick(
+                settings.unsubscribe_http,
+                settings,
+                self.handler.secret,
+                lambda: self.worker.model().communities,
+                self.worker.unsubscribe,
+            )
 
     def start(self) -> list[str]:
         self.worker.model()  # read (or catch up) before the first RCPT is checked against it
@@ -187,6 +197,8 @@ class Gateway:
                 self.worker.wake,
             )
             listening += self.intake.start()
+            if self.one_click is not None:
+                listening.append(self.one_click.start())
         except BaseException:
             self.stop()
             raise
@@ -199,6 +211,8 @@ class Gateway:
         return set(self.worker.model().by_mail)
 
     def stop(self) -> None:
+        if self.one_click is not None:
+            self.one_click.stop()
         if self.intake is not None:
             self.intake.stop()
             self.intake = None

@@ -228,13 +228,20 @@ class Worker(Runner):
         write_durably(self.decisions / f"{held_id}.json", json.dumps(data).encode(), self.spool.tmp)
         self.wake()
 
+    def unsubscribe(self, slug: str, who: str) -> None:
+        """Queue a one-click unsubscribe (from the HTTP endpoint's thread); the worker commits it."""
+        data = {"unsubscribe": slug, "who": who}
+        write_durably(self.decisions / f"unsubscribe.{slug}.{who}.json", json.dumps(data).encode(), self.spool.tmp)
+        self.wake()
+
     def _run_decisions(self) -> bool:
         worked = False
         for path in sorted(self.decisions.glob("*.json")):
             data = json.loads(path.read_text())
-            held = data.pop("held")
-            moderator = data.pop("moderator")
-            if (self.spool.held_dir / f"{held}.json").is_file():
+            if "unsubscribe" in data:
+                self.commands.unsubscribe_by_link(data["unsubscribe"], data["who"], self.model())
+            elif (self.spool.held_dir / f"{data['held']}.json").is_file():
+                held, moderator = data.pop("held"), data.pop("moderator")
                 self.commands.decide(held, Decision(**data), moderator, self.model())
             path.unlink()
             worked = True

@@ -1,19 +1,33 @@
-"""Our mail reaches inboxes: plain list headers.
+"""Our mail reaches inboxes: plain list headers, one-click unsubscribe (RFC 8058).
 
 A real gateway on loopback (see mailtest.Harness). Sent mail is read as the bytes
-that left: the outbox Maildir's files.
+that left: the outbox Maildir's files. The one-click endpoint is asked with real
+HTTP requests (urllib).
 """
 
 from __future__ import annotations
 
 import email.utils
 import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+import yaml
+from conftest import free_port
 from helpers import add_person
 from mailtest import DOMAIN, Harness, git, git_root, mail
 
+from intranet.addresses import load_secret, signed_token, who_of
+
 SITE = "https://intranet.example.org/"
+ONE_CLICK = b"List-Unsubscribe=One-Click"
 URL_HEADERS = ("list-unsubscribe", "list-post", "list-subscribe", "list-archive", "archived-at")
 
 
@@ -69,16 +83,32 @@ def unfold(value: str) -> str:
     return value.replace("\r\n", "").strip()
 
 
+def subscribers(root: Path) -> dict:
+    return yaml.safe_load((root / "communities" / "handover" / "subscribers.yml").read_text()) or {}
+
+
+def http(url: str, data: bytes | None = None, content_type: str = "application/x-www-form-urlencoded"):
+    """(status, body) of a GET, or of a POST of ``data``."""
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    if data is not None:
+        request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
 # -- list headers -------------------------------------------------------------------------
 
 
 def test_list_headers_are_plain_ascii_urls_folded_only_between_urls(tmp_path: Path) -> None:
-    root = make_root(tmp_path)
+    root = make_root(tmp_path, unsubscribe_http=f"127.0.0.1:{free_port()}")
     with Harness(root) as gw:
         post_and_collect(gw, "Rosters")
         raw = raw_outbox(gw, "ann.lee@example.org", "Rosters")
     head = headers(raw)
-    for name in URL_HEADERS + ("list-id",):
+    for name in URL_HEADERS + ("list-id", "list-unsubscribe-post"):
         [value] = head[name]
         assert "=?" not in value, (name, value)
         assert value.isascii()
@@ -88,10 +118,127 @@ def test_list_headers_are_plain_ascii_urls_folded_only_between_urls(tmp_path: Pa
         assert all(line.startswith(" <") for line in lines), (name, value)  # every line starts a URL
         assert all(line.endswith(">,") for line in lines[:-1]) and lines[-1].endswith(">"), (name, value)
         assert re.fullmatch(r"<[^<>\s]+>(, <[^<>\s]+>)*", unfold(value)), (name, value)
-    [target] = re.findall(r"<([^>]+)>", unfold(head["list-unsubscribe"][0]))
-    assert target.startswith("mailto:handover+u") and target.endswith(f"@{DOMAIN}?subject=unsubscribe")
+    targets = re.findall(r"<([^>]+)>", unfold(head["list-unsubscribe"][0]))
+    assert [t.split(":")[0] for t in targets] == ["https", "mailto"]
+    assert targets[0].startswith(f"{SITE}unsubscribe/handover/u")
+    assert targets[1].startswith("mailto:handover+u") and targets[1].endswith(f"@{DOMAIN}?subject=unsubscribe")
+    assert unfold(head["list-unsubscribe-post"][0]) == "List-Unsubscribe=One-Click"
     assert unfold(head["list-post"][0]) == f"<mailto:handover@{DOMAIN}>"
     assert unfold(head["list-archive"][0]) == f"<{SITE}c/handover/>"
     # The DMARC-safe From: the author's name, the community's own address (our domain).
     assert email.utils.parseaddr(unfold(head["from"][0])) == ("Di Park via Clinical Handover", f"handover@{DOMAIN}")
     assert "dkim-signature" not in head  # no key set: nothing signed
+
+
+def test_without_https_or_the_endpoint_there_is_no_one_click(tmp_path: Path) -> None:
+    for site_url, settings in (
+        ("http://127.0.0.1:8000/", {"unsubscribe_http": f"127.0.0.1:{free_port()}"}),
+        (SITE, {}),
+    ):
+        root = make_root(tmp_path / site_url.split(":")[0] / str(len(settings)), site_url, **settings)
+        with Harness(root) as gw:
+            post_and_collect(gw, "Rosters")
+            head = headers(raw_outbox(gw, "ann.lee@example.org", "Rosters"))
+        [value] = head["list-unsubscribe"]
+        assert re.fullmatch(rf"<mailto:handover\+u[0-9a-f]+@{re.escape(DOMAIN)}\?subject=unsubscribe>", unfold(value))
+        assert "list-unsubscribe-post" not in head
+
+
+# -- one-click unsubscribe ----------------------------------------------------------------
+
+
+@pytest.fixture
+def one_click(tmp_path: Path) -> Iterator[tuple[Harness, str]]:
+    port = free_port()
+    with Harness(make_root(tmp_path, unsubscribe_http=f"127.0.0.1:{port}")) as gw:
+        yield gw, f"http://127.0.0.1:{port}/"
+
+
+def unsubscribe_url(gw: Harness, rcpt: str, local: str) -> str:
+    """The https URL of ``rcpt``'s List-Unsubscribe, pointed at the endpoint on loopback."""
+    [url] = re.findall(r"<(https://[^>]+)>", unfold(headers(raw_outbox(gw, rcpt, "Rosters"))["list-unsubscribe"][0]))
+    assert url.startswith(SITE)
+    return local + url[len(SITE) :]
+
+
+def settle(gw: Harness) -> None:
+    """Wait until the worker has run everything queued so far: it runs queued requests before mail."""
+    probe = mail(subject="settle", body="Nothing to see.", sender="ann.lee@example.org")
+    gw.send(probe, f"handover@{DOMAIN}", sender="ann.lee@example.org")
+    gw.wait(probe["Message-ID"])
+
+
+def test_one_click_post_unsubscribes_with_a_commit_by_the_person(one_click: tuple[Harness, str]) -> None:
+    gw, local = one_click
+    post_and_collect(gw, "Rosters")
+    url = unsubscribe_url(gw, "ann.lee@example.org", local)
+
+    # A GET (a link scanner, or the reader's browser) shows a button and changes nothing.
+    status, page = http(url)
+    assert status == 200 and "Clinical Handover" in page
+    assert re.search(r'<form method="post"', page) and 'name="List-Unsubscribe" value="One-Click"' in page
+    # Forged or unknown tokens, other kinds of token and a POST without the one-click body change nothing.
+    secret = load_secret(gw.root / ".intranet")
+    who = who_of("ann.lee@example.org")
+    bad = [
+        url[:-1] + ("0" if url[-1] != "0" else "1"),
+        f"{local}unsubscribe/handover/{signed_token(b'not the secret', 'handover', 'u', who)}",
+        f"{local}unsubscribe/procurement/{url.rsplit('/', 1)[1]}",
+        f"{local}unsubscribe/nosuch/{signed_token(secret, 'nosuch', 'u', who)}",
+        f"{local}unsubscribe/handover/{signed_token(secret, 'handover', 'b', who)}",
+        f"{local}unsubscribe/handover/",
+        f"{local}elsewhere",
+    ]
+    for wrong in bad:
+        assert http(wrong)[0] in (400, 404), wrong
+        assert http(wrong, ONE_CLICK)[0] in (400, 404), wrong
+    assert http(url, b"List-Unsubscribe=Yes")[0] == 400
+    assert http(url, b"")[0] == 400
+    settle(gw)
+    assert subscribers(gw.root) == {"ann.lee": "each", "cy.diaz": "each"}
+
+    # The POST a mail client sends (RFC 8058): 200, then the worker commits it as Ann.
+    status, page = http(url, ONE_CLICK)
+    assert status == 200 and "Clinical Handover" in page
+    deadline = time.monotonic() + 30
+    while subscribers(gw.root).get("ann.lee") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert subscribers(gw.root) == {"cy.diaz": "each"}
+    log = git(gw.root, "log", "-1", "--format=%an <%ae>|%cn|%s", "--", "communities/handover/subscribers.yml")
+    assert log.strip() == "Ann Lee <ann.lee@example.org>|Intranet gateway|handover: ann.lee gets no mail"
+    assert git(gw.root, "status", "--porcelain").strip() == ""
+
+    # Multipart form data, as RFC 8058 allows, works the same for Cy.
+    url = unsubscribe_url(gw, "cy.diaz@example.org", local)
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--{boundary}--\r\n'
+    ).encode()
+    assert http(url, body, f"multipart/form-data; boundary={boundary}")[0] == 200
+    deadline = time.monotonic() + 30
+    while subscribers(gw.root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert subscribers(gw.root) == {}
+
+
+def test_intranet_gateway_serves_the_endpoint_and_stops_it(tmp_path: Path) -> None:
+    port = free_port()
+    root = make_root(tmp_path, unsubscribe_http=f"127.0.0.1:{port}")
+    command = [sys.executable, "-m", "intranet.cli", "gateway", "--root", str(root), "--lmtp", ""]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/unsubscribe/handover/u0123456789abcdef01234567"
+    try:
+        deadline = time.monotonic() + 60
+        status = 0
+        while status != 404 and time.monotonic() < deadline and process.poll() is None:
+            try:
+                status = http(url)[0]
+            except urllib.error.URLError:
+                time.sleep(0.1)
+        assert status == 404
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    with pytest.raises(urllib.error.URLError):
+        http(url)

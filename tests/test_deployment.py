@@ -10,7 +10,9 @@ rather than silently testing something else):
 - ``127.0.0.1:4180`` (oauth2-proxy) becomes a small auth stub, an ``http.server`` on
   loopback that answers the auth subrequest as oauth2-proxy with ``--set-xauthrequest``
   does: 202 with ``X-Auth-Request-Email``/``X-Auth-Request-Groups`` for a known session
-  cookie, 401 without one.
+  cookie, 401 without one;
+- ``127.0.0.1:8026`` (the gateway's one-click unsubscribe endpoint) becomes a real
+  gateway's endpoint on a free port (or, for the tests of the trees, the auth stub).
 
 nginx (Debian's, ``/usr/sbin/nginx``) runs as the current user with ``daemon off;`` and its
 pid, logs and temporary folders in the test's folder. Without nginx the tests are skipped,
@@ -37,7 +39,8 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port
-from helpers import REPO
+from helpers import REPO, add_person
+from mailtest import DOMAIN, Harness, git, git_root, mail
 
 NGINX = Path("/usr/sbin/nginx")
 HOST = "127.0.0.1"
@@ -80,13 +83,14 @@ def example() -> str:
     return match.group(1)
 
 
-def adapt(config: str, site: Path, port: int, auth_port: int) -> str:
+def adapt(config: str, site: Path, port: int, auth_port: int, unsubscribe_port: int) -> str:
     """The doc's example with the changes listed in the module docstring, and no others."""
     changes = [
         (r"^(\s*)listen 443 ssl;$", rf"\1listen {HOST}:{port};"),
         (r"^\s*ssl_certificate(_key)? .*;\n", ""),
         (r"/srv/intranet/site\b", str(site)),
         (r"\b127\.0\.0\.1:4180\b", f"{HOST}:{auth_port}"),
+        (r"\b127\.0\.0\.1:8026\b", f"{HOST}:{unsubscribe_port}"),
     ]
     for pattern, replacement in changes:
         config, count = re.subn(pattern, replacement, config, flags=re.M)
@@ -235,7 +239,8 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
     try:
         port = free_port()
         config = folder / "nginx.conf"
-        config.write_text(nginx_conf(folder, adapt(example(), site, port, stub.server_address[1])))
+        stub_port = stub.server_address[1]
+        config.write_text(nginx_conf(folder, adapt(example(), site, port, stub_port, stub_port)))
         server = start_nginx(folder, config, port)
         try:
             yield server
@@ -253,14 +258,21 @@ class Answer:
     body: str
 
 
-def get(server: Nginx, path: str, session: str | None = None, headers: dict[str, str] | None = None) -> Answer:
-    """GET ``path`` exactly as written (no normalising, no redirects followed)."""
+def get(
+    server: Nginx,
+    path: str,
+    session: str | None = None,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    body: bytes | None = None,
+) -> Answer:
+    """GET (or ``method``) ``path`` exactly as written (no normalising, no redirects followed)."""
     sent = dict(headers or {})
     if session is not None:
         sent["Cookie"] = f"{COOKIE}={session}"
     connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
     try:
-        connection.request("GET", path, headers=sent)
+        connection.request(method, path, body=body, headers=sent)
         response = connection.getresponse()
         return Answer(response.status, response.headers, response.read().decode(errors="replace"))
     finally:
@@ -379,3 +391,46 @@ def test_pages_are_private_and_a_renewed_session_cookie_is_passed_on(nginx: Ngin
     answer = get(nginx, "/", "refreshing")
     assert_tree(answer, "staff")
     assert answer.headers["Set-Cookie"] == REFRESHED
+
+
+def test_one_click_unsubscribe_reaches_the_gateway_without_sign_in(tmp_path: Path) -> None:
+    """The doc's ``location /unsubscribe/`` in front of a real gateway (see test_deliverability.py)."""
+    _require_nginx()
+    unsubscribe_port = free_port()
+    root = git_root(tmp_path / "intranet", unsubscribe_http=f"{HOST}:{unsubscribe_port}")
+    config = root / "mkdocs.yml"
+    config.write_text(re.sub(r"(?m)^site_url: .*$", "site_url: https://intranet.example.org/", config.read_text()))
+    add_person(root, "cy.diaz", name="Cy Diaz")
+    (root / "communities" / "handover" / "subscribers.yml").write_text("ann.lee: each\n")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=E", "-c", "user.email=e@x", "commit", "-qm", "Subscribe Ann")
+    folder = tmp_path / "nginx"
+    folder.mkdir()
+    make_site(folder / "site")
+    port = free_port()
+    (folder / "nginx.conf").write_text(
+        nginx_conf(folder, adapt(example(), folder / "site", port, free_port(), unsubscribe_port))
+    )
+    with Harness(root) as gw:
+        post = mail(subject="Rosters", body="New rosters.", sender="cy.diaz@example.org")
+        gw.send(post, f"handover@{DOMAIN}", sender="cy.diaz@example.org")
+        gw.wait(post["Message-ID"])
+        [note] = [m for m in gw.outbox() if m["Delivered-To"] == "ann.lee@example.org"]
+        [url] = re.findall(r"<https://intranet\.example\.org(/[^>]+)>", note["List-Unsubscribe"])
+        server = start_nginx(folder, folder / "nginx.conf", port)
+        try:
+            page = get(server, url)  # no session: not sent to sign in
+            assert page.status == 200 and 'value="One-Click"' in page.body, page
+            assert get(server, url[:-1] + "x").status == 404
+            assert get(server, url, method="PUT", body=b"List-Unsubscribe=One-Click").status == 403
+            form = {"Content-Type": "application/x-www-form-urlencoded"}
+            done = get(server, url, headers=form, method="POST", body=b"List-Unsubscribe=One-Click")
+            assert done.status == 200 and "Unsubscribed from Clinical Handover" in done.body, done
+        finally:
+            stop_nginx(server)
+        path = root / "communities" / "handover" / "subscribers.yml"
+        deadline = time.monotonic() + 30
+        while "ann.lee" in path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    log = git(root, "log", "-1", "--format=%an <%ae>|%s", "--", "communities/handover/subscribers.yml")
+    assert log.strip() == "Ann Lee <ann.lee@example.org>|handover: ann.lee gets no mail"

@@ -39,8 +39,8 @@ def wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:
 
 
 def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    small_root = git_root(tmp_path / "intranet")
-    port, smtp = free_port(), free_port()
+    port, smtp, unsubscribe = free_port(), free_port(), free_port()
+    small_root = git_root(tmp_path / "intranet", unsubscribe_http=f"127.0.0.1:{unsubscribe}")
     base = f"http://127.0.0.1:{port}/"
     process = subprocess.Popen(
         [
@@ -68,6 +68,8 @@ def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         page = f"{base}c/procurement/t/{key}/"
         assert "Delays expected." in fetch(page)[1]
         assert fetch(base + "no/such/page/")[0] == 404
+        # The gateway's one-click unsubscribe endpoint is up too (a token that does not check out: 404).
+        assert fetch(f"http://127.0.0.1:{unsubscribe}/unsubscribe/procurement/u0123456789abcdef01234567")[0] == 404
 
         # An editor saves a file: the page follows.
         path = small_root / post_relpath("procurement", "<p1@example.org>")
@@ -110,6 +112,7 @@ def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(tmp_path: Path) -> Non
             output, _ = process.communicate()
     assert process.returncode == 0, output
     assert "serving" in output and "stopping" in output and "SMTP on 127.0.0.1" in output
+    assert f"one-click unsubscribe (HTTP) on 127.0.0.1:{unsubscribe}" in output
     assert "build failed, the last good site stays" in output
     assert "Traceback" not in output
 
