@@ -11,6 +11,10 @@ class IntranetError(Exception):
     """Base of the project's exceptions."""
 
 
+class ConfigError(IntranetError, ValueError):
+    """A setting that cannot be used as it stands (a key file that cannot be read): nothing starts."""
+
+
 class FormatError(IntranetError, ValueError):
     """A file that cannot be read at all (no or broken front matter, invalid YAML)."""
 

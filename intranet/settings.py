@@ -18,6 +18,7 @@ live here: they come from the environment (``INTRANET_SECRET``, see
 
 from __future__ import annotations
 
+import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ import yaml
 
 CONFIG_FILE = "mkdocs.yml"
 GUEST_DIRECTORY = ("contacts", "everyone", "names", "none")  # see generator.audiences.listed_people
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+DNS_NAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")  # a DKIM selector: one or more DNS labels
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -76,6 +79,10 @@ class Settings:
     redelivery_days: int = _setting(  # 5 days of MTA retries, 3 of relay retries, and margin
         10, "Days sent mail and fan-outs are remembered, so a redelivered message is not mailed twice."
     )
+    dkim_key_file: str = _setting(
+        "", "PEM RSA private key that DKIM-signs outgoing mail; relative to state_dir (empty: no signing)."
+    )
+    dkim_selector: str = _setting("intranet", "DKIM selector: the key is published at <selector>._domainkey.<domain>.")
     unsubscribe_http: str = _setting(
         "", "Where the gateway answers one-click unsubscribe (HOST:PORT, behind the web server; empty: off)."
     )
@@ -102,6 +109,8 @@ class Settings:
             values[key] = value
         if not _is_clock(values.get("digest_time", "07:00")):
             raise ValueError("intranet setting 'digest_time' must be HH:MM, such as 07:00")
+        if not DNS_NAME_RE.match(values.get("dkim_selector", "intranet")):
+            raise ValueError("intranet setting 'dkim_selector' must be a DNS name, such as intranet or mail2026")
         if values.get("guest_directory", "contacts") not in GUEST_DIRECTORY:
             raise ValueError(f"intranet setting 'guest_directory' must be one of: {', '.join(GUEST_DIRECTORY)}")
         for key in ("topics_per_page", "redelivery_days"):

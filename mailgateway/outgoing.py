@@ -25,6 +25,11 @@ recipient only and is reported as a bounce. Without a relay, mail is written
 into the Maildir ``<state_dir>/outbox`` under the same name, so it is there
 exactly once and nothing leaves the machine.
 
+With ``dkim_key_file`` set, each message is DKIM-signed as it leaves, on its
+way to the relay or the outbox (:mod:`mailgateway.dkimsign`): the queued
+bytes are final, so the bytes signed are the bytes sent. A retry signs the
+queued bytes again; a message never carries two signatures of ours.
+
 The one case no client of SMTP can rule out: a crash after the relay said
 250 and before ``sent/`` records it. The message is then sent again, with the
 same Message-ID, so mail clients show it once.
@@ -50,6 +55,7 @@ from typing import Any
 from intranet.cli import host_port
 from intranet.settings import Settings
 
+from .dkimsign import Signer
 from .spool import fsync_dir, write_durably
 
 log = logging.getLogger(__name__)
@@ -174,6 +180,11 @@ class Delivery:
         self.outbox = Path(state_dir) / "outbox"
         self.on_failure = on_failure
         self.clock = clock
+        self.signer = Signer.from_settings(settings, Path(state_dir))  # None: mail goes unsigned
+
+    def signed(self, raw: bytes, envelope: Outgoing) -> bytes:
+        """The message as it is sent: DKIM-signed when a key is set."""
+        return self.signer.sign(raw, envelope.message_id) if self.signer is not None else raw
 
     def due(self) -> list[str]:
         now = self.clock()
@@ -211,7 +222,7 @@ class Delivery:
                 try:
                     if smtp is None:
                         smtp = self._connect()
-                    smtp.sendmail(envelope.mail_from, [envelope.rcpt], raw)
+                    smtp.sendmail(envelope.mail_from, [envelope.rcpt], self.signed(raw, envelope))
                 except smtplib.SMTPRecipientsRefused as exc:
                     code, text = next(iter(exc.recipients.values()))
                     self._refused(name, envelope, code, _text(text))
@@ -274,7 +285,7 @@ class Delivery:
         target = self.outbox / "new" / f"{name}.eml"
         if not target.exists():
             trace = f"Return-Path: <{envelope.mail_from}>\r\nDelivered-To: {envelope.rcpt}\r\n".encode()
-            write_durably(target, trace + raw, self.outbox / "tmp")
+            write_durably(target, trace + self.signed(raw, envelope), self.outbox / "tmp")
         self.queue.finish(name, SENT, "outbox", self.clock())
 
 

@@ -1,12 +1,15 @@
-"""Our mail reaches inboxes: plain list headers, one-click unsubscribe (RFC 8058).
+"""Our mail reaches inboxes: plain list headers, one-click unsubscribe (RFC 8058), DKIM signatures.
 
 A real gateway on loopback (see mailtest.Harness). Sent mail is read as the bytes
-that left: the outbox Maildir's files. The one-click endpoint is asked with real
-HTTP requests (urllib).
+that left: the outbox Maildir's files, or what a real SMTP relay (aiosmtpd on
+loopback) received. Signatures are checked with dkimpy's own ``dkim.verify``,
+given the test's public key in place of DNS. The one-click endpoint is asked
+with real HTTP requests (urllib).
 """
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import re
 import signal
@@ -18,15 +21,21 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import dkim
 import pytest
 import yaml
+from aiosmtpd.controller import Controller
 from conftest import free_port
 from helpers import add_person
 from mailtest import DOMAIN, Harness, git, git_root, mail
 
 from intranet.addresses import load_secret, signed_token, who_of
+from intranet.errors import IntranetError
+from intranet.settings import read_settings
+from mailgateway.server import Gateway
 
 SITE = "https://intranet.example.org/"
+SELECTOR = "mail2026"
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 URL_HEADERS = ("list-unsubscribe", "list-post", "list-subscribe", "list-archive", "archived-at")
 
@@ -42,6 +51,29 @@ def make_root(tmp_path: Path, site_url: str = SITE, **settings: object) -> Path:
     git(root, "add", "-A")
     git(root, "-c", "user.name=E", "-c", "user.email=e@x", "commit", "-qm", "Subscribe Ann and Cy")
     return root
+
+
+def make_key(folder: Path) -> tuple[Path, bytes]:
+    """A fresh RSA key (openssl), and the TXT record that would publish it."""
+    key = folder / "dkim.key"
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(key)],
+        check=True,
+        capture_output=True,
+    )
+    der = subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
+    ).stdout
+    return key, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+
+def dns_with(record: bytes):
+    """A ``dnsfunc`` for dkimpy that knows one name: our selector's DKIM record."""
+
+    def lookup(name: bytes, timeout: float = 5) -> bytes | None:
+        return record if name == f"{SELECTOR}._domainkey.{DOMAIN}.".encode() else None
+
+    return lookup
 
 
 def post_and_collect(gw: Harness, subject: str) -> None:
@@ -242,3 +274,94 @@ def test_intranet_gateway_serves_the_endpoint_and_stops_it(tmp_path: Path) -> No
     assert process.returncode == 0, output
     with pytest.raises(urllib.error.URLError):
         http(url)
+
+
+# -- DKIM ---------------------------------------------------------------------------------
+
+
+class Sink:
+    """aiosmtpd handler of a relay that keeps what it is given, as bytes."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.received.append((envelope.rcpt_tos[0], envelope.original_content))
+        return "250 2.0.0 OK"
+
+
+def signature_tags(raw: bytes) -> dict[str, str]:
+    [value] = headers(raw)["dkim-signature"]
+    return {k.strip(): re.sub(r"\s+", "", v) for k, _, v in (t.partition("=") for t in unfold(value).split(";")) if k}
+
+
+def assert_signed(raw: bytes, record: bytes) -> None:
+    assert dkim.verify(raw, dnsfunc=dns_with(record)), raw[:600]
+    tags = signature_tags(raw)
+    assert (tags["d"], tags["s"]) == (DOMAIN, SELECTOR)
+    signed = tags["h"].lower().split(":")
+    for name in ("from", "subject", "date", "message-id", "to"):
+        assert name in signed, (name, signed)
+    head = headers(raw)
+    for name in ("list-unsubscribe", "list-unsubscribe-post"):
+        if name in head:
+            assert name in signed, (name, signed)
+    assert (
+        dkim.verify(re.sub(rb"(?m)^Subject: ", b"Subject: Changed ", raw, count=1), dnsfunc=dns_with(record)) is False
+    )
+
+
+def test_every_mail_sent_to_the_outbox_is_dkim_signed(tmp_path: Path) -> None:
+    key, record = make_key(tmp_path)
+    root = make_root(
+        tmp_path, unsubscribe_http=f"127.0.0.1:{free_port()}", dkim_key_file=str(key), dkim_selector=SELECTOR
+    )
+    with Harness(root) as gw:
+        post_and_collect(gw, "Rosters")
+        note = raw_outbox(gw, "ann.lee@example.org", "Rosters")
+        ask = mail(subject="subscribe", sender="di.park@example.org", to=f"handover+subscribe@{DOMAIN}")
+        gw.send(ask, f"handover+subscribe@{DOMAIN}", sender="di.park@example.org")
+        gw.wait(ask["Message-ID"])
+        confirmation = raw_outbox(gw, "di.park@example.org", "Please confirm")
+    assert_signed(note, record)
+    assert {"list-unsubscribe", "list-unsubscribe-post"} <= set(signature_tags(note)["h"].lower().split(":"))
+    changed = note.replace(b"List-Unsubscribe=One-Click", b"List-Unsubscribe=Two-Click", 1)
+    assert changed != note and dkim.verify(changed, dnsfunc=dns_with(record)) is False
+    assert_signed(confirmation, record)
+    # The signing domain is the From domain: DKIM aligns for DMARC.
+    assert re.search(rb"(?m)^From: .*<handover@" + DOMAIN.encode() + rb">\r$", note)
+
+
+def test_mail_sent_through_the_relay_is_signed_once(tmp_path: Path) -> None:
+    key, record = make_key(tmp_path)
+    sink = Sink()
+    relay = Controller(sink, hostname="127.0.0.1", port=free_port())
+    relay.start()
+    try:
+        root = make_root(
+            tmp_path,
+            relay=f"127.0.0.1:{relay.port}",
+            unsubscribe_http=f"127.0.0.1:{free_port()}",
+            dkim_key_file=str(key),
+            dkim_selector=SELECTOR,
+        )
+        with Harness(root) as gw:
+            post_and_collect(gw, "Rosters")
+            deadline = time.monotonic() + 30
+            while len(sink.received) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        relay.stop()
+    assert sorted(rcpt for rcpt, _ in sink.received) == ["ann.lee@example.org", "cy.diaz@example.org"]
+    for _rcpt, raw in sink.received:
+        assert raw.count(b"DKIM-Signature:") == 1
+        assert_signed(raw, record)
+
+
+def test_a_key_that_cannot_be_read_stops_the_gateway_from_starting(tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-key.pem"
+    bad.write_text("-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n")
+    for key in (bad, tmp_path / "missing.pem"):
+        root = make_root(tmp_path / key.stem, dkim_key_file=str(key))
+        with pytest.raises(IntranetError, match=key.name):
+            Gateway(root, read_settings(root)).start()
