@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import fcntl
+import os
+import random
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +19,56 @@ from helpers import copy_demo, small_intranet  # noqa: E402
 from generator.builder import build_site  # noqa: E402
 from generator.serve import make_server  # noqa: E402
 
+# -- free ports ------------------------------------------------------------------------
+
+# Ports handed out for servers that must be told their port before they start (the gateway's
+# settings, Dovecot's and nginx's configs). They come from below the kernel's ephemeral range,
+# so no outgoing connection of another test can be given one between our check and the server's
+# bind; each is claimed with a lock file held as long as this process lives, so pytest-xdist
+# workers, and test runs in other work trees of this machine, never hand out the same one.
+PORTS_DIR = Path(tempfile.gettempdir()) / f"intranet-test-ports-{os.getuid()}"
+_claimed: list[int] = []  # lock files' descriptors, open until the process ends
+_ports_lock = threading.Lock()
+
+
+def _port_range() -> range:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    low = min(low, 32768)
+    return range(max(1024, low - 12000), low)
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port that is free now and will be handed to no other test, here or in another worker."""
+    ports = _port_range()
+    with _ports_lock:
+        PORTS_DIR.mkdir(exist_ok=True)
+        start = random.randrange(len(ports))  # noqa: S311 - spreads the workers over the range
+        for offset in range(len(ports)):
+            port = ports[(start + offset) % len(ports)]
+            fd = os.open(PORTS_DIR / str(port), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue  # claimed by another process
+            if _bindable(port):
+                _claimed.append(fd)
+                return port
+            os.close(fd)  # in use by something else: leave it
+    raise RuntimeError(f"no free port left in {ports}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture
