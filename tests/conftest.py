@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import copy_demo, small_intranet  # noqa: E402
+from helpers import copy_demo, in_ci, small_intranet  # noqa: E402
 
 from generator.builder import build_site  # noqa: E402
 from generator.serve import make_server  # noqa: E402
@@ -69,6 +69,20 @@ def _bindable(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+# -- CI runs everything -----------------------------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+    """Under CI a skipped test is a failed one: a missing corpus or tool must not pass unseen."""
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI (CI={os.environ.get('CI')}), where everything must run: {reason}"
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from conftest import free_port
+from helpers import skip_or_fail
 from imapclient import IMAPClient
 
 DOVECOT = Path("/usr/sbin/dovecot")
@@ -393,9 +394,7 @@ def _require_dovecot() -> None:
     if DOVECOT.exists() and LMTP.exists():
         return
     message = f"Dovecot is not installed ({DOVECOT}, {LMTP}); apt-get install dovecot-imapd dovecot-lmtpd"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}. CI must run these tests (see .ci/system-deps)", pytrace=False)
-    pytest.skip(message)
+    skip_or_fail(f"{message} (.ci/system-deps installs it)")
 
 
 @pytest.fixture(name="dovecot")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import free_port
-from helpers import small_intranet, write_config
+from helpers import CORPUS, small_intranet, write_config  # noqa: F401 - CORPUS for the tests that import it here
 
 from intranet.addresses import load_secret, reply_address
 from intranet.format import read_intranet
@@ -21,7 +21,6 @@ from mailgateway.server import Gateway
 from mailgateway.spool import Records
 
 DOMAIN = "intranet.localhost"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
 def git(root: Path, *args: str) -> str:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port
-from helpers import REPO
+from helpers import REPO, skip_or_fail
 
 NGINX = Path("/usr/sbin/nginx")
 HOST = "127.0.0.1"
@@ -149,9 +149,7 @@ def _require_nginx() -> None:
     if NGINX.exists():
         return
     message = f"nginx is not installed ({NGINX}); apt-get install nginx"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}. CI must run these tests (see .ci/system-deps)", pytrace=False)
-    pytest.skip(message)
+    skip_or_fail(f"{message} (.ci/system-deps installs it)")
 
 
 def nginx_conf(folder: Path, server: str) -> str:
