@@ -63,7 +63,7 @@ class Dovecot:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         """Start Dovecot and wait until the IMAP port greets; raise with the log tail if it does not."""
         if self._process is not None:
             return
@@ -270,7 +270,7 @@ service anvil {{
         raw = [fetched[uid][b"BODY[]"].replace(b"\r\n", b"\n") for uid in uids]
         return [parser.parsebytes(data) for data in raw]  # type: ignore[misc]
 
-    def wait_for(self, user: str, count: int, timeout: float = 30.0) -> list[EmailMessage]:
+    def wait_for(self, user: str, count: int, timeout: float = 60.0) -> list[EmailMessage]:
         """``user``'s INBOX once it holds at least ``count`` messages."""
         deadline = time.monotonic() + timeout
         while True:

@@ -97,7 +97,7 @@ class Harness:
         assert len(matches) == 1, matches
         return matches[0]
 
-    def outbox(self, settle: float = 10.0) -> list[EmailMessage]:
+    def outbox(self, settle: float = 60.0) -> list[EmailMessage]:
         """What the gateway has sent to its local outbox, once its outgoing queue is empty."""
         from mailgateway.outgoing import read_outbox
 

@@ -119,12 +119,12 @@ def test_search_finds_a_post(browser, small_root: Path, serve) -> None:
     reader = Reader(browser, serve(small_root / "site" / "staff"))
     search = reader.page.locator("input.md-search__input")
     # The search worker loads its index in the background: retype until it answers.
-    for _ in range(20):
+    for _ in range(30):  # up to a minute on a busy machine; at once on a quiet one
         search.click()
         search.fill("")
         search.type("ISBAR", delay=20)
         try:
-            reader.page.wait_for_selector(".md-search-result__item", timeout=1_000)
+            reader.page.wait_for_selector(".md-search-result__item", timeout=2_000)
             break
         except Exception:  # noqa: BLE001 - playwright's TimeoutError; try again
             continue

@@ -185,7 +185,7 @@ class Nginx:
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
 
-def start_nginx(folder: Path, config: Path, port: int, timeout: float = 10.0) -> Nginx:
+def start_nginx(folder: Path, config: Path, port: int, timeout: float = 60.0) -> Nginx:
     process = subprocess.Popen(
         [str(NGINX), "-p", f"{folder}/", "-c", str(config), "-e", str(folder / "error.log")],
         stdin=subprocess.DEVNULL,
@@ -256,7 +256,7 @@ def get(server: Nginx, path: str, session: str | None = None, headers: dict[str,
     sent = dict(headers or {})
     if session is not None:
         sent["Cookie"] = f"{COOKIE}={session}"
-    connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=30)
     try:
         connection.request("GET", path, headers=sent)
         response = connection.getresponse()
