@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import random
+import shutil
 import socket
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -85,6 +87,34 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         report.longrepr = f"skipped under CI (CI={os.environ.get('CI')}), where everything must run: {reason}"
 
 
+# -- built sites, shared --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
+    """``make(folder)`` run once per test session, shared by every xdist worker; the folder is read-only by agreement.
+
+    Under xdist each worker has its own base temp folder inside the session's; the first worker
+    to get here builds in the session's folder under a lock, and the others wait for it and reuse it.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / f"shared-{name}"
+    with _locked(shared / f"shared-{name}.lock"):
+        if not (folder / ".done").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            (folder / ".done").touch()
+    return folder
+
+
 @pytest.fixture
 def small_root(tmp_path: Path) -> Path:
     root = tmp_path / "intranet"
@@ -92,12 +122,29 @@ def small_root(tmp_path: Path) -> Path:
     return small_intranet(root)
 
 
+def _small_built(folder: Path) -> None:
+    small_intranet(folder)
+    build_site(folder)
+
+
+@pytest.fixture
+def small_site(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """The small intranet with its site built: a copy, for the test to change as it likes."""
+    built = built_once(tmp_path_factory, "small-site", _small_built)
+    root = tmp_path / "intranet"
+    shutil.copytree(built, root, symlinks=True, ignore=shutil.ignore_patterns(".done"))
+    return root
+
+
+def _demo_built(folder: Path) -> None:
+    copy_demo(folder)
+    build_site(folder, folder / "site")
+
+
 @pytest.fixture(scope="session")
 def demo_trees(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository's own demo intranet, built once into a temporary folder: its site/ with every tree."""
-    root = copy_demo(tmp_path_factory.mktemp("demo"))
-    build_site(root, root / "site")
-    return root / "site"
+    """The repository's own demo intranet, built once per test run: its site/ with every tree. Read only."""
+    return built_once(tmp_path_factory, "demo", _demo_built) / "site"
 
 
 @pytest.fixture(scope="session")
