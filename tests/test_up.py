@@ -39,11 +39,26 @@ def wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def start_with_ctrl_c(command: list[str], **options) -> subprocess.Popen:
+    """Start ``command`` so that SIGINT is Ctrl-C to it, as in a terminal.
+
+    A command started in the background by a shell without job control (as CI or `nohup make
+    test &` may start the tests) inherits SIGINT ignored, and Python then never turns it into
+    KeyboardInterrupt. An ignored signal stays ignored across exec while a handled one is reset,
+    so SIGINT is handled here while the child starts.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(command, **options)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+
+
 def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     small_root = git_root(tmp_path / "intranet")
     port, smtp = free_port(), free_port()
     base = f"http://127.0.0.1:{port}/"
-    process = subprocess.Popen(
+    process = start_with_ctrl_c(
         [
             sys.executable,
             "-m",
