@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 HTTP ?= 127.0.0.1:8000
+# Parallel test workers (pytest-xdist). Most tests wait on real servers and subprocesses
+# (Dovecot, nginx, Chromium, git, the gateway), so a few more workers than cores pays.
+TEST_WORKERS ?= 4
 
 .PHONY: run test install install-test system-deps lint clean
 
@@ -12,7 +15,7 @@ run: $(VENV)/.installed
 	$(BIN)/intranet up --root . --http $(HTTP)
 
 test: $(VENV)/.installed-test system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 

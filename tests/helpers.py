@@ -4,16 +4,38 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from intranet.format import Attachment, Author, Post, attachments_dir, post_relpath
 
 REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus"  # public corpora beside the repository, read in place
 UTC = dt.UTC
+
+
+def in_ci() -> bool:
+    """True under CI (``CI=true``), where every test must run: what would be skipped fails instead."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the test for ``reason``; under CI fail it, since CI must run everything."""
+    if in_ci():
+        pytest.fail(f"{reason}; CI must run this test (CI={os.environ.get('CI')})", pytrace=False)
+    pytest.skip(reason)
+
+
+def need_corpus(path: Path = CORPUS) -> Path:
+    """``path`` in the shared corpora; without it the test is skipped, or fails under CI."""
+    if not path.exists():
+        skip_or_fail(f"shared corpus not present at {path}")
+    return path
 
 
 def copy_demo(root: Path) -> Path:

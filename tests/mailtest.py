@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import free_port
-from helpers import small_intranet, write_config
+from helpers import CORPUS, small_intranet, write_config  # noqa: F401 - CORPUS for the tests that import it here
 
 from intranet.addresses import load_secret, reply_address
 from intranet.format import read_intranet
@@ -21,7 +21,6 @@ from mailgateway.server import Gateway
 from mailgateway.spool import Records
 
 DOMAIN = "intranet.localhost"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
 def git(root: Path, *args: str) -> str:
@@ -98,7 +97,7 @@ class Harness:
         assert len(matches) == 1, matches
         return matches[0]
 
-    def outbox(self, settle: float = 10.0) -> list[EmailMessage]:
+    def outbox(self, settle: float = 60.0) -> list[EmailMessage]:
         """What the gateway has sent to its local outbox, once its outgoing queue is empty."""
         from mailgateway.outgoing import read_outbox
 

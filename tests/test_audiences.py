@@ -229,21 +229,20 @@ def test_unknown_directory_setting_is_an_error(tmp_path: Path) -> None:
 # -- building one tree, and symlinks -------------------------------------------
 
 
-def test_build_one_audience_leaves_the_other_trees(small_root: Path) -> None:
-    build_site(small_root)
-    staff_index = small_root / "site" / "staff" / "index.html"
+def test_build_one_audience_leaves_the_other_trees(small_site: Path) -> None:
+    staff_index = small_site / "site" / "staff" / "index.html"
     before = staff_index.stat().st_mtime_ns
     run = subprocess.run(
-        [sys.executable, "-m", "intranet.cli", "build", "--root", str(small_root), "--audience", "partners"],
+        [sys.executable, "-m", "intranet.cli", "build", "--root", str(small_site), "--audience", "partners"],
         capture_output=True,
         text=True,
     )
     assert run.returncode == 0, run.stderr
     assert "1 tree (partners)" in run.stdout
     assert staff_index.stat().st_mtime_ns == before
-    assert (small_root / "site" / "partners" / "index.html").is_file()
+    assert (small_site / "site" / "partners" / "index.html").is_file()
     run = subprocess.run(
-        [sys.executable, "-m", "intranet.cli", "build", "--root", str(small_root), "--audience", "board"],
+        [sys.executable, "-m", "intranet.cli", "build", "--root", str(small_site), "--audience", "board"],
         capture_output=True,
         text=True,
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from helpers import skip_or_fail
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -856,7 +857,7 @@ def talon_html_files() -> list[Path]:
 
 def need_corpus() -> None:
     if not TALON.is_dir():
-        pytest.skip("shared corpus not present")
+        skip_or_fail("shared corpus not present")
 
 
 def test_corpus_talon_html_replies_convert_and_split() -> None:
@@ -895,7 +896,7 @@ def test_corpus_talon_new_parts_are_the_reply() -> None:
 def test_corpus_html_parts_convert() -> None:
     parts = corpus_html_parts()
     if not parts:
-        pytest.skip("shared corpus not present")
+        skip_or_fail("shared corpus not present")
     found = 0
     for name, source in parts:
         markdown = html_to_markdown(source, {})
@@ -915,7 +916,7 @@ def test_corpus_html_parts_convert() -> None:
 def test_corpus_plain_texts_render_as_typed() -> None:
     texts = corpus_plain_texts()
     if not texts:
-        pytest.skip("shared corpus not present")
+        skip_or_fail("shared corpus not present")
     # Measured: 597 plain-text bodies (bare body files and text/plain parts), every one renders as typed.
     assert len(texts) >= 590
     for name, text in texts:
@@ -926,7 +927,7 @@ def test_corpus_plain_texts_render_as_typed() -> None:
 def test_corpus_discourse_replies() -> None:
     path = CORPUS / "discourse-email-fixtures" / "ios_default.eml"
     if not path.is_file():
-        pytest.skip("shared corpus not present")
+        skip_or_fail("shared corpus not present")
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     source = next(p.get_content() for p in message.walk() if p.get_content_type() == "text/html")
     new, quoted = split_html_reply(source)
@@ -944,7 +945,7 @@ def test_corpus_discourse_replies() -> None:
 def test_corpus_outlook_message_is_readable() -> None:
     path = CORPUS / "hyperkitty" / "html-email-1.txt"
     if not path.is_file():
-        pytest.skip("shared corpus not present")
+        skip_or_fail("shared corpus not present")
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     source = next(p.get_content() for p in message.walk() if p.get_content_type() == "text/html")
     markdown = html_to_markdown(source, {})

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import random
 from pathlib import Path
 
 import pytest
+from helpers import need_corpus
 
 from mailgateway import bounces
 from mailgateway.bounces import BounceBook, BouncePolicy, Failures, is_permanent, read_bounce
@@ -76,11 +76,7 @@ EXPECTED = [
 
 @pytest.fixture(scope="module")
 def corpus() -> Path:
-    if not CORPUS.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"bounce corpus missing at {CORPUS}")
-        pytest.skip(f"bounce corpus not present at {CORPUS}")
-    return CORPUS
+    return need_corpus(CORPUS)
 
 
 # -- read_bounce over the corpus -------------------------------------------------

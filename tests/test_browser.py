@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_security import hostile_intranet
+from test_security import hostile_site_fixture  # noqa: F401 - the fixture hostile_site
 
 from generator.builder import build_site
 from intranet.format import path_key, post_relpath
@@ -102,9 +102,8 @@ def test_reader_walks_home_community_topic_and_profile(browser, demo_site: Path,
     assert profile.problems == []
 
 
-def test_folded_quotes_open_on_click(browser, small_root: Path, serve) -> None:
-    build_site(small_root)
-    base = serve(small_root / "site" / "staff")
+def test_folded_quotes_open_on_click(browser, small_site: Path, serve) -> None:
+    base = serve(small_site / "site" / "staff")
     key = path_key(post_relpath("handover", "<t1@example.org>"))[:12]
     reader = Reader(browser, f"{base}c/handover/t/{key}/")
     quoted = reader.page.locator("details.intranet-quoted")
@@ -114,27 +113,24 @@ def test_folded_quotes_open_on_click(browser, small_root: Path, serve) -> None:
     assert reader.problems == []
 
 
-def test_search_finds_a_post(browser, small_root: Path, serve) -> None:
-    build_site(small_root)
-    reader = Reader(browser, serve(small_root / "site" / "staff"))
+def test_search_finds_a_post(browser, small_site: Path, serve) -> None:
+    reader = Reader(browser, serve(small_site / "site" / "staff"))
     search = reader.page.locator("input.md-search__input")
     # The search worker loads its index in the background: retype until it answers.
-    for _ in range(20):
+    for _ in range(30):  # up to a minute on a busy machine; at once on a quiet one
         search.click()
         search.fill("")
         search.type("ISBAR", delay=20)
         try:
-            reader.page.wait_for_selector(".md-search-result__item", timeout=1_000)
+            reader.page.wait_for_selector(".md-search-result__item", timeout=2_000)
             break
         except Exception:  # noqa: BLE001 - playwright's TimeoutError; try again
             continue
     assert "Night shift handover" in reader.page.inner_text(".md-search-result")
 
 
-def test_no_script_from_content_runs(browser, tmp_path: Path, serve) -> None:
-    root = hostile_intranet(tmp_path)
-    build_site(root)
-    base = serve(root / "site" / "staff")
+def test_no_script_from_content_runs(browser, hostile_site: Path, serve) -> None:
+    base = serve(hostile_site)
     key = path_key(post_relpath("open", "<evil-topic@x>"))[:12]
     for url in (base, f"{base}c/open/", f"{base}c/open/t/{key}/"):
         reader = Reader(browser, url)

@@ -50,9 +50,8 @@ def test_build_summary_and_pages(small_root: Path) -> None:
     assert not (site / "communities").exists(), "raw content must not be published"
 
 
-def test_topic_page_thread_reply_link_attachments_and_folding(small_root: Path) -> None:
-    build_site(small_root)
-    html = topic_page(small_root / "site" / "staff", "handover", "<t1@example.org>").read_text()
+def test_topic_page_thread_reply_link_attachments_and_folding(small_site: Path) -> None:
+    html = topic_page(small_site / "site" / "staff", "handover", "<t1@example.org>").read_text()
     assert "<title>Night shift handover - " in html
     first, second = html.index("How do you run it?"), html.index("<strong>ISBAR</strong> cards")
     assert first < second
@@ -64,14 +63,14 @@ def test_topic_page_thread_reply_link_attachments_and_folding(small_root: Path) 
         unquote(unescape(reply.group(1))),
     )
     assert link is not None
-    token = check_token(load_secret(small_root / ".intranet"), "handover", link.group(1))
+    token = check_token(load_secret(small_site / ".intranet"), "handover", link.group(1))
     assert token is not None and token.topic == topic_ref("<t1@example.org>") and token.issued_to("anyone@example.org")
     attachment = re.search(
         r'<a href="([^"]+)" download="ISBAR card.pdf">ISBAR card.pdf</a> <span class="intranet-size">\((\d+) B\)', html
     )
     assert attachment is not None and attachment.group(2) == "13"
     target = (
-        topic_page(small_root / "site" / "staff", "handover", "<t1@example.org>").parent / attachment.group(1)
+        topic_page(small_site / "site" / "staff", "handover", "<t1@example.org>").parent / attachment.group(1)
     ).resolve()
     assert target.read_bytes() == b"%PDF-1.4 tiny"
     quoted = re.search(
@@ -124,9 +123,8 @@ def test_community_page_lists_latest_activity_and_an_archive_by_start(tmp_path: 
     assert "Page 2 of 3" in pages[1]
 
 
-def test_people_directory_groups_by_kind_and_organisation(small_root: Path) -> None:
-    build_site(small_root)
-    html = (small_root / "site" / "staff" / "people" / "index.html").read_text()
+def test_people_directory_groups_by_kind_and_organisation(small_site: Path) -> None:
+    html = (small_site / "site" / "staff" / "people" / "index.html").read_text()
     assert (
         html.index('id="staff"')
         < html.index("Example Health")
@@ -134,24 +132,22 @@ def test_people_directory_groups_by_kind_and_organisation(small_root: Path) -> N
         < html.index("Coop Nursing")
     )
     assert html.index('id="supplier"') < html.index("MediSupply support")
-    profile = text_of(small_root / "site" / "staff" / "people" / "bo.chen" / "index.html")
+    profile = text_of(small_site / "site" / "staff" / "people" / "bo.chen" / "index.html")
     assert "Clinical Handover" in profile and "Night shift handover" in profile
     assert "MediSupply support" in profile  # answers for the team account
-    team = text_of(small_root / "site" / "staff" / "people" / "sup.desk" / "index.html")
+    team = text_of(small_site / "site" / "staff" / "people" / "sup.desk" / "index.html")
     assert "team account" in team and "Bo Chen" in team
 
 
-def test_tags_pages_cross_communities(small_root: Path) -> None:
-    build_site(small_root)
-    tag = text_of(small_root / "site" / "staff" / "tags" / "isbar" / "index.html")
+def test_tags_pages_cross_communities(small_site: Path) -> None:
+    tag = text_of(small_site / "site" / "staff" / "tags" / "isbar" / "index.html")
     assert "Night shift handover" in tag and "Clinical Handover" in tag
-    community_tag = text_of(small_root / "site" / "staff" / "tags" / "nursing" / "index.html")
+    community_tag = text_of(small_site / "site" / "staff" / "tags" / "nursing" / "index.html")
     assert "Clinical Handover" in community_tag
 
 
-def test_feeds_are_valid_atom(small_root: Path) -> None:
-    build_site(small_root)
-    whole = ET.parse(small_root / "site" / "staff" / "feed.xml").getroot()
+def test_feeds_are_valid_atom(small_site: Path) -> None:
+    whole = ET.parse(small_site / "site" / "staff" / "feed.xml").getroot()
     entries = whole.findall(f"{ATOM}entry")
     assert [e.findtext(f"{ATOM}title") for e in entries] == [  # newest first; posts of one moment by path
         "Re: Night shift handover",
@@ -159,26 +155,24 @@ def test_feeds_are_valid_atom(small_root: Path) -> None:
         "Night shift handover",
     ]
     assert entries[0].find(f"{ATOM}link").get("href").startswith("http://127.0.0.1:8000/c/handover/t/")
-    community = ET.parse(small_root / "site" / "staff" / "c" / "procurement" / "feed.xml").getroot()
+    community = ET.parse(small_site / "site" / "staff" / "c" / "procurement" / "feed.xml").getroot()
     assert [e.findtext(f"{ATOM}title") for e in community.findall(f"{ATOM}entry")] == ["Glove supply"]
 
 
-def test_search_index_has_posts(small_root: Path) -> None:
-    build_site(small_root)
-    tree = small_root / "site" / "staff"
+def test_search_index_has_posts(small_site: Path) -> None:
+    tree = small_site / "site" / "staff"
     files = {str(p.relative_to(tree)): p.read_bytes() for p in (tree / "search").rglob("*") if p.is_file()}
     handover = next(p for p in pages_with(files, "isbar") if p.startswith("c/handover/t/"))
     assert (tree / handover / "index.html").is_file()
     assert any(p.startswith("c/procurement/t/") for p in pages_with(files, "delays"))
     assert pages_with(files, "nosuchwordanywhere") == set()
-    partners = small_root / "site" / "partners"
+    partners = small_site / "site" / "partners"
     files = {str(p.relative_to(partners)): p.read_bytes() for p in (partners / "search").rglob("*") if p.is_file()}
     assert pages_with(files, "delays") == set()  # procurement is not the partners'
 
 
-def test_home_shows_latest_and_community_cards(small_root: Path) -> None:
-    build_site(small_root)
-    home = (small_root / "site" / "staff" / "index.html").read_text()
+def test_home_shows_latest_and_community_cards(small_site: Path) -> None:
+    home = (small_site / "site" / "staff" / "index.html").read_text()
     cards = home[home.index('class="grid cards"') : home.index('id="latest"')]
     assert "Clinical Handover" in cards and "Purpose of handover." in cards and "1 topic · 2 posts" in cards
     latest = home[home.index('id="latest"') : home.index('id="by-email"')]
@@ -186,22 +180,20 @@ def test_home_shows_latest_and_community_cards(small_root: Path) -> None:
     assert "mailto:procurement@intranet.localhost" in home
 
 
-def test_failed_build_keeps_last_good_site(small_root: Path) -> None:
-    build_site(small_root)
-    before = (small_root / "site" / "staff" / "index.html").read_text()
-    (small_root / "mkdocs.yml").write_text("site_name: x\ntheme:\n  name: no-such-theme\n")
+def test_failed_build_keeps_last_good_site(small_site: Path) -> None:
+    before = (small_site / "site" / "staff" / "index.html").read_text()
+    (small_site / "mkdocs.yml").write_text("site_name: x\ntheme:\n  name: no-such-theme\n")
     with pytest.raises(BuildError):
-        build_site(small_root)
-    assert (small_root / "site" / "staff" / "index.html").read_text() == before
-    assert not list(small_root.glob(".site.*")), "staging folder left behind"
+        build_site(small_site)
+    assert (small_site / "site" / "staff" / "index.html").read_text() == before
+    assert not list(small_site.glob(".site.*")), "staging folder left behind"
 
 
-def test_rebuild_replaces_site_atomically_and_shows_edits(small_root: Path) -> None:
-    build_site(small_root)
-    path = small_root / post_relpath("procurement", "<p1@example.org>")
+def test_rebuild_replaces_site_atomically_and_shows_edits(small_site: Path) -> None:
+    path = small_site / post_relpath("procurement", "<p1@example.org>")
     path.write_text(path.read_text().replace("Delays expected.", "Delivery back to normal."))
-    build_site(small_root)
-    page = text_of(topic_page(small_root / "site" / "staff", "procurement", "<p1@example.org>"))
+    build_site(small_site)
+    page = text_of(topic_page(small_site / "site" / "staff", "procurement", "<p1@example.org>"))
     assert "Delivery back to normal." in page and "Delays expected." not in page
 
 

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from helpers import add_community, write_config
+from helpers import add_community, need_corpus, write_config
 from mailtest import CORPUS, DOMAIN, Harness, git_root
 from test_security import html_fragments, live_markup
 
@@ -25,7 +25,11 @@ from intranet.settings import read_settings
 from mailgateway.spool import Envelope
 from mailgateway.worker import Worker
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present beside the repository")
+
+@pytest.fixture(autouse=True)
+def _corpus() -> None:
+    need_corpus(CORPUS)
+
 
 FULL_MESSAGES = [
     "discourse-email-fixtures/*.eml",

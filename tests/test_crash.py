@@ -30,6 +30,12 @@ MESSAGES = 200
 
 
 def start_gateway(root: Path, port: int) -> subprocess.Popen:
+    """`intranet gateway` on ``port``; what it logs goes to gateway.log beside ``root`` (see log_tail)."""
+    with (root.parent / "gateway.log").open("ab") as log:
+        return _start(root, port, log)
+
+
+def _start(root: Path, port: int, log) -> subprocess.Popen:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -43,19 +49,31 @@ def start_gateway(root: Path, port: int) -> subprocess.Popen:
             "--lmtp",
             "",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every thread's stack (see stuck)
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return process
         except OSError:
             if process.poll() is not None:
-                raise AssertionError("gateway exited on start") from None
+                raise AssertionError(f"gateway exited on start:\n{log_tail(root)}") from None
             time.sleep(0.05)
-    raise AssertionError("gateway did not start")
+    raise AssertionError(f"gateway did not start:\n{log_tail(root)}")
+
+
+def log_tail(root: Path, lines: int = 60) -> str:
+    return "\n".join((root.parent / "gateway.log").read_text(errors="replace").splitlines()[-lines:])
+
+
+def stuck(process: subprocess.Popen, root: Path) -> str:
+    """Why the gateway is not getting on: its threads' stacks (it dies of the SIGABRT) and its log."""
+    process.send_signal(signal.SIGABRT)
+    process.wait(timeout=30)
+    return log_tail(root, 200)
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
@@ -101,7 +119,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path
         deadline = time.monotonic() + 180
         while spool.pending() and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert spool.pending() == []
+        pending = spool.pending()
+        assert pending == [], f"{len(pending)} messages left in the spool:\n{stuck(process, root)}"
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -94,10 +94,10 @@ def test_a_message_arriving_while_idle_is_taken_at_once(tmp_path: Path, dovecot:
     with Harness(root) as gw:
         assert gw.gateway.intake is not None
         [poller] = gw.gateway.intake.pollers
-        assert poller.waiting.wait(30), "the poller never went idle"
+        assert poller.waiting.wait(60), "the poller never went idle"
         message = mail(subject="While idle", to=user)
         dovecot.deliver(user, wire(message))
-        gw.wait(message["Message-ID"], timeout=30)  # the next poll is an hour away: IDLE woke it
+        gw.wait(message["Message-ID"], timeout=60)  # the next poll is an hour away: IDLE woke it
 
 
 def test_dovecot_restart_mid_session_loses_nothing_and_posts_once(
@@ -112,7 +112,7 @@ def test_dovecot_restart_mid_session_loses_nothing_and_posts_once(
         [poller] = gw.gateway.intake.pollers
         dovecot.deliver(user, wire(before))
         gw.wait(before["Message-ID"])
-        assert poller.waiting.wait(30)
+        assert poller.waiting.wait(60)
         dovecot.stop()
         dovecot.start()
         dovecot.deliver(user, wire(during))  # possibly before the poller is back
@@ -168,7 +168,7 @@ def test_processed_mail_is_moved_or_deleted(tmp_path: Path, dovecot: Dovecot, pr
             gw.wait(message["Message-ID"])
         assert gw.gateway.intake is not None
         [poller] = gw.gateway.intake.pollers
-        assert poller.waiting.wait(30)  # the pass that spooled the second one has also disposed of it
+        assert poller.waiting.wait(60)  # the pass that spooled the second one has also disposed of it
     assert flags(dovecot, user) == {}
     if processed == "move":
         assert set(flags(dovecot, user, "Processed")) == {m["Message-ID"] for m in messages}

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import need_corpus
 from mailtest import CORPUS, git, git_root
 
 from generator.builder import build_site
@@ -112,9 +113,9 @@ def test_subject_key() -> None:
     assert subject_key("Re: [ward] Fwd: [ward] Rota") == subject_key("rota") == "rota"
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
 @pytest.mark.parametrize("name", ["hyperkitty", "mailman3", "public-inbox"])
 def test_corpus_archives_are_all_accounted_for(tmp_path: Path, name: str) -> None:
+    need_corpus(CORPUS / name)
     root = git_root(tmp_path / "r")
     summary = importer(root).run(CORPUS / name)
     files = [p for p in (CORPUS / name).rglob("*") if p.is_file()]

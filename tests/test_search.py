@@ -393,12 +393,12 @@ def test_materials_search_box_uses_the_sharded_index(chromium, demo_site: Path, 
         )
         page.goto(base)
         box = page.locator("input.md-search__input")
-        for _ in range(20):  # the worker starts in the background: retype until it answers
+        for _ in range(30):  # the worker starts in the background: retype until it answers (a minute at most)
             box.click()
             box.fill("")
             box.type("ISBAR", delay=20)
             try:
-                page.wait_for_selector(".md-search-result__item", timeout=1_000)
+                page.wait_for_selector(".md-search-result__item", timeout=2_000)
                 break
             except Exception:  # noqa: BLE001 - playwright's TimeoutError; try again
                 continue
@@ -408,11 +408,11 @@ def test_materials_search_box_uses_the_sharded_index(chromium, demo_site: Path, 
         href = page.locator(".md-search-result__item a").first.get_attribute("href")
         assert href.startswith(base) and "h=isbar" in href
         page.goto(href)
-        page.wait_for_selector("article mark[data-md-highlight]", timeout=5_000)  # Material highlights on the page
+        page.wait_for_selector("article mark[data-md-highlight]", timeout=30_000)  # Material highlights on the page
         box = page.locator("input.md-search__input")
         box.click()
         box.type("hando", delay=20)
-        page.wait_for_selector(".md-search-result__item mark", timeout=5_000)
+        page.wait_for_selector(".md-search-result__item mark", timeout=30_000)
         assert page.inner_text(".md-search__suggest").lower().startswith("hando")
         assert problems == [] and big == []
         page.close()

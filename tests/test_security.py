@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import built_once
 from helpers import add_community, add_person, add_post, write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -65,11 +66,14 @@ def hostile_intranet(root: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def hostile_site(tmp_path: Path) -> Path:
-    root = hostile_intranet(tmp_path)
-    build_site(root)
-    return root / "site" / "staff"
+def _hostile_built(root: Path) -> None:
+    build_site(hostile_intranet(root))
+
+
+@pytest.fixture(name="hostile_site", scope="session")
+def hostile_site_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hostile intranet's staff tree, built once per test run. Read only."""
+    return built_once(tmp_path_factory, "hostile", _hostile_built) / "site" / "staff"
 
 
 def page_of(site: Path, message_id: str) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers import skip_or_fail
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +32,7 @@ INVISIBLE_OR_SPACE = re.compile(r"[\s\ufeff\u200b\u200c\u200d\u2060\u00ad]")
 def corpus(name: str) -> Path:
     folder = CORPUS / name
     if not folder.is_dir():
-        pytest.skip(f"shared corpus {name} is not available")
+        skip_or_fail(f"shared corpus {name} is not available")
     return folder
 
 
@@ -512,7 +513,7 @@ def corpus_texts() -> list[Path]:
 def test_corpora_lose_no_line() -> None:
     paths = corpus_texts()
     if not paths:
-        pytest.skip("shared corpora are not available")
+        skip_or_fail("shared corpora are not available")
     for path in paths:
         text = read(path)
         assert not lost_lines(text, split_reply(text)), path.name
