@@ -315,6 +315,7 @@ class Poller:
         """Spool what is new in the folder, then mark it processed; return how many were spooled."""
         account = self.account
         status = client.select_folder(account.folder)
+        _mail_reported(client)  # what SELECT reports is read below; only what comes after counts as new
         uidvalidity = int(status[b"UIDVALIDITY"])
         known = self.state.get(account.key)
         if known is None or known[0] != uidvalidity:
@@ -427,6 +428,8 @@ class Poller:
     def wait(self, client: IMAPClient) -> None:
         """Until the folder changes (IDLE), ``poll_seconds`` pass, or we are stopped."""
         interval = max(1, self.account.poll_seconds)
+        if _mail_reported(client):
+            return  # new mail was announced while we were busy: look again at once
         if not client.has_capability("IDLE"):
             self.waiting.set()
             self._stop.wait(interval)
@@ -446,6 +449,22 @@ class Poller:
         finally:
             self.waiting.clear()
         client.idle_done()
+
+
+def _mail_reported(client: IMAPClient) -> bool:
+    """Whether the server announced new mail (EXISTS, RECENT) alongside its answers during the last pass.
+
+    Servers report a new message with whatever response comes next, even a SEARCH's; imaplib files
+    such lines away and IDLE would not report the message again, so it would wait for the next
+    poll. imaplib's public ``IMAP4.response()`` takes them out (IMAPClient keeps imaplib's
+    connection as ``_imap``).
+    """
+    imap = client._imap  # IMAPClient has no public way to reach filed-away responses
+    reported = False
+    for code in ("EXISTS", "RECENT"):
+        _, data = imap.response(code)
+        reported = reported or any(item is not None for item in data)
+    return reported
 
 
 def _message_id(raw: bytes) -> str:

@@ -100,6 +100,30 @@ def test_a_message_arriving_while_idle_is_taken_at_once(tmp_path: Path, dovecot:
         gw.wait(message["Message-ID"], timeout=60)  # the next poll is an hour away: IDLE woke it
 
 
+def test_mail_arriving_during_a_pass_is_taken_without_waiting_for_the_next_poll(
+    tmp_path: Path, dovecot: Dovecot
+) -> None:
+    """The server announces it with a reply to the pass's own commands, not again in IDLE."""
+    user = "busy@example.org"
+    root = intake_root(tmp_path, dovecot.imap_port, user, community="handover", poll_seconds=3600)
+    first, second = mail(subject="First", to=user), mail(subject="Second", to=user)
+    with Harness(root) as gw:
+        assert gw.gateway.intake is not None
+        [poller] = gw.gateway.intake.pollers
+        assert poller.waiting.wait(60), "the poller never went idle"
+        delivered: list[int] = []
+
+        def deliver_the_second(step: str, uid: int) -> None:
+            if step == "spooled" and not delivered:  # while the pass is still at work on the first
+                delivered.append(uid)
+                dovecot.deliver(user, wire(second))
+
+        poller.on_step = deliver_the_second
+        dovecot.deliver(user, wire(first))
+        gw.wait(first["Message-ID"], timeout=60)
+        gw.wait(second["Message-ID"], timeout=60)  # the next poll is an hour away
+
+
 def test_dovecot_restart_mid_session_loses_nothing_and_posts_once(
     tmp_path: Path, dovecot: Dovecot, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -171,7 +171,8 @@ def test_up_stops_cleanly_on_sigint_even_when_started_ignoring_it_and_on_sigterm
         output, _ = process.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
-        raise AssertionError(f"intranet up did not stop on {sig.name}") from None
+        output, _ = process.communicate()
+        raise AssertionError(f"intranet up did not stop on {sig.name}:\n{output[-4000:]}") from None
     assert process.returncode == 0, output
     assert "stopping" in output and "Traceback" not in output
 
