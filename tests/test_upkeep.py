@@ -168,7 +168,7 @@ def test_up_stops_cleanly_on_sigint_even_when_started_ignoring_it_and_on_sigterm
     _wait_running(process)
     process.send_signal(sig)
     try:
-        output, _ = process.communicate(timeout=60)
+        output, _ = process.communicate(timeout=150)
     except subprocess.TimeoutExpired:
         process.kill()
         output, _ = process.communicate()
