@@ -6,7 +6,7 @@ import argparse
 import logging
 import signal
 import sys
-import threading
+import time
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -99,18 +99,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class StopSignals:
+    """SIGINT and SIGTERM, handled by this process itself (a shell may have left SIGINT ignored).
+
+    The handler only sets a flag: it runs between any two bytecodes of the main thread, which may
+    hold a lock at that moment (``threading.Event.set`` from a handler can deadlock ``Event.wait``).
+    While not yet ``running``, a signal also interrupts what the main thread is doing (a first
+    build can take minutes), and so does a second signal while stopping.
+    """
+
+    def __init__(self, interrupt_until_running: bool = False) -> None:
+        self.stopped = False
+        self.running = not interrupt_until_running
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.stopped or not self.running:  # still starting, or a second signal while stopping: now
+            self.stopped = True
+            raise KeyboardInterrupt
+        self.stopped = True
+
+    def wait(self, poll: float = 0.2) -> None:
+        """Until a signal comes (a sleep that a signal cuts short, then the flag is looked at)."""
+        while not self.stopped:
+            time.sleep(poll)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """One model of the intranet, fed by the work tree's writes; each plugin's service reads it."""
     root = Path(args.root).resolve()
-    stop, running = threading.Event(), threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-        if not running.is_set():
-            raise KeyboardInterrupt  # still starting (a first build can take minutes): stop it where it is
-
-    # Its own handlers, so that SIGINT stops it even when the shell left SIGINT ignored (nohup, `&`).
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = StopSignals(interrupt_until_running=True)
+    signals.install()
     model = Model(root)
     watcher = Watcher(root, model)
     services: list[Service] = []
@@ -119,15 +147,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         model.load()
         watcher.start()  # before the services start: no write falls between the first read and the watch
         for service in made:
-            if stop.is_set():
+            if signals.stopped:
                 break
             for line in service.start():
                 log.info("started %s", line)
             services.append(service)
-        running.set()
-        if not stop.is_set():
+        signals.running = True
+        if not signals.stopped:
             log.info("running (Ctrl-C or SIGTERM to stop)")
-            stop.wait()
+            signals.wait()
         log.info("stopping")
         return 0
     except (RuntimeError, OSError, IntranetError) as exc:
@@ -137,8 +165,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         for service in reversed(services):
             service.stop()
         watcher.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signals.restore()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -70,11 +70,13 @@ class Watcher(FileSystemEventHandler):
         self._thread.start()
 
     def stop(self) -> None:
-        self._observer.stop()
         self._stop.set()
         self._changed.set()
-        self._observer.join(timeout=5)
-        self._thread.join(timeout=60)
+        if self._observer.is_alive():
+            self._observer.stop()
+            self._observer.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write", "modified"):

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from intranet.cli import host_port
+from intranet.cli import StopSignals, host_port
 from intranet.gitrepo import git_identity
 from intranet.settings import read_settings
 
@@ -133,10 +131,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     except (StoreError, OSError, RuntimeError, ValueError) as exc:
         print(f"intranet gateway: error: {exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # its own handlers: a shell may have left SIGINT ignored
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    signals = StopSignals()  # its own handlers: a shell may have left SIGINT ignored
+    signals.install()
+    signals.wait()
     log.info("stopping")
     gateway.stop()
     return 0
