@@ -40,7 +40,8 @@ from . import classify, notices, policy
 from .commands import Commands, Decision
 from .compose import Draft, compose, is_empty, sender_author
 from .effects import Effects
-from .parse import Inbound, parse_header, parse_message
+from .parse import Inbound, parse_header
+from .reader import Reader
 from .routing import (
     COMMAND,
     DIGEST_REPLY,
@@ -97,6 +98,7 @@ class Worker(Runner):
         )
         self.notifier: Any = None  # the gateway's Notifier: fans out what is published
         self.commands = Commands(self.effects, self.deliver)
+        self.reader = Reader(settings.max_parse_seconds)  # parses each message in a child process, time-limited
         self._lock_file: Any = None
         self._not_before: dict[str, float] = {}
         self._done: list[tuple[str, list[dict[str, Any]]]] = []  # this batch's finished keys and their records
@@ -127,6 +129,7 @@ class Worker(Runner):
         """End the current batch and keep the cache: in the worker's own thread, or once it has stopped."""
         self._end_batch()
         self.save_model()
+        self.reader.close()
 
     def stop(self, timeout: float = 60.0) -> bool:
         if not super().stop(timeout):
@@ -290,7 +293,7 @@ class Worker(Runner):
     def process(self, spooled: Spooled) -> None:
         envelope = spooled.envelope
         try:
-            mail = parse_message(spooled.raw, envelope.received_at, self.settings.mail_domain)
+            mail = self.reader.read(spooled.raw, envelope.received_at, self.settings.mail_domain)
         except UnreadableMessage as exc:  # the content's fault: it would fail again, so not retried
             self._unreadable(spooled, exc)
             return
