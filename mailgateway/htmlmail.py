@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from bs4 import BeautifulSoup
 from markdown_it import MarkdownIt
 from markdown_it.common.normalize_url import normalizeLink
 
@@ -27,7 +28,7 @@ from .htmlconvert import MailConverter
 from .htmltree import parse_html
 from .plaintext import no_stray_images, text_to_markdown
 
-__all__ = ["html_to_markdown"]
+__all__ = ["html_to_markdown", "soup_to_markdown"]
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,21 @@ def html_to_markdown(html: str, cid_names: dict[str, str]) -> str:
     """
     if not html or not html.strip():
         return ""
-    soup = parse_html(html)
+    return soup_to_markdown(parse_html(html), cid_names)
+
+
+def soup_to_markdown(soup: BeautifulSoup, cid_names: dict[str, str]) -> str:
+    """:func:`html_to_markdown` of a body already parsed (:func:`mailgateway.htmltree.parse_html`).
+
+    The soup is simplified in place on the way (:func:`mailgateway.htmlclean.clean_html`).
+    """
     clean_html(soup)
     converter = MailConverter(cid_names)
     try:
         markdown = converter.convert_soup(soup)
     except RecursionError:
         # Pathologically deep nesting (unclosed tags by the thousand): keep the words.
-        log.warning("HTML body nested too deeply to convert (%d characters); keeping its words as text", len(html))
+        log.warning("HTML body nested too deeply to convert; keeping its words as text")
         return _tidy(text_to_markdown("\n".join(line.strip() for line in soup.get_text("\n").split("\n"))))
     markdown = _tidy(markdown)
     if _has_stray_image(markdown, cid_names.values()):

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterable
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, NavigableString, Tag
-from bs4.element import PageElement
+from bs4.element import PageElement, PreformattedString
 
 BLOCK_TAGS = frozenset(
     """address article aside blockquote body br caption center dd details dialog div dl dt fieldset figcaption
@@ -29,6 +29,18 @@ def parse_html(html: str) -> BeautifulSoup:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)  # a short body may look like a URL or path
         return BeautifulSoup(html, "html.parser")
+
+
+def is_text(node: PageElement) -> bool:
+    """A string of text (not a comment, doctype, CDATA or other markup kept as a string)."""
+    return isinstance(node, NavigableString) and not isinstance(node, PreformattedString)
+
+
+def replace_strings(tag: Tag, start: int, end: int, joined: NavigableString) -> None:
+    """Put ``joined`` in place of ``tag.contents[start:end]`` (taken out from the end: no searching)."""
+    for index in range(end - 1, start - 1, -1):
+        tag.contents[index].extract(_self_index=index)
+    tag.insert(start, joined)
 
 
 def class_names(el: Tag) -> list[str]:

@@ -34,8 +34,9 @@ from intranet.errors import UnreadableMessage
 from intranet.format import normalize_message_id
 
 from .flowed import decode_flowed
-from .htmlmail import html_to_markdown
-from .htmlquotes import split_html_reply
+from .htmlmail import soup_to_markdown
+from .htmlquotes import split_reply_soup
+from .htmltree import parse_html
 from .plaintext import text_to_markdown
 from .trim import split_reply
 
@@ -380,8 +381,9 @@ def _bodies(texts: list[Message], htmls: list[Message], parts: list[Part]) -> tu
         text = "\n\n".join(_text_of(p) for p in texts)
         reply = split_reply(text)
         return text_to_markdown(reply.body), text_to_markdown(reply.quoted), text_to_markdown(reply.signature)
-    if html:
+    if html.strip():
         cid_names = {p.content_id: p.file for p in parts if p.content_id}
-        new, old = split_html_reply(html)
-        return html_to_markdown(new, cid_names).strip(), html_to_markdown(old, cid_names).strip(), ""
+        new, old = split_reply_soup(parse_html(html))  # one parse for both halves
+        quoted = soup_to_markdown(old, cid_names).strip() if old is not None else ""
+        return soup_to_markdown(new, cid_names).strip(), quoted, ""
     return "", "", ""
