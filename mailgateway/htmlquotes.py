@@ -19,13 +19,13 @@ from bs4.element import PageElement
 from .htmltree import (
     BLOCK_TAGS,
     attr_text,
-    class_names,
     contains,
     is_blank,
     is_text,
     parse_html,
     replace_strings,
     style_text,
+    tags_of,
 )
 
 __all__ = ["split_html_reply", "split_reply_soup"]
@@ -52,6 +52,8 @@ _ORIGINAL_RE = re.compile(
     re.IGNORECASE,
 )
 _COLON_RE = re.compile(r"[:：]")
+_NOT_TEXT = (Comment, Declaration, Doctype, CData)
+_LABEL_CHARS = 40  # _HEADER_LABEL_RE and _FROM_RE match within the first 27 characters of a text
 _ATTRIBUTION_MAX = 400
 
 
@@ -139,20 +141,48 @@ def _include_rule_before(marker: PageElement) -> PageElement:
 
 
 def _has_class(tag: Tag, fragment: str) -> bool:
-    return any(fragment in c for c in class_names(tag))
+    return fragment in attr_text(tag, "class")  # (no fragment holds a space, so it cannot span two names)
 
 
 def _header_block(tag: Tag) -> bool:
-    """An Outlook-style "From: / Sent: / To: / Subject:" block."""
+    """An Outlook-style "From: / Sent: / To: / Subject:" block.
+
+    Both tests start with a label at the start of the text, so only the first words are read
+    unless they find one.
+    """
     if tag.name not in ("div", "p", "span", "td"):
         return False
-    text = " ".join(tag.get_text(" ").split())
-    if not text or len(text) > 2000:
-        return False
+    start = _words_within(tag, _LABEL_CHARS, cut=True)
     style = style_text(tag).lower().replace(" ", "")
-    if "border-top" in style and "solid" in style and _HEADER_LABEL_RE.match(text) and len(_COLON_RE.findall(text)) > 2:
+    framed = "border-top" in style and "solid" in style and _HEADER_LABEL_RE.match(start)
+    if not framed and not _FROM_RE.match(start):
+        return False
+    text = _words_within(tag, 2000)
+    if not text:
+        return False
+    if framed and len(_COLON_RE.findall(text)) > 2:
         return True  # a rule above "From: / Sent: / To:" lines, in whatever language
     return bool(_FROM_RE.match(text) and _SENT_RE.search(text) and _SUBJECT_RE.search(text))
+
+
+def _words_within(tag: Tag, limit: int, cut: bool = False) -> str:
+    """The words of ``tag``'s text, one space apart, read no further than ``limit`` characters:
+    "" if the text is longer, or with ``cut`` its first words, ``limit`` characters at least.
+
+    Without the limit a block holding a long quoted history would be read whole once for each of the
+    blocks around it.
+    """
+    words: list[str] = []
+    size = -1
+    for string in tag.strings:
+        for word in string.split():
+            if cut and size >= limit:
+                return " ".join(words)
+            size += len(word) + 1
+            if size > limit and not cut:
+                return ""
+            words.append(word)
+    return " ".join(words)
 
 
 def _text_after(node: PageElement, limit: int = 600) -> str:
@@ -175,7 +205,9 @@ def _rule_before_headers(tag: Tag) -> bool:
 
 def _quote_starts(soup: BeautifulSoup) -> Iterable[PageElement]:
     """Candidate starts of the quoted part, from client-specific markers."""
-    for tag in soup.find_all(True):
+    for tag in soup.descendants:
+        if not isinstance(tag, Tag):
+            continue
         ident = attr_text(tag, "id")
         if tag.name == "div" and (_has_class(tag, "gmail_quote") or _has_class(tag, "yahoo_quoted")):
             yield tag
@@ -193,14 +225,14 @@ def _quote_starts(soup: BeautifulSoup) -> Iterable[PageElement]:
             yield _include_rule_before(tag)
         elif tag.name == "hr" and _rule_before_headers(tag):
             yield tag
-    for node in soup.find_all(string=_ORIGINAL_RE):
-        if not isinstance(node, (Comment, Declaration, Doctype, CData)):
+    for node in soup.descendants:
+        if isinstance(node, NavigableString) and not isinstance(node, _NOT_TEXT) and _ORIGINAL_RE.search(node):
             yield node
 
 
 def _fallback_starts(soup: BeautifulSoup) -> Iterable[PageElement]:
     """A plain <blockquote> right after an "... wrote:" line (mail.ru, Yandex, old Yahoo)."""
-    for tag in soup.find_all("blockquote"):
+    for tag in tags_of(soup, {"blockquote"}):
         start = _attribution_before(tag)
         if start is not tag:
             yield start
