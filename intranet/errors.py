@@ -37,3 +37,22 @@ class HistoryError(IntranetError):
 
 class UnreadablePost(IntranetError):
     """A post file the gateway must compare with a new message cannot be read: it is not overwritten."""
+
+
+class UnreadableMessage(IntranetError):
+    """Mail whose content cannot be parsed: rejected for good with a notice, never retried (it would fail again).
+
+    ``reason`` is the record's reason code; the message says what was wrong, for the record and the log.
+    """
+
+    reason = "unreadable"
+
+
+class MessageTooComplex(UnreadableMessage):
+    """Mail that takes longer than ``max_parse_seconds`` to read: rejected the same way."""
+
+    reason = "too-complex"
+
+
+class ReaderError(IntranetError):
+    """The process that reads mail failed (not the message's fault): the message is retried."""

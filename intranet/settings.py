@@ -57,6 +57,9 @@ class Settings:
     max_message_bytes: int = _setting(25 * 1024 * 1024, "Largest message accepted (advertised with SIZE).")
     max_attachments: int = _setting(20, "Attachments kept from one message; the rest are listed as not kept.")
     max_attachment_bytes: int = _setting(20 * 1024 * 1024, "Total size of the attachments kept from one message.")
+    max_parse_seconds: int = _setting(
+        20, "Longest time reading one message may take (its parts, HTML to Markdown); slower mail is too-complex."
+    )
     trusted_mtas: str = _setting("127.0.0.1 ::1", "Addresses of the MTAs whose Authentication-Results are believed.")
     trusted_authserv_id: str = _setting(
         "", "authserv-id of the trusted MTA's Authentication-Results header; only the topmost is read (empty: none)."
@@ -113,7 +116,7 @@ class Settings:
             raise ValueError("intranet setting 'dkim_selector' must be a DNS name, such as intranet or mail2026")
         if values.get("guest_directory", "contacts") not in GUEST_DIRECTORY:
             raise ValueError(f"intranet setting 'guest_directory' must be one of: {', '.join(GUEST_DIRECTORY)}")
-        for key in ("topics_per_page", "redelivery_days"):
+        for key in ("topics_per_page", "redelivery_days", "max_parse_seconds"):
             if values.get(key, 1) < 1:
                 raise ValueError(f"intranet setting {key!r} must be at least 1")
         return cls(**values, site_name=site_name, site_url=site_url or "")

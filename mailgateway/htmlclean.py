@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 
 from bs4 import BeautifulSoup, CData, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+from bs4.element import PageElement
 
-from .htmltree import attr_text, contains, row_cells, style_text, table_rows
+from .htmltree import attr_text, contains, join_strings, row_cells, style_text, table_rows, tags_of
 
 __all__ = ["clean_html"]
 
@@ -42,15 +43,21 @@ _WRAPPERS = frozenset(
     "span font o:p u small big abbr acronym cite ins mark bdi bdo nobr label time var dfn data".split()
 )
 _CROWDED = 64
+_TABLE_PARTS = frozenset({"td", "th", "tr", "thead", "tbody", "tfoot", "caption"})
 _SINGLE_BLOCKS = frozenset("div p blockquote table ul ol pre h1 h2 h3 h4 h5 h6 dl".split())
+_MARKUP_STRINGS = (Comment, Declaration, Doctype, CData, ProcessingInstruction)
 _HIDDEN_RE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _MSO_IGNORE_RE = re.compile(r"mso-list\s*:\s*ignore", re.IGNORECASE)
 
 
 def clean_html(soup: BeautifulSoup) -> None:
-    """Simplify a parsed mail body in place, ready for the Markdown converter."""
+    """Simplify a parsed mail body in place, ready for the Markdown converter.
+
+    Each pass walks the tree itself rather than through bs4's ``find_all``/``select``: their general
+    filters cost more than all the rest of the cleaning on a large body.
+    """
     _drop_noise(soup)
-    for br in soup.select("pre br"):
+    for br in [tag for tag in tags_of(soup, {"br"}) if tag.find_parent("pre") is not None]:
         br.replace_with("\n")
     _outlook_lists(soup)
     _merge_marks(soup)
@@ -91,8 +98,12 @@ def _unwrap_layout_table(table: Tag) -> None:
 
 def _outlook_lists(soup: BeautifulSoup) -> None:
     """Word's fake lists (``<p class=MsoListParagraph>`` + a bullet span) to real lists."""
-    for p in soup.find_all("p"):
-        ignore = p.find("span", style=_MSO_IGNORE_RE)
+    ignored = [span for span in tags_of(soup, {"span"}) if _MSO_IGNORE_RE.search(style_text(span))]
+    if not ignored:
+        return
+    holders = {id(parent) for span in ignored for parent in span.parents if parent.name == "p"}
+    for p in [p for p in tags_of(soup, {"p"}) if id(p) in holders]:
+        ignore = next((span for span in tags_of(p, {"span"}) if _MSO_IGNORE_RE.search(style_text(span))), None)
         if ignore is None:
             continue
         marker = ignore.get_text().strip()
@@ -118,30 +129,33 @@ def _flatten(soup: BeautifulSoup) -> None:
     and a <div> holding nothing but one other block adds no line of its own.
     """
     # (unwrap() finds the tag among its parent's children, so skip crowded parents to stay linear.)
-    for tag in soup.find_all(list(_WRAPPERS)):
-        if tag.parent is not None and len(tag.parent.contents) <= _CROWDED:
+    found = tags_of(soup, _WRAPPERS | {"div"})  # (unwrapping keeps the order of everything else)
+    for tag in found:
+        if tag.name in _WRAPPERS and tag.parent is not None and len(tag.parent.contents) <= _CROWDED:
             tag.unwrap()
-    for tag in soup.find_all("div"):
-        if tag.parent is None or len(tag.parent.contents) > _CROWDED:
+    for tag in found:
+        if tag.name != "div" or tag.parent is None or len(tag.parent.contents) > _CROWDED:
             continue
         children = [c for c in tag.children if not (isinstance(c, NavigableString) and not c.strip())]
         if len(children) == 1 and isinstance(children[0], Tag) and children[0].name in _SINGLE_BLOCKS:
             tag.unwrap()
-    soup.smooth()
+    join_strings(soup)
 
 
 def _drop_noise(soup: BeautifulSoup) -> None:
     """Remove comments, processing instructions and elements no reader sees (scripts, styles, hidden, Office)."""
-    for node in soup.find_all(string=lambda s: isinstance(s, (Comment, Declaration, Doctype, CData))):
-        node.extract()
-    for node in soup.find_all(string=lambda s: isinstance(s, ProcessingInstruction)):
+    markup: list[PageElement] = []
+    doomed: list[Tag] = []
+    for node in soup.descendants:
+        if isinstance(node, _MARKUP_STRINGS):
+            markup.append(node)
+        elif isinstance(node, Tag) and (
+            node.name in _DROP_TAGS or node.name.startswith(("v:", "w:")) or _HIDDEN_RE.search(style_text(node))
+        ):
+            doomed.append(node)
+    for node in markup:
         node.extract()
     # (bs4's Tag.decomposed looks itself up with find(); track removals by hand instead.)
-    doomed = [
-        tag
-        for tag in soup.find_all(True)
-        if tag.name in _DROP_TAGS or tag.name.startswith(("v:", "w:")) or _HIDDEN_RE.search(style_text(tag))
-    ]
     removed: set[int] = set()
     for tag in doomed:
         if not any(id(parent) in removed for parent in tag.parents):
@@ -152,7 +166,7 @@ def _drop_noise(soup: BeautifulSoup) -> None:
 def _merge_marks(soup: BeautifulSoup) -> None:
     """Merge adjacent elements of one kind of markup: <b>x</b><b>y</b> would give "**x****y**"."""
     merged: set[int] = set()
-    for tag in soup.find_all(list(_MERGE)):
+    for tag in tags_of(soup, _MERGE.keys()):
         if id(tag) in merged:
             continue
         following = tag.next_sibling
@@ -166,10 +180,10 @@ def _merge_marks(soup: BeautifulSoup) -> None:
 
 def _plain_tables(soup: BeautifulSoup) -> None:
     """Layout tables, and table parts left outside a table, become plain blocks."""
-    tables = soup.find_all("table")
-    layout = [table for table in tables if _is_layout_table(table)]
+    found = tags_of(soup, _TABLE_PARTS | {"table"})
+    layout = [table for table in found if table.name == "table" and _is_layout_table(table)]
     for table in layout:
         _unwrap_layout_table(table)
-    for tag in soup.find_all(["td", "th", "tr", "thead", "tbody", "tfoot", "caption"]):
-        if tag.find_parent("table") is None:
+    for tag in found:
+        if tag.name in _TABLE_PARTS and tag.find_parent("table") is None:
             tag.name = "div"  # table parts outside a table (or left in an unwrapped one) are just blocks

@@ -19,15 +19,16 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from bs4 import BeautifulSoup
 from markdown_it import MarkdownIt
 from markdown_it.common.normalize_url import normalizeLink
 
 from .htmlclean import clean_html
 from .htmlconvert import MailConverter
-from .htmltree import parse_html
+from .htmltree import parse_html, unchanging
 from .plaintext import no_stray_images, text_to_markdown
 
-__all__ = ["html_to_markdown"]
+__all__ = ["html_to_markdown", "soup_to_markdown"]
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +47,25 @@ def html_to_markdown(html: str, cid_names: dict[str, str]) -> str:
     """
     if not html or not html.strip():
         return ""
-    soup = parse_html(html)
+    return soup_to_markdown(parse_html(html), cid_names)
+
+
+def soup_to_markdown(soup: BeautifulSoup, cid_names: dict[str, str]) -> str:
+    """:func:`html_to_markdown` of a body already parsed (:func:`mailgateway.htmltree.parse_html`).
+
+    The soup is simplified in place on the way (:func:`mailgateway.htmlclean.clean_html`).
+    """
     clean_html(soup)
     converter = MailConverter(cid_names)
     try:
-        markdown = converter.convert_soup(soup)
+        with unchanging():  # the converter only reads the tree
+            markdown = converter.convert_soup(soup)
     except RecursionError:
         # Pathologically deep nesting (unclosed tags by the thousand): keep the words.
-        log.warning("HTML body nested too deeply to convert (%d characters); keeping its words as text", len(html))
+        log.warning("HTML body nested too deeply to convert; keeping its words as text")
         return _tidy(text_to_markdown("\n".join(line.strip() for line in soup.get_text("\n").split("\n"))))
     markdown = _tidy(markdown)
-    if _has_stray_image(markdown, cid_names.values()):
+    if _has_stray_image(markdown, cid_names.values(), converter.images):
         markdown = no_stray_images(markdown, converter.images)  # (could add a "\\" inside code; safety first)
     return markdown
 
@@ -88,9 +97,17 @@ def _checker() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
 
-def _has_stray_image(markdown: str, files: Iterable[str]) -> bool:
-    """Whether markdown-it would see an image other than our attachments (checked only when "![" occurs)."""
-    if "![" not in markdown:
+def _has_stray_image(markdown: str, files: Iterable[str], ours: Iterable[str] = ()) -> bool:
+    """Whether markdown-it would see an image other than our attachments.
+
+    Checked only when "![" occurs outside the images the converter wrote itself (``ours``): an image
+    starts at "![", and each of ours is a whole ``![label](file)`` with its label escaped, so markdown-it
+    reads it as that image. Parsing a large body with markdown-it takes longer than converting it.
+    """
+    rest = markdown
+    for image in ours:
+        rest = rest.replace(image, "")
+    if "![" not in rest:
         return False
     allowed = set(files) | {normalizeLink(name) for name in files}
     stack = list(_checker().parse(markdown))

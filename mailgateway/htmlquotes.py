@@ -16,9 +16,19 @@ from itertools import chain
 from bs4 import BeautifulSoup, CData, Comment, Declaration, Doctype, NavigableString, Tag
 from bs4.element import PageElement
 
-from .htmltree import BLOCK_TAGS, attr_text, class_names, contains, is_blank, parse_html, style_text
+from .htmltree import (
+    BLOCK_TAGS,
+    attr_text,
+    contains,
+    is_blank,
+    is_text,
+    parse_html,
+    replace_strings,
+    style_text,
+    tags_of,
+)
 
-__all__ = ["split_html_reply"]
+__all__ = ["split_html_reply", "split_reply_soup"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +52,8 @@ _ORIGINAL_RE = re.compile(
     re.IGNORECASE,
 )
 _COLON_RE = re.compile(r"[:：]")
+_NOT_TEXT = (Comment, Declaration, Doctype, CData)
+_LABEL_CHARS = 40  # _HEADER_LABEL_RE and _FROM_RE match within the first 27 characters of a text
 _ATTRIBUTION_MAX = 400
 
 
@@ -129,20 +141,48 @@ def _include_rule_before(marker: PageElement) -> PageElement:
 
 
 def _has_class(tag: Tag, fragment: str) -> bool:
-    return any(fragment in c for c in class_names(tag))
+    return fragment in attr_text(tag, "class")  # (no fragment holds a space, so it cannot span two names)
 
 
 def _header_block(tag: Tag) -> bool:
-    """An Outlook-style "From: / Sent: / To: / Subject:" block."""
+    """An Outlook-style "From: / Sent: / To: / Subject:" block.
+
+    Both tests start with a label at the start of the text, so only the first words are read
+    unless they find one.
+    """
     if tag.name not in ("div", "p", "span", "td"):
         return False
-    text = " ".join(tag.get_text(" ").split())
-    if not text or len(text) > 2000:
-        return False
+    start = _words_within(tag, _LABEL_CHARS, cut=True)
     style = style_text(tag).lower().replace(" ", "")
-    if "border-top" in style and "solid" in style and _HEADER_LABEL_RE.match(text) and len(_COLON_RE.findall(text)) > 2:
+    framed = "border-top" in style and "solid" in style and _HEADER_LABEL_RE.match(start)
+    if not framed and not _FROM_RE.match(start):
+        return False
+    text = _words_within(tag, 2000)
+    if not text:
+        return False
+    if framed and len(_COLON_RE.findall(text)) > 2:
         return True  # a rule above "From: / Sent: / To:" lines, in whatever language
     return bool(_FROM_RE.match(text) and _SENT_RE.search(text) and _SUBJECT_RE.search(text))
+
+
+def _words_within(tag: Tag, limit: int, cut: bool = False) -> str:
+    """The words of ``tag``'s text, one space apart, read no further than ``limit`` characters:
+    "" if the text is longer, or with ``cut`` its first words, ``limit`` characters at least.
+
+    Without the limit a block holding a long quoted history would be read whole once for each of the
+    blocks around it.
+    """
+    words: list[str] = []
+    size = -1
+    for string in tag.strings:
+        for word in string.split():
+            if cut and size >= limit:
+                return " ".join(words)
+            size += len(word) + 1
+            if size > limit and not cut:
+                return ""
+            words.append(word)
+    return " ".join(words)
 
 
 def _text_after(node: PageElement, limit: int = 600) -> str:
@@ -165,7 +205,9 @@ def _rule_before_headers(tag: Tag) -> bool:
 
 def _quote_starts(soup: BeautifulSoup) -> Iterable[PageElement]:
     """Candidate starts of the quoted part, from client-specific markers."""
-    for tag in soup.find_all(True):
+    for tag in soup.descendants:
+        if not isinstance(tag, Tag):
+            continue
         ident = attr_text(tag, "id")
         if tag.name == "div" and (_has_class(tag, "gmail_quote") or _has_class(tag, "yahoo_quoted")):
             yield tag
@@ -183,33 +225,51 @@ def _quote_starts(soup: BeautifulSoup) -> Iterable[PageElement]:
             yield _include_rule_before(tag)
         elif tag.name == "hr" and _rule_before_headers(tag):
             yield tag
-    for node in soup.find_all(string=_ORIGINAL_RE):
-        if not isinstance(node, (Comment, Declaration, Doctype, CData)):
+    for node in soup.descendants:
+        if isinstance(node, NavigableString) and not isinstance(node, _NOT_TEXT) and _ORIGINAL_RE.search(node):
             yield node
 
 
 def _fallback_starts(soup: BeautifulSoup) -> Iterable[PageElement]:
     """A plain <blockquote> right after an "... wrote:" line (mail.ru, Yandex, old Yahoo)."""
-    for tag in soup.find_all("blockquote"):
+    for tag in tags_of(soup, {"blockquote"}):
         start = _attribution_before(tag)
         if start is not tag:
             yield start
 
 
-def _find_start(soup: BeautifulSoup) -> int | None:
-    order = {id(node): index for index, node in enumerate(soup.descendants)}
+def _find_start(soup: BeautifulSoup) -> PageElement | None:
+    """The first candidate in document order: from the client markers, else from the fallback."""
     for candidates in (_quote_starts(soup), _fallback_starts(soup)):
-        found = [order[id(node)] for node in candidates if id(node) in order]
+        found = {id(node) for node in candidates}
         if found:
-            return min(found)
+            return next((node for node in soup.descendants if id(node) in found), None)
     return None
 
 
-def _node_at(soup: BeautifulSoup, index: int) -> PageElement:
-    for position, node in enumerate(soup.descendants):
-        if position == index:
-            return node
-    raise IndexError(index)
+def split_reply_soup(soup: BeautifulSoup) -> tuple[BeautifulSoup, BeautifulSoup | None]:
+    """(new part, quoted part) of a parsed HTML reply, cut as :func:`split_html_reply` cuts the text;
+    ``(soup, None)`` if no marker is found.
+
+    ``soup`` itself becomes the quoted part: what comes before the marker is moved out of it into a
+    new document, inside copies of the marker's ancestors. One parse serves both halves.
+    """
+    new, quoted = _split(soup)
+    if quoted is not None:
+        for half in (new, quoted):
+            _as_parsed_again(half)
+    return new, quoted
+
+
+def _split(soup: BeautifulSoup) -> tuple[BeautifulSoup, BeautifulSoup | None]:
+    try:
+        start = _find_start(soup)
+    except Exception as exc:  # noqa: BLE001 - too deep to walk: kept whole, nothing lost
+        log.warning("HTML reply not split (%s); kept whole", type(exc).__name__)
+        return soup, None
+    if start is None:
+        return soup, None
+    return _cut_before(start), soup
 
 
 def split_html_reply(html: str) -> tuple[str, str]:
@@ -229,31 +289,63 @@ def split_html_reply(html: str) -> tuple[str, str]:
     """
     try:
         soup = parse_html(html)
-        index = _find_start(soup)
-        if index is None:
-            return html, ""
-        return _before(html, index), _from(html, index)
-    except Exception as exc:  # noqa: BLE001 - too deep to walk, or markup bs4 rejects: kept whole, nothing lost
+    except Exception as exc:  # noqa: BLE001 - markup bs4 rejects: kept whole, nothing lost
         log.warning("HTML reply not split (%s); kept whole", type(exc).__name__)
         return html, ""
+    new, quoted = _split(soup)
+    if quoted is None:
+        return html, ""
+    return str(new), str(quoted)
 
 
-def _before(html: str, index: int) -> str:
-    """The document up to (not including) its ``index``-th node, as HTML."""
-    soup = parse_html(html)
-    start = _node_at(soup, index)
-    for node in [start, *start.parents]:
-        for sibling in list(node.next_siblings):
-            sibling.extract()
-    start.extract()
-    return str(soup)
+def _cut_before(start: PageElement) -> BeautifulSoup:
+    """Move everything before ``start`` into a new document, in copies of start's ancestors.
+
+    Going down from the document to ``start``, each ancestor's children before the one on the way
+    to ``start`` move to the copy of that ancestor; ``start``'s own document keeps ``start`` and
+    what follows it, in the original ancestors.
+    """
+    new = parse_html("")
+    target: Tag = new
+    ancestors = list(start.parents)[::-1]  # the document first
+    for parent, child in zip(ancestors, [*ancestors[1:], start], strict=True):
+        for node in parent.contents[: parent.index(child)]:
+            node.extract()  # (always the first child: found at once)
+            target.append(node)
+        if isinstance(child, Tag) and child is not start:
+            copy = child.copy_self()
+            target.append(copy)
+            target = copy
+    return new
 
 
-def _from(html: str, index: int) -> str:
-    """The document from its ``index``-th node on, as HTML."""
-    soup = parse_html(html)
-    start = _node_at(soup, index)
-    for node in [start, *start.parents]:
-        for sibling in list(node.previous_siblings):
-            sibling.extract()
-    return str(soup)
+_ASCII_SPACE = " \n\t\x0c\r"
+
+
+def _as_parsed_again(soup: BeautifulSoup) -> None:
+    """Make a half what parsing its HTML text again would make of it (as each half once was parsed).
+
+    bs4 writes a newline after a doctype, and reads as one string the strings that the first parse
+    kept apart where it skipped a stray end tag; a string of ASCII whitespace alone becomes one
+    space or newline, except inside ``<pre>`` and ``<textarea>``.
+    """
+    for tag in [soup, *(node for node in soup.descendants if isinstance(node, Tag))]:
+        contents = tag.contents
+        index = len(contents) - 1
+        while index >= 0:
+            end = index + 1
+            while index >= 0 and is_text(contents[index]):
+                index -= 1
+            after_doctype = index >= 0 and isinstance(contents[index], Doctype)
+            if end - (index + 1) > 1 or after_doctype:
+                _join(tag, index + 1, end, "\n" if after_doctype else "")
+            index -= 1
+
+
+def _join(tag: Tag, start: int, end: int, lead: str) -> None:
+    """Replace the strings ``tag.contents[start:end]`` (maybe none) by one, ``lead`` first, as bs4 reads text."""
+    strings = [node for node in tag.contents[start:end] if isinstance(node, NavigableString)]
+    text = lead + "".join(strings)
+    if not text.strip(_ASCII_SPACE) and not any(t.name in ("pre", "textarea") for t in [tag, *tag.parents]):
+        text = "\n" if "\n" in text else " "
+    replace_strings(tag, start, end, type(strings[0])(text) if strings else NavigableString(text))

@@ -10,10 +10,13 @@ text comes before or after it, does a link follow it. Shared by
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, NavigableString, Tag
-from bs4.element import PageElement
+from bs4.element import PageElement, PreformattedString
 
 BLOCK_TAGS = frozenset(
     """address article aside blockquote body br caption center dd details dialog div dl dt fieldset figcaption
@@ -25,10 +28,92 @@ _BOUNDARY_TAGS = BLOCK_TAGS - {"tbody", "thead", "tfoot", "html", "body"}
 EMPHASIS_TAGS = frozenset({"b", "strong", "i", "em", "s", "del", "strike"})
 
 
+_FOUND: ContextVar[dict[tuple[int, str], Tag | None] | None] = ContextVar("found_parents", default=None)
+
+
+class MailTag(Tag):
+    """A bs4 Tag whose ``find_parent("name")`` just walks up the parents, remembering what it found
+    while the tree does not change (:func:`unchanging`).
+
+    markdownify asks every element ``find_parent("pre")``, and bs4 builds a new search filter for
+    each such call: that was a quarter of the time converting a large body took, and in deeply
+    nested mail walking up from every element is the next most.
+    """
+
+    def find_parent(self, name: Any = None, attrs: Any = None, **kwargs: Any) -> Any:
+        if not isinstance(name, str) or attrs is not None or kwargs:
+            return super().find_parent(name, attrs, **kwargs)
+        found = _FOUND.get()
+        if found is None:
+            parent = self.parent
+            while parent is not None and parent.name != name:
+                parent = parent.parent
+            return parent
+        below: list[Tag] = [self]  # elements whose answer is the one found
+        parent = self.parent
+        while parent is not None and parent.name != name:
+            if (id(parent), name) in found:
+                parent = found[id(parent), name]
+                break
+            below.append(parent)
+            parent = parent.parent
+        for tag in below:
+            found[id(tag), name] = parent
+        return parent
+
+
+@contextmanager
+def unchanging() -> Iterator[None]:
+    """Within this block no tree changes: MailTag.find_parent may remember its answers."""
+    token = _FOUND.set({})
+    try:
+        yield
+    finally:
+        _FOUND.reset(token)
+
+
 def parse_html(html: str) -> BeautifulSoup:
+    """A mail body parsed with html.parser, the one parser whose trees the rest of the package expects.
+
+    Attribute values stay plain strings (``class="a b"`` too): splitting every class list while
+    parsing costs time and nothing here needs the lists (see :func:`class_names`).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)  # a short body may look like a URL or path
-        return BeautifulSoup(html, "html.parser")
+        return BeautifulSoup(html, "html.parser", multi_valued_attributes=None, element_classes={Tag: MailTag})
+
+
+def tags_of(root: Tag, names: Iterable[str]) -> list[Tag]:
+    """The elements below ``root`` with one of these names, in document order (bs4's find_all, without its filters)."""
+    wanted = frozenset(names)
+    return [node for node in root.descendants if isinstance(node, Tag) and node.name in wanted]
+
+
+def join_strings(root: Tag) -> None:
+    """Join each run of adjacent strings into one, as bs4's ``smooth()`` does, but without recursion."""
+    for tag in [root, *(node for node in root.descendants if isinstance(node, Tag))]:
+        contents = tag.contents
+        index = len(contents) - 1
+        while index >= 0:
+            end = index + 1
+            while index >= 0 and is_text(contents[index]):
+                index -= 1
+            if end - (index + 1) > 1:  # two strings or more, at index + 1 .. end - 1
+                joined = NavigableString("".join(str(node) for node in contents[index + 1 : end]))
+                replace_strings(tag, index + 1, end, joined)
+            index -= 1
+
+
+def is_text(node: PageElement) -> bool:
+    """A string of text (not a comment, doctype, CDATA or other markup kept as a string)."""
+    return isinstance(node, NavigableString) and not isinstance(node, PreformattedString)
+
+
+def replace_strings(tag: Tag, start: int, end: int, joined: NavigableString) -> None:
+    """Put ``joined`` in place of ``tag.contents[start:end]`` (taken out from the end: no searching)."""
+    for index in range(end - 1, start - 1, -1):
+        tag.contents[index].extract(_self_index=index)
+    tag.insert(start, joined)
 
 
 def class_names(el: Tag) -> list[str]:
@@ -121,7 +206,6 @@ def neighbour(el: PageElement, before: bool, marks: frozenset[str] = EMPHASIS_TA
     ``""`` means a block boundary (or nothing) is next to it.
     """
     node: PageElement | None = el
-    ancestors = {id(a) for a in el.parents}
     while node is not None:
         sibling = node.previous_sibling if before else node.next_sibling
         while sibling is not None:
@@ -137,7 +221,7 @@ def neighbour(el: PageElement, before: bool, marks: frozenset[str] = EMPHASIS_TA
             if found is not None:
                 emphasised = False
                 for parent in found.parents:
-                    if id(parent) in ancestors:
+                    if parent is node.parent:  # the first of el's own ancestors: marks above it hold el too
                         break
                     emphasised = emphasised or parent.name in marks
                 return (str(found)[-1] if before else str(found)[0]), emphasised

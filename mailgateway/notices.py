@@ -73,6 +73,19 @@ TEXTS = {
         "notification of the post itself (write to the community's address for those to come one by one). "
         "To start a new topic, write to the community's address.",
     ),
+    "unreadable": (
+        "We could not read your message",
+        "Your message to {address} was not published: we could not take it apart into its text and "
+        "attachments (its structure is broken, or nested too deeply).\n\n"
+        "Please send it again as a new message, with your text typed or pasted in rather than forwarded "
+        "inside other messages.",
+    ),
+    "too-complex": (
+        "Your message took too long to read",
+        "Your message to {address} was not published: its formatting is so large or so complex that "
+        "reading it took longer than we allow for one message.\n\n"
+        "Please send it again with less formatting, or as plain text, and without the long quoted history.",
+    ),
     "rejected-by-moderator": (
         "Your message was not published",
         "A moderator of {community} looked at your message and decided not to publish it.\n\n"

@@ -2,14 +2,24 @@
 
 Real mail is messy: wrong or missing charsets, ``format=flowed``, nested
 multiparts, forwarded ``message/rfc822`` parts, HTML only, no Date, NUL
-bytes. Parsing never raises on content; what cannot be read becomes empty
-text, and the caller decides (an empty post is rejected with a reason).
+bytes. Parsing tolerates all that; what cannot be read becomes empty text,
+and the caller decides (an empty post is rejected with a reason).
+
+Only a message whose structure cannot be taken apart at all raises
+:class:`~intranet.errors.UnreadableMessage`: MIME parts (multiparts and
+forwarded messages) nested more than :data:`MAX_MIME_DEPTH` levels deep, a
+depth no mail client writes. Such a message is refused whole rather than
+read in part, so that nothing its sender wrote is silently left out; for
+the same reason the email package's own limit (it gives up a few hundred
+levels down) ends the same way. :func:`parse_header` still reads who sent
+it, to tell them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import email
+import email.parser
 import email.policy
 import email.utils
 import functools
@@ -20,17 +30,21 @@ import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 
+from intranet.errors import UnreadableMessage
 from intranet.format import normalize_message_id
 
 from .flowed import decode_flowed
-from .htmlmail import html_to_markdown
-from .htmlquotes import split_html_reply
+from .htmlmail import soup_to_markdown
+from .htmlquotes import split_reply_soup
+from .htmltree import parse_html
 from .plaintext import text_to_markdown
 from .trim import split_reply
 
 MSGID_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 CHARSET_FALLBACKS = ("utf-8", "windows-1252", "latin-1")
 HASHED_HEADERS = ("from", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references")
+MAX_MIME_DEPTH = 50  # levels of multiparts and forwarded messages; deeper mail is refused as unreadable
+HEADER_CHARS = 2000  # of each field parse_header decodes (the structured parser is slow on hostile fields)
 
 log = logging.getLogger(__name__)
 
@@ -280,17 +294,14 @@ def _forwarded(part: Message) -> Part:
 
 
 def parse_message(raw: bytes, received: dt.datetime, mail_domain: str = "intranet.invalid") -> Inbound:
-    """Parse a message as received; never raises on its content."""
-    message = email.message_from_bytes(raw, policy=POLICY)
+    """Parse a message as received; raises :class:`UnreadableMessage` only on structure nested too deep."""
+    try:
+        message = email.message_from_bytes(raw, policy=POLICY)
+    except RecursionError as exc:
+        raise UnreadableMessage(_TOO_DEEP) from exc
     assert isinstance(message, EmailMessage)
-    headers = _header_values(message)
-    digest = content_hash(raw)
-    mids = _ids(_decoded(message, "Message-ID"))
-    derived = not mids
-    message_id = mids[0] if mids else f"<{digest[7:39]}@{mail_domain}>"
-    name, address = _sender(message)
-    subject = _decoded(message, "Subject")
-
+    _check_depth(message)
+    mail = _headed(message, _header_values(message), raw, received, mail_domain)
     texts: list[Message] = []
     htmls: list[Message] = []
     parts: list[Part] = []
@@ -299,25 +310,66 @@ def parse_message(raw: bytes, received: dt.datetime, mail_domain: str = "intrane
     else:
         _walk(message, texts, htmls, parts)
     name_parts(parts)
-    body, quoted, signature = _bodies(texts, htmls, parts)
+    mail.body, mail.quoted, mail.signature = _bodies(texts, htmls, parts)
+    mail.parts = parts
+    mail.defects = [type(d).__name__ for d in message.defects]
+    return mail
+
+
+def parse_header(raw: bytes, received: dt.datetime, mail_domain: str = "intranet.invalid") -> Inbound:
+    """The header of a message that cannot be parsed whole: who sent it, its subject and IDs; no body.
+
+    Every field is kept (for :func:`mailgateway.classify.drop_reason`), but only the first
+    :data:`HEADER_CHARS` characters of the ones decoded here are read, so this is quick on any message.
+    """
+    whole = email.parser.BytesParser(policy=POLICY).parsebytes(raw, headersonly=True)
+    headers = _header_values(whole)
+    wanted = ("from", "subject", "date", "message-id", "in-reply-to", "references", "content-type")
+    fields = "".join(f"{name}: {headers[name][0][:HEADER_CHARS]}\n" for name in wanted if headers.get(name))
+    short = email.message_from_string(fields + "\n", policy=POLICY)
+    assert isinstance(short, EmailMessage)
+    return _headed(short, headers, raw, received, mail_domain)
+
+
+def _headed(
+    message: Message, headers: dict[str, list[str]], raw: bytes, received: dt.datetime, mail_domain: str
+) -> Inbound:
+    """The mail as its header describes it, without a body yet."""
+    digest = content_hash(raw)
+    mids = _ids(_decoded(message, "Message-ID"))
+    name, address = _sender(message)
     return Inbound(
-        message_id=message_id,
-        derived_id=derived,
+        message_id=mids[0] if mids else f"<{digest[7:39]}@{mail_domain}>",
+        derived_id=not mids,
         content_hash=digest,
         from_name=name,
         from_address=address,
-        subject=subject,
+        subject=_decoded(message, "Subject"),
         date=_date(message, received),
         in_reply_to=_ids(_decoded(message, "In-Reply-To")),
         references=_ids(_decoded(message, "References")),
-        body=body,
-        quoted=quoted,
-        signature=signature,
-        parts=parts,
+        body="",
+        quoted="",
+        signature="",
         headers=headers,
         content_type=message.get_content_type(),
-        defects=[type(d).__name__ for d in message.defects],
     )
+
+
+_TOO_DEEP = f"its MIME parts are nested more than {MAX_MIME_DEPTH} levels deep"
+
+
+def _check_depth(message: Message) -> None:
+    """Raise :class:`UnreadableMessage` if containers nest deeper than MAX_MIME_DEPTH (walked without recursion)."""
+    stack: list[tuple[Message, int]] = [(message, 1)]
+    while stack:
+        part, depth = stack.pop()
+        payload = part.get_payload() if part.is_multipart() else None
+        if not isinstance(payload, list):
+            continue
+        if depth > MAX_MIME_DEPTH:
+            raise UnreadableMessage(_TOO_DEEP)
+        stack.extend((child, depth + 1) for child in payload if isinstance(child, Message))
 
 
 def _bodies(texts: list[Message], htmls: list[Message], parts: list[Part]) -> tuple[str, str, str]:
@@ -329,8 +381,9 @@ def _bodies(texts: list[Message], htmls: list[Message], parts: list[Part]) -> tu
         text = "\n\n".join(_text_of(p) for p in texts)
         reply = split_reply(text)
         return text_to_markdown(reply.body), text_to_markdown(reply.quoted), text_to_markdown(reply.signature)
-    if html:
+    if html.strip():
         cid_names = {p.content_id: p.file for p in parts if p.content_id}
-        new, old = split_html_reply(html)
-        return html_to_markdown(new, cid_names).strip(), html_to_markdown(old, cid_names).strip(), ""
+        new, old = split_reply_soup(parse_html(html))  # one parse for both halves
+        quoted = soup_to_markdown(old, cid_names).strip() if old is not None else ""
+        return soup_to_markdown(new, cid_names).strip(), quoted, ""
     return "", "", ""

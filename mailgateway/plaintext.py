@@ -19,6 +19,7 @@ import logging
 import re
 import string
 from collections.abc import Iterable
+from functools import lru_cache
 
 from linkify_it import LinkifyIt
 from markdown_it.common.normalize_url import normalizeLink, normalizeLinkText, validateLink
@@ -41,6 +42,10 @@ _PARTIAL_ENTITY_RE = re.compile(r"#?[A-Za-z0-9]*")
 _AUTOLINK_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]{1,31}:[^<>\x00-\x20|]*")
 _SCHEME_BEFORE_RE = re.compile(r"(?:^|[^a-z0-9.+-])([a-z][a-z0-9.+-]*)$", re.IGNORECASE)
 _BARE_DEST_RE = re.compile(r"[\w.~:/?#@!$'*+,;=%-]+")
+_SPECIAL_RE = re.compile(r"[\\`*_\[\]<|~&{]")  # _ALWAYS, "&" and "{": what _escape_plain looks at
+# What LinkifyIt.test needs to find before it can say yes: a scheme's ":" or "//", a host's ".",
+# "localhost" or an e-mail address's "@" (checked the way it checks, ignoring case).
+_MAYBE_LINK_RE = re.compile(r"[:./@]|localhost", re.IGNORECASE)
 
 
 def autolink_ok(url: str) -> bool:
@@ -79,33 +84,47 @@ def _link_markdown(text: str, url: str) -> str:
     return "[" + escape_inline(text, mode="link") + "](" + link_destination(url) + ")"
 
 
-def _defuse(chars: list[str], flags: list[bool]) -> None:
+@lru_cache(maxsize=256)
+def _linkable(text: str) -> bool:
+    """``_LINKIFY.test(text)``, remembered a while: a text is tested for its links, then again when defused."""
+    return bool(_MAYBE_LINK_RE.search(text)) and _LINKIFY.test(text)
+
+
+def _next_flag(flags: list[bool], start: int) -> int:
+    """The first flagged position from ``start`` on, or ``len(flags)``."""
+    try:
+        return flags.index(True, start)
+    except ValueError:
+        return len(flags)
+
+
+def _defuse(text: str, flags: list[bool]) -> None:
     """Escape punctuation inside anything linkify would turn into a link.
 
     The renderer's linkify only sees runs of text between escapes, so escaping
     the dots, colons, slashes and at-signs of an address splits it apart.
     """
-    n = len(chars)
+    n = len(text)
     i = 0
     while i < n:
         if flags[i]:
             i += 1
             continue
-        j = i
-        while j < n and not flags[j]:
-            j += 1
-        run = "".join(chars[i:j])
+        j = _next_flag(flags, i)
+        run = text[i:j]
         # markdown-it's inline linkify rule fires at "://" after any scheme-looking word.
-        colons = [i + m.start() for m in re.finditer("://", run) if _SCHEME_BEFORE_RE.search(run, 0, m.start())]
+        colons = []
+        if "://" in run:
+            colons = [i + m.start() for m in re.finditer("://", run) if _SCHEME_BEFORE_RE.search(run, 0, m.start())]
         if colons:
             for k in colons:
                 flags[k] = True
             continue
-        if _LINKIFY.test(run):
+        if _linkable(run):
             changed = False
             for match in _LINKIFY.match(run) or []:
                 for k in range(i + match.index, i + match.last_index):
-                    if chars[k] in ASCII_PUNCT and not flags[k]:
+                    if text[k] in ASCII_PUNCT and not flags[k]:
                         flags[k] = True
                         changed = True
             if changed:
@@ -116,16 +135,17 @@ def _defuse(chars: list[str], flags: list[bool]) -> None:
 def _escape_plain(
     text: str, *, line_start: bool, defuse: bool, at_end: bool, before_link: bool, after_digit: bool = False
 ) -> str:
-    chars = list(text)
-    flags = [False] * len(chars)
-    for i, char in enumerate(chars):
+    flags = [False] * len(text)
+    for found in _SPECIAL_RE.finditer(text):
+        i = found.start()
+        char = text[i]
         if char in _ALWAYS:
             flags[i] = True
         elif char == "&":
             flags[i] = bool(_ENTITY_AHEAD_RE.match(text, i + 1)) or (
                 at_end and _PARTIAL_ENTITY_RE.fullmatch(text, i + 1) is not None
             )
-        elif char == "{":
+        else:  # "{"
             following = text[i + 1 : i + 2]
             flags[i] = following in ("{", "%", "#") or (at_end and following == "")
     if line_start:
@@ -137,11 +157,19 @@ def _escape_plain(
         marker = _CONTINUED_NUMBER_RE.match(text)
         if marker:
             flags[marker.end() - 1] = True
-    if chars and chars[-1] == "!" and before_link:
+    if text.endswith("!") and before_link:
         flags[-1] = True  # "!" followed by "[" would make an image
     if defuse:
-        _defuse(chars, flags)
-    return "".join("\\" + char if flag else char for char, flag in zip(chars, flags, strict=True))
+        _defuse(text, flags)
+    pieces = []
+    start = 0
+    flagged = _next_flag(flags, 0)
+    while flagged < len(text):  # a backslash before each flagged character
+        pieces += [text[start:flagged], "\\"]
+        start = flagged
+        flagged = _next_flag(flags, flagged + 1)
+    pieces.append(text[start:])
+    return "".join(pieces)
 
 
 def escape_inline(
@@ -163,7 +191,7 @@ def escape_inline(
     become an image), after a digit a leading ``.`` could complete an ordered-list marker.
     """
     links = []
-    if mode == "flow" and _LINKIFY.test(text):
+    if mode == "flow" and _linkable(text):
         links = [m for m in _LINKIFY.match(text) or [] if _wanted_link(m)]
         if before == "!" and links and links[0].index == 0 and not autolink_ok(links[0].text):
             links = links[1:]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from intranet.addresses import load_secret, parse_suffix, split_address
-from intranet.errors import FormatError, UnreadablePost
+from intranet.errors import FormatError, UnreadableMessage, UnreadablePost
 from intranet.format import (
     EMAIL_RE,
     attachments_dir,
@@ -40,7 +40,8 @@ from . import classify, notices, policy
 from .commands import Commands, Decision
 from .compose import Draft, compose, is_empty, sender_author
 from .effects import Effects
-from .parse import Inbound, parse_message
+from .parse import Inbound, parse_header
+from .reader import Reader
 from .routing import (
     COMMAND,
     DIGEST_REPLY,
@@ -97,6 +98,7 @@ class Worker(Runner):
         )
         self.notifier: Any = None  # the gateway's Notifier: fans out what is published
         self.commands = Commands(self.effects, self.deliver)
+        self.reader = Reader(settings.max_parse_seconds)  # parses each message in a child process, time-limited
         self._lock_file: Any = None
         self._not_before: dict[str, float] = {}
         self._done: list[tuple[str, list[dict[str, Any]]]] = []  # this batch's finished keys and their records
@@ -127,6 +129,7 @@ class Worker(Runner):
         """End the current batch and keep the cache: in the worker's own thread, or once it has stopped."""
         self._end_batch()
         self.save_model()
+        self.reader.close()
 
     def stop(self, timeout: float = 60.0) -> bool:
         if not super().stop(timeout):
@@ -296,7 +299,11 @@ class Worker(Runner):
 
     def process(self, spooled: Spooled) -> None:
         envelope = spooled.envelope
-        mail = parse_message(spooled.raw, envelope.received_at, self.settings.mail_domain)
+        try:
+            mail = self.reader.read(spooled.raw, envelope.received_at, self.settings.mail_domain)
+        except UnreadableMessage as exc:  # the content's fault: it would fail again, so not retried
+            self._unreadable(spooled, exc)
+            return
         base = {"key": spooled.key, "message_id": mail.message_id, "sender": mail.from_address}
         rcpts = list(dict.fromkeys(r.lower() for r in envelope.rcpt_tos))
         for rcpt in list(rcpts):  # bounces to a VERP address are for us, before any filtering
@@ -325,6 +332,19 @@ class Worker(Runner):
             outcome, reason, extra = self.deliver(spooled, mail, rcpt)
             log.info("spool %s %s to %s: %s (%s)", spooled.key, mail.message_id, rcpt, outcome, reason)
             self._record(**base, recipient=rcpt, outcome=outcome, reason=reason, **extra)
+
+    def _unreadable(self, spooled: Spooled, exc: UnreadableMessage) -> None:
+        """Reject, for good, mail that cannot be read; tell its sender, unless it is mail never answered."""
+        envelope = spooled.envelope
+        mail = parse_header(spooled.raw, envelope.received_at, self.settings.mail_domain)
+        rcpts = list(dict.fromkeys(r.lower() for r in envelope.rcpt_tos))
+        if not EMAIL_RE.match(mail.from_address):
+            mail.from_address = envelope.mail_from if EMAIL_RE.match(envelope.mail_from) else ""
+        log.warning("spool %s %s: rejected (%s: %s)", spooled.key, mail.message_id, exc.reason, exc)
+        if not classify.drop_reason(mail, self.settings.mail_domain, envelope.mail_from):
+            self.effects.notice(mail, exc.reason, self.clock(), address=", ".join(rcpts))
+        base = {"key": spooled.key, "message_id": mail.message_id, "sender": mail.from_address}
+        self._record(**base, outcome=REJECTED, reason=exc.reason, detail=str(exc), recipients=rcpts)
 
     def deliver(self, spooled: Spooled, mail: Inbound, rcpt: str, approved_by: str = "") -> tuple[str, str, dict]:
         """Decide (:func:`mailgateway.routing.route`) and carry out; return (outcome, reason, details)."""

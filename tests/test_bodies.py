@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
+import email.message
 import email.policy
 import html
 import logging
@@ -719,6 +721,32 @@ def test_split_too_deep_to_walk_is_kept_whole_and_logged(caplog: pytest.LogCaptu
     with caplog.at_level(logging.WARNING, logger="mailgateway.htmlquotes"):
         assert split_html_reply(source) == (source, "")
     assert [r.getMessage() for r in caplog.records] == ["HTML reply not split (RecursionError); kept whole"]
+
+
+def test_an_html_reply_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Splitting off the quote and converting both halves work on one parse of the body."""
+    import mailgateway.htmltree as htmltree
+    from mailgateway.parse import parse_message
+
+    parsed: list[int] = []
+
+    class CountingSoup(BeautifulSoup):
+        def __init__(self, markup: str = "", *args: object, **kwargs: object) -> None:
+            if markup:
+                parsed.append(len(markup))
+            super().__init__(markup, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(htmltree, "BeautifulSoup", CountingSoup)
+    message = email.message.EmailMessage()
+    message["From"] = "a@x.org"
+    message["Subject"] = "Re: rota"
+    message.set_content(
+        '<div>New <b>text</b></div><div class="gmail_quote">On Mon, A wrote:<blockquote>Old</blockquote></div>',
+        subtype="html",
+    )
+    mail = parse_message(message.as_bytes(), dt.datetime(2026, 11, 27, tzinfo=dt.UTC))
+    assert (mail.body, mail.quoted) == ("New **text**", "On Mon, A wrote:\n\n> Old")
+    assert len(parsed) == 1
 
 
 def test_split_first_marker_wins() -> None:

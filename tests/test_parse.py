@@ -6,7 +6,10 @@ import datetime as dt
 import re
 from html import unescape
 
-from mailgateway.parse import content_hash, parse_message
+import pytest
+
+from intranet.errors import UnreadableMessage
+from mailgateway.parse import MAX_MIME_DEPTH, content_hash, parse_header, parse_message
 
 RECEIVED = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
@@ -170,3 +173,39 @@ def test_quoted_reply_and_signature_are_set_aside() -> None:
     raw = b"From: a@x.org\nSubject: s\n\nSee you there.\n\nSent from my iPhone\n"
     mail = parse(raw)
     assert visible(mail.body) == "See you there." and "iPhone" in visible(mail.signature)
+
+
+def nested(depth: int, inner: bytes = b"Content-Type: text/plain\n\nAt the bottom.\n", mark: bytes = b"b") -> bytes:
+    """A message with its text ``depth`` multiparts down (boundaries ``<mark><level>``)."""
+    head = b"From: a@x.org\nSubject: deep\nMIME-Version: 1.0\n"
+    opening = b"".join(
+        b'Content-Type: multipart/mixed; boundary="%s%d"\n\n--%s%d\n' % (mark, n, mark, n) for n in range(depth)
+    )
+    closing = b"".join(b"--%s%d--\n" % (mark, n) for n in reversed(range(depth)))
+    return head + opening + inner + closing
+
+
+def test_mime_nesting_is_capped() -> None:
+    assert MAX_MIME_DEPTH == 50
+    assert visible(parse(nested(MAX_MIME_DEPTH)).body) == "At the bottom."
+    with pytest.raises(UnreadableMessage, match="nested more than 50 levels"):
+        parse(nested(MAX_MIME_DEPTH + 1))
+    # A forwarded message counts with the levels around it.
+    forwarded = b"Content-Type: message/rfc822\n\n" + nested(10, mark=b"inner")
+    assert parse(nested(MAX_MIME_DEPTH - 11, forwarded)).parts[0].content_type == "message/rfc822"
+    with pytest.raises(UnreadableMessage, match="nested more than 50 levels"):
+        parse(nested(MAX_MIME_DEPTH - 10, forwarded))
+
+
+def test_mail_too_deep_for_the_email_package_is_unreadable_not_a_crash() -> None:
+    with pytest.raises(UnreadableMessage) as caught:
+        parse(nested(1000))
+    assert caught.value.reason == "unreadable"
+    assert not isinstance(caught.value, RecursionError)
+
+
+def test_the_header_of_unreadable_mail_still_names_its_sender() -> None:
+    mail = parse_header(nested(1000).replace(b"\n", b"\r\n"), RECEIVED, "intranet.localhost")
+    assert (mail.from_address, mail.subject, mail.body, mail.parts) == ("a@x.org", "deep", "", [])
+    assert mail.derived_id and mail.message_id.endswith("@intranet.localhost>")
+    assert mail.content_type == "multipart/mixed"
