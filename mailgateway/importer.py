@@ -45,9 +45,10 @@ from intranet.settings import Settings
 
 from . import classify
 from .compose import bare_subject, compose, is_empty, sender_author
+from .existing import foreign_texts
 from .parse import Inbound, parse_message
+from .routing import EMPTY, NO_SENDER
 from .store import Store
-from .worker import EMPTY, NO_SENDER, foreign_texts
 
 log = logging.getLogger(__name__)
 

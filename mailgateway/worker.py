@@ -24,14 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from intranet.addresses import load_secret, parse_suffix, split_address
-from intranet.errors import FormatError, UnreadableMessage, UnreadablePost
+from intranet.errors import UnreadableMessage
 from intranet.format import (
     EMAIL_RE,
     attachments_dir,
-    load_yaml,
-    post_relpath,
-    read_post,
-    split_front_matter,
 )
 from intranet.model import Model
 from intranet.settings import Settings
@@ -40,12 +36,12 @@ from . import classify, notices, policy
 from .commands import Commands, Decision
 from .compose import Draft, compose, is_empty, sender_author
 from .effects import Effects
+from .existing import existing_variant, foreign_texts
 from .parse import Inbound, parse_header
 from .reader import Reader
 from .routing import (
     COMMAND,
     DIGEST_REPLY,
-    DUPLICATE_MARK,
     EMPTY,
     HOLD,
     NO_SENDER,
@@ -445,17 +441,7 @@ class Worker(Runner):
         return PUBLISHED, decision.reason, extra
 
     def _existing(self, slug: str, mail: Inbound) -> str | None:
-        """DUPLICATE_MARK if this message is already a committed post here; a variant suffix if the
-        Message-ID is taken by different content; None if the ID is free."""
-        for variant in ("", mail.content_hash[7:15]):
-            path = self.root / post_relpath(slug, mail.message_id, variant)
-            if not path.is_file():
-                return variant or None
-            if _hash_of(path) == mail.content_hash:
-                if self.store.is_committed(path):
-                    return DUPLICATE_MARK
-                return variant or None  # written before a crash, not yet committed: finish the job
-        return mail.content_hash[7:23]
+        return existing_variant(self.root, self.store, slug, mail)
 
     def _fan_out(self, slug: str, message_id: str, relpath: str = "") -> None:
         if self.notifier is not None:
@@ -488,36 +474,3 @@ class Worker(Runner):
             trailers={"Message-ID": post.message_id, **({"Approved-by": approved_by} if approved_by else {})},
         )
         return commit.sha if commit else ""
-
-
-def foreign_texts(root: Path, model: Model, slug: str, mail: Inbound) -> tuple[list[str] | None, list[str]]:
-    """The texts and topic titles of the posts ``mail`` answers that live in another community than
-    ``slug``; (None, []) when it answers none. They are kept out of this one (see compose)."""
-    found = model.elsewhere(slug, mail.thread_ids())
-    if not found:
-        return None, []
-    texts, titles = [], []
-    for other, relpath in found:
-        path = root / relpath
-        if relpath and not path.is_symlink() and path.is_file():
-            post, _ = read_post(root, other, path)
-            if post is not None:
-                texts.append(f"{post.body}\n{post.quoted}")
-                titles.append(post.subject)
-                titles.append(model.known(other).titles.get(post.topic, ""))
-    return texts, titles
-
-
-def _hash_of(path: Path) -> str:
-    """The ``content_hash`` a post file records ("" for none).
-
-    A file that cannot be read raises :class:`UnreadablePost`: whether the message is already posted
-    cannot be told, so nothing is written (no second copy); the message is retried, then kept in
-    ``failed/`` with the reason, until the file is mended.
-    """
-    try:
-        head, _, _ = split_front_matter(path.read_text(encoding="utf-8"))
-        data = load_yaml(head)
-    except (OSError, UnicodeDecodeError, FormatError) as exc:
-        raise UnreadablePost(f"{path.name}: the post file for this Message-ID cannot be read ({exc})") from exc
-    return str(data.get("content_hash", "")) if isinstance(data, dict) else ""

@@ -21,7 +21,8 @@ from imapclient import IMAPClient
 from mailtest import DOMAIN, Harness, git_root, mail, wire
 
 from intranet.settings import read_settings
-from mailgateway.imap import Account, Poller, State, load_accounts, route
+from mailgateway.imap import Poller
+from mailgateway.imapaccounts import Account, State, load_accounts, route
 from mailgateway.spool import Records, Spool
 
 PASSWORD_ENV = "TEST_IMAP_PASSWORD"
