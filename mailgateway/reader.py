@@ -17,7 +17,8 @@ What :meth:`Reader.read` gives back:
   (killed, say by the kernel short of memory): a failure of ours, retried like a Git error.
 
 The child is ``python -m mailgateway.reader``, started with the first message (it takes about
-0.2 s to import the parsing modules) and kept for the next ones. Each request and answer is a
+0.2 s to import the parsing modules, more on a busy machine: the time limit starts once it says
+it is ready) and kept for the next ones. Each request and answer is a
 pickle after its length in 8 bytes, over the child's stdin and stdout; the child writes nothing
 else there, and sends back what it logged, which is logged again here. It ignores SIGINT (a
 Ctrl-C at the terminal is for the gateway) and ends when its stdin closes: when the worker
@@ -46,6 +47,8 @@ from .parse import Inbound, parse_message
 log = logging.getLogger(__name__)
 
 OK, UNREADABLE, ERROR = "ok", "unreadable", "error"  # the child's answers
+READY = "ready"  # the child's first word: it has imported what it needs
+START_SECONDS = 120.0  # longest wait for a new child to be ready (a failure of ours past it: retried)
 _LENGTH = struct.Struct(">Q")
 _PACKAGES = str(Path(__file__).resolve().parents[1])  # where mailgateway and intranet are
 
@@ -108,6 +111,14 @@ class Reader:
             raise ReaderError(f"the process reading mail could not start ({exc})") from exc
         self._child = child
         self._end = weakref.finalize(self, _end_child, child)
+        assert child.stdout is not None
+        try:  # its start (imports, slow on a busy machine) is not the message's time
+            ready, _, _ = select.select([child.stdout], [], [], START_SECONDS)
+            if not ready or receive(child.stdout) != READY:
+                raise EOFError("no answer")
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            self.close()
+            raise ReaderError(f"the process reading mail did not start ({exc})") from exc
         return child
 
 
@@ -175,6 +186,7 @@ def serve() -> None:
     captured = _Captured()
     logging.getLogger().addHandler(captured)
     logging.getLogger().setLevel(logging.INFO)
+    send(answers, READY)  # imported and listening: the parent's clock starts with the first message
     while True:
         try:
             raw, received, mail_domain = receive(requests)
