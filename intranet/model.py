@@ -28,6 +28,7 @@ so a restart reads only the posts changed since (:mod:`intranet.modelcache`).
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -158,6 +159,10 @@ class Model:
                     self.posts.setdefault(post.community, {})[relpath] = post
             self._known.clear()
             self.loaded = True
+        # Hundreds of thousands of long-lived objects now: keep them out of every later garbage
+        # collection (a full collection would walk them all, again and again, for nothing).
+        gc.collect()
+        gc.freeze()
         log.info(
             "model: %d communities, %d people, %d posts read in %.1f s",
             len(self.communities),

@@ -40,7 +40,7 @@ class Effects:
         self.spool = spool
         self.records = records
         self.store = store
-        self.model = model  # the process's model, brought up to date with HEAD
+        self.model = model  # the process's model (as it is: a commit of ours is told to it, not diffed)
         self.clock = clock
         self.secret = secret
         self.queue = Queue(root / settings.state_dir)

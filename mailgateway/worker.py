@@ -90,7 +90,14 @@ class Worker(Runner):
         self._own_model = model is None  # then it is cached in the state folder between starts
         self._saved_seq = 0
         self.effects = Effects(
-            self.root, settings, self.spool, self.records, self.store, self.model, lambda: self.clock(), self.secret
+            self.root,
+            settings,
+            self.spool,
+            self.records,
+            self.store,
+            self.model_as_is,
+            lambda: self.clock(),
+            self.secret,
         )
         self.notifier: Any = None  # the gateway's Notifier: fans out what is published
         self.commands = Commands(self.effects, self.deliver)
@@ -277,6 +284,11 @@ class Worker(Runner):
         else:
             self._model.follow()
         return self._model
+
+    def model_as_is(self) -> Model:
+        """The model without catching up first: for telling it of a commit of our own, which it reads
+        itself (catching up first would diff the very commit it is about to be told of)."""
+        return self._model if self._model is not None else self.model()
 
     def _load_model(self) -> Model:
         model = Model.cached(self.root, self.state_dir)
