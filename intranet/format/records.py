@@ -39,7 +39,7 @@ class Attachment:
     size: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Post:
     community: str
     relpath: str  # relative to the root, with forward slashes
