@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from intranet.format import Attachment, Author, Post, post_relpath
 from intranet.settings import Settings
+from intranet.subjects import names_title
 
 from .parse import Inbound, Part
 from .plaintext import text_to_markdown
@@ -20,11 +21,11 @@ class Draft:
     files: dict[str, bytes] = field(default_factory=dict)  # safe name -> data
     skipped: list[Part] = field(default_factory=list)
     quotes_removed: bool = False  # quoted text from another community was left out
+    subject_replaced: bool = False  # the subject named a topic some of this community's readers may not read
 
 
 QUOTES_REMOVED = "_(Quoted text from another community was removed.)_"
 SUBJECT_REMOVED = "(subject removed: it named a topic in another community)"
-_REPLY_PREFIX_RE = re.compile(r"^(?:\s*(?:re|aw|sv|fwd?|wg|tr)\s*(?:\[\d+\])?\s*:)+", re.IGNORECASE)
 MIN_COPIED = 20  # shorter lines are too common to count as copied from another community's post
 # A quote marker at the start of a Markdown line: ">" as HTML mail gives it, "\>" as plain text gives it,
 # after any indentation, also supercite's "AB>".
@@ -57,11 +58,6 @@ def drop_foreign_quotes(body: str, foreign: list[str]) -> tuple[str, bool]:
         if line.strip() or (kept and kept[-1].strip()):  # no runs of blank lines where lines went
             kept.append(line)
     return "\n".join(kept).strip("\n"), removed
-
-
-def bare_subject(subject: str) -> str:
-    """A subject without reply and forward prefixes, spacing and case, to compare titles."""
-    return " ".join(_REPLY_PREFIX_RE.sub("", subject).split()).casefold()
 
 
 def sender_author(mail: Inbound, handle: str | None) -> Author:
@@ -104,12 +100,14 @@ def compose(
 
     ``foreign`` is None unless ``mail`` answers posts of another community; then it holds their texts
     (as many as could be read), and the post keeps none of the quoted text: dropped, not folded away.
-    A subject that repeats the title of one of those topics (``foreign_titles``) is not kept either.
+    A subject that names one of ``foreign_titles`` (the titles of those topics that some readers of
+    ``community`` may not read), even with prefixes, list tags or small edits, is replaced.
     """
     kept, skipped = keep_parts(mail.parts, settings)
     body, quoted, removed, subject = mail.body, mail.quoted, False, mail.subject
-    if foreign is not None and bare_subject(subject) in {bare_subject(t) for t in foreign_titles if t.strip()}:
-        subject, removed = SUBJECT_REMOVED, True
+    replaced = any(names_title(subject, title) for title in foreign_titles)
+    if replaced:
+        subject = SUBJECT_REMOVED
     if foreign is not None:
         body, dropped = drop_foreign_quotes(body, foreign)
         removed = removed or dropped or bool(quoted.strip())
@@ -141,7 +139,13 @@ def compose(
         signature=mail.signature,
         content_hash=mail.content_hash,
     )
-    return Draft(post=post, files={p.file: p.data for p in kept}, skipped=skipped, quotes_removed=removed)
+    return Draft(
+        post=post,
+        files={p.file: p.data for p in kept},
+        skipped=skipped,
+        quotes_removed=removed,
+        subject_replaced=replaced,
+    )
 
 
 def is_empty(draft: Draft) -> bool:

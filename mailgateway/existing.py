@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from intranet.errors import FormatError, UnreadablePost
-from intranet.format import load_yaml, post_relpath, read_post, split_front_matter
+from intranet.format import load_yaml, may_read, post_relpath, read_post, split_front_matter
 from intranet.model import Model
 
 from .parse import Inbound
@@ -32,8 +32,9 @@ def existing_variant(root: Path, store: Store, slug: str, mail: Inbound) -> str 
 
 
 def foreign_texts(root: Path, model: Model, slug: str, mail: Inbound) -> tuple[list[str] | None, list[str]]:
-    """The texts and topic titles of the posts ``mail`` answers that live in another community than
-    ``slug``; (None, []) when it answers none. They are kept out of this one (see compose)."""
+    """The texts of the posts ``mail`` answers that live in another community than ``slug``, and the
+    titles of those among them that some readers of ``slug`` may not read; (None, []) when it answers
+    none. They are kept out of this one (see compose)."""
     found = model.elsewhere(slug, mail.thread_ids())
     if not found:
         return None, []
@@ -44,9 +45,18 @@ def foreign_texts(root: Path, model: Model, slug: str, mail: Inbound) -> tuple[l
             post, _ = read_post(root, other, path)
             if post is not None:
                 texts.append(f"{post.body}\n{post.quoted}")
-                titles.append(post.subject)
-                titles.append(model.known(other).titles.get(post.topic, ""))
+                if hidden_from_some(model, other, slug):
+                    titles.append(post.subject)
+                    titles.append(model.known(other).titles.get(post.topic, ""))
     return texts, titles
+
+
+def hidden_from_some(model: Model, other: str, slug: str) -> bool:
+    """Whether someone who may read community ``slug`` may not read community ``other``."""
+    here, there = model.communities.get(slug), model.communities.get(other)
+    if here is None or there is None:
+        return True
+    return any(may_read(here, person) and not may_read(there, person) for person in model.people.values())
 
 
 def _hash_of(path: Path) -> str:

@@ -42,9 +42,10 @@ from intranet.format import (
 from intranet.model import Model
 from intranet.progress import Progress
 from intranet.settings import Settings
+from intranet.subjects import bare_subject
 
 from . import classify
-from .compose import bare_subject, compose, is_empty, sender_author
+from .compose import compose, is_empty, sender_author
 from .existing import foreign_texts
 from .parse import Inbound, parse_message
 from .routing import EMPTY, NO_SENDER

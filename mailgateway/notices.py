@@ -86,6 +86,14 @@ TEXTS = {
         "reading it took longer than we allow for one message.\n\n"
         "Please send it again with less formatting, or as plain text, and without the long quoted history.",
     ),
+    "subject-replaced": (
+        "Your message was published with another subject",
+        "Your message to {address} was published in {community}, but not with the subject you gave it: "
+        "that subject named a topic in another community that some of {community}'s readers may not read. "
+        "It was published with the subject \u201c{new_subject}\u201d instead.\n\n"
+        "Quoted text from that topic was left out for the same reason. Next time, please start a new "
+        "message to {community_address} rather than answering a message from the other community.",
+    ),
     "rejected-by-moderator": (
         "Your message was not published",
         "A moderator of {community} looked at your message and decided not to publish it.\n\n"

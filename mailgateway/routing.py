@@ -28,6 +28,7 @@ BAD_REPLY_ADDRESS = "bad-reply-address"
 EMPTY = "empty"
 TOPIC_CLOSED = "topic-closed"
 NO_SENDER = "no-sender"
+SUBJECT_REPLACED = "subject-replaced"  # published, but under another subject (a notice says why)
 
 DUPLICATE_MARK = "duplicate"  # what the adapter's look-up says of a message already committed here
 

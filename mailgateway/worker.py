@@ -47,6 +47,7 @@ from .routing import (
     NO_SENDER,
     PUBLISH,
     REJECT,
+    SUBJECT_REPLACED,
     Route,
     route,
     target_of,
@@ -444,6 +445,9 @@ class Worker(Runner):
         if draft.quotes_removed:
             log.info("spool %s %s: quoted text from another community removed", spooled.key, mail.message_id)
             extra["quoted_removed"] = True
+        if draft.subject_replaced:
+            extra["subject_replaced"] = True
+            self.effects.notice(mail, SUBJECT_REPLACED, self.clock(), new_subject=draft.post.subject, **decision.values)
         if draft.skipped:
             extra["attachments_not_kept"] = [p.filename or p.file for p in draft.skipped]
         if commit:

@@ -215,3 +215,42 @@ def test_a_partner_posting_to_a_staff_only_community_is_held(gw: Harness) -> Non
     [record] = gw.wait(reply["Message-ID"])
     assert (record["outcome"], record["reason"]) == ("held", "not-in-audience")
     assert [p.message_id for p in gw.posts("staff-room")] == [topic]
+
+
+def test_a_hidden_title_does_not_travel_in_a_subject(gw: Harness) -> None:
+    """A members-only title, retyped with the reply prefix but without its list tag, stays behind."""
+    add_community(gw.root, "ward-network", name="Ward Network", audience=["staff", "partners"])
+    (gw.root / "communities" / "ward-network" / "subscribers.yml").write_text("di.park: each\nfay.gill: each\n")
+    commit(gw.root, "A community for staff and partners")
+    private = post(gw, "leads", "Incident review <x> [incidents]", "What went wrong on the night shift.")
+    reply = mail(
+        subject="RE: Incident review <x>",
+        body="Lessons for everyone: two nurses per bay at night.",
+        sender="ann.lee@example.org",
+        to=f"ward-network@{DOMAIN}",
+        in_reply_to=private,
+    )
+    gw.send(reply, f"ward-network@{DOMAIN}", sender="ann.lee@example.org")
+
+    [record] = gw.wait(reply["Message-ID"])
+    assert (record["outcome"], record["community"], record["subject_replaced"]) == ("published", "ward-network", True)
+    committed = git(gw.root, "show", f"{record['commit']}:{record['path']}")
+    assert "incident review" not in committed.lower() and "two nurses per bay" in committed
+    assert gw.post(reply["Message-ID"]).subject == SUBJECT_REMOVED
+    [partner_note] = sent_to(gw, "di.park@example.org", "subject removed")  # the partner gets the post ...
+    assert "incident review" not in partner_note.as_string().lower()  # ... but not the title
+    [notice] = sent_to(gw, "ann.lee@example.org", "published with another subject")
+    text = notice.get_body(("plain",)).get_content()
+    assert "Ward Network" in text and SUBJECT_REMOVED in text
+
+
+def test_a_title_every_reader_may_read_stays_in_the_subject(gw: Harness) -> None:
+    """A reply from the all-staff room into the ward leads: every lead may read the staff room."""
+    public = post(gw, "staff-room", "Rota for March", "The March rota is on the board.")
+    reply = mail(subject="Re: Rota for March", body="Leads: please check your wards.", to=f"leads@{DOMAIN}", in_reply_to=public)
+    gw.send(reply, f"leads@{DOMAIN}", sender="ann.lee@example.org")
+
+    [record] = gw.wait(reply["Message-ID"])
+    assert (record["outcome"], record["community"]) == ("published", "leads") and "subject_replaced" not in record
+    assert gw.post(reply["Message-ID"]).subject == "Re: Rota for March"
+    assert not sent_to(gw, "ann.lee@example.org", "published with another subject")
