@@ -62,7 +62,7 @@ class Settings:
     )
     trusted_mtas: str = _setting("127.0.0.1 ::1", "Addresses of the MTAs whose Authentication-Results are believed.")
     trusted_authserv_id: str = _setting(
-        "", "authserv-id of the trusted MTA's Authentication-Results header; only the topmost is read (empty: none)."
+        "", "authserv-id of the trusted MTA's Authentication-Results headers: those above its Received (empty: none)."
     )
     trust_local_senders: bool = _setting(False, "Take mail from a trusted MTA address without results as authentic.")
     gateway_name: str = _setting("Intranet gateway", "Committer name of the gateway's commits.")
