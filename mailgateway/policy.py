@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -118,14 +119,18 @@ def _same_address(a: str, b: str) -> bool:
         return a == b
 
 
-def authenticate(mail: Inbound, peer: str, settings: Settings) -> Authenticity:
-    """Is the From address really the sender's, as far as a trusted MTA could tell?
+def authenticate(
+    mail: Inbound, peer: str, settings: Settings, dkim_check: Callable[[], list[Result]] | None = None
+) -> Authenticity:
+    """Is the From address really the sender's, as far as a trusted MTA, or our own DKIM check, could tell?
 
     The MTA's word is its ``Authentication-Results`` headers (:func:`mta_headers`)
     that carry the configured ``trusted_authserv_id``, on mail from a trusted
     MTA address. What their results mean, taken together, is :func:`judge`.
-    Mail from a trusted MTA without its headers is authentic only with
-    ``trust_local_senders``.
+    Where they give no answer, ``dkim_check`` (with ``verify_dkim``: the
+    gateway's own DKIM verification, :func:`mailgateway.dkimverify.checker`,
+    called only then) gives results judged the same way. Mail from a trusted
+    MTA without its headers is authentic only with ``trust_local_senders``.
     """
     from_domain = _domain(mail.from_address)
     trusted_peer = any(_same_address(peer, mta) for mta in settings.trusted_mtas.split())
@@ -135,6 +140,10 @@ def authenticate(mail: Inbound, peer: str, settings: Settings) -> Authenticity:
         results = mta_results(mail, settings.trusted_authserv_id.lower())
         if results is not None:
             verdict = judge(results, from_domain, settings.trusted_authserv_id.lower())
+    if verdict.result == NONE and dkim_check is not None:
+        own = judge([r for r in dkim_check() if r.method == "dkim"], from_domain, "the gateway")
+        if own.result != NONE:
+            return own
     if results is None and trusted_peer and settings.trust_local_senders:
         return Authenticity(PASS, f"trusted local sender at {peer}")
     return verdict
