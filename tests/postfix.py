@@ -53,6 +53,7 @@ import subprocess
 import tempfile
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import dns.exception
@@ -131,7 +132,8 @@ class Dns:
     def start(self, timeout: float = 30.0) -> None:
         """Start dnsmasq here (this network namespace) and wait until it answers."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with (self.folder / "dnsmasq.stderr").open("ab") as errors:
+            self._process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stderr=errors)
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers, resolver.port = [HOST], self.port
         deadline = time.monotonic() + timeout
@@ -142,7 +144,8 @@ class Dns:
             except dns.exception.DNSException:
                 if self._process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"dnsmasq did not answer on {self.address}") from None
+                    said = (self.folder / "dnsmasq.stderr").read_text(errors="replace")
+                    raise RuntimeError(f"dnsmasq did not answer on {self.address}: {said}") from None
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -226,7 +229,7 @@ class MailStack:
                 command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, cwd=self.store
             )
 
-    def _wait(self, ready, process: subprocess.Popen[bytes], what: str, deadline: float) -> None:
+    def _wait(self, ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, deadline: float) -> None:
         while not ready():
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{what} did not start:\n{self.log_tail()}")
@@ -281,7 +284,10 @@ set -e
 ip link set lo up
 mount --bind {store}/resolv.conf /etc/resolv.conf
 {dnsmasq} &
-while ! grep -q ':0035 ' /proc/net/udp; do sleep 0.01; done
+tries=0
+while ! grep -q ':0035 ' /proc/net/udp; do  # until dnsmasq listens on port 53 (or gives up)
+  tries=$((tries + 1)); [ "$tries" -lt 1000 ] || exit 1; sleep 0.01
+done
 {TOOLS["opendkim"]} -f -x {store}/opendkim.conf &
 {TOOLS["opendmarc"]} -f -c {store}/opendmarc.conf &
 wait
