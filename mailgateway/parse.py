@@ -95,6 +95,7 @@ class Inbound:
     signature: str  # Markdown of the signature
     parts: list[Part] = field(default_factory=list)
     headers: dict[str, list[str]] = field(default_factory=dict)  # lower-case name -> values, top first
+    header_names: list[str] = field(default_factory=list)  # lower-case names of the fields, top first, one per field
     content_type: str = "text/plain"
     defects: list[str] = field(default_factory=list)
 
@@ -152,6 +153,10 @@ def _header_values(message: Message) -> dict[str, list[str]]:
         text = _unfold(str(value))
         values.setdefault(name.lower(), []).append(text)
     return values
+
+
+def _names(message: Message) -> list[str]:
+    return [str(name).lower() for name in message.keys()]
 
 
 def _unfold(value: str) -> str:
@@ -301,7 +306,7 @@ def parse_message(raw: bytes, received: dt.datetime, mail_domain: str = "intrane
         raise UnreadableMessage(_TOO_DEEP) from exc
     assert isinstance(message, EmailMessage)
     _check_depth(message)
-    mail = _headed(message, _header_values(message), raw, received, mail_domain)
+    mail = _headed(message, _header_values(message), raw, received, mail_domain, _names(message))
     texts: list[Message] = []
     htmls: list[Message] = []
     parts: list[Part] = []
@@ -328,11 +333,16 @@ def parse_header(raw: bytes, received: dt.datetime, mail_domain: str = "intranet
     fields = "".join(f"{name}: {headers[name][0][:HEADER_CHARS]}\n" for name in wanted if headers.get(name))
     short = email.message_from_string(fields + "\n", policy=POLICY)
     assert isinstance(short, EmailMessage)
-    return _headed(short, headers, raw, received, mail_domain)
+    return _headed(short, headers, raw, received, mail_domain, _names(whole))
 
 
 def _headed(
-    message: Message, headers: dict[str, list[str]], raw: bytes, received: dt.datetime, mail_domain: str
+    message: Message,
+    headers: dict[str, list[str]],
+    raw: bytes,
+    received: dt.datetime,
+    mail_domain: str,
+    names: list[str],
 ) -> Inbound:
     """The mail as its header describes it, without a body yet."""
     digest = content_hash(raw)
@@ -352,6 +362,7 @@ def _headed(
         quoted="",
         signature="",
         headers=headers,
+        header_names=names,
         content_type=message.get_content_type(),
     )
 
