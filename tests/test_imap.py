@@ -22,7 +22,8 @@ from mailtest import DOMAIN, Harness, git_root, mail, wire
 
 from intranet.settings import read_settings
 from mailgateway.imap import Poller
-from mailgateway.imapaccounts import Account, State, load_accounts, route
+from mailgateway.imapaccounts import Account, load_accounts, route
+from mailgateway.imapstate import State
 from mailgateway.spool import Records, Spool
 
 PASSWORD_ENV = "TEST_IMAP_PASSWORD"
