@@ -59,7 +59,6 @@ import email.policy
 import email.utils
 import imaplib
 import logging
-import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -74,7 +73,8 @@ from imapclient.imapclient import DELETED, FLAGGED, SEEN
 from intranet.errors import MessageNotFetched
 from intranet.settings import Settings
 
-from .imapaccounts import Account, envelope_sender, load_accounts, route, secret, secret_source, tls_context
+from .imapaccounts import Account, envelope_sender, load_accounts, route, secret_source
+from .imapconn import ERRORS, close, closing, connect, interrupt, mail_reported, unread
 from .imapstate import Failing, State
 from .spool import Envelope, Records, Spool
 
@@ -84,7 +84,6 @@ FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 300.0
 IDLE_SLICE = 1.0  # seconds between checks of the stop flag while idling
 MAX_TRIES = 5  # failed tries at taking one message before it is given up (as the worker's MAX_TRIES)
-ERRORS: tuple[type[BaseException], ...] = (imaplib.IMAP4.error, OSError, socket.timeout, EOFError)
 RETRIED: tuple[type[BaseException], ...] = (*ERRORS, MessageNotFetched)  # reported, then tried again after a backoff
 
 
@@ -132,7 +131,7 @@ class Poller:
         self._stop.set()
         client = self._client
         if client is not None and self.waiting.is_set():
-            _interrupt(client)  # end the IDLE at once rather than at the next IDLE_SLICE
+            interrupt(client)  # end the IDLE at once rather than at the next IDLE_SLICE
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
@@ -172,26 +171,15 @@ class Poller:
         self.waiting.clear()
 
     def connect(self) -> IMAPClient:
+        """A connection to the account, logged in, with the folders it needs."""
         account = self.account
-        context = tls_context(account) if account.tls != "none" else None
-        client = IMAPClient(
-            account.host, port=account.port, ssl=account.tls == "implicit", ssl_context=context, timeout=60
-        )
+        client = connect(account)
         try:
-            if account.tls == "starttls":
-                client.starttls(context)
-            if account.password_env:
-                client.login(account.user, secret(account))
-            elif account.oauth2_mechanism == "oauthbearer":
-                client.oauthbearer_login(account.user, secret(account))
-            else:
-                client.oauth2_login(account.user, secret(account))
-            if account.processed == "move" and not client.folder_exists(account.move_to):
-                client.create_folder(account.move_to)
-            if account.failed_to and not client.folder_exists(account.failed_to):
-                client.create_folder(account.failed_to)
+            for folder in (account.move_to if account.processed == "move" else "", account.failed_to):
+                if folder and not client.folder_exists(folder):
+                    client.create_folder(folder)
         except BaseException:
-            _close(client)
+            close(client)
             raise
         return client
 
@@ -224,7 +212,7 @@ class Poller:
         """Spool what is new in the folder, then mark it processed; return how many were spooled."""
         account = self.account
         status = client.select_folder(account.folder)
-        _mail_reported(client)  # what SELECT reports is read below; only what comes after counts as new
+        mail_reported(client)  # what SELECT reports is read below; only what comes after counts as new
         uidvalidity = int(status[b"UIDVALIDITY"])
         known = self.state.get(account.key)
         if known is None or known[0] != uidvalidity:
@@ -406,7 +394,7 @@ class Poller:
     def wait(self, client: IMAPClient) -> None:
         """Until the folder changes (IDLE), ``poll_seconds`` pass, or we are stopped."""
         interval = max(1, self.account.poll_seconds)
-        if _mail_reported(client):
+        if mail_reported(client):
             return  # new mail was announced while we were busy: look again at once
         if not client.has_capability("IDLE"):
             self.waiting.set()
@@ -414,12 +402,15 @@ class Poller:
             self.waiting.clear()
             return
         client.idle()
+        if unread(client):  # the server answered along with IDLE's "+": poll() below would never see it
+            client.idle_done()
+            return
         self.waiting.set()
         try:
             waited = 0.0
             while not self._stop.is_set() and waited < interval:
                 responses = client.idle_check(timeout=IDLE_SLICE)
-                if any(_closing(response) for response in responses):
+                if any(closing(response) for response in responses):
                     raise imaplib.IMAP4.abort("server said BYE")
                 if responses:
                     break
@@ -427,22 +418,6 @@ class Poller:
         finally:
             self.waiting.clear()
         client.idle_done()
-
-
-def _mail_reported(client: IMAPClient) -> bool:
-    """Whether the server announced new mail (EXISTS, RECENT) alongside its answers during the last pass.
-
-    Servers report a new message with whatever response comes next, even a SEARCH's; imaplib files
-    such lines away and IDLE would not report the message again, so it would wait for the next
-    poll. imaplib's public ``IMAP4.response()`` takes them out (IMAPClient keeps imaplib's
-    connection as ``_imap``).
-    """
-    imap = client._imap  # IMAPClient has no public way to reach filed-away responses
-    reported = False
-    for code in ("EXISTS", "RECENT"):
-        _, data = imap.response(code)
-        reported = reported or any(item is not None for item in data)
-    return reported
 
 
 def _message_id(raw: bytes) -> str:
@@ -456,27 +431,8 @@ def _highest(client: IMAPClient) -> int:
     return max(uids, default=0)
 
 
-def _closing(response: Any) -> bool:
-    return isinstance(response, tuple) and bool(response) and response[0] == b"BYE"
-
-
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
-def _interrupt(client: IMAPClient) -> None:
-    """Cut the connection from another thread, so that a wait in IDLE ends now (as a drop)."""
-    try:
-        socket.socket.shutdown(client.socket(), socket.SHUT_RDWR)  # the plain socket's, also under TLS
-    except OSError:
-        pass
-
-
-def _close(client: IMAPClient) -> None:
-    try:
-        client.shutdown()
-    except ERRORS:
-        pass
 
 
 class Intake:
