@@ -231,11 +231,13 @@ class Poller:
         resync = known is None or known[0] != uidvalidity
         top = _highest(client) if resync else 0  # in "seen" mode, read mail above the last unseen is done
         uids = sorted(uid for uid in client.search(criteria) if uid > last)
-        for uid in uids:
-            self._take(client, uid, uidvalidity)
-            last = uid
-        if uids:
-            self.wake()
+        try:
+            for uid in uids:
+                self._take(client, uid, uidvalidity)
+                last = uid
+        finally:
+            if uids:
+                self.wake()  # also for what was spooled before a message failed
         if resync and (top > last or not uids):
             self.state.set(account.key, uidvalidity, max(top, last))
         self._dispose(client, uidvalidity)
