@@ -539,7 +539,50 @@ def raw_mutations() -> st.SearchStrategy[RawMutation]:
     )
 
 
-def cases() -> st.SearchStrategy[Case]:
+MARKUP_HEADERS = {
+    "Subject": (
+        b"<script>alert(1)</script> & <b>bold</b>",
+        b"=?utf-8?b?PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==?=",
+        b'"><svg onload=alert(1)>',
+        b"[x](javascript:alert(1)) <iframe src=//evil.example>",
+    ),
+    "From": (
+        b'"<img src=x onerror=alert(1)>" <evil@elsewhere.example>',
+        b"=?utf-8?b?PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==?= <evil@elsewhere.example>",
+        b'"javascript:alert(1)" <evil@elsewhere.example>',
+    ),
+}
+MARKUP_FILENAMES = tuple(name for name in FILENAMES if "<" in name) + ("../../<svg onload=alert(1)>.svg",)
+
+
+def attacks() -> st.SearchStrategy[Case]:
+    """A corpus message carrying at least one payload where a reader would see it: a subject, a
+    sender's name, an attachment's name, an HTML body the gateway reads (it has a table)."""
+    payloads = st.one_of(
+        st.builds(
+            AddAttachment,
+            st.sampled_from(MARKUP_FILENAMES),
+            st.sampled_from(("plain", "rfc2231", "rfc2047", "name")),
+            st.sampled_from(("text/html", "image/svg+xml", "application/pdf")),
+            st.sampled_from(("", "inline-1")),
+            st.just(b"<svg onload=alert(1)>"),
+        ),
+        st.builds(AddHtml, html_bodies(), st.just(True)),
+        st.builds(HostileBody, st.integers(0, 20), html_bodies(), st.booleans()),
+    )
+    headers = st.sampled_from([(n, v) for n, values in MARKUP_HEADERS.items() for v in values])
+    return st.builds(
+        Case,
+        seed=st.sampled_from(sorted(seeds())),
+        tree=st.lists(payloads, min_size=1, max_size=2),
+        raw=st.lists(headers.map(lambda h: Header(h[0], h[1], replace=True)), max_size=2),
+        sender=st.sampled_from(("stranger", "known")),
+        to=st.sampled_from(("open", "handover", "reply")),
+    )
+
+
+def mutated() -> st.SearchStrategy[Case]:
+    """A corpus message with a few mutations of any kind, to any address."""
     return st.builds(
         Case,
         seed=st.sampled_from(sorted(seeds())),
@@ -549,3 +592,8 @@ def cases() -> st.SearchStrategy[Case]:
         sender=st.sampled_from(("stranger", "known")),
         to=st.sampled_from(("open", "handover", "reply", "nosuch")),
     )
+
+
+def cases() -> st.SearchStrategy[Case]:
+    """Half of them aimed at what a reader sees, half anything at all."""
+    return st.one_of(attacks(), mutated())

@@ -10,15 +10,64 @@ on known attacks, and each bug the fuzzer found, as the smallest message that sh
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fuzzpipe import EndToEnd, live_markup, url_scheme
+from fuzzpipe import EndToEnd, InProcess, changed, live_markup, snapshot, url_scheme
 from helpers import need_corpus
-from mailfuzz import CORPUS, HOSTILE_HTML, AddAttachment, Case, Header
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mailfuzz import CORPUS, HOSTILE_HTML, PROFILE, AddAttachment, Case, Header, cases
 
 from mailgateway.outgoing import read_outbox
 from mailgateway.parse import parse_message
+
+IN_PROCESS_EXAMPLES = 100  # about 4 s on this project's machine
+END_TO_END_EXAMPLES = 20  # about 3 s: a spool, a child process reading the mail, a commit, the outbox
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory: pytest.TempPathFactory) -> InProcess:
+    need_corpus(CORPUS)
+    return InProcess(tmp_path_factory.mktemp("fuzz-in-process"))
+
+
+@pytest.fixture(scope="module")
+def end_to_end(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EndToEnd]:
+    need_corpus(CORPUS)
+    pipeline = EndToEnd(tmp_path_factory.mktemp("fuzz-end-to-end"))
+    yield pipeline
+    pipeline.close()
+
+
+def test_hostile_mail_keeps_every_property_in_the_pure_steps(in_process: InProcess) -> None:
+    outcomes: Counter[str] = Counter()
+
+    @settings(settings.get_profile(PROFILE), max_examples=IN_PROCESS_EXAMPLES)
+    @given(case=st.deferred(cases))
+    def run(case: Case) -> None:
+        outcomes[in_process.run(case).outcome] += 1
+
+    run()
+    # The cases reach every end, so the properties were checked on published posts too.
+    assert outcomes["published"] >= IN_PROCESS_EXAMPLES // 5, outcomes
+    assert outcomes["rejected"] and outcomes["dropped"] and outcomes["held"], outcomes
+
+
+def test_hostile_mail_keeps_every_property_through_the_real_worker(end_to_end: EndToEnd) -> None:
+    outcomes: Counter[str] = Counter()
+
+    @settings(settings.get_profile(PROFILE), max_examples=END_TO_END_EXAMPLES)
+    @given(case=st.deferred(cases))
+    def run(case: Case) -> None:
+        outcomes[end_to_end.run(case).outcome] += 1
+
+    run()
+    assert outcomes["published"] >= END_TO_END_EXAMPLES // 5, outcomes
+
 
 # -- the checker ----------------------------------------------------------------------------
 
@@ -50,6 +99,24 @@ def test_the_checker_reads_urls_as_a_browser_does() -> None:
     assert live_markup('<p style="color:red">x</p>') and not live_markup('<p style="x">y</p>', frozenset({"x"}))
     assert live_markup('<a href="https://ok.example/" title="javascript:x">ok</a>') == []
     assert live_markup('<a href="mailto:a@example.org">a</a> <img src="att-1.png" alt="x">') == []
+
+
+def test_the_file_check_sees_a_file_written_or_changed_outside_the_post(tmp_path: Path) -> None:
+    post = tmp_path / "communities/open/posts/ab/cd.md"
+    post.parent.mkdir(parents=True)
+    post.write_text("post")
+    (tmp_path / ".git").mkdir()
+    before = snapshot(tmp_path, (".git",))
+    (tmp_path / "communities/open/posts/ab/cd").mkdir()
+    (tmp_path / "communities/open/posts/ab/cd/att-1.png").write_bytes(b"png")
+    (tmp_path / "communities/open/x.md").write_text("outside")
+    (tmp_path / ".git/objects").write_text("git's own")
+    os.utime(post, ns=(0, 0))
+    assert changed(before, snapshot(tmp_path, (".git",))) == [
+        "communities/open/posts/ab/cd.md",
+        "communities/open/posts/ab/cd/att-1.png",
+        "communities/open/x.md",
+    ]
 
 
 # -- what the fuzzer found ------------------------------------------------------------------
