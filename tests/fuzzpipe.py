@@ -80,6 +80,17 @@ class PropertyFailed(AssertionError):
         self.prop = prop
 
 
+class CaseError(Exception):
+    """The fuzzer could not build a case's message: a fault of the fuzzer (tests/mailfuzz.py), not of the gateway."""
+
+
+def built(case: Case) -> bytes:
+    try:
+        return case.message()
+    except Exception as exc:
+        raise CaseError(f"a mutation failed: {type(exc).__name__}: {exc}") from exc
+
+
 def check(prop: str, ok: object, message: str) -> None:
     if not ok:
         raise PropertyFailed(prop, message)
@@ -213,7 +224,7 @@ class InProcess:
         self._day = 0
 
     def run(self, case: Case) -> Result:
-        raw = case.message()
+        raw = built(case)
         try:
             mail = parse_message(raw, RECEIVED, DOMAIN)
         except UnreadableMessage as exc:
@@ -403,7 +414,7 @@ class EndToEnd:
     def run(self, case: Case) -> Result:
         """Deliver the case; the same message again fails as it did (it would be a duplicate by now), so
         that hypothesis, replaying the smallest failing case, sees the failure again."""
-        raw = case.message()
+        raw = built(case)
         key = hashlib.sha256(repr((raw, case.sender, case.to)).encode()).digest()
         if key in self._failed:
             raise self._failed[key]

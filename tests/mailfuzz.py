@@ -243,7 +243,7 @@ class Recharset:
                 _set_header(part, "Content-Transfer-Encoding", "8bit")
             except (LookupError, UnicodeError, ValueError):
                 pass
-        ctype = part.get("Content-Type", "text/plain").split(";")[0]
+        ctype = str(part.get("Content-Type", "text/plain")).split(";")[0]
         _set_header(part, "Content-Type", f'{ctype}; charset="{self.charset}"')
 
 
@@ -301,7 +301,7 @@ def _append(message: Message, part: Message, subtype: str = "mixed") -> None:
             if message[name] is not None:
                 inner[name] = message[name]
                 del message[name]
-        inner.set_payload(message.get_payload())
+        inner.set_payload(message._payload)  # type: ignore[attr-defined]  # as it is: get_payload() may decode
         message.set_payload([inner])
         message["Content-Type"] = f'multipart/{subtype}; boundary="fuzz-part"'
     message.attach(part)
@@ -364,7 +364,7 @@ class Nest:
         for name in ("Content-Type", "Content-Transfer-Encoding"):
             if message[name] is not None:
                 inner[name] = message[name]
-        inner.set_payload(message.get_payload())
+        inner.set_payload(message._payload)  # type: ignore[attr-defined]  # as it is: get_payload() may decode
         for level in range(self.depth):
             outer = Message()
             if self.forwarded and level % 2:
@@ -377,7 +377,7 @@ class Nest:
             del message[name]
             if inner[name] is not None:
                 message[name] = inner[name]
-        message.set_payload(inner.get_payload())
+        message.set_payload(inner._payload)  # type: ignore[attr-defined]
 
 
 # -- mutations of the bytes -------------------------------------------------------------------
