@@ -110,13 +110,12 @@ URL_ATTRIBUTES = {"href", "src", "action", "formaction", "background", "poster",
 SAFE_SCHEMES = {"http", "https", "mailto"}
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
 _URL_NOISE = re.compile(r"[\t\n\r]")  # a URL parser drops these anywhere in a URL
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))  # ... and these at either end
 
 
 def url_scheme(url: str) -> str:
     """The scheme a browser sees in ``url`` (lower case), or "" for a relative URL."""
-    cleaned = _URL_NOISE.sub("", url.strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11"
-                                           "\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f "))  # fmt: skip
-    match = _SCHEME.match(cleaned)
+    match = _SCHEME.match(_URL_NOISE.sub("", url.strip(_C0_OR_SPACE)))
     return match.group(1).lower() if match else ""
 
 
@@ -295,7 +294,8 @@ class InProcess:
         written = [path]
         for name, data in files.items():
             target = attachments_dir(path) / name
-            check("files", target.resolve().is_relative_to(attachments_dir(path)), f"attachment {name!r} escapes")
+            inside = target.resolve().is_relative_to(attachments_dir(path).resolve())
+            check("files", inside, f"attachment {name!r} is saved outside the post's folder")
             target.parent.mkdir(exist_ok=True)
             target.write_bytes(data)
             written.append(target)
