@@ -4,8 +4,9 @@ Three properties, checked on every case:
 
 - ``outcome``: the message ends published, held, rejected with a reason, dropped or duplicate;
   nothing raises on the way, and nothing ends in ``failed/``;
-- ``markup``: nothing a reader's browser would run comes out of it: the rendered post, its topic
-  page, its community page and feed, and the notification subscribers get (checked by
+- ``markup``: nothing a reader's browser would run comes out of it: the rendered post (and its
+  Markdown, even rendered with raw HTML on), its topic page, its community page and feed, the
+  notification and the digest subscribers get, and every mail in the outbox (checked by
   :func:`live_markup`, which parses HTML the way a browser does);
 - ``files``: nothing is written outside the post's own file and folder (and the gateway's state).
 

@@ -25,8 +25,8 @@ from mailfuzz import CORPUS, HOSTILE_HTML, PROFILE, AddAttachment, Case, Header,
 from mailgateway.outgoing import read_outbox
 from mailgateway.parse import parse_message
 
-IN_PROCESS_EXAMPLES = 100  # about 4 s on this project's machine
-END_TO_END_EXAMPLES = 20  # about 3 s: a spool, a child process reading the mail, a commit, the outbox
+IN_PROCESS_EXAMPLES = 100  # about 3 s of CPU on this project's machine
+END_TO_END_EXAMPLES = 20  # about 2 s of CPU: a spool, a child process reading the mail, a commit, the outbox
 
 
 @pytest.fixture(scope="module")
