@@ -2,8 +2,11 @@
 
 Real mail is messy: wrong or missing charsets, ``format=flowed``, nested
 multiparts, forwarded ``message/rfc822`` parts, HTML only, no Date, NUL
-bytes. Parsing tolerates all that; what cannot be read becomes empty text,
-and the caller decides (an empty post is rejected with a reason).
+bytes, undeclared 8-bit bytes in headers. Parsing tolerates all that; what
+cannot be read becomes empty text, and the caller decides (an empty post is
+rejected with a reason). No text it returns holds a lone surrogate, which no
+file, record or mail could carry, and a Message-ID that is not printable
+ASCII counts as none.
 
 Only a message whose structure cannot be taken apart at all raises
 :class:`~intranet.errors.UnreadableMessage`: MIME parts (multiparts and
@@ -40,7 +43,7 @@ from .htmltree import parse_html
 from .plaintext import text_to_markdown
 from .trim import split_reply
 
-MSGID_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+MSGID_RE = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable ASCII: a Message-ID must travel in any mail header
 CHARSET_FALLBACKS = ("utf-8", "windows-1252", "latin-1")
 HASHED_HEADERS = ("from", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references")
 MAX_MIME_DEPTH = 50  # levels of multiparts and forwarded messages; deeper mail is refused as unreadable
@@ -118,10 +121,25 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     candidates += [c for c in CHARSET_FALLBACKS if c != charset]
     for name in candidates:
         try:
-            return data.decode(name or "utf-8")
-        except (LookupError, UnicodeDecodeError):
+            return _SURROGATES.sub("\ufffd", data.decode(name or "utf-8"))
+        except (LookupError, ValueError):  # no such codec (a NUL in its name is a ValueError), or not this one
             continue
     return data.decode("latin-1", errors="replace")
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _readable(value: str) -> str:
+    """Header text that no file, record or mail can carry made readable: bytes the email package
+    could not decode (kept as lone surrogates) decoded as :func:`decode_bytes` would, and any other
+    lone surrogate (UTF-7 can encode one) replaced."""
+    if not _SURROGATES.search(value):
+        return value
+    try:
+        return decode_bytes(value.encode("utf-8", "surrogateescape"), None)
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", value)
 
 
 def content_hash(raw: bytes) -> str:
@@ -160,7 +178,7 @@ def _names(message: Message) -> list[str]:
 
 
 def _unfold(value: str) -> str:
-    return re.sub(r"\s+", " ", value.replace("\x00", "")).strip()
+    return re.sub(r"\s+", " ", _readable(value).replace("\x00", "")).strip()
 
 
 def _decoded(message: Message, name: str) -> str:
@@ -178,7 +196,7 @@ def _sender(message: Message) -> tuple[str, str]:
         addresses = getattr(header, "addresses", None)
         if addresses:
             first = addresses[0]
-            return str(first.display_name or ""), str(first.addr_spec or "")
+            return _unfold(str(first.display_name or "")), _unfold(str(first.addr_spec or ""))
     except Exception as exc:  # noqa: BLE001 - the lenient parser below still finds an address
         log.info("From header cannot be parsed strictly (%s): read leniently", type(exc).__name__)
     name, address = email.utils.parseaddr(_decoded(message, "From"))
@@ -293,9 +311,19 @@ def name_parts(parts: list[Part]) -> None:
 def _forwarded(part: Message) -> Part:
     inner = part.get_payload()
     inner_message = inner[0] if isinstance(inner, list) and inner else None
-    data = inner_message.as_bytes() if isinstance(inner_message, Message) else b""
+    data = _as_bytes(inner_message) if isinstance(inner_message, Message) else b""
     subject = _decoded(inner_message, "Subject") if isinstance(inner_message, Message) else ""
     return Part(filename=f"{subject or 'forwarded message'}.eml", content_type="message/rfc822", data=data)
+
+
+def _as_bytes(message: Message) -> bytes:
+    """A message written back as bytes. The email package cannot write some broken ones as bytes (a
+    multipart without its boundary and with 8-bit text reads back as text it will not encode): those
+    are written as text, in UTF-8, rather than lost."""
+    try:
+        return message.as_bytes()
+    except UnicodeEncodeError:
+        return message.as_string().encode("utf-8", "surrogateescape")
 
 
 def parse_message(raw: bytes, received: dt.datetime, mail_domain: str = "intranet.invalid") -> Inbound:
