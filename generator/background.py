@@ -1,0 +1,205 @@
+"""A full build in a child process, while this process goes on updating the live trees.
+
+``intranet up`` builds every tree again after an edit of ``people/``, of
+``mkdocs.yml``, of a community, and once at every start. :class:`BackgroundBuild`
+does it away from the thread that applies new posts:
+
+1. a thread of this process takes a snapshot of the model and plans the trees
+   (topics, tags, people: :meth:`generator.builder.Builder.plan_build`);
+2. it forks a child (in a process group of its own, at a lower priority) that
+   renders every page into the staging folder on both cores (the child forks
+   once more, as ``intranet build`` does) and sends back what this process
+   needs to go on from that tree: each tree's digests, pages, attachments and
+   search index;
+3. the thread that applies changes lands it when it has a moment
+   (:meth:`generator.builder.Builder.land`): the changes that came after the
+   snapshot are applied to the staged trees, which are then swapped in.
+
+The parent meanwhile applies new posts to the live trees, first. Stopping kills
+the child's process group and removes the staging folder: the last good site
+stays.
+
+For tests only: with ``INTRANET_TEST_HOLD_BUILD`` naming a file, the child
+waits while that file exists before it renders (a build that is observably
+under way; what it builds is not changed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import gc
+import logging
+import os
+import pickle
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from intranet.model import Change
+
+log = logging.getLogger(__name__)
+
+HOLD_ENV = "INTRANET_TEST_HOLD_BUILD"
+NICENESS = 10  # the child yields the cores to new mail
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Landing:
+    """What a finished background build hands to the thread that lands it."""
+
+    staged: Any  # generator.builder.Staged: the planned trees, their staging folder and snapshot
+    trees: list[tuple[dict[str, bytes], dict[str, str], dict[str, dict[str, Path]], Any]] = field(default_factory=list)
+    pages: int = 0
+    error: str = ""  # why it failed ("" if it did not)
+
+
+class BackgroundBuild:
+    """One full build: planned in a thread here, rendered by a child process, landed by the caller.
+
+    ``plan`` runs in this process (a thread of its own) and returns the staged plan; ``render`` runs
+    in the child and returns ``(trees, pages)``; ``fork_lock`` is held while forking (the thread that
+    renders updates holds it, so no template cache is caught half-written); ``done`` is called from
+    the build's thread when there is something to land.
+    """
+
+    def __init__(
+        self,
+        plan: Callable[[], Any],
+        render: Callable[[Any], tuple[list[Any], int]],
+        fork_lock: threading.Lock,
+        done: Callable[[], None],
+    ) -> None:
+        self._plan = plan
+        self._render = render
+        self._fork_lock = fork_lock
+        self._done_callback = done
+        self.since: list[Change] = []  # changes taken while it ran: applied again before it is swapped in
+        self.started = time.monotonic()
+        self.pid = 0
+        self._landing: Landing | None = None
+        self._cancelled = False
+        self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="full-build", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        return self._finished.is_set()
+
+    def landing(self) -> Landing:
+        """What the child built (once :attr:`done`)."""
+        assert self._landing is not None
+        return self._landing
+
+    def cancel(self) -> None:
+        """Stop the child (and its own child) and remove the staging folder."""
+        with self._fork_lock:
+            self._cancelled = True
+            pid = self.pid
+        if pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        self._thread.join(timeout=30)
+        if self._landing is not None and self._landing.staged is not None:
+            shutil.rmtree(self._landing.staged.staging, ignore_errors=True)
+
+    def _run(self) -> None:
+        landing = Landing(None)
+        try:
+            landing.staged = self._plan()
+            if not self._cancelled:
+                self._fork_and_wait(landing)
+        except Exception as exc:  # a content or theme problem: reported where it is landed, the old site stays
+            log.debug("background build failed", exc_info=True)
+            landing.error = str(exc) or type(exc).__name__
+        self._landing = landing
+        self._finished.set()
+        if not self._cancelled:
+            self._done_callback()
+
+    def _fork_and_wait(self, landing: Landing) -> None:
+        read_end, write_end = os.pipe()
+        with self._fork_lock:
+            if self._cancelled:
+                os.close(read_end)
+                os.close(write_end)
+                return
+            pid = os.fork()
+            if pid == 0:
+                os.close(read_end)
+                self._child(landing.staged, write_end)  # never returns
+            self.pid = pid
+        os.close(write_end)
+        log.info("full build: rendering in process %d (snapshot of change %d)", pid, landing.staged.seq)
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        if self._cancelled:
+            landing.error = "cancelled"
+            return
+        if status != 0 or not data:
+            landing.error = f"the build process ended without a result (status {status}); see the log above"
+            return
+        ok, payload = pickle.loads(data)  # noqa: S301 - our own child's output
+        if ok:
+            landing.trees, landing.pages = payload
+        else:
+            landing.error = payload
+
+    def _child(self, staged: Any, write_end: int) -> None:
+        """In the child: render, send the result, and leave without running the parent's cleanup."""
+        status = 1
+        try:
+            os.setpgid(0, 0)  # its own group: stopping kills it and its helper, and Ctrl-C is not theirs
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_DFL)
+            _die_with_parent()
+            gc.freeze()  # leave the parent's objects alone: fewer pages copied
+            os.nice(NICENESS)
+            _hold()
+            try:
+                result: tuple[bool, Any] = (True, self._render(staged))
+            except Exception as exc:
+                log.debug("background build failed", exc_info=True)
+                result = (False, str(exc) or type(exc).__name__)
+            with os.fdopen(write_end, "wb") as pipe:
+                pickle.dump(result, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            status = 0
+        except BaseException:
+            log.exception("the build process failed")
+        finally:
+            os._exit(status)
+
+
+def _die_with_parent() -> None:
+    """Linux: the child is killed if this process dies without stopping it (no orphaned build)."""
+    name = ctypes.util.find_library("c")
+    if name:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _hold() -> None:
+    path = os.environ.get(HOLD_ENV)
+    while path and os.path.exists(path):
+        time.sleep(0.05)
+
+
+def discard_later(path: Path) -> threading.Thread:
+    """Remove a tree swapped out of the site, in a thread (100,000 files take a while), under a name of
+    its own so that the next build can stage where it was."""
+    aside = path.with_name(f"{path.name}.old-{time.monotonic_ns()}")
+    os.rename(path, aside)
+    thread = threading.Thread(target=shutil.rmtree, args=(aside,), kwargs={"ignore_errors": True}, daemon=True)
+    thread.start()
+    return thread
