@@ -107,9 +107,10 @@ class BackgroundBuild:
             self._cancelled = True
             pid = self.pid
         if pid:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-        self._thread.join(timeout=30)
+            for kill in (os.killpg, os.kill):  # the group: the child and the helper it forked
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    kill(pid, signal.SIGKILL)
+        self._thread.join(timeout=5)  # (still planning: it will not fork now)
         if self._landing is not None and self._landing.staged is not None:
             shutil.rmtree(self._landing.staged.staging, ignore_errors=True)
 
@@ -138,6 +139,8 @@ class BackgroundBuild:
             if pid == 0:
                 os.close(read_end)
                 self._child(landing.staged, write_end)  # never returns
+            with contextlib.suppress(OSError):
+                os.setpgid(pid, pid)  # (the child does it too: whichever comes first)
             self.pid = pid
         os.close(write_end)
         log.info("full build: rendering in process %d (snapshot of change %d)", pid, landing.staged.seq)

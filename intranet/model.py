@@ -20,6 +20,11 @@ seen by two of them is harmless. Every change is numbered (``seq``) and handed
 to the subscribers (:meth:`Model.subscribe`) in order; a subscriber that also
 reads a :meth:`Model.snapshot` skips the changes the snapshot already holds.
 
+:meth:`Model.load` reads in two phases: :meth:`Model.load_structure`
+(communities and people: cheap, enough for ``intranet up`` to answer SMTP
+and serve the last site at once) and :meth:`Model.load_posts` (every post;
+only then is the model ``loaded``, and :meth:`Model.wait_loaded` returns).
+
 A model for the gateway alone keeps posts without their text (``bodies=False``,
 what threading and Message-ID look-ups need) and may start from a cache of
 them in ``<state_dir>/index-cache.json``, marked with the commit it describes,
