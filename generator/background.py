@@ -35,12 +35,13 @@ import os
 import pickle
 import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from intranet.model import Change
 
@@ -129,38 +130,37 @@ class BackgroundBuild:
             self._done_callback()
 
     def _fork_and_wait(self, landing: Landing) -> None:
-        read_end, write_end = os.pipe()
-        with self._fork_lock:
+        staging = landing.staged.staging
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        # The result goes through a file: the child has exited before this process reads it, so the
+        # two never hold it at once.
+        with tempfile.TemporaryFile(dir=staging.parent, prefix=f"{staging.name}.result-") as spill:
+            with self._fork_lock:
+                if self._cancelled:
+                    return
+                pid = os.fork()
+                if pid == 0:
+                    self._child(landing.staged, spill)  # never returns
+                with contextlib.suppress(OSError):
+                    os.setpgid(pid, pid)  # (the child does it too: whichever comes first)
+                self.pid = pid
+            log.info("full build: rendering in process %d (snapshot of change %d)", pid, landing.staged.seq)
+            _, status = os.waitpid(pid, 0)
             if self._cancelled:
-                os.close(read_end)
-                os.close(write_end)
+                landing.error = "cancelled"
                 return
-            pid = os.fork()
-            if pid == 0:
-                os.close(read_end)
-                self._child(landing.staged, write_end)  # never returns
-            with contextlib.suppress(OSError):
-                os.setpgid(pid, pid)  # (the child does it too: whichever comes first)
-            self.pid = pid
-        os.close(write_end)
-        log.info("full build: rendering in process %d (snapshot of change %d)", pid, landing.staged.seq)
-        with os.fdopen(read_end, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        if self._cancelled:
-            landing.error = "cancelled"
-            return
-        if status != 0 or not data:
-            landing.error = f"the build process ended without a result (status {status}); see the log above"
-            return
-        ok, payload = pickle.loads(data)  # noqa: S301 - our own child's output
+            if status != 0:
+                landing.error = f"the build process ended without a result (status {status}); see the log above"
+                return
+            spill.seek(0)
+            ok, payload = pickle.load(spill)  # noqa: S301 - our own child's output
         if ok:
             landing.trees, landing.pages = payload
         else:
             landing.error = payload
 
-    def _child(self, staged: Any, write_end: int) -> None:
-        """In the child: render, send the result, and leave without running the parent's cleanup."""
+    def _child(self, staged: Any, spill: IO[bytes]) -> None:
+        """In the child: render, write the result, and leave without running the parent's cleanup."""
         status = 1
         try:
             os.setpgid(0, 0)  # its own group: stopping kills it and its helper, and Ctrl-C is not theirs
@@ -175,8 +175,8 @@ class BackgroundBuild:
             except Exception as exc:
                 log.debug("background build failed", exc_info=True)
                 result = (False, str(exc) or type(exc).__name__)
-            with os.fdopen(write_end, "wb") as pipe:
-                pickle.dump(result, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(result, spill, protocol=pickle.HIGHEST_PROTOCOL)
+            spill.flush()
             status = 0
         except BaseException:
             log.exception("the build process failed")
@@ -206,3 +206,25 @@ def discard_later(path: Path) -> threading.Thread:
     thread = threading.Thread(target=shutil.rmtree, args=(aside,), kwargs={"ignore_errors": True}, daemon=True)
     thread.start()
     return thread
+
+
+def discard_leftovers(site_dir: Path) -> None:
+    """Remove, in threads, what a process that stopped abruptly left beside the site: trees swapped out
+    but not yet removed, and staging folders of build processes that no longer run."""
+    for path in site_dir.parent.glob(f".{site_dir.name}.building-*"):
+        pid = path.name.rsplit("-", 1)[1]
+        if ".old-" not in path.name and (not pid.isdigit() or _alive(int(pid))):
+            continue
+        with contextlib.suppress(OSError):
+            log.info("removing %s, left by an earlier run", path.name)
+            discard_later(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -7,7 +7,11 @@ search index and the digest of every file it wrote.
 
 - :meth:`Builder.build` renders every page of every tree into a staging
   folder beside the site, on both cores (the pages are split between this
-  process and a forked one), and swaps the whole folder in at once.
+  process and a forked one), and swaps the whole folder in at once. In
+  ``intranet up`` (``background``) :meth:`Builder.rebuild` plans it in a
+  thread and renders it in a child process (:mod:`generator.background`)
+  while updates go on in the live trees; :meth:`Builder.land` applies the
+  changes that came after its snapshot to it, then swaps it in.
 - :meth:`Builder.update` takes the paths that changed. New or edited posts
   (what the gateway writes) re-thread only their community and re-plan only
   the pages that show them: their topics, the community's pages whose topics
@@ -223,33 +227,29 @@ class Builder:
             output = self._render_units(states, units, progress, total)
             merge(states, [output])
             return output.count
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the other share: render, report what was written, leave without cleanup
-            status = 1
+        # The other share's result goes through a file: each process has exited, or is done, before the
+        # other reads it, so the two never hold it at once.
+        with tempfile.TemporaryFile(dir=self.site_dir.parent, prefix=f".{self.site_dir.name}.share-") as spill:
+            pid = os.fork()
+            if pid == 0:  # the other share: render, report what was written, leave without cleanup
+                status = 1
+                try:
+                    result = self._render_units(states, units[1::2], None, total)
+                    pickle.dump(result, spill, protocol=pickle.HIGHEST_PROTOCOL)
+                    spill.flush()
+                    status = 0
+                except BaseException:
+                    log.exception("build worker failed")
+                finally:
+                    os._exit(status)
             try:
-                os.close(read_end)
-                result = self._render_units(states, units[1::2], None, total)
-                with os.fdopen(write_end, "wb") as pipe:
-                    pickle.dump(result, pipe, protocol=pickle.HIGHEST_PROTOCOL)
-                status = 0
-            except BaseException:
-                log.exception("build worker failed")
+                mine = self._render_units(states, units[0::2], progress, total)
             finally:
-                os._exit(status)
-        os.close(write_end)
-        try:
-            mine = self._render_units(states, units[0::2], progress, total)
-        except BaseException:
-            os.close(read_end)
-            os.waitpid(pid, 0)
-            raise
-        with os.fdopen(read_end, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        if status != 0 or not data:
-            raise BuildError("the second build process failed (see the log above)")
-        theirs: Output = pickle.loads(data)  # noqa: S301 - our own child's output
+                _, status = os.waitpid(pid, 0)
+            if status != 0:
+                raise BuildError("the second build process failed (see the log above)")
+            spill.seek(0)
+            theirs: Output = pickle.load(spill)  # noqa: S301 - our own child's output
         merge(states, [mine, theirs])
         return mine.count + theirs.count
 

@@ -29,6 +29,7 @@ from typing import Any
 from intranet.model import Change, Model
 
 from .audiences import plan_trees
+from .background import discard_leftovers
 from .builder import Builder, BuildError, merged
 
 log = logging.getLogger("intranet.up")
@@ -199,6 +200,7 @@ class SiteService:
         if self.audience not in trees:
             raise RuntimeError(f"no tree {self.audience!r} in this intranet; there are: {', '.join(trees)}")
         tree = self.site_dir / self.audience
+        discard_leftovers(self.site_dir)
         try:
             self.server = make_server(tree, self.http_address)
         except OSError as exc:
