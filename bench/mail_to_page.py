@@ -68,7 +68,7 @@ def prepare(workdir: Path, topics: int, posts_per_topic: float, seed: int) -> Pa
         f"{time.monotonic() - started:.0f} s",
         flush=True,
     )
-    (root / ".gitignore").write_text("/site/\n/.intranet/\n")
+    (root / ".gitignore").write_text("/site/\n/.site.*\n/.intranet/\n")
     started = time.monotonic()
     git(root, "init", "-q")
     git(root, "add", "-A")
@@ -104,7 +104,7 @@ def start_rebuild(root: Path, topics: int, posts_per_topic: float, seed: int) ->
         build_bench.write_intranet_topic(root, posts, files, dirs)
         count += len(posts)
         index += 1
-    git(root, "add", "-A")
+    git(root, "add", "communities")  # (only the new posts: the person's edit is left in the work tree)
     git(root, "-c", "user.name=Editor", "-c", "user.email=editor@example.org", "commit", "-qm", "An editor's batch")
     return count
 
