@@ -198,8 +198,8 @@ def main() -> int:
             while landed(log_path) == builds and up.poll() is None:
                 time.sleep(1)
             print(f"rebuild swapped in {time.monotonic() - started:.0f} s after the start", flush=True)
-            kept = probes.still_there()
-            print(f"after the swap, {kept} of {len(probes.pages)} messages are still on their pages", flush=True)
+            kept, sent = probes.still_there()
+            print(f"after the swap, {kept} of {sent} messages are still on their pages", flush=True)
     finally:
         sampler.stop()
         up.send_signal(signal.SIGINT)
@@ -259,8 +259,10 @@ class Probes:
             thread.join(timeout=timeout)
         self._watchers.clear()
 
-    def still_there(self) -> int:
-        return sum(marker in fetch(url) for marker, url in self.pages.items() if not marker.startswith("warmup"))
+    def still_there(self) -> tuple[int, int]:
+        """(messages found on their pages, messages sent), the first one apart."""
+        pages = {marker: url for marker, url in self.pages.items() if not marker.startswith("warmup")}
+        return sum(marker in fetch(url) for marker, url in pages.items()), len(pages)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ it starts ``intranet up`` as a subprocess and prints, in seconds from the
 start: the SMTP greeting (220), the 250 for a new topic sent right then, the
 first HTTP answer (200, or the 503 "being built" page), the first page served
 (200 on ``/``), the end of the catch-up build (its log line), and when that
-message's topic page was served. It also prints the peak memory of the whole
+message's topic page was served, each with the CPU time ``intranet up``
+had used by then (the shared machine stretches wall time). It also prints the peak memory of the whole
 process tree (``intranet up`` and its build processes), sampled every 0.5 s,
 as the sum of resident sets (RSS, counts pages shared after a fork twice) and
 as the sum of proportional sets (PSS, counts them once). Asserts nothing.
@@ -49,6 +50,15 @@ from proctree import Sampler  # noqa: E402
 from reply_latency import free_port, up_command  # noqa: E402
 
 from intranet.format import path_key, post_relpath  # noqa: E402
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of ``pid`` so far (a busy machine stretches the wall time, not this)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def http_status(url: str) -> int:
@@ -93,7 +103,8 @@ def run_case(root: Path, case: str, code: Path, timeout: float, log_path: Path) 
         def mark(name: str) -> None:
             if name not in times:
                 times[name] = time.monotonic() - started
-                print(f"    {name:<22} {times[name]:8.1f} s", flush=True)
+                cpu = cpu_seconds(up.pid)
+                print(f"    {name:<22} {times[name]:8.1f} s   ({cpu:.1f} s of CPU used by intranet up)", flush=True)
 
         try:
             while len(times) < 6 and time.monotonic() - started < timeout:

@@ -4,13 +4,14 @@
 ``mkdocs.yml``, of a community, and once at every start. :class:`BackgroundBuild`
 does it away from the thread that applies new posts:
 
-1. a thread of this process takes a snapshot of the model and plans the trees
-   (topics, tags, people: :meth:`generator.builder.Builder.plan_build`);
+1. a thread of this process takes a snapshot of the model
+   (:meth:`generator.builder.Builder.snapshot_build`);
 2. it forks a child (in a process group of its own, at a lower priority) that
-   renders every page into the staging folder on both cores (the child forks
-   once more, as ``intranet build`` does) and sends back what this process
-   needs to go on from that tree: each tree's digests, pages, attachments and
-   search index;
+   plans the trees (topics, tags, people), renders every page into the
+   staging folder on both cores (the child forks once more, as ``intranet
+   build`` does) and sends back what this process needs to go on from those
+   trees: each tree's plan (without the posts, which both hold), digests,
+   pages, attachments and search index;
 3. the thread that applies changes lands it when it has a moment
    (:meth:`generator.builder.Builder.land`): the changes that came after the
    snapshot are applied to the staged trees, which are then swapped in.
@@ -39,10 +40,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from intranet.format import Community, Intranet, Person, Post
 from intranet.model import Change
 
 log = logging.getLogger(__name__)
@@ -56,30 +58,32 @@ _PR_SET_PDEATHSIG = 1
 class Landing:
     """What a finished background build hands to the thread that lands it."""
 
-    staged: Any  # generator.builder.Staged: the planned trees, their staging folder and snapshot
-    trees: list[tuple[dict[str, bytes], dict[str, str], dict[str, dict[str, Path]], Any]] = field(default_factory=list)
+    staged: Any  # generator.builder.Staged: the snapshot, its planned trees and their staging folder
     pages: int = 0
     error: str = ""  # why it failed ("" if it did not)
 
 
 class BackgroundBuild:
-    """One full build: planned in a thread here, rendered by a child process, landed by the caller.
+    """One full build: a snapshot taken here, planned and rendered by a child process, landed by the caller.
 
-    ``plan`` runs in this process (a thread of its own) and returns the staged plan; ``render`` runs
-    in the child and returns ``(trees, pages)``; ``fork_lock`` is held while forking (the thread that
-    renders updates holds it, so no template cache is caught half-written); ``done`` is called from
-    the build's thread when there is something to land.
+    ``snapshot`` runs in this process (a thread of its own) and returns the staged build; ``render``
+    runs in the child, plans and renders it, and returns ``(trees, pages)``; ``adopt`` takes those
+    trees here (in the build's thread); ``fork_lock`` is held while forking (the thread that renders
+    updates holds it, so no template cache is caught half-written); ``done`` is called from the
+    build's thread when there is something to land.
     """
 
     def __init__(
         self,
-        plan: Callable[[], Any],
+        snapshot: Callable[[], Any],
         render: Callable[[Any], tuple[list[Any], int]],
+        adopt: Callable[[Any, list[Any]], None],
         fork_lock: threading.Lock,
         done: Callable[[], None],
     ) -> None:
-        self._plan = plan
+        self._snapshot = snapshot
         self._render = render
+        self._adopt = adopt
         self._fork_lock = fork_lock
         self._done_callback = done
         self.since: list[Change] = []  # changes taken while it ran: applied again before it is swapped in
@@ -118,7 +122,7 @@ class BackgroundBuild:
     def _run(self) -> None:
         landing = Landing(None)
         try:
-            landing.staged = self._plan()
+            landing.staged = self._snapshot()
             if not self._cancelled:
                 self._fork_and_wait(landing)
         except Exception as exc:  # a content or theme problem: reported where it is landed, the old site stays
@@ -153,9 +157,10 @@ class BackgroundBuild:
                 landing.error = f"the build process ended without a result (status {status}); see the log above"
                 return
             spill.seek(0)
-            ok, payload = pickle.load(spill)  # noqa: S301 - our own child's output
+            ok, payload = _Unpickler(spill, landing.staged.intranet).load()
         if ok:
-            landing.trees, landing.pages = payload
+            trees, landing.pages = payload
+            self._adopt(landing.staged, trees)
         else:
             landing.error = payload
 
@@ -175,13 +180,51 @@ class BackgroundBuild:
             except Exception as exc:
                 log.debug("background build failed", exc_info=True)
                 result = (False, str(exc) or type(exc).__name__)
-            pickle.dump(result, spill, protocol=pickle.HIGHEST_PROTOCOL)
+            _Pickler(spill, staged.intranet).dump(result)
             spill.flush()
             status = 0
         except BaseException:
             log.exception("the build process failed")
         finally:
             os._exit(status)
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles the planned trees without the snapshot's posts, people and communities: both processes
+    hold those already, so only their names travel (``intranet``: the snapshot)."""
+
+    def __init__(self, file: IO[bytes], intranet: Intranet) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._posts = {p.relpath: p for p in intranet.posts}
+        self._intranet = intranet
+
+    def persistent_id(self, obj: Any) -> tuple[str, str] | None:
+        if isinstance(obj, Post) and self._posts.get(obj.relpath) is obj:
+            return ("post", obj.relpath)
+        if isinstance(obj, Person) and self._intranet.people.get(obj.handle) is obj:
+            return ("person", obj.handle)
+        if isinstance(obj, Community) and self._intranet.communities.get(obj.slug) is obj:
+            return ("community", obj.slug)
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads what :class:`_Pickler` wrote, with this process's objects of the same snapshot."""
+
+    def __init__(self, file: IO[bytes], intranet: Intranet) -> None:
+        super().__init__(file)
+        self._posts = {p.relpath: p for p in intranet.posts}
+        self._intranet = intranet
+
+    def persistent_load(self, pid: Any) -> Any:
+        kind, key = pid
+        if kind == "post":
+            return self._posts[key]
+        if kind == "person":
+            return self._intranet.people[key]
+        if kind == "community":
+            return self._intranet.communities[key]
+        raise pickle.UnpicklingError(f"unknown reference {kind!r}")
 
 
 def _die_with_parent() -> None:

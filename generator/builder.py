@@ -82,6 +82,8 @@ class Staged:
     staging: Path
     audience: str | None
     started: float
+    secret: bytes = b""
+    directory_urls: bool = True
 
 
 @dataclass
@@ -153,6 +155,12 @@ class Builder:
 
     def plan_build(self, audience: str | None = None) -> Staged:
         """The first half of a full build: a snapshot of the model, and the trees planned from it."""
+        staged = self.snapshot_build(audience)
+        self.plan_states(staged)
+        return staged
+
+    def snapshot_build(self, audience: str | None = None) -> Staged:
+        """A snapshot of the model and the trees it makes, not planned yet (:meth:`plan_states`)."""
         started = time.monotonic()
         staging = self.site_dir.parent / f".{self.site_dir.name}.building-{os.getpid()}"
         if staging.exists():
@@ -172,16 +180,22 @@ class Builder:
                 known = ", ".join(t.name for t in plan_trees(intranet))
                 raise BuildError(f"no audience {audience!r}; this intranet's trees are: {known}")
         secret = load_secret(self.root / settings.state_dir)
-        states = []
-        for tree in trees:
-            view = view_of(intranet, tree)
+        return Staged(intranet, seq, settings, problems, trees, [], staging, audience, started, secret, directory_urls)
+
+    def plan_states(self, staged: Staged) -> None:
+        """Plan each tree of ``staged``: its topics, tags and people (:class:`Site`), and its frame."""
+        settings = staged.settings
+        for tree in staged.trees:
+            view = view_of(staged.intranet, tree)
             listed = listed_people(view, tree, settings.guest_directory)
             profiles = "names" if tree.guest and settings.guest_directory == "names" else "full"
-            site = Site(view, settings, secret, directory_urls, listed, profiles)
-            frame = SitePlan()
-            plan_frame(site, frame)
-            states.append(TreeState(tree, site, TreeRenderer(self.root, frame, self._docs_dir), staging / tree.name))
-        return Staged(intranet, seq, settings, problems, trees, states, staging, audience, started)
+            site = Site(view, settings, staged.secret, staged.directory_urls, listed, profiles)
+            staged.states.append(self._state_of(tree, site, staged.staging))
+
+    def _state_of(self, tree: Tree, site: Site, staging: Path) -> TreeState:
+        frame = SitePlan()
+        plan_frame(site, frame)
+        return TreeState(tree, site, TreeRenderer(self.root, frame, self._docs_dir), staging / tree.name)
 
     def render_staged(self, staged: Staged, progress: ProgressCallback | None = None) -> int:
         """The second half: every file of every planned tree, written into the staging folder."""
@@ -355,7 +369,9 @@ class Builder:
             self.build()
             return "rebuilt"
         if self.running is None:
-            self.running = BackgroundBuild(self.plan_build, self._render_in_child, self.lock, self.on_built)
+            self.running = BackgroundBuild(
+                self.snapshot_build, self._render_in_child, self._adopt, self.lock, self.on_built
+            )
             self.running.start()
         return "rebuilding"
 
@@ -379,8 +395,6 @@ class Builder:
                     shutil.rmtree(landing.staged.staging, ignore_errors=True)
                 raise BuildError(landing.error)
             staged = landing.staged
-            for state, (digests, pages, files, search) in zip(staged.states, landing.trees, strict=True):
-                state.digests, state.pages, state.files, state.search = digests, pages, files, search
             live = (self.states, self.posts, self.seq, self.intranet, self.settings, self.problems)
             result = self._take(staged, landing.pages)
             since = [c for c in running.since if c.seq > staged.seq]
@@ -419,8 +433,17 @@ class Builder:
         self.seq = change.seq
 
     def _render_in_child(self, staged: Staged) -> tuple[list[Any], int]:
+        """In the build process: plan and render every tree; what this process needs of them."""
+        self.plan_states(staged)
         pages = self.render_staged(staged)
-        return [(s.digests, s.pages, s.files, s.search) for s in staged.states], pages
+        return [(s.site, s.digests, s.pages, s.files, s.search) for s in staged.states], pages
+
+    def _adopt(self, staged: Staged, trees: list[Any]) -> None:
+        """In this process: the trees the build process planned and wrote, as states to land."""
+        for tree, (site, digests, pages, files, search) in zip(staged.trees, trees, strict=True):
+            state = self._state_of(tree, site, staged.staging)
+            state.digests, state.pages, state.files, state.search = digests, pages, files, search
+            staged.states.append(state)
 
 
 def merged(changes: list[Change]) -> Change:
