@@ -131,8 +131,8 @@ class Builder:
         if self.running is not None:
             self.running.cancel()
             self.running = None
-        for thread in self._discarding:
-            thread.join(timeout=60)
+        for thread in self._discarding:  # an old tree being removed: what is left is removed at the next start
+            thread.join(timeout=10)
         shutil.rmtree(self._docs_dir, ignore_errors=True)
 
     # -- full builds -----------------------------------------------------------
