@@ -8,12 +8,19 @@ replies to existing topics and ``--new-topics`` new topics over SMTP at a
 steady pace, from known staff. For each message it polls the served page
 (the topic's page) from the moment the client has read the 250 until the
 message's unique text is there. Prints each latency, the median, the 95th
-percentile and the maximum, and the peak resident memory of the
-``intranet up`` process (VmHWM). Asserts nothing.
+percentile and the maximum, and the peak memory of the ``intranet up``
+process tree (it and its build processes: RSS and PSS, sampled). Asserts
+nothing.
+
+With ``--rebuild``, as the messages start an editor changes a person in
+``people/`` (a full rebuild, in the background) and commits 50 posts; the
+messages sent while the rebuild runs are reported apart, and after it is
+swapped in every message is looked for again on its page.
 
     python bench/mail_to_page.py                        # 10,000 topics, ~100,000 posts, 50 + 10 messages
     python bench/mail_to_page.py --topics 1000 --posts-per-topic 6
     python bench/mail_to_page.py --keep /tmp/m2p        # keep (and reuse) the generated repository
+    python bench/mail_to_page.py --keep /tmp/m2p --rebuild
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import build_bench  # noqa: E402
+from proctree import Sampler  # noqa: E402
 from reply_latency import fetch, free_port, up_command  # noqa: E402
 
 from intranet.format import path_key, post_relpath  # noqa: E402
@@ -60,26 +68,13 @@ def prepare(workdir: Path, topics: int, posts_per_topic: float, seed: int) -> Pa
         f"{time.monotonic() - started:.0f} s",
         flush=True,
     )
-    (root / ".gitignore").write_text("/site/\n/.intranet/\n")
+    (root / ".gitignore").write_text("/site/\n/.site.*\n/.intranet/\n")
     started = time.monotonic()
     git(root, "init", "-q")
     git(root, "add", "-A")
     git(root, "-c", "user.name=Bench", "-c", "user.email=bench@example.org", "commit", "-qm", "generated")
     print(f"committed in {time.monotonic() - started:.0f} s", flush=True)
     return root
-
-
-def memory(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of ``pid`` in MB."""
-    values = {"VmRSS": 0, "VmHWM": 0}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            if key in values:
-                values[key] = int(rest.split()[0]) // 1024
-    except OSError:
-        pass
-    return values["VmRSS"], values["VmHWM"]
 
 
 def message(sender: str, to: str, subject: str, text: str, in_reply_to: str | None) -> EmailMessage:
@@ -96,6 +91,41 @@ def message(sender: str, to: str, subject: str, text: str, in_reply_to: str | No
     return mail
 
 
+def start_rebuild(root: Path, topics: int, posts_per_topic: float, seed: int) -> int:
+    """An editor changes a person in ``people/`` (a full rebuild) and commits 50 posts; the posts' count."""
+    people = build_bench.make_people(random.Random(seed))
+    person = root / "people" / f"{people[0].handle}.yml"
+    person.write_text(person.read_text().replace("role: ", "role: Senior ", 1))
+    dirs = build_bench.DirCache()
+    count, index = 0, topics + 1000 * int(time.time() % 1000)  # new topics, never generated before
+    while count < 50:
+        _, posts, files = build_bench.topic_posts(seed, index, people, posts_per_topic)
+        posts = posts[: 50 - count]
+        build_bench.write_intranet_topic(root, posts, files, dirs)
+        count += len(posts)
+        index += 1
+    git(root, "add", "communities")  # (only the new posts: the person's edit is left in the work tree)
+    git(root, "-c", "user.name=Editor", "-c", "user.email=editor@example.org", "commit", "-qm", "An editor's batch")
+    return count
+
+
+def landed(log_path: Path) -> int:
+    """How many full builds ``intranet up`` has swapped in so far (0 for a version that does not log it)."""
+    return log_path.read_text(errors="replace").count("full build landed")
+
+
+def report(name: str, times: list[float]) -> None:
+    if not times:
+        print(f"{name}: no message appeared")
+        return
+    times = sorted(times)
+    p95 = times[min(len(times) - 1, round(0.95 * len(times)) - 1)]
+    print(
+        f"{name}: {len(times)} messages: median {statistics.median(times):.2f} s, "
+        f"95th percentile {p95:.2f} s, max {times[-1]:.2f} s (from the 250 to the served page)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--topics", type=int, default=10000)
@@ -105,6 +135,12 @@ def main() -> int:
     parser.add_argument("--pace", type=float, default=1.0, help="seconds between messages (default 1)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="generate into (or reuse) this folder")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="as the messages start, edit people/ (a full rebuild) and commit 50 posts; "
+        "report the messages sent during the rebuild apart, and check they are still there after it",
+    )
     args = parser.parse_args()
 
     workdir = args.keep or Path(os.environ.get("TMPDIR", "/tmp")) / f"mail-to-page-{os.getpid()}"
@@ -120,91 +156,113 @@ def main() -> int:
     slugs = sorted({c.slug for c in build_bench.community_specs() if c.slug != "procurement"})
 
     http, smtp = free_port(), free_port()
-    log = (workdir / "up.log").open("w")
-    up = subprocess.Popen(
-        up_command(root, http, smtp),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log_path = workdir / "up.log"
+    log = log_path.open("w")
+    up = subprocess.Popen(up_command(root, http, smtp), stdout=log, stderr=subprocess.STDOUT)
+    sampler = Sampler(up.pid)
+    sampler.start()
     base = f"http://127.0.0.1:{http}/"
-    latencies: dict[str, float] = {}
+    probes = Probes(base, smtp)
     started = time.monotonic()
     try:
-        while not fetch(base):
+        while not fetch(base) or landed(log_path) == 0:  # the catch-up build is in
             if up.poll() is not None:
-                raise SystemExit(f"intranet up stopped; see {workdir / 'up.log'}")
+                raise SystemExit(f"intranet up stopped; see {log_path}")
             time.sleep(0.5)
-        print(
-            f"intranet up served its first build after {time.monotonic() - started:.0f} s; RSS {memory(up.pid)[0]} MB",
-            flush=True,
-        )
-        # A first message, timed apart: on a first start the gateway reads every post before it can
-        # thread one (later starts use its cache).
+        print(f"intranet up served its first build after {time.monotonic() - started:.0f} s", flush=True)
+        # A first message, timed apart (the first after a start).
         slug, root_id, subject = targets.pop()
-        marker = f"warmup{time.time_ns()}"
-        mail = message(staff[0].email, f"{slug}@{DOMAIN}", f"Re: {subject}", f"Reply {marker}.", root_id)
-        with smtplib.SMTP("127.0.0.1", smtp, timeout=60) as client:
-            client.sendmail(staff[0].email, [f"{slug}@{DOMAIN}"], mail.as_bytes())
-            accepted = time.monotonic()
-        url = f"{base}c/{slug}/t/{path_key(post_relpath(slug, root_id))[:12]}/"
-        while marker not in fetch(url):
-            time.sleep(0.05)
-        print(f"first message after the start (not counted): {time.monotonic() - accepted:.2f} s", flush=True)
+        probes.send(staff[0].email, slug, f"Re: {subject}", root_id, "warmup")
+        probes.wait(130)
+        print(f"first message after the start (not counted): {probes.latencies.pop('warmup'):.2f} s", flush=True)
+        builds = landed(log_path)
+        if args.rebuild:
+            count = start_rebuild(root, args.topics, args.posts_per_topic, args.seed)
+            print(f"edited people/ and committed {count} posts: a full rebuild starts", flush=True)
         plan = [("reply", t) for t in targets] + [("topic", None)] * args.new_topics
         rng.shuffle(plan)
-        watchers = []
-        peak_rss = 0
+        during: list[str] = []
         for n, (kind, target) in enumerate(plan):
             sender = rng.choice(staff)
-            marker = f"probe{n}x{time.time_ns()}"
             if kind == "reply":
                 slug, root_id, subject = target  # type: ignore[misc]
-                page_id = root_id
-                mail = message(sender.email, f"{slug}@{DOMAIN}", f"Re: {subject}", f"Reply {marker}.", root_id)
+                marker = probes.send(sender.email, slug, f"Re: {subject}", root_id, f"probe{n}")
             else:
-                slug = rng.choice(slugs)
-                mail = message(sender.email, f"{slug}@{DOMAIN}", f"New topic {marker}", f"Topic {marker}.", None)
-                page_id = mail["Message-ID"]
-            url = f"{base}c/{slug}/t/{path_key(post_relpath(slug, page_id))[:12]}/"
-            with smtplib.SMTP("127.0.0.1", smtp, timeout=60) as client:
-                client.sendmail(sender.email, [f"{slug}@{DOMAIN}"], mail.as_bytes())
-                accepted = time.monotonic()
-
-            def watch(url: str = url, marker: str = marker, accepted: float = accepted, kind: str = kind) -> None:
-                while marker not in fetch(url):
-                    if time.monotonic() - accepted > 120:
-                        print(f"  {kind} {marker} never appeared", flush=True)
-                        return
-                    time.sleep(0.01)
-                latencies[marker] = time.monotonic() - accepted
-                print(f"  {kind:5s} {latencies[marker]:.2f} s", flush=True)
-
-            thread = threading.Thread(target=watch, daemon=True)
-            thread.start()
-            watchers.append(thread)
-            peak_rss = max(peak_rss, memory(up.pid)[0])
+                marker = probes.send(sender.email, rng.choice(slugs), "New topic", None, f"probe{n}")
+            if args.rebuild and landed(log_path) == builds:
+                during.append(marker)
             time.sleep(args.pace)
-        for thread in watchers:
-            thread.join(timeout=130)
-        rss, hwm = memory(up.pid)
+        probes.wait(130)
+        if args.rebuild:
+            print("waiting for the rebuild to be swapped in ...", flush=True)
+            while landed(log_path) == builds and up.poll() is None:
+                time.sleep(1)
+            print(f"rebuild swapped in {time.monotonic() - started:.0f} s after the start", flush=True)
+            kept, sent = probes.still_there()
+            print(f"after the swap, {kept} of {sent} messages are still on their pages", flush=True)
     finally:
+        sampler.stop()
         up.send_signal(signal.SIGINT)
         try:
             up.wait(timeout=120)
         except subprocess.TimeoutExpired:
             up.kill()
         log.close()
-    times = sorted(latencies.values())
-    if not times:
-        print("no message appeared")
-        return 1
-    p95 = times[min(len(times) - 1, round(0.95 * len(times)) - 1)]
+    print()
+    report("all messages", list(probes.latencies.values()))
+    if args.rebuild:
+        report("sent while the full rebuild ran", [probes.latencies[m] for m in during if m in probes.latencies])
     print(
-        f"\n{len(times)} of {len(plan)} messages: median {statistics.median(times):.2f} s, "
-        f"95th percentile {p95:.2f} s, max {times[-1]:.2f} s (from the 250 to the served page)"
+        f"peak memory of the intranet up process tree: RSS {sampler.rss / 1024:.0f} MB, "
+        f"PSS {sampler.pss / 1024:.0f} MB ({sampler.processes} processes at most)"
     )
-    print(f"intranet up resident memory: {rss} MB now, peak {hwm} MB (VmHWM)")
     return 0
+
+
+class Probes:
+    """Messages sent by SMTP, each watched on its topic page (in a thread) until its text is there."""
+
+    def __init__(self, base: str, smtp: int) -> None:
+        self.base = base
+        self.smtp = smtp
+        self.latencies: dict[str, float] = {}
+        self.pages: dict[str, str] = {}  # marker -> page URL
+        self._watchers: list[threading.Thread] = []
+
+    def send(self, sender: str, slug: str, subject: str, in_reply_to: str | None, name: str) -> str:
+        marker = f"{name}x{time.time_ns()}"
+        if in_reply_to is None:
+            subject = f"{subject} {marker}"
+        mail = message(sender, f"{slug}@{DOMAIN}", subject, f"Text {marker}.", in_reply_to)
+        page_id = in_reply_to or mail["Message-ID"]
+        url = f"{self.base}c/{slug}/t/{path_key(post_relpath(slug, page_id))[:12]}/"
+        self.pages[marker] = url
+        with smtplib.SMTP("127.0.0.1", self.smtp, timeout=60) as client:
+            client.sendmail(sender, [f"{slug}@{DOMAIN}"], mail.as_bytes())
+            accepted = time.monotonic()
+        thread = threading.Thread(target=self._watch, args=(name, marker, url, accepted), daemon=True)
+        thread.start()
+        self._watchers.append(thread)
+        return marker if name != "warmup" else name
+
+    def _watch(self, name: str, marker: str, url: str, accepted: float) -> None:
+        while marker not in fetch(url):
+            if time.monotonic() - accepted > 600:
+                print(f"  {name} never appeared", flush=True)
+                return
+            time.sleep(0.01)
+        self.latencies[name if name == "warmup" else marker] = time.monotonic() - accepted
+        print(f"  {name:8s} {time.monotonic() - accepted:.2f} s", flush=True)
+
+    def wait(self, timeout: float) -> None:
+        for thread in self._watchers:
+            thread.join(timeout=timeout)
+        self._watchers.clear()
+
+    def still_there(self) -> tuple[int, int]:
+        """(messages found on their pages, messages sent), the first one apart."""
+        pages = {marker: url for marker, url in self.pages.items() if not marker.startswith("warmup")}
+        return sum(marker in fetch(url) for marker, url in pages.items()), len(pages)
 
 
 if __name__ == "__main__":

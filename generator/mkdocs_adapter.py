@@ -18,6 +18,7 @@ import html
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -302,17 +303,21 @@ def _mute_search_index(config: MkDocsConfig) -> None:
 _RENAME_EXCHANGE = 2
 
 
-def swap_in(new: Path, current: Path) -> None:
+def swap_in(new: Path, current: Path, discard: Callable[[Path], object] | None = None) -> None:
     """Put ``new`` where ``current`` is, so a reader always sees a whole site.
 
     On Linux the two folders are exchanged atomically (renameat2); elsewhere
-    the old one is moved aside first, leaving a moment with no site.
+    the old one is moved aside first, leaving a moment with no site. The old
+    one, then at ``new``, is removed, or handed to ``discard``.
     """
     if not current.exists():
         os.rename(new, current)
         return
     if _exchange(new, current):
-        shutil.rmtree(new, ignore_errors=True)
+        if discard is not None:
+            discard(new)
+        else:
+            shutil.rmtree(new, ignore_errors=True)
         return
     old = current.parent / f".{current.name}.old-{os.getpid()}"
     os.rename(current, old)

@@ -1,35 +1,56 @@
-"""The site in ``intranet up``: build, serve one tree, and follow the model's changes.
+"""The site in ``intranet up``: serve one tree at once, build behind it, and follow the model's changes.
 
-:class:`SiteService` builds every tree from the process's model, serves one
-tree over HTTP, and hands each :class:`~intranet.model.Change` of the model to
-the :class:`~generator.builder.Builder` in a thread of its own
-(:class:`Rebuilder`): new posts update the pages that show them within a
-fraction of a second; other changes rebuild every tree beside the site and
-swap it in. A failed build or update keeps the last good site, is logged, and
-is tried again as a full build after a pause, even if nothing else changes.
+:class:`SiteService` serves one tree over HTTP from the moment ``intranet up``
+starts: the last site built, or a small "being built" page (HTTP 503 with
+``Retry-After``) on a first start. It hands each
+:class:`~intranet.model.Change` of the model to the
+:class:`~generator.builder.Builder` in a thread of its own (:class:`Rebuilder`):
+new posts update the pages that show them within a fraction of a second; a
+catch-up build at start, and a full build after other changes, run in a child
+process (:mod:`generator.background`) while new posts go on updating the live
+trees, and the new trees are swapped in, with every change after their
+snapshot, when ready. A failed build or update keeps the last good site, is
+logged, and is tried again as a full build after a pause, even if nothing else
+changes.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import io
 import logging
+import os
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from intranet.model import Change, Model
-from intranet.progress import Progress
 
-from .build import summary
-from .builder import Builder, BuildError
+from .audiences import plan_trees
+from .background import discard_leftovers
+from .builder import Builder, BuildError, merged
 
 log = logging.getLogger("intranet.up")
 
+RETRY_AFTER = 10  # seconds, in the 503 answer while the first build is under way
+BEING_BUILT = (
+    b'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Being built</title>'
+    b'<meta http-equiv="refresh" content="10"></head>\n'
+    b"<body><h1>The intranet is being built</h1><p>Mail sent to it meanwhile is kept and shows when it is "
+    b"ready. This page looks again every 10 seconds.</p></body></html>\n"
+)
 RETRY_SECONDS = (5.0, 300.0)  # first and longest pause before a failed update is tried again as a full build
 
 
 class Rebuilder:
-    """Takes the model's changes and brings the site up to date, one run at a time, in a thread."""
+    """Takes the model's changes and brings the site up to date, one run at a time, in a thread.
+
+    With a builder that builds in the background (``intranet up``), it first waits for the model's
+    posts and starts the catch-up build; new posts are applied to the live trees first, and a
+    finished full build is landed (brought up to date and swapped in) in between.
+    """
 
     def __init__(self, builder: Builder, quiet_period: float = 0.05) -> None:
         self.builder = builder
@@ -38,9 +59,11 @@ class Rebuilder:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._changes: list[Change] = []
-        self._retry_in = 0.0  # seconds until a failed site is built again (0: nothing failed)
+        self._retry_in = 0.0  # seconds between a failure and the next full build (0: nothing failed)
+        self._retry_at = 0.0  # when (time.monotonic) that build is due
         self.builds = 0
         self._thread = threading.Thread(target=self._run, name="rebuilder", daemon=True)
+        builder.on_built = self._changed.set
 
     def start(self) -> None:
         self._thread.start()
@@ -57,8 +80,14 @@ class Rebuilder:
         self._thread.join(timeout=60)
 
     def _run(self) -> None:
+        if self.builder.background:
+            while not self.builder.model.wait_loaded(0.2):
+                if self._stop.is_set():
+                    return
+            log.info("catching up: a full build runs in the background; the last site is served meanwhile")
+            self._bring_up_to_date([], rebuild=True)
         while not self._stop.is_set():
-            woke = self._changed.wait(self._retry_in or None)
+            self._changed.wait(max(0.0, self._retry_at - time.monotonic()) if self._retry_at else None)
             if self._stop.is_set():
                 return
             # A short quiet moment so a burst of changes makes one run.
@@ -70,47 +99,52 @@ class Rebuilder:
                 return
             with self._lock:
                 changes, self._changes = self._changes, []
-            if changes or not woke:
-                self._bring_up_to_date(changes)
+            due = bool(self._retry_at) and time.monotonic() >= self._retry_at
+            if changes or due or self.builder.landable:
+                self._bring_up_to_date(changes, rebuild=due)
 
-    def _bring_up_to_date(self, changes: list[Change]) -> None:
+    def _bring_up_to_date(self, changes: list[Change], rebuild: bool = False) -> None:
+        done = "nothing"
         try:
-            if self._retry_in:
-                self.builder.build()
-                done = "rebuilt"
-            else:
-                done = self.builder.apply(merged(changes)) if changes else "nothing"
+            again = bool(self._retry_at) and not self.builder.background  # a full build covers the changes too
+            if changes and not again:  # new mail first
+                done = self.builder.apply(merged(changes))
+            if rebuild or again:
+                self._retry_at = 0.0
+                done = self.builder.rebuild()
+            if self.builder.landable:
+                done = self.builder.land()
         except Exception as exc:
             if isinstance(exc, BuildError):
                 log.error("build failed, the last good site stays: %s", exc)
             else:
                 log.exception("update failed; the last good site stays")
-            self.builder.states = []  # whatever it knew may be half done: the next run is a full build
+            if not self.builder.background:
+                self.builder.states = []  # whatever it knew may be half done: the next run is a full build
             self._retry_in = min(RETRY_SECONDS[1], max(RETRY_SECONDS[0], self._retry_in * 2))
+            self._retry_at = time.monotonic() + self._retry_in
             log.info("the site is built again in %.0f s, or at the next change", self._retry_in)
             return
-        self._retry_in = 0.0
-        if done != "nothing":
+        if done in ("rebuilt", "updated"):
+            self._retry_in = self._retry_at = 0.0
+        if done not in ("nothing", "rebuilding"):
             self.builds += 1
             log.info("%s: %d change(s)", done, len(changes))
-
-
-def merged(changes: list[Change]) -> Change:
-    """Several changes of the model as one: each post's state before the first and after the last."""
-    result = Change(max(c.seq for c in changes))
-    for change in sorted(changes, key=lambda c: c.seq):
-        for slug, pairs in change.posts.items():
-            into = result.posts.setdefault(slug, {})
-            for relpath, (before, after) in pairs.items():
-                into[relpath] = (into[relpath][0] if relpath in into else before, after)
-        result.forced |= change.forced
-        result.structure += [p for p in change.structure if p not in result.structure]
-    return result
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         log.debug("http: " + format, *args)
+
+    def send_head(self) -> Any:
+        if os.path.isdir(self.directory):
+            return super().send_head()
+        self.send_response(503)  # no tree yet: the first build is under way
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(BEING_BUILT)))
+        self.send_header("Retry-After", str(RETRY_AFTER))
+        self.end_headers()
+        return io.BytesIO(BEING_BUILT)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         page = Path(self.directory) / "404.html"
@@ -139,10 +173,13 @@ def make_server(site: Path, address: tuple[str, int]) -> http.server.ThreadingHT
 
 
 class SiteService:
-    """Builds the trees, serves ``audience``'s tree on ``http_address``, and follows ``model``.
+    """Serves ``audience``'s tree on ``http_address`` at once, and builds and follows ``model`` behind it.
 
-    This is the demo and development server: it serves one tree to whoever asks. In production
-    a web server with single sign-on picks each reader's tree (docs/deployment.md).
+    The last site built is served from the start (or, on a first start, a page saying the intranet
+    is being built, with HTTP 503); the catch-up build and every later full build run in a child
+    process, and the new trees are swapped in when ready. This is the demo and development server:
+    it serves one tree to whoever asks. In production a web server with single sign-on picks each
+    reader's tree (docs/deployment.md).
     """
 
     def __init__(
@@ -151,18 +188,19 @@ class SiteService:
         self.site_dir = Path(site).resolve() if site else root / "site"
         self.http_address = http_address
         self.audience = audience
-        self.builder = Builder(root, self.site_dir, model)
+        self.model = model
+        self.builder = Builder(root, self.site_dir, model, background=True)
         self.rebuilder = Rebuilder(self.builder)
         model.subscribe(self.rebuilder.take)  # before the first build: no change falls between
         self.server: http.server.ThreadingHTTPServer | None = None
         self._serving: threading.Thread | None = None
 
     def start(self) -> list[str]:
-        self._first_build()
+        trees = [t.name for t in plan_trees(self.model.snapshot()[0])]  # who reads what: communities and people
+        if self.audience not in trees:
+            raise RuntimeError(f"no tree {self.audience!r} in this intranet; there are: {', '.join(trees)}")
         tree = self.site_dir / self.audience
-        if not tree.is_dir():
-            trees = sorted(p.name for p in self.site_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-            raise RuntimeError(f"no tree {self.audience!r} in {self.site_dir}; there are: {', '.join(trees)}")
+        discard_leftovers(self.site_dir)
         try:
             self.server = make_server(tree, self.http_address)
         except OSError as exc:
@@ -173,21 +211,11 @@ class SiteService:
         )
         self._serving.start()
         host, port = self.http_address[0], self.server.server_address[1]
-        log.info("serving %s on http://%s:%d/", tree, host, port)
+        if tree.is_dir():
+            log.info("serving %s on http://%s:%d/ (the last site built, until the new one is in)", tree, host, port)
+        else:
+            log.info("serving %s on http://%s:%d/ (HTTP 503 until it is first built)", tree, host, port)
         return [f"the site on http://{host}:{port}/ ({self.audience})"]
-
-    def _first_build(self) -> None:
-        progress = Progress("Rendering pages")
-        try:
-            result = self.builder.build(progress=progress.update)
-            log.info("built: %s", summary(result))
-        except BuildError as exc:
-            log.error("build failed: %s", exc)
-            if not self.site_dir.is_dir():
-                raise RuntimeError(f"the site cannot be built and there is none to serve: {exc}") from None
-            self.rebuilder.take(Change(0))  # try again once the rebuilder runs
-        finally:
-            progress.close()
 
     def stop(self) -> None:
         if self.server is not None:

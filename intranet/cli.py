@@ -135,7 +135,11 @@ class StopSignals:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """One model of the intranet, fed by the work tree's writes; each plugin's service reads it."""
+    """One model of the intranet, fed by the work tree's writes; each plugin's service reads it.
+
+    The services start on the model's communities and people alone (SMTP answers, the last site is
+    served at once); the posts are read after, and each service waits for them where it needs them.
+    """
     root = Path(args.root).resolve()
     signals = StopSignals(interrupt_until_running=True)
     signals.install()
@@ -144,14 +148,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     services: list[Service] = []
     try:
         made = [s for plugin in plugins() if (s := plugin.up_service(args, root, model)) is not None]
-        model.load()
-        watcher.start()  # before the services start: no write falls between the first read and the watch
+        model.load_structure()  # communities and people: enough to take mail and serve the last site
+        watcher.start()  # before the posts are read: no write falls between the first read and the watch
         for service in made:
             if signals.stopped:
                 break
             for line in service.start():
                 log.info("started %s", line)
             services.append(service)
+        if not signals.stopped:
+            model.load_posts()  # meanwhile mail is spooled and the last site served; then the site catches up
         signals.running = True
         if not signals.stopped:
             log.info("running (Ctrl-C or SIGTERM to stop)")

@@ -20,6 +20,11 @@ seen by two of them is harmless. Every change is numbered (``seq``) and handed
 to the subscribers (:meth:`Model.subscribe`) in order; a subscriber that also
 reads a :meth:`Model.snapshot` skips the changes the snapshot already holds.
 
+:meth:`Model.load` reads in two phases: :meth:`Model.load_structure`
+(communities and people: cheap, enough for ``intranet up`` to answer SMTP
+and serve the last site at once) and :meth:`Model.load_posts` (every post;
+only then is the model ``loaded``, and :meth:`Model.wait_loaded` returns).
+
 A model for the gateway alone keeps posts without their text (``bodies=False``,
 what threading and Message-ID look-ups need) and may start from a cache of
 them in ``<state_dir>/index-cache.json``, marked with the commit it describes,
@@ -137,7 +142,8 @@ class Model:
         self.problems: dict[str, list[Problem]] = {}  # file -> what is wrong with it
         self.head = ""  # the commit the model has followed up to
         self.seq = 0
-        self.loaded = False
+        self.loaded = False  # posts read too (set once, by load_posts)
+        self._ready = threading.Event()
         self._known: dict[str, Known] = {}
         self._listeners: list[Callable[[Change], None]] = []
         self.git_dir: Path | None = None
@@ -146,10 +152,25 @@ class Model:
 
     def load(self, posts: dict[str, Post] | None = None) -> None:
         """Read everything (or, with ``posts`` from a cache, communities and people only)."""
-        started = time.monotonic()
+        with self.lock:
+            self.load_structure()
+            self.load_posts(posts)
+
+    def load_structure(self) -> None:
+        """The first, cheap phase of :meth:`load`: HEAD, communities and people, no posts yet.
+
+        Enough to tell which addresses take mail (``intranet up`` answers SMTP before the posts are
+        read); :meth:`load_posts` reads the rest, and only then is the model ``loaded``.
+        """
         with self.lock:
             self.head = self._current_head()
             self._read_structure()
+            self.posts = {slug: self.posts.get(slug, {}) for slug in self.communities}
+
+    def load_posts(self, posts: dict[str, Post] | None = None) -> None:
+        """The second phase of :meth:`load`: every post (or ``posts`` from a cache)."""
+        started = time.monotonic()
+        with self.lock:
             self.posts = {slug: {} for slug in self.communities}
             if posts is None:
                 for slug in sorted(self.communities):
@@ -159,6 +180,7 @@ class Model:
                     self.posts.setdefault(post.community, {})[relpath] = post
             self._known.clear()
             self.loaded = True
+            self._ready.set()
         # Hundreds of thousands of long-lived objects now: keep them out of every later garbage
         # collection (a full collection would walk them all, again and again, for nothing).
         gc.collect()
@@ -170,6 +192,10 @@ class Model:
             self.post_count(),
             time.monotonic() - started,
         )
+
+    def wait_loaded(self, timeout: float | None = None) -> bool:
+        """Until the posts are read (:meth:`load_posts`, maybe in another thread); False after ``timeout``."""
+        return self._ready.wait(timeout)
 
     @classmethod
     def cached(cls, root: Path | str, state_dir: Path) -> Model:

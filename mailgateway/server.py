@@ -69,7 +69,7 @@ class Handler:
             return NO_SUCH_COMMUNITY
         if parts.domain != self.settings.mail_domain.lower():
             return WRONG_DOMAIN
-        if self.worker.model().community_for(parts.mail) is None:
+        if self.worker.directory().community_for(parts.mail) is None:
             return NO_SUCH_COMMUNITY
         if parts.suffix and parse_suffix(self.secret, parts.mail, parts.suffix) is None:
             return BAD_REPLY_ADDRESS
@@ -170,12 +170,12 @@ class Gateway:
                 settings.unsubscribe_http,
                 settings,
                 self.handler.secret,
-                lambda: self.worker.model().communities,
+                lambda: self.worker.directory().communities,
                 self.worker.unsubscribe,
             )
 
     def start(self) -> list[str]:
-        self.worker.model()  # read (or catch up) before the first RCPT is checked against it
+        self.worker.directory()  # read (or catch up) before the first RCPT is checked against it
         self.worker.start()
         self.notifier.start()
         listening = []
@@ -208,7 +208,7 @@ class Gateway:
 
     def mails(self) -> set[str]:
         """The community addresses (local parts) mail is taken for."""
-        return set(self.worker.model().by_mail)
+        return set(self.worker.directory().by_mail)
 
     def stop(self) -> None:
         if self.one_click is not None:

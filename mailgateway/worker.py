@@ -151,6 +151,8 @@ class Worker(Runner):
             self._lock_file = None
 
     def pass_once(self) -> bool:
+        if self._model is not None and not self._model.loaded:
+            return False  # ``intranet up`` still reads the posts: the mail waits in the spool
         return self.run_once()
 
     def send(self, message: Any, envelope: Any) -> None:
@@ -284,9 +286,22 @@ class Worker(Runner):
         """The process's model, caught up with HEAD (an editor's commits are read as a diff)."""
         if self._model is None:
             self._model = self._load_model()
-        else:
-            self._model.follow()
+            return self._model
+        while not self._model.wait_loaded(0.5):  # ``intranet up`` reads the posts after the gateway starts
+            if self.stopping():
+                raise RuntimeError("stopped before the intranet's posts were read")
+        self._model.follow()
         return self._model
+
+    def directory(self) -> Model:
+        """The model for who and what takes mail (communities, people), without waiting for its posts.
+
+        ``intranet up`` reads communities and people first and answers SMTP while it reads the posts:
+        until then this is that model as it is; afterwards the model caught up, as :meth:`model`.
+        """
+        if self._model is not None and not self._model.loaded:
+            return self._model
+        return self.model()
 
     def model_as_is(self) -> Model:
         """The model without catching up first: for telling it of a commit of our own, which it reads

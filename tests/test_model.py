@@ -90,3 +90,18 @@ def test_a_replys_derived_subject_follows_its_topics_title(small_root: Path) -> 
     assert list(change.posts["handover"]) == [post_relpath("handover", "<rota@example.org>")]
     assert reply_subject() == "Re: Night rota"
     assert not model.apply([reply_path])  # its file did not change: threading's subject is no change
+
+
+def test_structure_first_then_posts_and_a_post_written_in_between_is_kept(small_root: Path) -> None:
+    model = Model(small_root)
+    model.load_structure()  # what `intranet up` reads before it answers SMTP
+    assert model.community_for("procurement") is not None and model.person_for("ann.lee@example.org") is not None
+    assert not model.loaded and not model.wait_loaded(0) and model.post_count() == 0
+    relpath = post_relpath("handover", "<between@example.org>")
+    add_post(small_root, "handover", "<between@example.org>", "Written meanwhile", "Hello.", "ann.lee")
+    model.apply([relpath])  # the watcher saw it before the posts were read
+    model.load_posts()
+    assert model.loaded and model.wait_loaded(0)
+    whole = Model(small_root)
+    whole.load()
+    assert model.posts == whole.posts and relpath in model.posts["handover"]
