@@ -9,13 +9,17 @@ search index and the digest of every file it wrote.
   folder beside the site, on both cores (the pages are split between this
   process and a forked one), and swaps the whole folder in at once.
 - :meth:`Builder.update` takes the paths that changed. New or edited posts
-  (what the gateway writes) re-thread only their community and re-plan only
-  the pages that show them: their topics, the community's pages whose topics
-  moved, tag pages, the authors' profiles, the home page, feeds, search
-  shards, sitemap. Each page is rendered by the same code as a full build;
-  only files whose bytes differ are replaced, each atomically. Anything else
-  (people, community settings, editors' pages, ``mkdocs.yml``, thousands of
-  posts at once) is a full build.
+  (what the gateway writes) re-thread only the topics they are in and
+  re-plan only the pages that show them: their topics, the archive pages of
+  their community and tags where topics came, went or changed, the authors'
+  profiles, the home page, feeds, search shards, the sitemap's file that
+  lists them. Nothing on that path looks at every topic, so an update costs
+  the same in a small intranet and a big one. Edits of ``people/`` and
+  ``community.yml`` re-plan the pages that show that person or community
+  (:mod:`generator.structure`). Each page is rendered by the same code as a
+  full build; only files whose bytes differ are replaced, each atomically.
+  Editors' pages, ``mkdocs.yml``, edits that change which trees there are
+  or what they show, and thousands of posts at once are a full build.
 
 So a tree after any number of updates is byte for byte the tree a full build
 makes of the same content (``tests/test_incremental.py``).
@@ -31,18 +35,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from intranet.addresses import load_secret
-from intranet.format import SUBSCRIBERS_FILE, Intranet, Post
+from intranet.format import COMMUNITIES, PAGES_DIR, PEOPLE, SUBSCRIBERS_FILE, Intranet, Post
 from intranet.model import Change, Model
 from intranet.settings import Settings
 
 from .audiences import listed_people, plan_trees, view_of
 from .incremental import Pair, update_tree
 from .mkdocs_adapter import BuildError, TreeRenderer, read_settings_of, swap_in
-from .output import write_access, write_new
+from .output import access_files, write_access, write_atomic, write_new
 from .plans import (
     SitePlan,
     plan_community,
@@ -53,6 +58,7 @@ from .plans import (
     plan_topic,
 )
 from .site_model import Site
+from .structure import edit_tree, read_edit
 from .treestate import Output, TreeState, finish_tree, merge, write_plan
 
 __all__ = ["BuildError", "BuildResult", "Builder", "build_site"]
@@ -259,11 +265,11 @@ class Builder:
 
     def _apply(self, change: Change) -> str:
         self.seq = change.seq
-        for path in change.structure:
-            if _shown(path):
-                log.info("%s changed: full build", path or "the intranet")
-                self.build()
-                return "rebuilt"
+        edited = "nothing"
+        if any(_shown(path) for path in change.structure):
+            edited = self._edit([path for path in change.structure if _shown(path)])
+            if edited == "rebuilt":
+                return edited
         if change.post_count > FULL_BUILD_ABOVE:
             log.info("%d posts changed: full build", change.post_count)
             self.build()
@@ -284,21 +290,73 @@ class Builder:
                     self.posts[slug][relpath] = post
                 changed.setdefault(slug, {})[relpath] = (old, post)
         if not changed:
-            return "nothing"
+            return edited
         for state in self.states:
             if not changed.keys() & state.tree.communities:
                 continue
             shown = {s: r for s, r in changed.items() if s in state.tree.communities}
-            if not update_tree(state, shown, self.posts):
+            if not update_tree(state, shown, self._posts_of):
                 log.info("%s: who is listed changed: full build", state.tree.name)
                 self.build()
                 return "rebuilt"
         return "updated"
 
+    def _edit(self, paths: list[str]) -> str:
+        """People or communities' settings changed: render again only what shows them, where it can be done.
+
+        ``mkdocs.yml``, editors' pages, and edits that change which trees there are or what they show
+        make a full build (see :mod:`generator.structure`).
+        """
+        whole = next((p for p in paths if _frame(p)), None)
+        if whole is not None:
+            log.info("%s changed: full build", whole or "the intranet")
+            self.build()
+            return "rebuilt"
+        assert self.intranet is not None and self.settings is not None
+        with self.model.lock:
+            edit = read_edit(self.intranet.people, self.intranet.communities, self.model.people, self.model.communities)
+        if not edit:
+            return "nothing"
+        trees = plan_trees(replace(self.intranet, communities=edit.communities, people=edit.people))
+        if edit.frame or {t.name: t for t in trees} != {s.tree.name: s.tree for s in self.states}:
+            log.info("%s: the trees change: full build", ", ".join(sorted(edit.handles | set(edit.slugs))))
+            self.build()
+            return "rebuilt"
+        before = dict(self.intranet.people)
+        _refill(self.intranet.people, edit.people)
+        _refill(self.intranet.communities, edit.communities)
+        for state in self.states:
+            if not edit_tree(state, edit, before, self.settings.guest_directory, self._docs_dir):
+                log.info("%s: who is listed changed: full build", state.tree.name)
+                self.build()
+                return "rebuilt"
+        for name, data in access_files(self.intranet, trees).items():
+            write_atomic(self.site_dir, name, data, None)
+        log.info("updated the pages showing %s", ", ".join(sorted(edit.handles | set(edit.slugs))))
+        return "updated"
+
+    def _posts_of(self, slug: str) -> list[Post]:
+        """The posts of community ``slug`` as the trees show them, in path order (for threading it again)."""
+        return [p for _, p in sorted(self.posts.get(slug, {}).items())]
+
 
 def _shown(path: str) -> bool:
     """Whether a change to ``path`` (not a post) changes what the site shows: all but who gets mail."""
     return not path.endswith(f"/{SUBSCRIBERS_FILE}")
+
+
+def _frame(path: str) -> bool:
+    """Whether a change to ``path`` changes the settings or the frame of every page: a full build."""
+    parts = path.split("/")
+    if parts[0] == COMMUNITIES:
+        return len(parts) > 2 and parts[2] == PAGES_DIR
+    return parts[0] != PEOPLE
+
+
+def _refill(mapping: dict[str, Any], new: dict[str, Any]) -> None:
+    """``mapping`` holds what ``new`` holds, in its order (the dict object stays: every tree's view shares it)."""
+    mapping.clear()
+    mapping.update(new)
 
 
 def _same_post(a: Post, b: Post) -> bool:
