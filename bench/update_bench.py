@@ -36,6 +36,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -60,6 +61,7 @@ def child(root: Path, code: Path, updates: int, seed: int, profile: Path | None)
 
     for name in ("mkdocs", "material"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))  # the posts written are removed
     builder = Builder(root, root / "site")
     started = time.perf_counter()
     builder.build()
@@ -138,6 +140,7 @@ def code_of(rev: str, folder: Path) -> Path:
     )
     if archive.returncode:
         raise SystemExit(archive.stderr.decode(errors="replace").strip() or f"no commit {rev}")
+    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
     return folder

@@ -123,7 +123,7 @@ def show_people(site: Site, handles: set[str], redo: Redo, moved: list[Post] | t
             p.relpath in relpaths or _handle(site, p) in handles for p in site.latest(site.settings.feed_items, slug)
         ):
             redo.communities.add(slug)
-    redo.directory = True
+    redo.directory = redo.directory or bool(handles)
     redo.authors |= handles & site.listed
 
 

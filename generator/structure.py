@@ -91,8 +91,9 @@ def edit_tree(state: TreeState, edit: Edit, before: dict[str, Person], directory
         rerender_tree(state, docs_dir)
         return True
     redo = Redo(flipped=flipped)
-    wide = {h for h in edit.handles if _wide(before.get(h), edit.people.get(h))} | moved | flipped
-    show_people(site, wide, redo, posts)
+    wide = {h for h in edit.handles if _wide(before.get(h), edit.people.get(h))} | flipped
+    show_people(site, wide, redo, posts)  # and the topics and lists showing posts attributed anew
+    redo.authors |= moved & site.listed  # whose posts they are now, or were: their profiles count them
     for handle in edit.handles - wide:
         _show_profile(site, handle, before.get(handle), edit.people.get(handle), redo)
     for old, new in slugs.values():

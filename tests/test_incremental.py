@@ -231,10 +231,6 @@ def test_community_edits_render_only_what_shows_them(tmp_path: Path) -> None:
         assert builder.update([edit_yaml(root, medsafety, members=[*members, "ines.carvalho"])]) == "updated"
         access = json.loads((root / "site" / "trees.json").read_text())["people"]
         assert access["ines.carvalho@lakeside-aged-care.example"] == "partners+medication-safety-leads"
-        # The first supplier to join it needs a tree of its own: a full build.
-        members = [*members, "ines.carvalho", "tess.hollis"]
-        assert builder.update([edit_yaml(root, medsafety, members=members)]) == "rebuilt"
-        assert (root / "site" / "suppliers+medication-safety-leads").is_dir()
     finally:
         builder.close()
     assert_same_as_full_build(root, tmp_path)
@@ -269,10 +265,21 @@ def test_the_sitemap_is_split_and_follows_updates(tmp_path: Path, monkeypatch: p
     assert_same_as_full_build(root, tmp_path)
 
 
-def test_a_renamed_community_or_thousands_of_posts_make_a_full_build(small_root: Path, tmp_path: Path) -> None:
+def test_what_changes_the_trees_makes_a_full_build(small_root: Path, tmp_path: Path) -> None:
+    """A renamed community, an audience, a reader of a new kind, the settings, thousands of posts."""
     builder = Builder(small_root)
     try:
         builder.build()
+        handover = "communities/handover/community.yml"
+        assert builder.update([edit_yaml(small_root, handover, audience=["staff"])]) == "rebuilt"
+        assert not (small_root / "site" / "partners" / "c" / "handover").exists()
+        add_community(small_root, "leads", audience=["members"], members=["ann.lee"])
+        assert builder.update(["communities/leads/community.yml"]) == "rebuilt"  # staff+leads
+        members = edit_yaml(small_root, "communities/leads/community.yml", members=["ann.lee", "bo.chen"])
+        assert builder.update([members]) == "rebuilt"  # partners+leads
+        assert (small_root / "site" / "partners+leads").is_dir()
+        write_config(small_root, topics_per_page=1)
+        assert builder.update(["mkdocs.yml"]) == "rebuilt"
         (small_root / "communities" / "procurement").rename(small_root / "communities" / "buying")
         assert builder.update(["communities/procurement", "communities/buying"]) == "rebuilt"
         assert (small_root / "site" / "staff" / "c" / "buying" / "index.html").is_file()
