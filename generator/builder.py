@@ -13,13 +13,17 @@ search index and the digest of every file it wrote.
   while updates go on in the live trees; :meth:`Builder.land` applies the
   changes that came after its snapshot to it, then swaps it in.
 - :meth:`Builder.update` takes the paths that changed. New or edited posts
-  (what the gateway writes) re-thread only their community and re-plan only
-  the pages that show them: their topics, the community's pages whose topics
-  moved, tag pages, the authors' profiles, the home page, feeds, search
-  shards, sitemap. Each page is rendered by the same code as a full build;
-  only files whose bytes differ are replaced, each atomically. Anything else
-  (people, community settings, editors' pages, ``mkdocs.yml``, thousands of
-  posts at once) is a full build.
+  (what the gateway writes) re-thread only the topics they are in and
+  re-plan only the pages that show them: their topics, the archive pages of
+  their community and tags where topics came, went or changed, the authors'
+  profiles, the home page, feeds, search shards, the sitemap's file that
+  lists them. Nothing on that path looks at every topic, so an update costs
+  the same in a small intranet and a big one. Edits of ``people/`` and
+  ``community.yml`` re-plan the pages that show that person or community
+  (:mod:`generator.structure`). Each page is rendered by the same code as a
+  full build; only files whose bytes differ are replaced, each atomically.
+  Editors' pages, ``mkdocs.yml``, edits that change which trees there are
+  or what they show, and thousands of posts at once are a full build.
 
 So a tree after any number of updates is byte for byte the tree a full build
 makes of the same content (``tests/test_incremental.py``).
@@ -29,39 +33,35 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from intranet.addresses import load_secret
-from intranet.format import SUBSCRIBERS_FILE, Intranet, Post
-from intranet.model import Change, Model
+from intranet.format import COMMUNITIES, PAGES_DIR, PEOPLE, SUBSCRIBERS_FILE, Intranet, Post
+from intranet.model import Change, Model, merged
 from intranet.settings import Settings
 
 from .audiences import Tree, listed_people, plan_trees, view_of
 from .background import BackgroundBuild, discard_later
+from .fullrender import render_all
 from .incremental import Pair, update_tree
 from .mkdocs_adapter import BuildError, TreeRenderer, read_settings_of, swap_in
-from .output import write_access, write_new
+from .output import access_files, write_access, write_atomic, write_new
 from .plans import (
     SitePlan,
-    plan_community,
     plan_frame,
-    plan_home,
-    plan_people,
-    plan_tags,
-    plan_topic,
 )
 from .site_model import Site
-from .treestate import Output, TreeState, finish_tree, merge, write_plan
+from .structure import edit_tree, read_edit
+from .treestate import TreeState, finish_tree
 
-__all__ = ["BuildError", "BuildResult", "Builder", "build_site", "merged"]
+__all__ = ["BuildError", "BuildResult", "Builder", "build_site"]
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class Builder:
 
     def render_staged(self, staged: Staged, progress: ProgressCallback | None = None) -> int:
         """The second half: every file of every planned tree, written into the staging folder."""
-        total = self._render_all(staged.states, progress)
+        total = render_all(self.site_dir, staged.states, progress)
         for state in staged.states:
             finish_tree(state, write=write_new)
         if staged.audience is None:
@@ -213,7 +213,7 @@ class Builder:
             state.out = self.site_dir / state.tree.name
         self.states, self.intranet, self.settings, self.problems = states, intranet, staged.settings, staged.problems
         self.seq = staged.seq
-        self.posts = _posts_of(intranet)
+        self.posts = _posts_by_community(intranet)
         topics: dict[str, int] = {}
         for state in states:
             topics.update({slug: len(ts) for slug, ts in state.site.topics.items()})
@@ -225,75 +225,6 @@ class Builder:
         }
         seconds = time.monotonic() - staged.started
         return BuildResult(self.site_dir, counts, pages, seconds, staged.problems, [t.name for t in staged.trees])
-
-    def _render_all(self, states: list[TreeState], progress: ProgressCallback | None) -> int:
-        """Render every generated page of every tree, on both cores when this process may fork."""
-        units: list[tuple[str, str, int]] = []
-        slugs = sorted({slug for state in states for slug in state.tree.communities})
-        for slug in slugs:
-            units.append(("community", slug, 0))
-            count = max((len(s.site.topics.get(slug, [])) for s in states if slug in s.tree.communities), default=0)
-            units += [("topic", slug, i) for i in range(count)]
-        units += [("people", "", 0), ("tags", "", 0), ("home", "", 0)]
-        workers = 2 if (os.cpu_count() or 1) > 1 and threading.active_count() == 1 and len(units) > 50 else 1
-        total = len(units)
-        if workers == 1:
-            output = self._render_units(states, units, progress, total)
-            merge(states, [output])
-            return output.count
-        # The other share's result goes through a file: each process has exited, or is done, before the
-        # other reads it, so the two never hold it at once.
-        with tempfile.TemporaryFile(dir=self.site_dir.parent, prefix=f".{self.site_dir.name}.share-") as spill:
-            pid = os.fork()
-            if pid == 0:  # the other share: render, report what was written, leave without cleanup
-                status = 1
-                try:
-                    result = self._render_units(states, units[1::2], None, total)
-                    pickle.dump(result, spill, protocol=pickle.HIGHEST_PROTOCOL)
-                    spill.flush()
-                    status = 0
-                except BaseException:
-                    log.exception("build worker failed")
-                finally:
-                    os._exit(status)
-            try:
-                mine = self._render_units(states, units[0::2], progress, total)
-            finally:
-                _, status = os.waitpid(pid, 0)
-            if status != 0:
-                raise BuildError("the second build process failed (see the log above)")
-            spill.seek(0)
-            theirs: Output = pickle.load(spill)  # noqa: S301 - our own child's output
-        merge(states, [mine, theirs])
-        return mine.count + theirs.count
-
-    def _render_units(
-        self, states: list[TreeState], units: list[tuple[str, str, int]], progress: ProgressCallback | None, total: int
-    ) -> Output:
-        output = Output()
-        for number, (kind, slug, index) in enumerate(units, start=1):
-            for state in states:
-                site = state.site
-                plan = SitePlan()
-                if kind == "community":
-                    if slug not in state.tree.communities:
-                        continue
-                    plan_community(site, plan, site.intranet.communities[slug])
-                elif kind == "topic":
-                    topics = site.topics.get(slug, []) if slug in state.tree.communities else []
-                    if index >= len(topics):
-                        continue
-                    plan_topic(site, plan, site.intranet.communities[slug], topics[index])
-                elif kind == "people":
-                    plan_people(site, plan)
-                elif kind == "tags":
-                    plan_tags(site, plan)
-                else:
-                    plan_home(site, plan)
-                write_plan(state, plan, output, write_new)
-            if progress is not None:
-                progress(number * 2 if total != len(units) else number, total)
-        return output
 
     # -- updates -----------------------------------------------------------------
 
@@ -325,15 +256,18 @@ class Builder:
 
     def _apply(self, change: Change) -> str:
         self.seq = change.seq
-        shown = [path or "the intranet" for path in change.structure if _shown(path)]
-        if shown or change.post_count > FULL_BUILD_ABOVE:
-            log.info("%s changed: full build", ", ".join(shown[:3]) or f"{change.post_count} posts")
-            done = self.rebuild()
-            if not self.background or change.post_count > FULL_BUILD_ABOVE:
-                return done
-        return self._update_posts(change)
+        edited = "nothing"
+        structure = [path for path in change.structure if _shown(path)]
+        if structure:
+            edited = self._edit(structure)
+            if edited not in ("updated", "nothing") and not self.background:
+                return edited
+        if change.post_count > FULL_BUILD_ABOVE:
+            log.info("%d posts changed: full build", change.post_count)
+            return self.rebuild()
+        return self._update_posts(change, edited)
 
-    def _update_posts(self, change: Change) -> str:
+    def _update_posts(self, change: Change, edited: str = "nothing") -> str:
         changed: dict[str, dict[str, Pair]] = {}  # community -> relpath -> (old post, new post)
         for slug, pairs in sorted(change.posts.items()):
             if slug not in self.posts:
@@ -350,16 +284,52 @@ class Builder:
                     self.posts[slug][relpath] = post
                 changed.setdefault(slug, {})[relpath] = (old, post)
         if not changed:
-            return "nothing"
+            return edited
         for state in self.states:
             if not changed.keys() & state.tree.communities:
                 continue
             shown = {s: r for s, r in changed.items() if s in state.tree.communities}
-            if not update_tree(state, shown, self.posts):
+            if not update_tree(state, shown, self._posts_of):
                 log.info("%s: who is listed changed: full build", state.tree.name)
                 self.states = []  # the trees are half updated: none is updated again before a full build
                 return self.rebuild()
         return "updated"
+
+    def _edit(self, paths: list[str]) -> str:
+        """People or communities' settings changed: render again only what shows them, where it can be done.
+
+        ``mkdocs.yml``, editors' pages, and edits that change which trees there are or what they show
+        make a full build (see :mod:`generator.structure`).
+        """
+        whole = next((p for p in paths if _frame(p)), None)
+        if whole is not None:
+            log.info("%s changed: full build", whole or "the intranet")
+            return self.rebuild()
+        assert self.intranet is not None and self.settings is not None
+        with self.model.lock:
+            edit = read_edit(self.intranet.people, self.intranet.communities, self.model.people, self.model.communities)
+        if not edit:
+            return "nothing"
+        trees = plan_trees(replace(self.intranet, communities=edit.communities, people=edit.people))
+        if edit.frame or {t.name: t for t in trees} != {s.tree.name: s.tree for s in self.states}:
+            log.info("%s: the trees change: full build", ", ".join(sorted(edit.handles | set(edit.slugs))))
+            return self.rebuild()
+        before = dict(self.intranet.people)
+        _refill(self.intranet.people, edit.people)
+        _refill(self.intranet.communities, edit.communities)
+        for state in self.states:
+            if not edit_tree(state, edit, before, self.settings.guest_directory, self._docs_dir):
+                log.info("%s: who is listed changed: full build", state.tree.name)
+                self.states = []  # the trees are half updated: none is updated again before a full build
+                return self.rebuild()
+        for name, data in access_files(self.intranet, trees).items():
+            write_atomic(self.site_dir, name, data, None)
+        log.info("updated the pages showing %s", ", ".join(sorted(edit.handles | set(edit.slugs))))
+        return "updated"
+
+    def _posts_of(self, slug: str) -> list[Post]:
+        """The posts of community ``slug`` as the trees show them, in path order (for threading it again)."""
+        return [p for _, p in sorted(self.posts.get(slug, {}).items())]
 
     # -- full builds in the background (``intranet up``) ------------------------------------
 
@@ -446,25 +416,12 @@ class Builder:
             staged.states.append(state)
 
 
-def merged(changes: list[Change]) -> Change:
-    """Several changes of the model as one: each post's state before the first and after the last."""
-    result = Change(max(c.seq for c in changes))
-    for change in sorted(changes, key=lambda c: c.seq):
-        for slug, pairs in change.posts.items():
-            into = result.posts.setdefault(slug, {})
-            for relpath, (before, after) in pairs.items():
-                into[relpath] = (into[relpath][0] if relpath in into else before, after)
-        result.forced |= change.forced
-        result.structure += [p for p in change.structure if p not in result.structure]
-    return result
-
-
 def summary_of(result: BuildResult) -> str:
     c = result.counts
     return f"{c['topics']} topics, {c['posts']} posts, {result.pages} pages in {len(result.trees)} trees"
 
 
-def _posts_of(intranet: Intranet) -> dict[str, dict[str, Post]]:
+def _posts_by_community(intranet: Intranet) -> dict[str, dict[str, Post]]:
     posts: dict[str, dict[str, Post]] = {slug: {} for slug in intranet.communities}
     for post in intranet.posts:
         posts.setdefault(post.community, {})[post.relpath] = post
@@ -474,6 +431,20 @@ def _posts_of(intranet: Intranet) -> dict[str, dict[str, Post]]:
 def _shown(path: str) -> bool:
     """Whether a change to ``path`` (not a post) changes what the site shows: all but who gets mail."""
     return not path.endswith(f"/{SUBSCRIBERS_FILE}")
+
+
+def _frame(path: str) -> bool:
+    """Whether a change to ``path`` changes the settings or the frame of every page: a full build."""
+    parts = path.split("/")
+    if parts[0] == COMMUNITIES:
+        return len(parts) > 2 and parts[2] == PAGES_DIR
+    return parts[0] != PEOPLE
+
+
+def _refill(mapping: dict[str, Any], new: dict[str, Any]) -> None:
+    """``mapping`` holds what ``new`` holds, in its order (the dict object stays: every tree's view shares it)."""
+    mapping.clear()
+    mapping.update(new)
 
 
 def _same_post(a: Post, b: Post) -> bool:

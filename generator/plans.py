@@ -9,7 +9,6 @@ plans a whole tree or only the pages one change shows with the same code.
 
 from __future__ import annotations
 
-import math
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from intranet.threads import Topic
 from intranet.urls import published_name
 
 from .feeds import atom_feed
+from .orders import TopicOrder, archive_pages
 from .site_model import Site
 
 KIND_TITLES = {"staff": "Staff", "partner": "Partners", "supplier": "Suppliers"}
@@ -103,9 +103,9 @@ def plan_community(site: Site, plan: SitePlan, community: Community, numbers: It
     and a reply only the page its topic is on.
     """
     slug = community.slug
-    topics = site.topics.get(slug, [])
+    order = site.orders.get(slug) or TopicOrder()
+    topics, archive = order.latest, order.started
     per_page = site.settings.topics_per_page
-    archive = by_start(topics)
     pages = archive_pages(len(topics), per_page)
     here = urls.community(slug)
     html = site.render(
@@ -116,7 +116,7 @@ def plan_community(site: Site, plan: SitePlan, community: Community, numbers: It
         page=0,
         pages=pages,
         page_uri=lambda n: urls.community(slug, n),
-        post_count=sum(len(t.entries) for t in topics),
+        post_count=site.post_counts.get(slug, 0),
         topic_count=len(topics),
     )
     plan.pages.append(
@@ -138,16 +138,6 @@ def plan_community(site: Site, plan: SitePlan, community: Community, numbers: It
         plan.pages.append(GeneratedPage(here, f"{community.name}: all topics, page {number}", html))
     items = site.latest(site.settings.feed_items, slug)
     plan.texts[urls.feed(slug)] = _feed(site, items, community.name, urls.community(slug), urls.feed(slug))
-
-
-def by_start(topics: Iterable[Topic]) -> list[Topic]:
-    """Topics in the order they were started: the archive's order."""
-    return sorted(topics, key=lambda t: (t.root.date, t.root.message_id, t.key))
-
-
-def archive_pages(count: int, per_page: int) -> int:
-    """Pages of the archive of ``count`` topics: none while the first page shows them all."""
-    return 0 if count <= per_page else math.ceil(count / per_page)
 
 
 def _post_view(site: Site, here: str, post: Post) -> dict[str, Any]:
@@ -216,17 +206,17 @@ def plan_people(site: Site, plan: SitePlan, handles: Iterable[str] | None = None
     for handle in sorted(site.listed if handles is None else set(handles) & site.listed):
         person = people[handle]
         here = urls.person(handle)
-        own = sorted(site.posts_by.get(handle, {}).values(), key=lambda p: (p.date, p.relpath), reverse=True)
-        own = own if full else []
-        recent = [(p, site.topic_of.get(p.relpath)) for p in own[: site.settings.profile_posts]]
+        own = site.own.get(handle) if full else None
+        newest = own.newest(site.settings.profile_posts) if own else []
+        recent = [(p, site.topic_of.get(p.relpath)) for p in newest]
         teams = [p for h in sorted(site.listed) if handle in (p := people[h]).members] if full else []
         html = site.render(
             "person.html",
             here,
             person=person,
-            communities=_communities_of(site, person, own) if full else [],
+            communities=_communities_of(site, person, own.counts if own else Counter()) if full else [],
             recent=recent,
-            post_count=len(own),
+            post_count=len(own) if own else 0,
             member_of=sorted(teams, key=lambda p: p.handle),
             kinds=KIND_TITLES,
         )
@@ -234,9 +224,8 @@ def plan_people(site: Site, plan: SitePlan, handles: Iterable[str] | None = None
         plan.pages.append(GeneratedPage(here, person.name, html, search=search, parent="People"))
 
 
-def _communities_of(site: Site, person: Person, posts: list[Post]) -> list[tuple[Community, str]]:
+def _communities_of(site: Site, person: Person, posted: Counter[str]) -> list[tuple[Community, str]]:
     result = []
-    posted = Counter(p.community for p in posts)
     for community in site.communities_by_name():
         roles = []
         if person.handle in community.moderators:
@@ -254,7 +243,7 @@ def _communities_of(site: Site, person: Person, posts: list[Post]) -> list[tuple
 
 
 def tag_names(site: Site) -> list[str]:
-    names = set(site.tagged)
+    names = {tag for tag, order in site.tag_orders.items() if order}
     for community in site.intranet.communities.values():
         names.update(community.tags)
     return sorted(names)
@@ -262,8 +251,8 @@ def tag_names(site: Site) -> list[str]:
 
 def tag_topics(site: Site, name: str) -> list[Topic]:
     """The topics carrying a tag, latest activity first."""
-    topics = site.tagged.get(name, {}).values()
-    return sorted(topics, key=lambda t: (t.last_activity, t.root.message_id), reverse=True)
+    order = site.tag_orders.get(name)
+    return order.latest if order else []
 
 
 def plan_tags(
@@ -281,13 +270,13 @@ def plan_tags(
     every = tag_names(site)
     if index:
         here = urls.tags()
-        counts = {name: len(site.tagged.get(name, {})) for name in every}
+        counts = {name: len(site.tag_orders.get(name, ())) for name in every}
         html = site.render("tags.html", here, names=every, counts=counts)
         plan.pages.append(GeneratedPage(here, "Tags", html, in_nav=True))
     per_page = site.settings.topics_per_page
     for name in every if names is None else sorted(set(names) & set(every)):
-        topics = tag_topics(site, name)
-        archive = by_start(topics)
+        order = site.tag_orders.get(name) or TopicOrder()
+        topics, archive = order.latest, order.started
         pages = archive_pages(len(topics), per_page)
         communities = [c for c in site.communities_by_name() if name in c.tags]
         wanted = range(0, pages + 1) if numbers is None else sorted(set(numbers) | {0})
@@ -324,10 +313,10 @@ def plan_home(site: Site, plan: SitePlan) -> None:
     here = urls.home()
     stats = {}
     for community in communities:
-        topics = site.topics.get(community.slug, [])
+        topics = site.orders[community.slug].latest if community.slug in site.orders else []
         stats[community.slug] = {
             "topics": len(topics),
-            "posts": sum(len(t.entries) for t in topics),
+            "posts": site.post_counts.get(community.slug, 0),
             "last": topics[0].last_activity if topics else None,
         }
     items = [(p, site.topic_of[p.relpath]) for p in site.latest(site.settings.latest_items)]

@@ -103,6 +103,8 @@ class SearchIndex:
         self._separator = separator
         self._docs: dict[str, _Doc] = {}
         self._order: list[tuple[int, str]] = []  # (hash, location), ascending: ids ascend the same way
+        self._ranks = array("I")  # the id of each document of _order, in its order (the ranking file's ids)
+        self._days = array("H")  # and its day
         self._id: dict[str, int] = {}
         self._buckets: dict[int, set[str]] = {}
         self._lists: dict[str, dict[str, array]] = {"t": {}, "b": {}}
@@ -129,6 +131,10 @@ class SearchIndex:
     def __len__(self) -> int:
         return len(self._docs)
 
+    def locations(self) -> list[str]:
+        """The locations of every document in the index."""
+        return list(self._docs)
+
     def update(self, changed: Iterable[SearchDoc], removed: Iterable[str]) -> set[str]:
         """Add or replace ``changed``, drop the ``removed`` locations; the relpaths whose bytes changed or vanished.
 
@@ -141,12 +147,20 @@ class SearchIndex:
             return set()
         inserted = [loc for loc in new if loc not in self._docs]
         for loc in gone:
-            del self._order[bisect.bisect_left(self._order, (self._docs[loc].natural, loc))]
+            at = bisect.bisect_left(self._order, (self._docs[loc].natural, loc))
+            del self._order[at], self._ranks[at], self._days[at]
         for loc in inserted:
-            bisect.insort(self._order, (new[loc].natural, loc))
+            at = bisect.bisect_left(self._order, (new[loc].natural, loc))
+            self._order.insert(at, (new[loc].natural, loc))
+            self._ranks.insert(at, 0)
+            self._days.insert(at, 0)
         starts = [bisect.bisect_left(self._order, (self._docs[loc].natural, loc)) for loc in gone]
         starts += [bisect.bisect_left(self._order, (new[loc].natural, loc)) for loc in inserted]
         ids = self._reslot(starts, set(inserted))
+        for loc, ident in ids.items():
+            self._ranks[bisect.bisect_left(self._order, (doc_hash(loc), loc))] = ident
+        for loc, doc in new.items():
+            self._days[bisect.bisect_left(self._order, (doc.natural, loc))] = doc.day
 
         # Documents that keep their id and change only lose and gain words; the
         # others (gone, new, or moved by a collision) leave every list they were in.
@@ -175,6 +189,7 @@ class SearchIndex:
     def _build(self, docs: dict[str, SearchDoc]) -> None:
         self._order = sorted((doc_hash(loc), loc) for loc in docs)
         self._id = self._reslot([0], set(docs)) if docs else {}
+        self._ranks = array("I", (self._id[loc] for _, loc in self._order))
         for _, loc in self._order:  # ascending ids: appends keep every list sorted
             ident = self._id[loc]
             self._docs[loc], title, body = _Doc.of(docs[loc])
@@ -187,6 +202,7 @@ class SearchIndex:
                         lists[term] = array("I", (ident,))
                     else:
                         found.append(ident)
+        self._days = array("H", (self._docs[loc].day for _, loc in self._order))
         for term in set(self._lists["t"]) | set(self._lists["b"]):
             self._df[term] = self._count(term)
         self._vocab = sorted(self._df)
@@ -471,6 +487,4 @@ class SearchIndex:
         return meta_file(rows)
 
     def _render_rank(self) -> bytes:
-        ids = array("I", (self._id[loc] for _, loc in self._order))
-        days = array("H", (self._docs[loc].day for _, loc in self._order))
-        return rank_file(ids, days)
+        return rank_file(self._ranks, self._days)

@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from intranet.model import Change, Model
+from intranet.model import Change, Model, merged
 
 from .audiences import plan_trees
 from .background import discard_leftovers
-from .builder import Builder, BuildError, merged
+from .builder import Builder, BuildError
 
 log = logging.getLogger("intranet.up")
 

@@ -24,6 +24,8 @@ from intranet.format import AUDIENCES, Author, Community, Intranet, Person, Post
 from intranet.settings import Settings
 from intranet.threads import Topic, build_topics
 
+from .orders import PostOrder, TopicOrder
+
 AUDIENCE_WORDS = {"staff": "staff", "partners": "partners", "suppliers": "suppliers", "members": "its members only"}
 
 
@@ -56,6 +58,44 @@ def _filesize(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
+def _author_key(author: Author) -> str:
+    """What names the author in a post: a handle, or a normalised address (handles hold no ``@``)."""
+    if author.handle:
+        return author.handle
+    return normalize_address(author.email) if author.email else ""
+
+
+def _resolve(author: Author, people: dict[str, Person], by_email: dict[str, str]) -> Person | None:
+    """The person a post's author is shown as."""
+    if author.handle:
+        return people.get(author.handle)
+    if author.email:
+        handle = by_email.get(normalize_address(author.email))
+        return people.get(handle) if handle else None
+    return None
+
+
+def _same_topic(a: Topic, b: Topic) -> bool:
+    """The same posts threaded the same way (a topic threaded again that nothing changed)."""
+    if a.root is not b.root or len(a.entries) != len(b.entries):
+        return False
+    return all(
+        x.post is y.post and x.depth == y.depth and x.parent is y.parent
+        for x, y in zip(a.entries, b.entries, strict=True)
+    )
+
+
+def _in_place(old: Post, new: Post) -> bool:
+    """An edit that leaves a post where it is in its thread (its text, tags or flags changed)."""
+    return (old.relpath, old.message_id, old.topic, old.in_reply_to, old.date) == (
+        new.relpath,
+        new.message_id,
+        new.topic,
+        new.in_reply_to,
+        new.date,
+    )
+
+
 def _root_of(post: Post, by_id: dict[str, Post]) -> Post | None:
     """The first post of the topic a new ``post`` joins, found as :func:`intranet.threads.build_topics` does."""
     if post.topic and post.topic != post.message_id and post.topic in by_id:
@@ -72,9 +112,10 @@ def _root_of(post: Post, by_id: dict[str, Post]) -> Post | None:
 class Site:
     """One tree's intranet and the indexes its pages are rendered from.
 
-    :meth:`set_posts` replaces one community's posts and refreshes every
-    index that depends on them, so a long-lived builder can follow a change
-    without threading the whole intranet again.
+    :meth:`set_posts` replaces one community's posts and :meth:`people_changed` follows edits of
+    ``people/``; both refresh every index that depends on them in place (the orders of
+    :mod:`generator.orders`), so a long-lived builder follows a change without threading or
+    sorting the whole intranet again.
     """
 
     def __init__(
@@ -94,71 +135,204 @@ class Site:
         self.directory_urls = directory_urls
         self.tz = ZoneInfo(settings.timezone)
         self.by_email = intranet.person_by_email()
-        self.topics: dict[str, list[Topic]] = {}  # community -> topics, most recently active first
+        self.orders: dict[str, TopicOrder] = {}  # community -> its topics
+        self.tag_orders: dict[str, TopicOrder] = {}  # tag -> the topics carrying it
+        self.post_counts: dict[str, int] = {}  # community -> its posts
         self.topic_of: dict[str, Topic] = {}  # post relpath -> its topic
-        self.posts_by: dict[str, dict[str, Post]] = defaultdict(dict)  # handle -> relpath -> post
-        self.tagged: dict[str, dict[str, Topic]] = defaultdict(dict)  # tag -> topic page -> topic
+        self.own: dict[str, PostOrder] = {}  # handle -> the posts shown under that person's name
+        self.authored: dict[str, dict[str, Post]] = {}  # author's handle or address -> relpath -> post
         self._by_id: dict[str, dict[str, Post]] = {}  # community -> Message-ID -> post (the earliest)
         self._waited: dict[str, set[str]] = {}  # community -> Message-IDs its posts answer or name as topic
         grouped: dict[str, list[Post]] = defaultdict(list)
         for post in intranet.posts:
             grouped[post.community].append(post)
+        tagged: dict[str, list[Topic]] = defaultdict(list)
+        owned: dict[str, list[Post]] = defaultdict(list)
         for slug in intranet.communities:
-            self._index(slug, grouped.get(slug, []))
+            topics = build_topics(grouped.get(slug, [])).get(slug, [])
+            self.orders[slug] = TopicOrder(topics)
+            self.post_counts[slug] = 0
+            for topic in topics:
+                self._index_topic(topic, tagged, owned)
+            self._note_ids(slug, grouped.get(slug, []))
+        self.tag_orders = {tag: TopicOrder(topics) for tag, topics in tagged.items()}
+        for handle, posts in owned.items():
+            self.own[handle] = PostOrder(posts)
 
-    def set_posts(self, slug: str, posts: list[Post], added: list[Post] | None = None) -> None:
-        """Make ``posts`` the posts of community ``slug`` (the intranet's list is the caller's).
+    @property
+    def topics(self) -> dict[str, list[Topic]]:
+        """Community -> its topics, most recently active first."""
+        return {slug: order.latest for slug, order in self.orders.items()}
 
-        ``added`` says the change was only these new posts: then, when none of them is a post
-        another one was waiting for, only the topics they join are threaded again.
+    def set_posts(
+        self, slug: str, pairs: list[tuple[Post | None, Post | None]], posts: Callable[[], list[Post]]
+    ) -> dict[str, tuple[Topic | None, Topic | None]]:
+        """Posts of community ``slug`` came, went or changed (``pairs``: before, after); ``posts()`` gives
+        them all now. Returns the topics that changed: page -> (before, after).
+
+        New posts that no other post was waiting for, and edits that leave a post where it is in its
+        thread, thread only the topics they are in (``posts`` is not called). Otherwise the community
+        is threaded again, and topics threaded as before stay as they were.
         """
-        if added and self._add(slug, added):
-            return
-        for topic in self.topics.get(slug, []):
-            self._unindex(slug, topic)
-        self._index(slug, posts)
+        changes: dict[str, tuple[Topic | None, Topic | None]] = {}
+        if all(old is None and new is not None for old, new in pairs):
+            if self._add(slug, [new for _, new in pairs if new is not None], changes):
+                return changes
+        elif all(old is not None and new is not None and _in_place(old, new) for old, new in pairs):
+            if self._edit(slug, [(old, new) for old, new in pairs if old is not None and new is not None], changes):
+                return changes
+        self._reindex(slug, posts(), changes)
+        return changes
 
-    def _index(self, slug: str, posts: list[Post]) -> None:
-        topics = build_topics(posts).get(slug, [])
-        self.topics[slug] = topics
-        for topic in topics:
-            self._index_topic(slug, topic)
+    def _note_ids(self, slug: str, posts: list[Post]) -> None:
         by_id: dict[str, Post] = {}
         for post in sorted(posts, key=lambda p: (p.date, p.relpath)):
             by_id.setdefault(post.message_id, post)
         self._by_id[slug] = by_id
         self._waited[slug] = {i for p in posts for i in (p.in_reply_to, p.topic) if i}
 
-    def _index_topic(self, slug: str, topic: Topic) -> None:
+    def _reindex(self, slug: str, posts: list[Post], changes: dict[str, tuple[Topic | None, Topic | None]]) -> None:
+        self.orders.setdefault(slug, TopicOrder())
+        self.post_counts.setdefault(slug, 0)
+        old = {urls.topic(slug, t.key): t for t in self.orders[slug].latest}
+        new = {urls.topic(slug, t.key): t for t in build_topics(posts).get(slug, [])}
+        pairs = []
+        for page in sorted(old.keys() | new.keys()):
+            before, after = old.get(page), new.get(page)
+            if before is None or after is None or not _same_topic(before, after):
+                pairs.append((before, after))
+        self._put(slug, pairs, changes)
+        self._note_ids(slug, posts)
+
+    def _put(
+        self,
+        slug: str,
+        pairs: list[tuple[Topic | None, Topic | None]],
+        changes: dict[str, tuple[Topic | None, Topic | None]],
+    ) -> None:
+        """Each ``new`` in place of its ``old`` (either may be None) in every index; noted in ``changes``."""
+        for old, _ in pairs:  # first out, all of them: a post may move from one topic to another
+            if old is not None:
+                self._unindex_topic(old)
+        order = self.orders[slug]
+        for old, new in pairs:
+            if old is not None and new is not None:
+                order.replace(old, new)
+            elif old is not None:
+                order.remove(old)
+            elif new is not None:
+                order.add(new)
+            old_tags = set(old.tags) if old else set()
+            new_tags = set(new.tags) if new else set()
+            for tag in old_tags - new_tags:  # an order left empty stays until the update has taken its changes
+                self.tag_orders[tag].remove(old)  # type: ignore[arg-type]
+            for tag in sorted(new_tags):
+                if tag in old_tags:
+                    self.tag_orders[tag].replace(old, new)  # type: ignore[arg-type]
+                else:
+                    self.tag_orders.setdefault(tag, TopicOrder()).add(new)  # type: ignore[arg-type]
+            page = urls.topic(slug, (new or old).key)  # type: ignore[union-attr]
+            changes[page] = (changes[page][0] if page in changes else old, new)
+        for _, new in pairs:
+            if new is not None:
+                self._index_topic(new)
+
+    def _index_topic(
+        self, topic: Topic, tagged: dict[str, list[Topic]] | None = None, owned: dict[str, list[Post]] | None = None
+    ) -> None:
+        """Note ``topic``'s posts (for the tags: in ``tagged``, when given, for the caller to order)."""
         for post in topic.posts:
             self.topic_of[post.relpath] = topic
-            person = self.person_for(post.author)
-            if person:
-                self.posts_by[person.handle][post.relpath] = post
-        for tag in topic.tags:
-            self.tagged[tag][urls.topic(slug, topic.key)] = topic
+            self._own(post, owned)
+        if tagged is not None:
+            for tag in topic.tags:
+                tagged[tag].append(topic)
+        self.post_counts[topic.community] += len(topic.entries)
 
-    def _unindex(self, slug: str, topic: Topic) -> None:
-        page = urls.topic(slug, topic.key)
-        for tag in topic.tags:
-            self.tagged[tag].pop(page, None)
-            if not self.tagged[tag]:
-                del self.tagged[tag]
+    def _unindex_topic(self, topic: Topic) -> None:
         for post in topic.posts:
             self.topic_of.pop(post.relpath, None)
-            person = self.person_for(post.author)
-            if person:
-                self.posts_by[person.handle].pop(post.relpath, None)
+            self._disown(post)
+        self.post_counts[topic.community] -= len(topic.entries)
 
-    def _add(self, slug: str, added: list[Post]) -> bool:
+    def _own(self, post: Post, owned: dict[str, list[Post]] | None = None) -> None:
+        key = _author_key(post.author)
+        if key:
+            self.authored.setdefault(key, {})[post.relpath] = post
+        person = self.person_for(post.author)
+        if person is None:
+            return
+        if owned is not None:
+            owned[person.handle].append(post)
+        else:
+            self.own.setdefault(person.handle, PostOrder()).add(post)
+
+    def _disown(self, post: Post, person: Person | None = None, keep_author: bool = False) -> None:
+        key = _author_key(post.author)
+        if key and not keep_author:
+            found = self.authored.get(key, {})
+            found.pop(post.relpath, None)
+            if not found:
+                self.authored.pop(key, None)
+        person = person or self.person_for(post.author)
+        if person is not None and person.handle in self.own:
+            self.own[person.handle].remove(post)
+            if not self.own[person.handle]:
+                del self.own[person.handle]
+
+    def people_changed(self, before: dict[str, Person], handles: set[str]) -> tuple[set[str], list[Post]]:
+        """``handles`` came, went or changed in ``self.intranet.people`` (``before``: as they were).
+
+        Posts written from an address or as a handle whose person changed are attributed again.
+        Returns the handles that gained or lost posts, and the posts shown under another person now.
+        """
+        keys = set(handles)
+        for handle in handles:
+            for person in (before.get(handle), self.intranet.people.get(handle)):
+                keys.update(normalize_address(e) for e in (person.emails if person else []))
+        old_by_email = self.by_email
+        self.by_email = self.intranet.person_by_email()
+        moved: set[str] = set()
+        posts = []
+        for key in sorted(keys):
+            for post in list(self.authored.get(key, {}).values()):
+                was = _resolve(post.author, before, old_by_email)
+                now = self.person_for(post.author)
+                if (was.handle if was else None) == (now.handle if now else None):
+                    continue
+                self._disown(post, was, keep_author=True)
+                self._own(post)
+                moved.update(p.handle for p in (was, now) if p)
+                posts.append(post)
+        return moved, posts
+
+    def _edit(
+        self, slug: str, edits: list[tuple[Post, Post]], changes: dict[str, tuple[Topic | None, Topic | None]]
+    ) -> bool:
+        """Thread again only the topics of posts edited in place; False when the whole community must be."""
+        by_id = self._by_id.get(slug, {})
+        for old, new in edits:
+            topic = self.topic_of.get(old.relpath)
+            if topic is None or not any(p is old for p in topic.posts):
+                return False
+            members = [new if p is old else p for p in topic.posts]
+            threaded = build_topics(members).get(slug, [])
+            root = new if topic.root is old else topic.root
+            if len(threaded) != 1 or threaded[0].root is not root:
+                return False
+            self._put(slug, [(topic, threaded[0])], changes)
+            if by_id.get(old.message_id) is old:
+                by_id[old.message_id] = new
+        return True
+
+    def _add(self, slug: str, added: list[Post], changes: dict[str, tuple[Topic | None, Topic | None]]) -> bool:
         """Thread new posts into their topics alone; False when the whole community must be threaded."""
         by_id, waited = self._by_id.get(slug, {}), self._waited.get(slug, set())
         ids = {p.message_id for p in added}
-        if len(ids) < len(added) or ids & (set(by_id) | waited):
+        if len(ids) < len(added) or any(i in by_id or i in waited for i in ids):
             return False  # a duplicate Message-ID, or a post some other post was waiting for
         if any(i in ids and i != p.message_id for p in added for i in (p.in_reply_to, p.topic) if i):
             return False  # new posts answering each other
-        topics = self.topics.get(slug, [])
         for post in added:
             root = _root_of(post, by_id)
             if root is None:
@@ -173,15 +347,9 @@ class Site:
             threaded = build_topics(members).get(slug, [])
             if len(threaded) != 1 or threaded[0].root is not (old.root if old else post):
                 return False
-            if old is not None:
-                self._unindex(slug, old)
-                topics.remove(old)
-            topics.append(threaded[0])
-            self._index_topic(slug, threaded[0])
+            self._put(slug, [(old, threaded[0])], changes)
             by_id[post.message_id] = post
             waited.update(i for i in (post.in_reply_to, post.topic) if i)
-        topics.sort(key=lambda t: (t.last_activity, t.root.message_id), reverse=True)
-        self.topics[slug] = topics
         return True
 
     def latest(self, limit: int, slug: str | None = None) -> list[Post]:
@@ -191,8 +359,8 @@ class Site:
         of the topics tied with the last of those), so only those are looked at.
         """
         candidates: list[Post] = []
-        for community in [slug] if slug else list(self.topics):
-            topics = self.topics.get(community or "", [])
+        for community in [slug] if slug else list(self.orders):
+            topics = self.orders[community].latest if community in self.orders else []
             count = min(limit, len(topics))
             while count and count < len(topics) and topics[count].last_activity == topics[count - 1].last_activity:
                 count += 1
@@ -214,12 +382,7 @@ class Site:
         return value.astimezone(self.tz).strftime("%-d %b %Y")
 
     def person_for(self, author: Author) -> Person | None:
-        if author.handle:
-            return self.intranet.people.get(author.handle)
-        if author.email:
-            handle = self.by_email.get(normalize_address(author.email))
-            return self.intranet.people.get(handle) if handle else None
-        return None
+        return _resolve(author, self.intranet.people, self.by_email)
 
     def is_listed(self, person: Person) -> bool:
         return person.handle in self.listed

@@ -5,7 +5,6 @@ Shared by full builds (:mod:`generator.builder`) and updates (:mod:`generator.in
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,12 +12,13 @@ from intranet import urls
 
 from .audiences import Tree
 from .mkdocs_adapter import TreeRenderer
-from .output import Writer, copy_file, remove, sitemap
+from .output import Writer, copy_file, remove
 from .plans import GeneratedPage, SitePlan
 from .search_index import SearchDoc, SearchIndex
 from .search_text import compact_text
 from .search_worker import RESULTS_SCRIPT, results_script, worker_relpath, worker_script
 from .site_model import Site
+from .sitemaps import Sitemap
 
 
 @dataclass
@@ -33,6 +33,7 @@ class TreeState:
     pages: dict[str, str] = field(default_factory=dict)  # page source URI -> output path
     files: dict[str, dict[str, Path]] = field(default_factory=dict)  # topic page -> attachments (output -> source)
     search: SearchIndex = field(default_factory=SearchIndex)
+    sitemap: Sitemap = field(default_factory=Sitemap)  # the pages in state.pages, by sitemap file
 
 
 @dataclass
@@ -93,13 +94,13 @@ def finish_tree(state: TreeState, write: Writer) -> None:
 
 
 def write_sitemap(state: TreeState, write: Writer) -> None:
-    site_url = state.site.settings.site_url
-    directory_urls = state.site.directory_urls
-    data = sitemap(site_url, sorted(urls.page_url(uri, directory_urls) for uri in state.pages))
-    state.digests["sitemap.xml"] = write(state.out, "sitemap.xml", data, state.digests.get("sitemap.xml"))
-    packed = gzip.compress(data, mtime=0)
-    old = state.digests.get("sitemap.xml.gz")
-    state.digests["sitemap.xml.gz"] = write(state.out, "sitemap.xml.gz", packed, old)
+    """The files of the sitemap whose pages came or went since it was last written (all, the first time)."""
+    for relpath, data in state.sitemap.files(state.site.settings.site_url).items():
+        if data is None:
+            remove(state.out, relpath)
+            state.digests.pop(relpath, None)
+        else:
+            state.digests[relpath] = write(state.out, relpath, data, state.digests.get(relpath))
 
 
 # -- updates -----------------------------------------------------------------
@@ -108,6 +109,7 @@ def write_sitemap(state: TreeState, write: Writer) -> None:
 def remove_page(state: TreeState, src_uri: str) -> None:
     dest = state.pages.pop(src_uri, None)
     if dest is not None:
+        state.sitemap.discard(urls.page_url(src_uri, state.site.directory_urls))
         remove(state.out, dest)
         state.digests.pop(dest, None)
     for attachment in state.files.pop(src_uri, {}):
@@ -121,6 +123,8 @@ def merge(states: list[TreeState], outputs: list[Output], search: bool = True) -
         name = state.tree.name
         for output in outputs:
             state.digests.update(output.digests.get(name, {}))
+            for src_uri in output.pages.get(name, {}).keys() - state.pages.keys():
+                state.sitemap.add(urls.page_url(src_uri, state.site.directory_urls))
             state.pages.update(output.pages.get(name, {}))
             state.files.update(output.files.get(name, {}))
         if search:

@@ -84,6 +84,19 @@ class Change:
         return sum(len(pairs) for pairs in self.posts.values())
 
 
+def merged(changes: list[Change]) -> Change:
+    """Several changes of the model as one: each post's state before the first and after the last."""
+    result = Change(max(c.seq for c in changes))
+    for change in sorted(changes, key=lambda c: c.seq):
+        for slug, pairs in change.posts.items():
+            into = result.posts.setdefault(slug, {})
+            for relpath, (before, after) in pairs.items():
+                into[relpath] = (into[relpath][0] if relpath in into else before, after)
+        result.forced |= change.forced
+        result.structure += [p for p in change.structure if p not in result.structure]
+    return result
+
+
 @dataclass
 class Known:
     """What one community's threads say, for the gateway: where each Message-ID belongs."""

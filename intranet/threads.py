@@ -26,16 +26,16 @@ class Topic:
     entries: list[Entry] = field(default_factory=list)
 
     @property
-    def key(self) -> str:
-        """Stable short name of the topic; its page is ``c/<community>/t/<key>/``."""
-        return self.root.key[:12]
-
-    @property
     def title(self) -> str:
         return self.root.subject or "(no subject)"
 
     # A topic is threaded once and not changed afterwards (a change threads it again), so what is
-    # derived from its entries is worked out once.
+    # derived from its root and entries is worked out once.
+
+    @cached_property
+    def key(self) -> str:
+        """Stable short name of the topic; its page is ``c/<community>/t/<key>/``."""
+        return self.root.key[:12]
 
     @cached_property
     def posts(self) -> list[Post]:

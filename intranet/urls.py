@@ -82,7 +82,7 @@ def relative(from_src: str, to_src: str, directory_urls: bool = True, anchor: st
     if not base:
         rel = there or "./"
     else:
-        rel = posixpath.relpath(there or ".", base.rstrip("/") or ".")
+        rel = _relpath(there or ".", base.rstrip("/") or ".")
         if there.endswith("/") or not there:
             rel = rel.rstrip("/") + "/"
         if rel == "./" and not there.endswith("/"):
@@ -90,6 +90,21 @@ def relative(from_src: str, to_src: str, directory_urls: bool = True, anchor: st
     if rel.startswith("./") and len(rel) > 2:
         rel = rel[2:]
     return quote(rel, safe="/.-_~") + (f"#{anchor}" if anchor else "")
+
+
+def _relpath(path: str, start: str) -> str:
+    """``posixpath.relpath`` for two paths relative to the same root, without asking for the working
+    directory (a topic table links to dozens of pages: this is most of the time a link takes)."""
+    to = [part for part in path.split("/") if part and part != "."]
+    at = [part for part in start.split("/") if part and part != "."]
+    if ".." in to or ".." in at:
+        return posixpath.relpath(path, start)
+    common = 0
+    for a, b in zip(to, at, strict=False):
+        if a != b:
+            break
+        common += 1
+    return "/".join([".."] * (len(at) - common) + to[common:]) or "."
 
 
 # Attachments whose type a browser shows or downloads safely keep their name; others get .bin.

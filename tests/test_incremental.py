@@ -9,13 +9,17 @@ file by file with a full build of the same content in another folder.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
-from helpers import add_community, add_person, add_post, copy_demo, write_config
+import yaml
+from helpers import add_community, add_person, add_post, copy_demo, small_intranet, write_config
 
+from generator import sitemaps
 from generator.builder import Builder, build_site
 from intranet.format import attachments_dir, post_relpath, read_intranet
 
@@ -150,23 +154,132 @@ def test_a_late_parent_pulls_its_reply_into_its_thread(tmp_path: Path) -> None:
         builder.close()
 
 
-def test_other_changes_rebuild_every_tree(small_root: Path, tmp_path: Path) -> None:
-    builder = Builder(small_root)
+def edit_yaml(root: Path, relpath: str, **fields: Any) -> str:
+    """Change (or, with None, drop) fields of a YAML file of the content, as an editor would."""
+    path = root / relpath
+    data = yaml.safe_load(path.read_text())
+    for key, value in fields.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return relpath
+
+
+def test_people_edits_render_only_what_shows_them(tmp_path: Path) -> None:
+    root = copy_demo(tmp_path / "demo")
+    write_config(root, topics_per_page=4)
+    builder = Builder(root)
     try:
         builder.build()
-        assert builder.update(["communities/handover/subscribers.yml"]) == "nothing"
-        add_person(small_root, "ann.lee", name="Ann Lee-Smith", role="Charge nurse")
-        assert builder.update(["people/ann.lee.yml"]) == "rebuilt"
-        assert "Ann Lee-Smith" in (small_root / "site" / "partners" / "index.html").read_text()
+        trees = sorted(p.name for p in (root / "site").iterdir() if p.is_dir())
+        # An author who posted in five communities, three trees, changes name.
+        assert builder.update([edit_yaml(root, "people/amira.haddad.yml", name="Amira Haddad-Kerr")]) == "updated"
+        page = root / "site" / "partners" / "c" / "clinical-handover" / "index.html"
+        assert "Amira Haddad-Kerr" in page.read_text()
+        # Only their role: their profile and the directory.
+        assert builder.update([edit_yaml(root, "people/tomas.lindqvist.yml", role="Director of Nursing")]) == "updated"
+        # Someone new, who had already written from an address: those posts are theirs now (and a
+        # partners' directory of contacts lists them).
+        add_person(
+            root, "ruth.abernethy", name="Ruth Abernethy", kind="partner", emails=["Ruth.Abernethy@mailbox.example"]
+        )
+        assert builder.update(["people/ruth.abernethy.yml"]) == "updated"
+        assert (root / "site" / "partners" / "people" / "ruth.abernethy" / "index.html").is_file()
+        add_person(root, "new.starter", name="New Starter")  # someone who has not posted
+        assert builder.update(["people/new.starter.yml"]) == "updated"
+        # Staff to partner: their badge on every post, the directory's groups, the tree they read.
+        assert builder.update([edit_yaml(root, "people/jordan.reyes.yml", kind="partner")]) == "updated"
+        # A team gains a member; a person who posted leaves.
+        team = edit_yaml(root, "people/medisupply-support.yml", members=["tess.hollis", "leah.morgan"])
+        assert builder.update([team]) == "updated"
+        (root / "people" / "marcus.delaney.yml").unlink()
+        assert builder.update(["people/marcus.delaney.yml"]) == "updated"
+        assert not (root / "site" / "staff" / "people" / "marcus.delaney").exists()
+        assert sorted(p.name for p in (root / "site").iterdir() if p.is_dir()) == trees
     finally:
         builder.close()
-    assert_same_as_full_build(small_root, tmp_path)
+    assert_same_as_full_build(root, tmp_path)
 
 
-def test_a_renamed_community_or_thousands_of_posts_make_a_full_build(small_root: Path, tmp_path: Path) -> None:
+def test_community_edits_render_only_what_shows_them(tmp_path: Path) -> None:
+    root = copy_demo(tmp_path / "demo")
+    write_config(root, topics_per_page=4)
+    builder = Builder(root)
+    try:
+        builder.build()
+        handover = "communities/clinical-handover/community.yml"
+        assert builder.update([edit_yaml(root, handover, purpose="Safer handover, everywhere.")]) == "updated"
+        assert builder.update([edit_yaml(root, handover, moderators=["tomas.lindqvist", "jordan.reyes"])]) == "updated"
+        assert builder.update([edit_yaml(root, handover, tags=["isbar", "zz-brand-new"])]) == "updated"
+        assert builder.update([edit_yaml(root, handover, mail="handovers")]) == "updated"
+        # Its name is in every page's navigation: every page of the trees that show it, in place.
+        assert builder.update([edit_yaml(root, handover, name="Handover of Care")]) == "updated"
+        assert "Handover of Care" in (root / "site" / "partners" / "index.html").read_text()
+        # A topic closed by its first post's front matter.
+        first = next(
+            p for p in read_intranet(root).posts if p.community == "clinical-handover" and p.in_reply_to is None
+        )
+        path = root / first.relpath
+        path.write_text(path.read_text().replace("\n---\n", "\nclosed: true\n---\n", 1))
+        assert builder.update([first.relpath]) == "updated"
+        assert builder.update(["communities/clinical-handover/subscribers.yml"]) == "nothing"
+        # A partner joins a members-only community that other partners read: the tree is there already.
+        members = read_intranet(root).communities["medication-safety-leads"].members
+        medsafety = "communities/medication-safety-leads/community.yml"
+        assert builder.update([edit_yaml(root, medsafety, members=[*members, "ines.carvalho"])]) == "updated"
+        access = json.loads((root / "site" / "trees.json").read_text())["people"]
+        assert access["ines.carvalho@lakeside-aged-care.example"] == "partners+medication-safety-leads"
+    finally:
+        builder.close()
+    assert_same_as_full_build(root, tmp_path)
+
+
+def test_the_sitemap_is_split_and_follows_updates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "small"
+    root.mkdir()
+    small_intranet(root)
+    builder = Builder(root)
+    try:
+        builder.build()
+        assert not (root / "site" / "staff" / "sitemaps").exists()
+        pages = len((root / "site" / "staff" / "sitemap.xml").read_text().split("<url>")) - 1
+        monkeypatch.setattr(sitemaps, "SPLIT_ABOVE", pages + 3)  # the limits are read when the files are made
+        monkeypatch.setattr(sitemaps, "PER_FILE", 4)
+        paths = []
+        for n in range(12):  # more pages: sitemap.xml becomes an index of files
+            path = add_post(root, "handover", f"<s{n}@x>", f"Topic {n}", date=dt.datetime(2026, 11, 3, n, tzinfo=UTC))
+            paths.append(path)
+            assert builder.update([str(path.relative_to(root))]) == "updated"
+        index = (root / "site" / "staff" / "sitemap.xml").read_text()
+        assert "<sitemapindex" in index and "/sitemaps/0.xml" in index
+        assert_same_as_full_build(root, tmp_path)
+        for path in paths[:10]:  # fewer again: one sitemap.xml
+            path.unlink()
+            assert builder.update([str(path.relative_to(root))]) == "updated"
+        assert "<urlset" in (root / "site" / "staff" / "sitemap.xml").read_text()
+        assert not (root / "site" / "staff" / "sitemaps").exists()
+    finally:
+        builder.close()
+    assert_same_as_full_build(root, tmp_path)
+
+
+def test_what_changes_the_trees_makes_a_full_build(small_root: Path, tmp_path: Path) -> None:
+    """A renamed community, an audience, a reader of a new kind, the settings, thousands of posts."""
     builder = Builder(small_root)
     try:
         builder.build()
+        handover = "communities/handover/community.yml"
+        assert builder.update([edit_yaml(small_root, handover, audience=["staff"])]) == "rebuilt"
+        assert not (small_root / "site" / "partners" / "c" / "handover").exists()
+        add_community(small_root, "leads", audience=["members"], members=["ann.lee"])
+        assert builder.update(["communities/leads/community.yml"]) == "rebuilt"  # staff+leads
+        members = edit_yaml(small_root, "communities/leads/community.yml", members=["ann.lee", "bo.chen"])
+        assert builder.update([members]) == "rebuilt"  # partners+leads
+        assert (small_root / "site" / "partners+leads").is_dir()
+        write_config(small_root, topics_per_page=1)
+        assert builder.update(["mkdocs.yml"]) == "rebuilt"
         (small_root / "communities" / "procurement").rename(small_root / "communities" / "buying")
         assert builder.update(["communities/procurement", "communities/buying"]) == "rebuilt"
         assert (small_root / "site" / "staff" / "c" / "buying" / "index.html").is_file()

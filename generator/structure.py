@@ -1,0 +1,182 @@
+"""Updates for edits of ``people/`` and of ``community.yml``: only the pages that show what changed.
+
+:func:`read_edit` compares the people and communities the trees show with the model's (pure), and
+:func:`edit_tree` brings one tree along: the new records go into its :class:`~generator.site_model.Site`,
+posts written from an address that now belongs to someone else are attributed again, and the pages
+that show an edited person or community are planned and rendered by the same code as a full build
+(:mod:`generator.incremental` writes them, each file replaced atomically). What shows where:
+
+- a person's name, kind or organisation: the topics they posted in, the lists of topics where they
+  posted last, the communities they moderate, their teams' and members' profiles, the directory, the
+  home page; their role, expertise and the like: their profile and the directory only;
+- a community's purpose, audience wording or tags: its page, the home page and list of communities,
+  the pages of its old and new tags and the tag cloud; its moderators or members: also their
+  profiles; its mail address: also every topic page of it (each shows its reply address);
+- a community's name is in the navigation of every page: the whole tree is rendered again in place.
+
+The caller makes a full build instead when the edit changes which trees exist or what they show
+(an audience, a members-only community's members who read a tree of their own, a community that
+came or went), or when a guest tree's directory gains its first person or loses its last (the
+navigation's People entry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from intranet import urls
+from intranet.format import Community, Person
+
+from .incremental import Redo, show_people, write_redo
+from .mkdocs_adapter import TreeRenderer
+from .output import remove, write_atomic
+from .plans import SitePlan, plan_community, plan_frame, plan_home, plan_people, plan_tags, plan_topic
+from .site_model import Site
+from .treestate import Output, TreeState, finish_tree, merge, remove_page, write_plan
+
+WIDE = ("name", "kind", "organisation")  # what pages other than a person's profile and the directory show
+
+
+@dataclass
+class Edit:
+    """People and communities that differ between what the trees show and the model."""
+
+    people: dict[str, Person] = field(default_factory=dict)  # as the model has them now, in its order
+    communities: dict[str, Community] = field(default_factory=dict)
+    handles: set[str] = field(default_factory=set)  # people who came, went or changed
+    slugs: dict[str, tuple[Community, Community]] = field(default_factory=dict)  # communities that changed
+    frame: bool = False  # editors' pages changed, or a community came or went: a full build
+
+    def __bool__(self) -> bool:
+        return bool(self.handles or self.slugs or self.frame)
+
+
+def read_edit(
+    shown_people: dict[str, Person],
+    shown_communities: dict[str, Community],
+    people: dict[str, Person],
+    communities: dict[str, Community],
+) -> Edit:
+    """What differs (who gets a community's mail, ``subscribers.yml``, is not shown)."""
+    handles = {h for h in shown_people.keys() | people.keys() if shown_people.get(h) != people.get(h)}
+    slugs = {}
+    frame = shown_communities.keys() != communities.keys()
+    for slug in shown_communities.keys() & communities.keys():
+        old, new = shown_communities[slug], communities[slug]
+        if replace(old, subscribers={}) != replace(new, subscribers={}):
+            slugs[slug] = (old, new)
+            frame = frame or (old.pages, old.assets) != (new.pages, new.assets)
+    return Edit(dict(people), dict(communities), handles, slugs, frame)
+
+
+def edit_tree(state: TreeState, edit: Edit, before: dict[str, Person], directory: str, docs_dir: Path) -> bool:
+    """Bring one tree along with ``edit`` (the site's people are the new ones already; ``before``: the old).
+
+    ``directory`` is the ``guest_directory`` setting. False when a full build must do it instead.
+    """
+    site = state.site
+    slugs = {s: pair for s, pair in edit.slugs.items() if s in state.tree.communities}
+    for slug in slugs:
+        site.intranet.communities[slug] = edit.communities[slug]
+    moved, posts = site.people_changed(before, edit.handles)
+    concerned = edit.handles | moved
+    for old, new in slugs.values():
+        concerned |= set(old.moderators) ^ set(new.moderators) | set(old.members) ^ set(new.members)
+    listed = site.listed - concerned | {h for h in concerned if _listed(site, state, directory, h)}
+    if bool(listed) != bool(site.listed):
+        return False  # the People entry comes or goes in the navigation
+    flipped, site.listed = set(listed ^ site.listed), frozenset(listed)
+    if any(old.name != new.name for old, new in slugs.values()):
+        rerender_tree(state, docs_dir)
+        return True
+    redo = Redo(flipped=flipped)
+    wide = {h for h in edit.handles if _wide(before.get(h), edit.people.get(h))} | flipped
+    show_people(site, wide, redo, posts)  # and the topics and lists showing posts attributed anew
+    redo.authors |= moved & site.listed  # whose posts they are now, or were: their profiles count them
+    for handle in edit.handles - wide:
+        _show_profile(site, handle, before.get(handle), edit.people.get(handle), redo)
+    for old, new in slugs.values():
+        _show_community(site, old, new, redo)
+    write_redo(state, redo)
+    return True
+
+
+def _wide(old: Person | None, new: Person | None) -> bool:
+    if old is None or new is None:
+        return True
+    return any(getattr(old, name) != getattr(new, name) for name in WIDE)
+
+
+def _listed(site: Site, state: TreeState, directory: str, handle: str) -> bool:
+    """Whether ``handle`` has a profile page in this tree (as :func:`generator.audiences.listed_people` says)."""
+    if handle not in site.intranet.people:
+        return False
+    if not state.tree.guest or directory in ("everyone", "names"):
+        return True
+    if directory == "none":
+        return False
+    if handle in site.own:
+        return True
+    return any(handle in c.moderators or handle in c.members for c in site.intranet.communities.values())
+
+
+def _show_profile(site: Site, handle: str, old: Person | None, new: Person | None, redo: Redo) -> None:
+    """A person's own page and the directory (their role and the like), and the teams they join or leave."""
+    redo.directory = True
+    if handle in site.listed:
+        redo.authors.add(handle)
+    for person in (old, new):
+        redo.authors.update(person.members if person else [])  # a team's members' pages list it
+    people = site.intranet.people
+    redo.authors.update(h for h in site.listed if handle in people[h].members)
+
+
+def _show_community(site: Site, old: Community, new: Community, redo: Redo) -> None:
+    redo.communities.add(new.slug)  # its page and feed; the home page and the list of communities always
+    if old.mail != new.mail:  # every topic page shows its reply address
+        for topic in site.orders[new.slug].latest:
+            redo.topics[urls.topic(new.slug, topic.key)] = topic
+    redo.authors.update(h for h in {*old.moderators, *new.moderators, *old.members, *new.members} if h in site.listed)
+    if old.tags != new.tags:
+        redo.tags.update(old.tags, new.tags)
+        redo.tag_index = True
+
+
+def rerender_tree(state: TreeState, docs_dir: Path) -> None:
+    """Render every page of a tree again in place (a new navigation), one page at a time, and
+    replace the files whose bytes changed; pages no longer planned are removed."""
+    site = state.site
+    frame = SitePlan()
+    plan_frame(site, frame)
+    state.renderer = TreeRenderer(site.intranet.root, frame, docs_dir)
+    output = Output()
+
+    def write(plan: SitePlan) -> None:
+        write_plan(state, plan, output, write_atomic)
+
+    for slug in sorted(state.tree.communities):
+        community = site.intranet.communities[slug]
+        plan = SitePlan()
+        plan_community(site, plan, community)
+        write(plan)
+        for topic in site.orders[slug].latest:
+            plan = SitePlan()
+            plan_topic(site, plan, community, topic)
+            write(plan)
+    for planner in (plan_people, plan_tags, plan_home):
+        plan = SitePlan()
+        planner(site, plan)
+        write(plan)
+    planned = output.pages.get(state.tree.name, {})
+    gone = sorted(set(state.pages) - set(planned))
+    merge([state], [output], search=False)
+    for uri in gone:
+        remove_page(state, uri)
+    docs = output.docs.get(state.tree.name, [])
+    kept = {d.location for d in docs}
+    for relpath in state.search.update(docs, [loc for loc in state.search.locations() if loc not in kept]):
+        if state.search.file(relpath) is None:
+            remove(state.out, relpath)
+            state.digests.pop(relpath, None)
+    finish_tree(state, write=write_atomic)  # the rest: search files, editors' pages, theme pages, sitemap
