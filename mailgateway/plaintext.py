@@ -43,9 +43,10 @@ _AUTOLINK_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]{1,31}:[^<>\x00-\x20|]*")
 _SCHEME_BEFORE_RE = re.compile(r"(?:^|[^a-z0-9.+-])([a-z][a-z0-9.+-]*)$", re.IGNORECASE)
 _BARE_DEST_RE = re.compile(r"[\w.~:/?#@!$'*+,;=%-]+")
 _SPECIAL_RE = re.compile(r"[\\`*_\[\]<|~&{]")  # _ALWAYS, "&" and "{": what _escape_plain looks at
-# What LinkifyIt.test needs to find before it can say yes: a scheme's ":" or "//", a host's ".",
-# "localhost" or an e-mail address's "@" (checked the way it checks, ignoring case).
-_MAYBE_LINK_RE = re.compile(r"[:./@]|localhost", re.IGNORECASE)
+# What LinkifyIt.test needs to find before it can say yes: a scheme's ":" or "//", a host's "." before
+# its top-level domain or a number ("www." too), "localhost", or an e-mail address's "@" (checked the
+# way it checks, ignoring case). A "." that ends a sentence or a line does not do.
+_MAYBE_LINK_RE = re.compile(r"[:@]|//|\.(?=\S)|www\.|localhost", re.IGNORECASE)
 
 
 def autolink_ok(url: str) -> bool:
