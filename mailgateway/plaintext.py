@@ -191,6 +191,8 @@ def escape_inline(
     before this text may end with: after ``!`` a ``[label](url)`` link cannot start the text (it would
     become an image), after a digit a leading ``.`` could complete an ordered-list marker.
     """
+    if mode == "flow" and not html and not before and _as_typed(text, line_start):
+        return text
     links = []
     if mode == "flow" and _linkable(text):
         links = [m for m in _LINKIFY.match(text) or [] if _wanted_link(m)]
@@ -216,6 +218,14 @@ def escape_inline(
             pieces.append(_link_markdown(match.text, match.url))
             pos = match.last_index
     return "".join(pieces)
+
+
+def _as_typed(text: str, line_start: bool) -> bool:
+    """Whether :func:`escape_inline` would give ``text`` back as it is (most lines of a plain-text mail):
+    nothing Markdown could read, no block marker at its start, nothing linkify would link."""
+    if _SPECIAL_RE.search(text) or "://" in text or _linkable(text):
+        return False
+    return not (line_start and _LINE_START_RE.match(text, len(text) - len(text.lstrip())))
 
 
 def text_to_markdown(text: str) -> str:
