@@ -17,6 +17,7 @@ import base64
 import datetime as dt
 import hashlib
 import sys
+import threading
 from pathlib import Path
 
 from mailtest import git_root
@@ -319,6 +320,19 @@ def test_import_writes_the_golden_posts(tmp_path: Path) -> None:
             assert mine == theirs
         assert len(got_parts) == len(expected_parts)
     assert got == expected
+
+
+def test_read_in_this_process_the_posts_are_the_same(tmp_path: Path) -> None:
+    """With another thread running, the import forks no worker processes and reads every message itself."""
+    stop = threading.Event()
+    waiting = threading.Thread(target=stop.wait)
+    waiting.start()
+    try:
+        got = imported(tmp_path)
+    finally:
+        stop.set()
+        waiting.join()
+    assert got == GOLDEN.read_text(encoding="utf-8")
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--refresh"]:
