@@ -289,7 +289,21 @@ def test_link_prefilter_never_hides_a_link() -> None:
 
 
 def test_plain_text_shortcut_escapes_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
-    texts = _lines()[::3] + ["# x", "1. x", "- x", "+ x", "> x", "=", "--", "x!", "a_b", "<b>", "{{ x }}", "&amp;", "10) x"]
+    texts = _lines()[::3] + [
+        "# x",
+        "1. x",
+        "- x",
+        "+ x",
+        "> x",
+        "=",
+        "--",
+        "x!",
+        "a_b",
+        "<b>",
+        "{{ x }}",
+        "&amp;",
+        "10) x",
+    ]
     quick = [plaintext.escape_inline(t, line_start=start) for t in texts for start in (False, True)]
     bodies = [plaintext.text_to_markdown("\n".join(texts[i : i + 20])) for i in range(0, len(texts), 20)]
     monkeypatch.setattr(plaintext, "_as_typed", lambda text, line_start: False)
