@@ -67,7 +67,46 @@ def _parsed_header(policy: _Policy, name: str, value: str) -> str:
     return email.policy.EmailPolicy.header_fetch_parse(policy, name, value)  # an immutable str subclass
 
 
-POLICY = _Policy()
+class _Message(EmailMessage):
+    """An EmailMessage that remembers what it read out of a Content-Type or Content-Disposition
+    value (its type, its parameters): the email package reads them again on every question (the
+    charset, the parameters, the file name, the type, several times each), and archives repeat the
+    same values. The answers are the email package's own, asked of the value alone."""
+
+    def get_content_type(self) -> str:
+        value = self.get("content-type")
+        if value is None:
+            return super().get_content_type()  # the default type, which depends on the parent
+        return _content_type_of(str(value))
+
+    def _get_params_preserve(self, failobj: object, header: str) -> object:
+        value = self.get(header)
+        if value is None:
+            return failobj
+        return list(_params_of(header.lower(), str(value)))
+
+
+class _Value:
+    """A message with one field, to ask the email package's own methods about that field's value."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def get(self, name: str, failobj: object = None) -> str:
+        return self.value
+
+
+@functools.lru_cache(maxsize=512)
+def _content_type_of(value: str) -> str:
+    return EmailMessage.get_content_type(_Value(value))  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=512)
+def _params_of(header: str, value: str) -> tuple[object, ...]:
+    return tuple(EmailMessage._get_params_preserve(_Value(value), None, header))  # type: ignore[attr-defined]
+
+
+POLICY = _Policy(message_factory=_Message)
 
 
 @dataclass

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .frontmatter import Problem, dump_front_matter, yaml_lines
+from .frontmatter import Problem, dump_front_matter, yaml_lines, yaml_scalar
 from .layout import (
     KIND_AUDIENCE,
     format_date,
@@ -103,7 +104,15 @@ class Post:
 
 def thread_lines(topic: str, in_reply_to: str | None) -> str:
     """The ``topic`` and ``in_reply_to`` lines of a post's front matter (see :meth:`Post.text_parts`)."""
-    return yaml_lines({"topic": topic, "in_reply_to": in_reply_to} if in_reply_to else {"topic": topic})
+    topic_text, parent_text = _id_scalar(topic), _id_scalar(in_reply_to) if in_reply_to else ""
+    if topic_text is None or parent_text is None:
+        return yaml_lines({"topic": topic, "in_reply_to": in_reply_to} if in_reply_to else {"topic": topic})
+    return f"topic: {topic_text}\n" + (f"in_reply_to: {parent_text}\n" if in_reply_to else "")
+
+
+@functools.lru_cache(maxsize=4096)  # a topic's id comes back with every reply
+def _id_scalar(value: str) -> str | None:
+    return yaml_scalar(value)
 
 
 @dataclass
