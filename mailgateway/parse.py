@@ -24,7 +24,6 @@ import email.headerregistry
 import email.parser
 import email.policy
 import email.utils
-import functools
 import hashlib
 import logging
 import mimetypes
@@ -40,6 +39,7 @@ from .flowed import decode_flowed
 from .htmlmail import soup_to_markdown
 from .htmlquotes import split_reply_soup
 from .htmltree import parse_html
+from .mimeparse import POLICY, message_from_bytes
 from .plaintext import text_to_markdown
 from .trim import split_reply
 
@@ -50,63 +50,6 @@ MAX_MIME_DEPTH = 50  # levels of multiparts and forwarded messages; deeper mail 
 HEADER_CHARS = 2000  # of each field parse_header decodes (the structured parser is slow on hostile fields)
 
 log = logging.getLogger(__name__)
-
-
-class _Policy(email.policy.EmailPolicy):
-    """``email.policy.default``, but a header value is parsed once: a message asks for its parts'
-    Content-Type many times, and archives repeat the same values (see :func:`_parsed_header`)."""
-
-    def header_fetch_parse(self, name: str, value: str) -> str:
-        if hasattr(value, "name"):
-            return value
-        return _parsed_header(self, name, value)
-
-
-@functools.lru_cache(maxsize=512)
-def _parsed_header(policy: _Policy, name: str, value: str) -> str:
-    return email.policy.EmailPolicy.header_fetch_parse(policy, name, value)  # an immutable str subclass
-
-
-class _Message(EmailMessage):
-    """An EmailMessage that remembers what it read out of a Content-Type or Content-Disposition
-    value (its type, its parameters): the email package reads them again on every question (the
-    charset, the parameters, the file name, the type, several times each), and archives repeat the
-    same values. The answers are the email package's own, asked of the value alone."""
-
-    def get_content_type(self) -> str:
-        value = self.get("content-type")
-        if value is None:
-            return super().get_content_type()  # the default type, which depends on the parent
-        return _content_type_of(str(value))
-
-    def _get_params_preserve(self, failobj: object, header: str) -> object:
-        value = self.get(header)
-        if value is None:
-            return failobj
-        return list(_params_of(header.lower(), str(value)))
-
-
-class _Value:
-    """A message with one field, to ask the email package's own methods about that field's value."""
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def get(self, name: str, failobj: object = None) -> str:
-        return self.value
-
-
-@functools.lru_cache(maxsize=512)
-def _content_type_of(value: str) -> str:
-    return EmailMessage.get_content_type(_Value(value))  # type: ignore[arg-type]
-
-
-@functools.lru_cache(maxsize=512)
-def _params_of(header: str, value: str) -> tuple[object, ...]:
-    return tuple(EmailMessage._get_params_preserve(_Value(value), None, header))  # type: ignore[attr-defined]
-
-
-POLICY = _Policy(message_factory=_Message)
 
 
 @dataclass
@@ -419,37 +362,6 @@ def parse_message(raw: bytes, received: dt.datetime, mail_domain: str = "intrane
     mail.parts = parts
     mail.defects = [type(d).__name__ for d in message.defects]
     return mail
-
-
-# The header of a message as the email package's feed parser reads it: fields and continuation lines
-# (its ``headerRE``), each ending in CRLF, CR or LF, then an empty line. Atomic and possessive, so a
-# CRLF is never taken for a CR and an empty line.
-_FIELD_LINE = r"(?:From |[\041-\071\073-\176]*:|[\t ])[^\r\n]*+(?>\r\n|\r|\n)"
-_HEADER_RE = re.compile(rf"(?:{_FIELD_LINE})*+(?>\r\n|\r|\n)")
-
-
-def message_from_bytes(raw: bytes) -> EmailMessage:
-    """``email.message_from_bytes(raw, policy=POLICY)``, with less work for a message that is not
-    multipart: its header is parsed by the email package, and its body, which that parser would
-    take line by line only to join the lines again, is set as the payload as it stands.
-
-    Only a header that ends in an empty line, all of which the parser takes as header, is read so;
-    anything else (a body without that empty line, a ``From `` line last in the header, which the
-    parser gives to the body, a multipart or ``message/*`` type) is parsed whole, as before.
-    """
-    text = raw.decode("ascii", "surrogateescape")  # as BytesParser does
-    head = _HEADER_RE.match(text)
-    if head is not None:
-        parser = email.feedparser.FeedParser(policy=POLICY)
-        parser.feed(text[: head.end()])
-        message = parser.close()
-        if message.get_payload() == "" and message.get_content_maintype() not in ("multipart", "message"):
-            message.set_payload(text[head.end() :])
-            assert isinstance(message, EmailMessage)
-            return message
-    message = email.message_from_bytes(raw, policy=POLICY)
-    assert isinstance(message, EmailMessage)
-    return message
 
 
 def parse_header(raw: bytes, received: dt.datetime, mail_domain: str = "intranet.invalid") -> Inbound:

@@ -18,7 +18,7 @@ import re
 import pytest
 from helpers import CORPUS, need_corpus
 
-from mailgateway import parse, plaintext, replylines
+from mailgateway import mimeparse, parse, plaintext, replylines
 
 RECEIVED = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 FIELDS = ["Subject", "Message-ID", "Date", "In-Reply-To", "References", "List-Id", "X-Loop", "From", "Content-Type"]
@@ -122,6 +122,40 @@ def _random_messages(count: int, seed: int = 14) -> list[bytes]:
     return out
 
 
+def _random_multiparts(count: int, seed: int = 15) -> list[bytes]:
+    """Multiparts with and without preambles, epilogues, closing boundaries and part headers, nested
+    and forwarded parts, boundary-like lines, boundary lines in a row, odd encodings."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        boundary = rng.choice(["b", "==x==", "a b", "x.y"])
+        kind = rng.choice(["mixed", "alternative", "digest", "related", "report"])
+        head = [f'Content-Type: multipart/{kind}; boundary="{boundary}"', "Subject: m"]
+        head += rng.choice([[], [], ["Content-Transfer-Encoding: base64"], ["Content-Transfer-Encoding: 7bit"]])
+        body = rng.choice([[], [], ["preamble"], [""], ["pre", ""]])
+        for _ in range(rng.randint(0, 3)):
+            body.append(f"--{boundary}" + rng.choice(["", "", " ", "\t", "  x"]))
+            body += rng.choice(
+                [
+                    [],
+                    ["Content-Type: text/plain"],
+                    ["Content-Type: text/html; charset=utf-8"],
+                    ["Content-Type: message/rfc822"],
+                ]
+                + [["Content-Type: multipart/mixed; boundary=in"], ["From x"], ["Content-Type: text/plain", "From y"]]
+            )
+            body += [""] if rng.random() < 0.9 else []
+            body += rng.choice(
+                [["text"], ["a", "", "b"], [], [f"--{boundary}x"], [f"--{boundary}"], ["--in", "x", "--in--"]]
+            )
+        if rng.random() < 0.8:
+            body.append(f"--{boundary}--" + rng.choice(["", "", " "]))
+        body += rng.choice([[], [], ["epilogue"], ["", "epi"], [""]])
+        nl = rng.choice(["\n", "\r\n", "\r"])
+        out.append((nl.join(head) + nl + nl + nl.join(body) + rng.choice(["", nl])).encode())
+    return out
+
+
 def _corpus_messages() -> list[bytes]:
     need_corpus(CORPUS)
     return [
@@ -134,7 +168,7 @@ def _corpus_messages() -> list[bytes]:
 def _slow(monkeypatch: pytest.MonkeyPatch) -> None:
     """parse_message as it was: every header through the email package, every message parsed whole,
     into the email package's own EmailMessage (which reads a Content-Type again every time)."""
-    monkeypatch.setattr(parse, "POLICY", parse._Policy())
+    monkeypatch.setattr(parse, "POLICY", mimeparse._Policy())
     monkeypatch.setattr(parse, "_quickly_decoded", lambda message, name: None)
     monkeypatch.setattr(parse, "_date_text", lambda message: parse._decoded(message, "Date"))
     monkeypatch.setattr(parse, "message_from_bytes", lambda raw: email.message_from_bytes(raw, policy=parse.POLICY))
@@ -157,7 +191,11 @@ def _shape(message: email.message.Message) -> object:
 
 @pytest.mark.parametrize("source", ["variants", "random", "corpus"])
 def test_quick_parse_gives_what_the_slow_parse_gave(monkeypatch: pytest.MonkeyPatch, source: str) -> None:
-    raws = {"variants": _variants, "random": lambda: _random_messages(400), "corpus": _corpus_messages}[source]()
+    raws = {
+        "variants": _variants,
+        "random": lambda: _random_messages(400) + _random_multiparts(1500),
+        "corpus": _corpus_messages,
+    }[source]()
     quick = [_outcome(raw) for raw in raws]
     shapes = [_shape(parse.message_from_bytes(raw)) for raw in raws]
     decoded = []
@@ -177,13 +215,21 @@ def test_the_quick_paths_are_taken() -> None:
     message = parse.message_from_bytes(
         b"Subject: hi\nMessage-ID: <a.b@c.d>\nDate: Tue, 7 May 2019 10:00:00 +0000\n\nx\n"
     )
-    assert type(message) is parse._Message and type(parse._Policy().message_factory()) is email.message.EmailMessage
+    assert (
+        type(message) is mimeparse._Message
+        and type(mimeparse._Policy().message_factory()) is email.message.EmailMessage
+    )
     assert parse._quickly_decoded(message, "Subject") == "hi"
     assert parse._quickly_decoded(message, "Message-ID") == "<a.b@c.d>"
     assert parse._quickly_decoded(message, "References") == ""
     assert parse._quickly_decoded(parse.message_from_bytes(b"Subject: =?utf-8?q?x?=\n\n"), "Subject") is None
-    assert parse._HEADER_RE.match("Subject: x\r\nbody\r\n") is None  # no empty line: parsed whole
-    assert parse._HEADER_RE.match("Subject: x\r\n\r\nbody\r\n").end() == len("Subject: x\r\n\r\n")
+    assert mimeparse._HEADER_RE.match("Subject: x\r\nbody\r\n") is None  # no empty line: parsed whole
+    multipart = b'Content-Type: multipart/alternative; boundary="b"\n\npre\n--b\n\nplain\n--b\nContent-Type: text/html\n\n<p>x\n--b--\nepi\n'
+    whole = email.message_from_bytes(multipart, policy=mimeparse.POLICY)
+    fast, _ = mimeparse._headed(multipart.decode())
+    assert fast is not None and mimeparse._fill_multipart(fast, multipart.decode().split("\n\n", 1)[1])
+    assert _shape(fast) == _shape(whole)
+    assert mimeparse._HEADER_RE.match("Subject: x\r\n\r\nbody\r\n").end() == len("Subject: x\r\n\r\n")
 
 
 # -- the reply trimmer's and the escaper's shortcuts -----------------------------------------------
