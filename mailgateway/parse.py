@@ -140,7 +140,13 @@ def _header_values(message: Message) -> dict[str, list[str]]:
 
 
 def _unfold(value: str) -> str:
-    return re.sub(r"\s+", " ", value.replace("\x00", "")).strip()
+    if "\x00" not in value and not _NOT_ONE_SPACE_RE.search(value):
+        return value  # (most values: nothing to collapse or strip)
+    return _SPACES_RE.sub(" ", value.replace("\x00", "")).strip()
+
+
+_SPACES_RE = re.compile(r"\s+")
+_NOT_ONE_SPACE_RE = re.compile(r"^\s|\s$|\s\s|[^\S ]")  # whitespace to strip, to collapse, or other than " "
 
 
 def _decoded(message: Message, name: str) -> str:
