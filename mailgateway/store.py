@@ -1,7 +1,9 @@
 """Git: one commit per post, authored by its sender, committed by the gateway.
 
-The only module of the gateway that writes to Git. One :class:`Store` is used
-by one worker at a time (the worker holds the spool lock), from one thread.
+The only module of the gateway that writes to Git (with its helper
+:mod:`mailgateway.gitpack`, which writes many blobs at once as one pack for
+``intranet import``). One :class:`Store` is used by one worker at a time (the
+worker holds the spool lock), from one thread.
 
 **How a commit is written.** Not with ``git add`` and ``git commit``: those
 read and rewrite the whole index (``.git/index``) for every post, which in a
@@ -9,9 +11,10 @@ repository of 100,000 files costs about a quarter of a second each. The store
 writes the objects itself, with libgit2 (pygit2):
 
 1. a blob for each file of the post (the post, its attachments), read from
-   the work tree where the worker has just written it durably; or, for a file
-   an editor may be changing too (``people/``), made from the file as the
-   commit it is built on has it (``rewrites``), never from the work tree;
+   the work tree where the worker has just written it durably (or given, made
+   from the bytes just written there: ``blobs``); or, for a file an editor may
+   be changing too (``people/``), made from the file as the commit it is
+   built on has it (``rewrites``), never from the work tree;
 2. new trees only along the changed paths, on top of the tree of the commit
    the branch points to now (an editor's uncommitted or staged changes are in
    the work tree and the index, never in that tree, so they are not swept in);
