@@ -29,7 +29,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Debian packages the tests drive for real: headless Chromium.
+# Debian packages the tests drive for real: Chromium, Dovecot, nginx, Postfix, OpenDKIM, OpenDMARC, dnsmasq.
 system-deps:
 	bash .ci/system-deps
 

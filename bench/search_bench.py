@@ -24,7 +24,9 @@ What it measures, in one process run:
    ``search/search_index.json``, starts the worker, sends SETUP and the query
    (a prefix typed letter by letter sends every prefix, as Material does),
    and every response body on the network, the worker's own fetches
-   included, is summed. Target: 300 KB or less for the first query.
+   included, is summed. Target: 300 KB or less for the first query. Each
+   line gives the count the worker reports (``+``: a lower bound), and when
+   more results remain, what the next page of them costs.
 
 Run it with the project's environment, from the repository root::
 
@@ -225,9 +227,20 @@ PAGE_JS = """async (queries) => {
     const t = performance.now()
     worker.postMessage({type: 2, data: q})
     const r = await next()
-    results.push([q, r.data.items.length, performance.now() - t])
+    const { items, total, exact, more } = r.data
+    window.more = more
+    results.push([q, items.length, performance.now() - t, total, exact])
   }
   return results
+}"""
+
+# The next page of the last answer, through the port the worker gave with it.
+MORE_JS = """async () => {
+  if (!window.more)
+    return null
+  const t = performance.now()
+  const page = await new Promise(ok => { window.more.onmessage = ev => ok(ev.data); window.more.postMessage("more") })
+  return [page.items.length, page.shown, performance.now() - t]
 }"""
 
 
@@ -274,6 +287,9 @@ def bench_browser(index: SearchIndex, queries: dict[str, list[str]], verbose: bo
                 total = sum(size for url, size in seen.items() if not url.endswith("/"))
                 files = len([u for u in seen if not u.endswith("/")])
                 last = answers[-1]
+                paged = page.evaluate(MORE_JS)
+                page.wait_for_timeout(100)
+                more = {url: size for url, size in bodies if url not in seen}
                 if verbose:
                     kinds: dict[str, int] = collections.Counter()
                     for url, size in seen.items():
@@ -281,10 +297,16 @@ def bench_browser(index: SearchIndex, queries: dict[str, list[str]], verbose: bo
                         part = url.split("/search/", 1)[-1].split("/")[0] if "/search/" in url else tail
                         kinds[part] += size
                     print("     ", ", ".join(f"{k} {kb(v)}" for k, v in kinds.most_common()))
+                count = f"{last[3]:,}" + ("" if last[4] else "+")
                 print(
                     f"  {name:<34} {kb(total):>10} in {files:>3} files; "
-                    f"{last[1]:>2} results, {sum(a[2] for a in answers):6.0f} ms"
+                    f"{last[1]:>2} results of {count}, {sum(a[2] for a in answers):6.0f} ms"
                 )
+                if paged:
+                    print(
+                        f"  {'  next page':<34} {kb(sum(more.values())):>10} in {len(more):>3} files; "
+                        f"{paged[0]:>2} results, {paged[1]:,} shown, {paged[2]:6.0f} ms"
+                    )
                 context.close()
             browser.close()
         server.shutdown()

@@ -38,6 +38,7 @@ from intranet.errors import BuildError
 from intranet.settings import CONFIG_FILE, SETTINGS, Settings
 
 from .plans import GeneratedPage, SitePlan
+from .search_worker import RESULTS_SCRIPT
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class IntranetPlugin(BasePlugin):  # type: ignore[type-arg]
 
         if stylesheet() not in config.extra_css:
             config.extra_css.append(stylesheet())
+        if RESULTS_SCRIPT not in config.extra_javascript:
+            config.extra_javascript.append(RESULTS_SCRIPT)  # after the theme's bundle, whose component$ it reads
         return config
 
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:

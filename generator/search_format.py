@@ -67,6 +67,25 @@ Lists of ``INLINE`` ids or fewer are inline, ``OWN_MIN`` encoded bytes or
 more get their own file, the others go to a shard. The worker reads
 ``shards``, ``meta_shift``, ``max_term``, ``stopwords``, and its own limits
 (``results``, ``expand``, ``budget``, ``enough``) from ``config.intranet``.
+
+Counting what matches
+---------------------
+
+A word's title and body lists never share a document, so its entry's title
+count plus body count is the number of documents that have it: a word's
+count, and what its lists cost to fetch, come with the dictionary file. No
+file holds counts of queries: the worker counts a query as it ranks it, from
+the lists it fetches to rank it (every document with every word, the last
+word, while it is typed, standing for the words it starts), so a count costs
+nothing more than the first page. It is exact when the worker had every list
+the query stands for: always for whole words (any but the last, or the last
+followed by a space), and for a word being typed when the lists of all the
+words it starts fit ``expand`` and ``budget`` (the worker then takes them
+all). Otherwise it is a lower bound, and the worker says so (``exact``
+false): a prefix standing for more than that, or of one or two characters
+(those look at title words only, of the most frequent words). The worker
+sends the first ``results`` documents and the rest on request
+(``templates/search-worker.js`` describes its messages).
 """
 
 from __future__ import annotations
@@ -96,9 +115,9 @@ META_SHIFT = 11  # 8,192 metadata files at most: about one document each at 10,0
 SUMMARY = 16  # most frequent words in the file of an initial or a split 2-character prefix
 SPLIT = 256  # words starting with a 2-character prefix before they go to 3-character files
 RESULTS = 20  # results a query returns (the worker's default)
-EXPAND = 8  # words a prefix stands for, at most, per query (the worker's default)
+EXPAND = 8  # lists (in shards or files of their own) fetched for the words a prefix stands for (the worker's default)
 BUDGET = 20_000  # ids fetched for one prefix, about 40 KB (the worker's default)
-ENOUGH = 1_000  # pages a prefix's words must cover before it stops taking more (the worker's default)
+ENOUGH = 1_000  # pages a prefix's words cover before no more are taken, unless all fit (the worker's default)
 
 ID_BITS = 24
 ID_SPACE = (1 << ID_BITS) - (1 << 12)  # hashes stay below this; collisions move ids up

@@ -1,4 +1,4 @@
-"""The search worker: ``templates/search-worker.js``, written over Material's own.
+"""The search worker, ``templates/search-worker.js``, written over Material's own; and its page script.
 
 Material for MkDocs' search worker downloads one ``search_index.json`` holding
 every page's text. Ours is a drop-in for it (the same messages, so the theme's
@@ -6,6 +6,11 @@ search box, results, suggestions and page highlighting look and behave as
 before) that fetches only the files of :mod:`generator.search_format` a query
 needs. The build puts :func:`worker_script` at :func:`worker_relpath` in each
 tree.
+
+The theme counts the results it is sent, and the worker sends one page of
+them: ``templates/search-results.js`` (:data:`RESULTS_SCRIPT` in each tree, on
+every page after the theme's bundle) shows the count the worker reports and
+asks it for the next pages.
 """
 
 from __future__ import annotations
@@ -15,11 +20,18 @@ from importlib.util import find_spec
 from pathlib import Path
 
 WORKER_SOURCE = Path(__file__).parent / "templates" / "search-worker.js"
+RESULTS_SOURCE = Path(__file__).parent / "templates" / "search-results.js"
+RESULTS_SCRIPT = "assets/javascripts/intranet-search.js"  # where the build puts results_script()
 
 
 def worker_script() -> bytes:
     """The search worker, to be written over Material's at :func:`worker_relpath`."""
     return WORKER_SOURCE.read_bytes()
+
+
+def results_script() -> bytes:
+    """The page script that shows the worker's count and pages on, for :data:`RESULTS_SCRIPT`."""
+    return RESULTS_SOURCE.read_bytes()
 
 
 def worker_relpath(theme_dir: str | Path | Iterable[str | Path] | None = None) -> str:

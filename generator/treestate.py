@@ -17,7 +17,7 @@ from .output import Writer, copy_file, remove, sitemap
 from .plans import GeneratedPage, SitePlan
 from .search_index import SearchDoc, SearchIndex
 from .search_text import compact_text
-from .search_worker import worker_relpath, worker_script
+from .search_worker import RESULTS_SCRIPT, results_script, worker_relpath, worker_script
 from .site_model import Site
 
 
@@ -85,6 +85,8 @@ def finish_tree(state: TreeState, write: Writer) -> None:
     worker = worker_relpath(renderer.theme_dirs)
     if worker:
         state.digests[worker] = write(state.out, worker, worker_script(), state.digests.get(worker))
+        script = results_script()
+        state.digests[RESULTS_SCRIPT] = write(state.out, RESULTS_SCRIPT, script, state.digests.get(RESULTS_SCRIPT))
     for dest, data in state.search.files().items():
         state.digests[dest] = write(state.out, dest, data, state.digests.get(dest))
     write_sitemap(state, write)

@@ -56,3 +56,7 @@ class MessageTooComplex(UnreadableMessage):
 
 class ReaderError(IntranetError):
     """The process that reads mail failed (not the message's fault): the message is retried."""
+
+
+class MessageNotFetched(IntranetError):
+    """An IMAP server lists a message but does not give it: counted against it, and given up after a few tries."""

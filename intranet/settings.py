@@ -18,6 +18,7 @@ live here: they come from the environment (``INTRANET_SECRET``, see
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -62,9 +63,15 @@ class Settings:
     )
     trusted_mtas: str = _setting("127.0.0.1 ::1", "Addresses of the MTAs whose Authentication-Results are believed.")
     trusted_authserv_id: str = _setting(
-        "", "authserv-id of the trusted MTA's Authentication-Results header; only the topmost is read (empty: none)."
+        "", "authserv-id of the trusted MTA's Authentication-Results headers: those above its Received (empty: none)."
     )
     trust_local_senders: bool = _setting(False, "Take mail from a trusted MTA address without results as authentic.")
+    verify_dkim: bool = _setting(
+        False, "Verify incoming DKIM signatures in the gateway itself, for an MTA that writes no results."
+    )
+    dns_resolver: str = _setting(
+        "", "DNS server for verify_dkim: IP address, or IP:PORT, [IPv6]:PORT (empty: the system's resolver)."
+    )
     gateway_name: str = _setting("Intranet gateway", "Committer name of the gateway's commits.")
     notice_from: str = _setting("", "From address of notices to senders (default: intranet-noreply@<domain>).")
     relay: str = _setting("", "SMTP relay HOST:PORT for outgoing mail (empty: write to the outbox Maildir).")
@@ -114,6 +121,8 @@ class Settings:
             raise ValueError("intranet setting 'digest_time' must be HH:MM, such as 07:00")
         if not DNS_NAME_RE.match(values.get("dkim_selector", "intranet")):
             raise ValueError("intranet setting 'dkim_selector' must be a DNS name, such as intranet or mail2026")
+        if values.get("dns_resolver") and resolver_address(values["dns_resolver"]) is None:
+            raise ValueError("intranet setting 'dns_resolver' must be an IP address, IP:PORT or [IPv6]:PORT")
         if values.get("guest_directory", "contacts") not in GUEST_DIRECTORY:
             raise ValueError(f"intranet setting 'guest_directory' must be one of: {', '.join(GUEST_DIRECTORY)}")
         for key in ("topics_per_page", "redelivery_days", "max_parse_seconds"):
@@ -124,6 +133,26 @@ class Settings:
     @property
     def noreply(self) -> str:
         return self.notice_from or f"intranet-noreply@{self.mail_domain}"
+
+
+def resolver_address(value: str) -> tuple[str, int] | None:
+    """``dns_resolver`` as (IP address, port): ``127.0.0.1``, ``127.0.0.1:5353``, ``[::1]:5353``; None if not one."""
+    host, port = value.strip(), "53"
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                return None
+            port = rest[1:]
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return str(address), int(port)
 
 
 def _is_clock(value: str) -> bool:

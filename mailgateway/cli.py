@@ -151,11 +151,12 @@ def cmd_spool(args: argparse.Namespace) -> int:
             return 0
         print(f"intranet spool retry: error: no failed message {args.key!r}", file=sys.stderr)
         return 1
-    report: dict[str, list[Any]] = {
+    report: dict[str, Any] = {
         "pending": spool.pending(),
         "held": list(spool.held()),
         "failed": list(spool.failed()),
         "not_published": Records(state).tail(50, lambda r: r.get("outcome") not in ("published", "duplicate")),
+        "imap": _imap_accounts(state),
     }
     if args.json:
         print(json.dumps(report, indent=1, ensure_ascii=False))
@@ -175,7 +176,29 @@ def cmd_spool(args: argparse.Namespace) -> int:
             f"  {record.get('time', '')}  {record.get('outcome', ''):<9} {record.get('reason', ''):<18} "
             f"{record.get('sender', '')}  {record.get('message_id', '')}"
         )
+    if report["imap"]:
+        print("IMAP accounts:")
+    for key, entry in report["imap"].items():
+        print(f"  {key}  {_imap_status(entry)}")
     return 0
+
+
+def _imap_accounts(state: Path) -> dict[str, Any]:
+    from .imapstate import State
+
+    return State(state).all() if (state / "imap" / "state.json").is_file() else {}
+
+
+def _imap_status(entry: dict[str, Any]) -> str:
+    """One line on an IMAP account: why it cannot connect, the message it is stuck on, what it gave up."""
+    parts = [f"error since {entry.get('error_since', '?')}: {entry['error']}"] if entry.get("error") else ["ok"]
+    failing = entry.get("failing")
+    if isinstance(failing, dict):
+        parts.append(f"UID {failing.get('uid')} failed {failing.get('tries')} times: {failing.get('error', '')[:100]}")
+    given_up = entry.get("given_up")
+    if isinstance(given_up, dict) and given_up.get("uids"):
+        parts.append(f"given up and left in the folder: UID {', '.join(map(str, given_up['uids'][-10:]))}")
+    return "; ".join(parts)
 
 
 def _editor(root: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -118,28 +119,70 @@ def _same_address(a: str, b: str) -> bool:
         return a == b
 
 
-def authenticate(mail: Inbound, peer: str, settings: Settings) -> Authenticity:
-    """Is the From address really the sender's, as far as a trusted MTA could tell?
+def authenticate(
+    mail: Inbound, peer: str, settings: Settings, dkim_check: Callable[[], list[Result]] | None = None
+) -> Authenticity:
+    """Is the From address really the sender's, as far as a trusted MTA, or our own DKIM check, could tell?
 
-    Only the topmost ``Authentication-Results`` header counts, only when it
-    carries the configured ``trusted_authserv_id`` and the message came from a
-    trusted MTA address: any other such header was written by someone else.
-    A topmost header that cannot be parsed counts as no result. What its
-    results mean is :func:`judge`.
+    The MTA's word is its ``Authentication-Results`` headers (:func:`mta_headers`)
+    that carry the configured ``trusted_authserv_id``, on mail from a trusted
+    MTA address. What their results mean, taken together, is :func:`judge`.
+    Where they give no answer, ``dkim_check`` (with ``verify_dkim``: the
+    gateway's own DKIM verification, :func:`mailgateway.dkimverify.checker`,
+    called only then) gives results judged the same way. Mail from a trusted
+    MTA without its headers is authentic only with ``trust_local_senders``.
     """
+    from_domain = _domain(mail.from_address)
     trusted_peer = any(_same_address(peer, mta) for mta in settings.trusted_mtas.split())
-    headers = mail.headers.get("authentication-results", [])
-    if trusted_peer and settings.trusted_authserv_id and headers:
+    results = None
+    verdict = Authenticity(NONE, "no trusted authentication result")
+    if trusted_peer and settings.trusted_authserv_id:
+        results = mta_results(mail, settings.trusted_authserv_id.lower())
+        if results is not None:
+            verdict = judge(results, from_domain, settings.trusted_authserv_id.lower())
+    if verdict.result == NONE and dkim_check is not None:
+        own = judge([r for r in dkim_check() if r.method == "dkim"], from_domain, "the gateway")
+        if own.result != NONE:
+            return own
+    if results is None and trusted_peer and settings.trust_local_senders:
+        return Authenticity(PASS, f"trusted local sender at {peer}")
+    return verdict
+
+
+def mta_headers(mail: Inbound) -> list[str]:
+    """The ``Authentication-Results`` values the MTA that delivered ``mail`` wrote, topmost first.
+
+    Those are the ones above the topmost ``Received`` header, the MTA's own
+    trace of where it got the message from: OpenDKIM and OpenDMARC in Postfix
+    each put theirs there (three headers: DMARC, SPF, DKIM), and rspamd its
+    one. Anything below was in the message when the MTA received it, so the
+    sender may have written it. A message without a ``Received`` header says
+    nothing of where the MTA's headers end: only the topmost counts.
+    """
+    values = mail.headers.get("authentication-results", [])
+    names = mail.header_names
+    if "received" not in names:
+        return values[:1]
+    return values[: names[: names.index("received")].count("authentication-results")]
+
+
+def mta_results(mail: Inbound, authserv_id: str) -> list[Result] | None:
+    """The results in the MTA's headers (:func:`mta_headers`) that carry ``authserv_id``; None if it wrote none.
+
+    A header that cannot be parsed adds no result, but still counts as
+    written by the MTA (its authserv-id cannot be read either).
+    """
+    found: list[Result] | None = None
+    for value in mta_headers(mail):
         try:
-            authserv, results = read_results(headers[0])
+            authserv, results = read_results(value)
         except Exception as exc:  # noqa: BLE001 - authres raises AuthResError; whatever it raises, no result is safe
             log.warning("%s: Authentication-Results cannot be read (%s): no result", mail.message_id, exc)
-            return Authenticity(NONE, "unreadable Authentication-Results")
-        if authserv == settings.trusted_authserv_id.lower():
-            return judge(results, _domain(mail.from_address), authserv)
-    if trusted_peer and settings.trust_local_senders:
-        return Authenticity(PASS, f"trusted local sender at {peer}")
-    return Authenticity(NONE, "no trusted authentication result")
+            found = found or []
+            continue
+        if authserv == authserv_id:
+            found = (found or []) + results
+    return found
 
 
 def judge(results: list[Result], from_domain: str, authserv: str) -> Authenticity:

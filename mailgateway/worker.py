@@ -35,6 +35,7 @@ from intranet.settings import Settings
 from . import classify, notices, policy
 from .commands import Commands, Decision
 from .compose import Draft, compose, is_empty, sender_author
+from .dkimverify import Verifier
 from .effects import Effects
 from .existing import existing_variant, foreign_texts
 from .parse import Inbound, parse_header
@@ -103,6 +104,7 @@ class Worker(Runner):
         self.notifier: Any = None  # the gateway's Notifier: fans out what is published
         self.commands = Commands(self.effects, self.deliver)
         self.reader = Reader(settings.max_parse_seconds)  # parses each message in a child process, time-limited
+        self.dkim = Verifier(settings)  # verify_dkim: the gateway's own DKIM checks
         self._lock_file: Any = None
         self._not_before: dict[str, float] = {}
         self._done: list[tuple[str, list[dict[str, Any]]]] = []  # this batch's finished keys and their records
@@ -372,6 +374,8 @@ class Worker(Runner):
 
     def deliver(self, spooled: Spooled, mail: Inbound, rcpt: str, approved_by: str = "") -> tuple[str, str, dict]:
         """Decide (:func:`mailgateway.routing.route`) and carry out; return (outcome, reason, details)."""
+        check = self.dkim.checker(spooled.raw, f"spool {spooled.key} {mail.message_id}")
+        authenticity = policy.authenticate(mail, spooled.envelope.peer, self.settings, check)  # DNS: not under the lock
         model = self.model()
         with model.lock:  # one consistent view of communities and people for the whole decision
             target = target_of(rcpt, model, self.settings, self.secret)
@@ -383,7 +387,7 @@ class Worker(Runner):
                 target,
                 model,
                 self.settings,
-                policy.authenticate(mail, spooled.envelope.peer, self.settings),
+                authenticity,
                 existing,
                 self.commands.is_digest_reply(mail, self.settings.mail_domain),
                 approved_by,

@@ -3,6 +3,10 @@
 ``Dovecot`` runs ``dovecot -F`` with a config of its own in a temporary folder: any address
 is a user (password ``Dovecot.PASSWORD``), mail is kept as maildir under ``folder/mail/<user>``
 (a link to a private /tmp folder, see ``Dovecot._prepare``; removed when the ``with`` ends).
+Given a certificate (``tls=``, see :mod:`testca`) it also offers STARTTLS on ``imap_port`` and
+implicit TLS on ``imaps_port``; given an introspection URL (``oauth2_url=``) it also takes
+XOAUTH2 and OAUTHBEARER, asking that URL (RFC 7662, by POST) whose token it is. A refused
+login is answered at once and does not slow the next one down.
 ``Relay`` is an aiosmtpd server that stands in for the outbound smarthost: what it accepts is
 delivered into the Dovecot over LMTP before it answers 250.
 
@@ -30,6 +34,7 @@ from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -37,6 +42,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from conftest import free_port
 from helpers import skip_or_fail
 from imapclient import IMAPClient
+
+if TYPE_CHECKING:
+    from testca import TestCA
 
 DOVECOT = Path("/usr/sbin/dovecot")
 LMTP = Path("/usr/lib/dovecot/lmtp")
@@ -49,9 +57,12 @@ class Dovecot:
 
     PASSWORD = "dovecot-test-password"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tls: TestCA | None = None, oauth2_url: str = "") -> None:
         self.folder = folder.resolve()
+        self.tls = tls
+        self.oauth2_url = oauth2_url
         self.imap_port = free_port()
+        self.imaps_port = free_port() if tls is not None else 0
         self.lmtp_port = free_port()
         self.config = self.folder / "dovecot.conf"
         self.log = self.folder / "dovecot.log"
@@ -206,9 +217,11 @@ state_dir = {self.folder / "state"}
 instance_name = dovecot-test-{self.imap_port}
 log_path = {self.log}
 info_log_path = {self.log}
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
+{self._tls_config()}disable_plaintext_auth = no
+auth_mechanisms = plain login{" xoauth2 oauthbearer" if self.oauth2_url else ""}
+# A refused login answers at once and slows no later one: no failure delay, and no per-IP
+# penalty (the auth process cannot reach anvil's penalty socket, below).
+auth_failure_delay = 0
 auth_username_chars =
 auth_username_format = %Lu
 recipient_delimiter =
@@ -220,8 +233,9 @@ shutdown_clients = yes
 passdb {{
   driver = static
   args = password={self.PASSWORD}
+  mechanisms = plain login
 }}
-userdb {{
+{self._oauth2_config(store)}userdb {{
   driver = static
   args = home={store / "mail"}/%Lu allow_all_users=yes
 }}
@@ -232,7 +246,8 @@ service imap-login {{
     port = {self.imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {HOST}
+    port = {self.imaps_port}
   }}
 }}
 service lmtp {{
@@ -245,8 +260,32 @@ service lmtp {{
   }}
 }}
 service anvil {{
-{chroot}}}
+{chroot}  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 """
+
+    def _tls_config(self) -> str:
+        if self.tls is None:
+            return "ssl = no\n"
+        return f"ssl = yes\nssl_cert = <{self.tls.cert_file}\nssl_key = <{self.tls.key_file}\n"
+
+    def _oauth2_config(self, store: Path) -> str:
+        """The oauth2 passdb, its settings beside the mail (Dovecot's auth process must read them)."""
+        if not self.oauth2_url:
+            return ""
+        settings = store / "dovecot-oauth2.conf.ext"
+        settings.write_text(
+            "introspection_mode = post\n"
+            f"introspection_url = {self.oauth2_url}\n"
+            "force_introspection = yes\n"
+            "username_attribute = username\n"
+            "active_attribute = active\n"
+            "active_value = true\n"
+        )
+        settings.chmod(0o644)
+        return f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {settings}\n}}\n"
 
     # -- mail ------------------------------------------------------------------------
 
@@ -269,6 +308,14 @@ service anvil {{
         # IMAP serves CRLF line ends; give them back as "\n" so bodies compare with Python strings.
         raw = [fetched[uid][b"BODY[]"].replace(b"\r\n", b"\n") for uid in uids]
         return [parser.parsebytes(data) for data in raw]  # type: ignore[misc]
+
+    def flags(self, user: str, folder: str = "INBOX") -> dict[int, set[bytes]]:
+        """UID -> flags of each message in ``user``'s ``folder`` (read even where a message cannot be)."""
+        with IMAPClient(HOST, port=self.imap_port, ssl=False, timeout=30) as client:
+            client.login(user, self.PASSWORD)
+            client.select_folder(folder, readonly=True)
+            found = client.fetch(client.search("ALL"), ["FLAGS"])
+        return {uid: set(data[b"FLAGS"]) for uid, data in found.items()}
 
     def wait_for(self, user: str, count: int, timeout: float = 60.0) -> list[EmailMessage]:
         """``user``'s INBOX once it holds at least ``count`` messages."""

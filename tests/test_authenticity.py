@@ -102,8 +102,9 @@ def test_an_aligned_result_publishes(gw: Harness, case: str) -> None:
     assert gw.post(message["Message-ID"]).author.handle == "amira.haddad"
 
 
-def test_only_the_topmost_header_with_the_trusted_id_counts(gw: Harness) -> None:
-    # A second, lower header with the trusted id (the sender's own, let through by the MTA) does not count.
+def test_without_a_received_header_only_the_topmost_header_counts(gw: Harness) -> None:
+    # Where the MTA's headers end is unknown: a second, lower header with the trusted id (the
+    # sender's own, let through by the MTA) does not count.
     lower = from_amira([f"{MX}; dkim=none", f"{MX}; dmarc=pass header.from=northhospital.org.uk"], "Lower pass.")
     assert outcome(gw, lower) == ("held", "unverified-sender")
     # A topmost header of another server hides ours below it: nothing is believed.
@@ -155,6 +156,70 @@ def test_the_result_is_read_from_the_header_structure_not_its_words() -> None:
         policy.FAIL
     )
     assert result(f"{MX}; none") == policy.NONE
+
+
+RECEIVED = f"Received: from mail.example.net (mail.example.net [192.0.2.99])\r\n\tby {MX} (Postfix) with ESMTP id 4A1"
+
+
+def judged(*top: str, dkim_check: list[policy.Result] | None = None) -> policy.Authenticity:
+    """What the gateway makes of a message from Amira whose header starts with the fields ``top``."""
+    settings = Settings(trusted_authserv_id=MX, trust_local_senders=False)
+    head = "".join(f"{field}\r\n" for field in top)
+    raw = f"{head}From: {AMIRA}\r\nSubject: x\r\nReceived: from a by b\r\n\r\nHi.\r\n".encode()
+    inbound = parse_message(raw, dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
+    check = None if dkim_check is None else (lambda: dkim_check)
+    return policy.authenticate(inbound, "127.0.0.1", settings, check)
+
+
+def test_the_mtas_headers_are_all_those_above_its_received() -> None:
+    # What Postfix with OpenDMARC and OpenDKIM writes (tests/test_mta.py): the DKIM pass is in the third.
+    milters = [
+        f"Authentication-Results: {MX}; dmarc=none (p=none dis=none) header.from=northhospital.org.uk",
+        f"Authentication-Results: {MX}; spf=fail smtp.mailfrom=northhospital.org.uk",
+        f"Authentication-Results: {MX};\r\n\tdkim=pass (2048-bit key; unprotected) header.d=northhospital.org.uk"
+        " header.s=s1 header.b=W88VqTzk;\r\n\tdkim-atps=neutral",
+    ]
+    assert judged(*milters, RECEIVED).result == policy.PASS
+    # Below the MTA's Received line, the trusted id counts for nothing: the sender wrote it.
+    below = f"Authentication-Results: {MX}; dmarc=pass header.from=northhospital.org.uk"
+    assert judged(milters[0], RECEIVED, below).result == policy.NONE
+    assert judged(RECEIVED, below).result == policy.NONE
+    # Any dmarc=fail of the MTA wins over a pass in another of its headers.
+    fail = f"Authentication-Results: {MX}; dmarc=fail header.from=northhospital.org.uk"
+    assert judged(fail, milters[2], RECEIVED).result == policy.FAIL
+    # Another filter's header among the MTA's is not believed, and hides nothing.
+    other = "Authentication-Results: spam.filter.example; dmarc=pass header.from=northhospital.org.uk"
+    assert judged(other, milters[0], RECEIVED).result == policy.NONE
+    assert judged(other, milters[2], RECEIVED).result == policy.PASS
+    # A header of the MTA's that cannot be read adds nothing, and takes nothing from the others.
+    assert judged(f"Authentication-Results: {MX}; dkim=pass;;; =", milters[2], RECEIVED).result == policy.PASS
+
+
+def test_the_gateways_own_dkim_check_is_judged_like_the_mtas() -> None:
+    aligned = policy.Result("dkim", "pass", {"header.d": "mail.northhospital.org.uk", "header.s": "s1"})
+    unaligned = policy.Result("dkim", "pass", {"header.d": "attacker.example", "header.s": "s1"})
+    broken = policy.Result("dkim", "fail", {"header.d": "northhospital.org.uk", "header.s": "s1"})
+    no_key = policy.Result("dkim", "permerror", {"header.d": "northhospital.org.uk", "header.s": "s1"})
+    assert judged(dkim_check=[aligned]) == policy.Authenticity(
+        policy.PASS, "DKIM of mail.northhospital.org.uk passed at the gateway"
+    )
+    assert judged(dkim_check=[unaligned, aligned]).result == policy.PASS
+    assert judged(dkim_check=[unaligned]).result == policy.NONE
+    assert judged(dkim_check=[broken]).result == policy.FAIL
+    assert judged(dkim_check=[no_key]).result == policy.NONE
+    assert judged(dkim_check=[]).result == policy.NONE
+    # Only where the MTA gave no answer: its dmarc=fail stands, and its pass needs no DNS.
+    fail = f"Authentication-Results: {MX}; dmarc=fail header.from=northhospital.org.uk"
+    assert judged(fail, RECEIVED, dkim_check=[aligned]).result == policy.FAIL
+    passed = f"Authentication-Results: {MX}; dkim=pass header.d=northhospital.org.uk"
+
+    def must_not_be_called() -> list[policy.Result]:
+        raise AssertionError("checked DKIM again")
+
+    settings = Settings(trusted_authserv_id=MX)
+    raw = f"{passed}\r\n{RECEIVED}\r\nFrom: {AMIRA}\r\n\r\nHi.\r\n".encode()
+    inbound = parse_message(raw, dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
+    assert policy.authenticate(inbound, "127.0.0.1", settings, must_not_be_called).result == policy.PASS
 
 
 # -- mail commands need an authentic From -------------------------------------------------------------

@@ -64,3 +64,15 @@ def test_readme_quick_start_is_two_make_commands() -> None:
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r"^run:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_every_imap_account_field_is_documented() -> None:
+    """Each field of an IMAP account is in the accounts file's example (mailgateway/imap.py) and the README."""
+    import mailgateway.imap
+    from mailgateway.imapaccounts import Account
+
+    example = mailgateway.imap.__doc__ or ""
+    paragraph = README.split("**Mail from an existing mailbox (IMAP).**", 1)[1].split("\n\n", 1)[0]
+    for field in Account.__dataclass_fields__:
+        assert re.search(rf"\b{field}\b", example), f"{field} is not in mailgateway/imap.py's docstring"
+        assert f"`{field}`" in paragraph, f"{field} is not in the README's IMAP paragraph"

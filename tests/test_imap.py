@@ -22,7 +22,9 @@ from mailtest import DOMAIN, Harness, git_root, mail, wire
 
 from intranet.settings import read_settings
 from mailgateway.imap import Poller
-from mailgateway.imapaccounts import Account, State, load_accounts, route
+from mailgateway.imapaccounts import Account, load_accounts, route
+from mailgateway.imapconn import interrupt
+from mailgateway.imapstate import State
 from mailgateway.spool import Records, Spool
 
 PASSWORD_ENV = "TEST_IMAP_PASSWORD"
@@ -123,6 +125,27 @@ def test_mail_arriving_during_a_pass_is_taken_without_waiting_for_the_next_poll(
         dovecot.deliver(user, wire(first))
         gw.wait(first["Message-ID"], timeout=60)
         gw.wait(second["Message-ID"], timeout=60)  # the next poll is an hour away
+
+
+def test_news_sent_with_the_idle_go_ahead_is_not_missed(tmp_path: Path, dovecot: Dovecot) -> None:
+    """Mail delivered after a pass's last command is announced right behind IDLE's "+", often in the
+    same packet, where polling the socket cannot see it; the poller looks in the read buffer too."""
+    user = "idle-race@example.org"
+    root = git_root(tmp_path / "intranet")  # no accounts: this test drives the poller itself
+    settings, state = read_settings(root), root / ".intranet"
+    account = Account(host=HOST, port=dovecot.imap_port, tls="none", user=user, password_env=PASSWORD_ENV)
+    poller = Poller(account, settings, Spool(state), Records(state), State(state), lambda: {"handover"})
+    with poller.connect() as client:
+        assert poller.run_once(client) == 0
+        dovecot.deliver(user, wire(mail(subject="Just before IDLE", to=user)))
+        done = threading.Event()
+        threading.Thread(target=lambda: (poller.wait(client), done.set()), daemon=True).start()
+        try:
+            assert done.wait(30), "the poller waits in IDLE for news it has already been sent"
+        finally:
+            interrupt(client)  # should it still wait (poll_seconds is 300)
+    with poller.connect() as client:
+        assert poller.run_once(client) == 1
 
 
 def test_dovecot_restart_mid_session_loses_nothing_and_posts_once(

@@ -8,14 +8,23 @@
  * item is {location, title, text, score, terms, tags?}; the theme inserts
  * title, text and tags as HTML, so every string from the index is escaped
  * here and only <mark> is added. Instead of one big index, the worker fetches
- * the few small files a query needs (generator/search.py writes them and
- * documents their format) and keeps them for the next query.
+ * the few small files a query needs (generator/search_index.py writes them,
+ * generator/search_format.py documents them) and keeps them for the next query.
  *
  * Words are found as the index found them: NFKD, lower case, no combining
  * marks, runs of letters and digits. Every word must match (AND); the last
  * one, while it is being typed, matches as a prefix. When no page has every
  * word, pages with the most of them are shown, the others listed as missing.
  * Order: words matched, words in the title, newer date.
+ *
+ * RESULT holds the first `results` documents; the theme counts what it is
+ * given, so the answer also says how many documents match: `total`, `exact`
+ * (false when `total` is only a lower bound: a word being typed stood for more
+ * words than one query fetches, or for title words only, at one or two
+ * characters), `shown`, and, when more remain, `more`: a MessagePort. Any
+ * message sent to it is answered with the next page, {items, shown, total,
+ * exact}; a new query closes it. search-results.js reads these beside the
+ * theme (from its component$ observable), shows the count and pages on.
  */
 "use strict"
 
@@ -253,32 +262,42 @@ function parse(query) {
 }
 
 /*
- * The entries a query word stands for: itself, or for a prefix the most
- * frequent words it starts, until they cover enough pages or would cost too
- * many ids to fetch. A prefix of one or two characters looks at titles only.
+ * The entries a query word stands for: itself, or for a prefix the words it
+ * starts. All of them when their lists fit the limits (`expand` lists
+ * fetched, `budget` ids; lists inline in the dictionary are free): the count
+ * is then exact. Otherwise the most frequent within the limits, until they
+ * cover `enough` pages. A prefix of one or two characters looks at titles
+ * only (its files hold the most frequent words only).
+ * `complete`: the chosen entries' lists hold every document that has the
+ * word, or a word it starts.
  */
 async function expand(q) {
   const all = await entries(q.word)
   if (!q.prefix)
-    return { chosen: all.filter(e => e.word === q.word), all, titles: false }
+    return { chosen: all.filter(e => e.word === q.word), all, titles: false, complete: true }
+  const titles = [...q.word].length < 3
+  const lists = e => (e.title > 1) + (!titles && e.body > 1)
+  const cost = e => (e.title > 1 ? e.titles : 0) + (!titles && e.body > 1 ? e.bodies : 0)
+  const sum = f => all.reduce((n, e) => n + f(e), 0)
+  if (!titles && sum(lists) <= conf.expand && sum(cost) <= conf.budget)
+    return { chosen: all, all, titles, complete: true }
   all.sort((a, b) =>
     (b.word === q.word) - (a.word === q.word) ||
     (b.titles + b.bodies) - (a.titles + a.bodies) ||
     (a.word < b.word ? -1 : 1))
-  const titles = [...q.word].length < 3
   const chosen = []
-  let budget = conf.budget, covered = 0
+  let budget = conf.budget, left = conf.expand, covered = 0
   for (const e of all) {
-    if (chosen.length >= conf.expand || covered >= conf.enough)
+    if (covered >= conf.enough)
       break
-    const cost = (e.title > 1 ? e.titles : 0) + (!titles && e.body > 1 ? e.bodies : 0)
-    if (chosen.length && cost > budget)
+    if (chosen.length && (cost(e) > budget || lists(e) > left))
       continue
     chosen.push(e)
-    budget -= cost
+    budget -= cost(e)
+    left -= lists(e)
     covered += titles ? e.titles : e.titles + e.bodies
   }
-  return { chosen, all, titles }
+  return { chosen, all, titles, complete: !titles && chosen.length === all.length }
 }
 
 /* id -> whether one of the entries' words is in the page's title */
@@ -334,10 +353,14 @@ function excerpt(text, matches) {
   return shown
 }
 
-async function search(query, current) {
+/*
+ * The documents that answer a query, best first: {words, expanded, ranked:
+ * [[id, [words matched, words in title, which words]], ...], rows, exact}.
+ */
+async function rank(query, current) {
   const words = parse(query)
   if (!words.length)
-    return { items: [] }
+    return { words, expanded: [], ranked: [], rows: new Map(), exact: true }
   const expanded = await Promise.all(words.map(expand))
   const found = await Promise.all(expanded.map(pages))
 
@@ -352,28 +375,33 @@ async function search(query, current) {
       hit[2] |= 1 << i
     }
   })
-  let candidates = [...hits]
-  const best = candidates.reduce((n, [, hit]) => Math.max(n, hit[0]), 0)
+  let ranked = [...hits]
+  const best = ranked.reduce((n, [, hit]) => Math.max(n, hit[0]), 0)
   if (best === words.length)
-    candidates = candidates.filter(([, hit]) => hit[0] === best)
+    ranked = ranked.filter(([, hit]) => hit[0] === best)
 
   if (!current())
     return null
 
   /* Newer first among equals: from the ranking file when there are many, else from the rows */
-  const days = candidates.length > conf.results ? await ranking() : null
+  const days = ranked.length > conf.results ? await ranking() : null
   const rows = new Map()
   if (!days)
-    await Promise.all(candidates.map(async ([id]) => rows.set(id, await metadata(id))))
+    await Promise.all(ranked.map(async ([id]) => rows.set(id, await metadata(id))))
   const day = id => days ? days.get(id) || 0 : rows.get(id) ? rows.get(id)[4] : 0
-  candidates.sort(([a, x], [b, y]) => y[0] - x[0] || y[1] - x[1] || day(b) - day(a) || a - b)
-  const top = candidates.slice(0, conf.results)
-  if (days)
-    await Promise.all(top.map(async ([id]) => rows.set(id, await metadata(id))))
+  ranked.sort(([a, x], [b, y]) => y[0] - x[0] || y[1] - x[1] || day(b) - day(a) || a - b)
+  return { words, expanded, ranked, rows, exact: expanded.every(e => e.complete) }
+}
+
+/* The theme's items for the ranked documents from `from` on, `count` of them, grouped by page */
+async function items(answer, from, count) {
+  const { words, ranked, rows } = answer
+  const slice = ranked.slice(from, from + count)
+  await Promise.all(slice.map(async ([id]) => rows.has(id) || rows.set(id, await metadata(id))))
 
   const matches = matcher(words)
   const groups = new Map()
-  top.forEach(([id, hit], rank) => {
+  slice.forEach(([id, hit], n) => {
     const row = rows.get(id)
     if (!row)
       return
@@ -384,7 +412,7 @@ async function search(query, current) {
       location,
       title: highlight(title, matches),
       text: text ? `<p>${highlight(excerpt(text, matches), matches)}</p>` : "",
-      score: Math.round(100 * (conf.results - rank) / conf.results) / 100,
+      score: Math.round(100 * (1 - (from + n) / ranked.length)) / 100,
       terms
     }
     const page = location.split("#")[0]
@@ -401,15 +429,53 @@ async function search(query, current) {
       group.items.push({
         location: page, title: escapeHTML(group.parent || page), text: "", score: 0, terms: {}
       })
+  return [...groups.values()].map(group => group.items)
+}
 
-  const result = { items: [...groups.values()].map(group => group.items) }
+async function search(query, current) {
+  const answer = await rank(query, current)
+  if (!answer)
+    return null
+  const { words, expanded, ranked, exact } = answer
+  const shown = Math.min(conf.results, ranked.length)
+  const result = { items: await items(answer, 0, shown), total: ranked.length, shown, exact }
   if (suggestions) {
     const last = words[words.length - 1]
-    const word = last.prefix && expanded[words.length - 1].all
+    const word = last && last.prefix && expanded[words.length - 1].all
       .reduce((a, e) => !a || e.titles + e.bodies > a.titles + a.bodies ? e : a, null)
     result.suggest = word ? [word.word] : []
   }
-  return result
+  return { result, answer }
+}
+
+/* The port that pages on through the latest answer; the answer to a new query closes it */
+let pager = null
+
+function paging(answer, shown) {
+  if (pager)
+    pager.close()
+  pager = null
+  if (!answer || shown >= answer.ranked.length)
+    return null
+  const channel = new MessageChannel()
+  const port = pager = channel.port1
+  const total = answer.ranked.length, exact = answer.exact
+  let next = shown, queue = Promise.resolve()
+  port.onmessage = () => {
+    queue = queue.then(async () => {
+      const from = next
+      next = Math.min(from + conf.results, total)
+      let data = []
+      try {
+        data = await items(answer, from, next - from)
+      } catch (err) {
+        console.warn(`search: ${err}`)
+        next = from /* nothing shown: asking again tries again */
+      }
+      port.postMessage({ items: data, shown: next, total, exact })
+    })
+  }
+  return channel.port2
 }
 
 /* ------------------------------------------------------------------------- */
@@ -429,14 +495,23 @@ addEventListener("message", ev => {
     case QUERY: {
       const seq = ++latest
       const current = () => seq === latest
-      const done = data => { if (data && current()) postMessage({ type: RESULT, data }) }
+      const done = found => {
+        if (!found || !current())
+          return
+        const { result, answer } = found
+        const more = paging(answer, result.shown)
+        if (more)
+          result.more = more
+        postMessage({ type: RESULT, data: result }, more ? [more] : [])
+      }
+      const empty = { result: { items: [], total: 0, shown: 0, exact: true } }
       if (!conf) {
-        done({ items: [] })
+        done(empty)
         break
       }
       search(message.data, current).then(done, err => {
         console.warn(`search: ${err}`)
-        done({ items: [] })
+        done(empty)
       })
       break
     }
