@@ -1,10 +1,26 @@
-"""Time `intranet import` on a generated mbox: messages per second and peak memory.
+"""Time `intranet import` on a generated mbox against the standard library's bare parse of it.
 
-    python bench/import_bench.py [--messages 20000] [--keep DIR] [--profile]
+    python bench/import_bench.py [--messages 20000] [--before REV] [--keep DIR] [--profile]
 
 Generates an mbox of realistic list mail (plain and HTML, replies quoting their parent, some
-attachments, latin-1 and UTF-8 bodies, encoded headers, a few duplicates and auto-replies),
-imports it into a fresh intranet repository, and prints the rate and the peak RSS.
+attachments, latin-1 and UTF-8 bodies, encoded headers, a few duplicates and auto-replies) and,
+in the same run:
+
+- the **baseline**: the standard library's bare parse of the same mbox on one core, in this
+  process: ``mailbox.mbox`` finds the messages and each one is parsed with
+  ``email.parser.BytesParser(policy=email.policy.default).parsebytes(box.get_bytes(key))``, the
+  parse the importer would otherwise need (no header is decoded, no body converted, nothing
+  written). It runs before and after the import; the mean counts;
+- ``intranet import`` of the mbox into a fresh intranet repository (worker processes on every
+  core, as the command runs), then a re-run of it (which must add nothing);
+- with ``--before REV``, the same import by the code of that commit (``git archive`` into a
+  temporary folder, run in a child process), and whether both wrote the same posts: the Git
+  tree of the community's ``posts/`` must be the same object.
+
+It prints messages per second, the ratio of the import's time to the bare parse's (below 1: the
+import is faster), CPU seconds (this process and its children: steadier than wall time on a
+busy machine) and the peak RSS of the importing process and of its largest child. It asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +29,12 @@ import argparse
 import base64
 import cProfile
 import datetime as dt
+import email.parser
+import email.policy
 import email.utils
+import json
+import mailbox
+import os
 import pstats
 import random
 import resource
@@ -24,12 +45,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
-
-from helpers import small_intranet  # noqa: E402
-
-from intranet.settings import read_settings  # noqa: E402
-from mailgateway.importer import Importer  # noqa: E402
+SLUG = "handover"
+EDITOR = ("Bench Editor", "editor@example.org")
 
 WORDS = (
     "handover shift patient ward nurse chart audit rota staffing medication round escalation night day "
@@ -121,43 +138,146 @@ def write_mbox(path: Path, count: int, seed: int = 7) -> None:
             out.write(b"\n")
 
 
+def bare_parse(mbox: Path) -> dict:
+    """The standard library's parse of every message of ``mbox``, on one core: seconds and CPU seconds."""
+    parser = email.parser.BytesParser(policy=email.policy.default)
+    cpu, started = time.process_time(), time.perf_counter()
+    box = mailbox.mbox(str(mbox), create=False)
+    count = 0
+    for key in box.iterkeys():
+        parser.parsebytes(box.get_bytes(key))
+        count += 1
+    box.close()
+    return {"messages": count, "seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu}
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds of this process, and of its children that ended."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def _git(root: Path, *args: str) -> str:
+    command = ["git", "-c", "user.name=B", "-c", "user.email=b@example.org", *args]
+    return subprocess.run(command, cwd=root, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def measure_import(work: Path, mbox: Path, profile: bool = False) -> dict:
+    """Import ``mbox`` into a fresh intranet under ``work`` with the code on ``sys.path``; then again."""
+    from helpers import small_intranet
+
+    from intranet.settings import read_settings
+    from mailgateway.importer import Importer
+
+    root = work / "intranet"
+    root.mkdir(parents=True)
+    small_intranet(root)
+    (root / ".gitignore").write_text("/site/\n/.intranet/\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "Start"]):
+        _git(root, *args)
+    importer = Importer(root, read_settings(root), SLUG, EDITOR)
+    profiler = cProfile.Profile(time.thread_time) if profile else None  # CPU time of this thread
+    cpu, started = _cpu(), time.perf_counter()
+    if profiler:
+        profiler.enable()
+    summary = importer.run(mbox)
+    if profiler:
+        profiler.disable()
+    took, (own, children) = time.perf_counter() - started, _cpu()
+    result = {
+        "summary": summary.lines(),
+        "messages": summary.read,
+        "seconds": took,
+        "cpu": own + children - sum(cpu),
+        "cpu_main": own - cpu[0],
+        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_child": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "tree": _git(root, "rev-parse", f"HEAD:communities/{SLUG}/posts"),
+    }
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    started = time.perf_counter()
+    again = Importer(root, read_settings(root), SLUG, EDITOR).run(mbox)
+    result["rerun"] = {
+        "imported": again.imported,
+        "duplicates": again.duplicates,
+        "seconds": time.perf_counter() - started,
+    }
+    return result
+
+
+def measure_before(rev: str, mbox: Path, work: Path) -> dict | str:
+    """The same import by the code of ``rev``, in a child process (or why it cannot be had)."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", rev, "intranet", "mailgateway"], capture_output=True
+    )
+    if archive.returncode:
+        return archive.stderr.decode(errors="replace").strip() or f"no commit {rev}"
+    code = work / "code"
+    code.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
+    run = subprocess.run(
+        [sys.executable, __file__, "--code", str(code), "--mbox", str(mbox), "--keep", str(work / "run")],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode:
+        return run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "failed"
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def _line(name: str, run: dict, bare: float) -> str:
+    rate = run["messages"] / run["seconds"]
+    return (
+        f"{name:<22} {run['seconds']:7.1f} s {rate:7.0f} msg/s   ratio to bare parse {run['seconds'] / bare:4.2f}   "
+        f"CPU {run['cpu']:6.1f} s ({run.get('cpu_main', run['cpu']):.1f} s in the main process)   "
+        f"peak RSS {run['rss']:.0f} MB (largest child {run['rss_child']:.0f} MB)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--before", metavar="REV", help="also import with the code of this commit")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
-    parser.add_argument("--profile", action="store_true", help="print the 25 costliest functions")
+    parser.add_argument("--profile", action="store_true", help="print the 25 costliest functions of the import")
+    parser.add_argument("--code", help=argparse.SUPPRESS)  # the folder holding the code to time
+    parser.add_argument("--mbox", type=Path, help=argparse.SUPPRESS)  # import this mbox, print JSON
     args = parser.parse_args()
+    sys.path[:0] = [args.code or str(REPO), str(REPO / "tests")]
     work = args.keep or Path(tempfile.mkdtemp(prefix="import-bench-"))
-    root = work / "intranet"
-    root.mkdir(parents=True, exist_ok=True)
-    small_intranet(root)
-    (root / ".gitignore").write_text("/site/\n/.intranet/\n")
-    for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "Start"]):
-        subprocess.run(["git", "-c", "user.name=B", "-c", "user.email=b@example.org", *cmd], cwd=root, check=True)
+    work.mkdir(parents=True, exist_ok=True)
+    if args.mbox:  # the child of --before
+        print(json.dumps(measure_import(work, args.mbox)))
+        return 0
     mbox = work / "archive.mbox"
     started = time.perf_counter()
     write_mbox(mbox, args.messages)
-    print(
-        f"generated {args.messages} messages, {mbox.stat().st_size / 1e6:.1f} MB "
-        f"in {time.perf_counter() - started:.1f} s"
-    )
-    importer = Importer(root, read_settings(root), "handover", ("Bench Editor", "editor@example.org"))
-    profile = cProfile.Profile() if args.profile else None
-    started = time.perf_counter()
-    if profile:
-        profile.enable()
-    summary = importer.run(mbox)
-    if profile:
-        profile.disable()
+    size = mbox.stat().st_size / 1e6
     took = time.perf_counter() - started
-    print("\n".join(summary.lines()))
-    print(f"{summary.read} messages in {took:.1f} s: {summary.read / took:.0f} messages/s")
-    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    if profile:
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
-    started = time.perf_counter()
-    again = Importer(root, read_settings(root), "handover", ("Bench Editor", "editor@example.org")).run(mbox)
-    print(f"re-run: imported {again.imported}, duplicates {again.duplicates} in {time.perf_counter() - started:.1f} s")
+    print(f"generated {args.messages} messages, {size:.1f} MB in {took:.1f} s; {os.cpu_count()} cores")
+    bare = [bare_parse(mbox)]
+    now = measure_import(work / "now", mbox, args.profile)
+    before = measure_before(args.before, mbox, work / "before") if args.before else None
+    bare.append(bare_parse(mbox))
+    seconds = sum(b["seconds"] for b in bare) / len(bare)
+    cpu = sum(b["cpu"] for b in bare) / len(bare)
+    runs = ", ".join(f"{b['seconds']:.1f} s" for b in bare)
+    print("\n".join(now["summary"]))
+    print(
+        f"{'bare parse, one core':<22} {seconds:7.1f} s {bare[0]['messages'] / seconds:7.0f} msg/s   "
+        f"(runs: {runs}; CPU {cpu:.1f} s): mailbox.mbox + "
+        "BytesParser(policy=email.policy.default).parsebytes of every message"
+    )
+    print(_line("intranet import", now, seconds))
+    if isinstance(before, dict):
+        print(_line(f"before ({args.before})", before, seconds))
+        same = "yes" if before["tree"] == now["tree"] else "NO"
+        print(f"same posts as before: {same} (tree of posts/ {now['tree'][:12]}, before {before['tree'][:12]})")
+    elif before is not None:
+        print(f"(no import before: {before})")
+    rerun = now["rerun"]
+    print(f"re-run: imported {rerun['imported']}, duplicates {rerun['duplicates']} in {rerun['seconds']:.1f} s")
     return 0
 
 

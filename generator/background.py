@@ -228,7 +228,11 @@ class _Unpickler(pickle.Unpickler):
 
 
 def _die_with_parent() -> None:
-    """Linux: the child is killed if this process dies without stopping it (no orphaned build)."""
+    """Linux: the child is killed if this process dies without stopping it (no orphaned build).
+
+    (The signal comes when the thread that forked ends: that thread waits for the child, so only
+    if the whole process goes.)
+    """
     name = ctypes.util.find_library("c")
     if name:
         with contextlib.suppress(OSError, AttributeError):

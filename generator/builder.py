@@ -31,6 +31,7 @@ makes of the same content (``tests/test_incremental.py``).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -381,6 +382,8 @@ class Builder:
             swap_in(staged.staging, self.site_dir, discard=lambda old: self._discarding.append(discard_later(old)))
             for state in staged.states:
                 state.out = self.site_dir / state.tree.name
+            del live
+            gc.collect()  # the old trees' states hold cycles: free them now, before the next build
             log.info(
                 "full build landed after %.1f s: %s; %d change(s) after its snapshot applied to it",
                 time.monotonic() - running.started,

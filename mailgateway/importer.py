@@ -16,52 +16,43 @@ imports deliberately: no notices, no notifications, no moderation holds; the ori
   committed by the next run; a run over an archive already imported changes nothing.
 - **Memory** holds the Message-ID index and one subject per topic, not the archive: an mbox is
   read as a stream.
+- **Speed**: messages are read (parsed, trimmed, turned into the post's text) in worker processes
+  (:mod:`mailgateway.importjobs`); this process only threads, writes and commits. A message whose
+  Message-ID is already posted, or is that of a message just before it, is not read at all. The
+  blobs of a batch are made from the bytes as they are written, not read back from disk.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
-import multiprocessing
 import os
 import re
-import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
-from intranet.format import (
-    EMAIL_RE,
-    attachments_dir,
-    normalize_message_id,
-    post_relpath,
-)
+from intranet.format import Post, attachments_dir, normalize_message_id, post_relpath, thread_lines
 from intranet.model import Model
 from intranet.progress import Progress
 from intranet.settings import Settings
-from intranet.subjects import bare_subject
 
-from . import classify
+from .archive import Piece, Raw, read_archive, read_mbox, read_pieces
 from .compose import compose, is_empty, sender_author
 from .existing import foreign_texts
-from .parse import Inbound, parse_message
-from .routing import EMPTY, NO_SENDER
-from .store import Store
+from .gitpack import BlobPack
+from .importjobs import SOURCE, UNPARSABLE, Context, Item, Ready, Result, prepare, prepared, ready, subject_key
+from .parse import Inbound
+from .routing import EMPTY
+from .store import LooseBlobs, Store
+
+__all__ = ["Importer", "Raw", "Summary", "UNPARSABLE", "prepare", "read_archive", "read_mbox", "subject_key"]
 
 log = logging.getLogger(__name__)
 
 COMMIT_EVERY = 5000  # posts per commit
-PARSE_CHUNK = 32  # messages a worker process parses at a time
-PARSE_AHEAD = 8  # chunks read ahead of the one being imported
 SUBJECT_WINDOW = dt.timedelta(days=30)  # headers lost: a same-subject message this close joins the topic
-UNPARSABLE = "unparsable"
-SOURCE = "import"
-_LIST_TAG_RE = re.compile(r"^\s*(?:\[[^\]]{1,60}\]\s*)+")
-_AT_RE = re.compile(r"^([^\s@]+) at ([^\s@]+\.[^\s@]+)$")  # pipermail's "user at example.org"
-_HEADER_RE = re.compile(rb"^[!-9;-~]+:")  # a first line that is a header field
 
 
 @dataclass
@@ -80,157 +71,6 @@ class Summary:
         out += [f"  {reason}: {count}" for reason, count in sorted(self.skipped.items())]
         out.append(f"commits: {len(self.commits)}")
         return out
-
-
-@dataclass
-class Raw:
-    """One message as read from the archive."""
-
-    data: bytes
-    where: str  # file, and the message's number in an mbox
-    envelope_from: str = ""  # from an mbox ``From `` line
-    envelope_date: dt.datetime | None = None
-
-
-# -- reading archives -----------------------------------------------------------------
-
-
-def read_archive(path: Path) -> tuple[Iterator[Raw], int]:
-    """The messages of ``path`` (mbox, Maildir, folder of messages or of mboxes), and its size in bytes."""
-    if path.is_file():
-        return _read_file(path), path.stat().st_size
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such file or folder")
-    if (path / "cur").is_dir() and (path / "new").is_dir():  # a Maildir
-        files = sorted(p for sub in ("cur", "new") for p in (path / sub).iterdir() if p.is_file())
-    else:
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
-    return (raw for f in files for raw in _read_file(f)), sum(f.stat().st_size for f in files)
-
-
-def _hidden(relpath: Path) -> bool:
-    return any(part.startswith(".") for part in relpath.parts)
-
-
-def _read_file(path: Path) -> Iterator[Raw]:
-    with path.open("rb") as handle:
-        first = handle.read(5)
-        handle.seek(0)
-        if first == b"From ":
-            yield from read_mbox(handle, str(path))
-        else:
-            yield Raw(handle.read(), str(path))
-
-
-def read_mbox(handle: object, name: str) -> Iterator[Raw]:
-    """Messages of an mbox stream, one at a time (mboxrd ``>From `` quoting undone)."""
-    lines: list[bytes] = []
-    from_line = b""
-    count = 0
-    blank = True  # a "From " line starts a message at the start of the file or after a blank line
-    for line in handle:  # type: ignore[attr-defined]
-        if line.startswith(b"From ") and blank:
-            if from_line:
-                count += 1
-                yield _raw(lines, from_line, f"{name}#{count}")
-            lines, from_line = [], line
-            blank = False
-            continue
-        blank = line in (b"\n", b"\r\n")
-        if line.startswith(b">") and line.lstrip(b">").startswith(b"From "):
-            line = line[1:]
-        lines.append(line)
-    if from_line:
-        yield _raw(lines, from_line, f"{name}#{count + 1}")
-
-
-def _raw(lines: list[bytes], from_line: bytes, where: str) -> Raw:
-    if lines and lines[-1] in (b"\n", b"\r\n"):  # the blank line before the next "From "
-        lines.pop()
-    words = from_line.decode("latin-1").split()
-    sender = words[1] if len(words) > 1 else ""
-    if len(words) > 3 and words[2] == "at":  # pipermail: "From user at example.org  Tue Jul 10 ..."
-        sender = f"{words[1]}@{words[3]}"
-        words = words[:2] + words[4:]
-    date = None
-    if len(words) > 2:
-        try:
-            date = email.utils.parsedate_to_datetime(" ".join(words[2:]))
-        except (TypeError, ValueError, IndexError):
-            date = None
-        if date is not None and date.tzinfo is None:
-            date = date.replace(tzinfo=dt.UTC)
-    return Raw(b"".join(lines), where, sender if EMAIL_RE.match(sender) else "", date)
-
-
-# -- importing ------------------------------------------------------------------------
-
-
-def subject_key(subject: str) -> str:
-    """A subject without reply prefixes and list tags (``[list] Re: [list] x`` -> ``x``)."""
-    text = subject
-    for _ in range(5):
-        stripped = bare_subject(_LIST_TAG_RE.sub("", text))
-        if stripped == text:
-            break
-        text = stripped
-    return text
-
-
-def prepare(raw: Raw, now: dt.datetime, domain: str) -> Inbound | str:
-    """Parse and filter one message (pure): the mail to post, or the reason it is skipped."""
-    if not _HEADER_RE.match(raw.data.lstrip(b"\r\n")[:200]):
-        return UNPARSABLE
-    try:
-        mail = parse_message(raw.data, raw.envelope_date or now, domain)
-    except Exception:
-        log.warning("%s: could not be parsed", raw.where, exc_info=True)
-        return UNPARSABLE
-    if mail.header("list-id"):
-        mail.headers.pop("precedence", None)  # set by the list itself on every message it archived
-    drop = classify.drop_reason(mail, domain, raw.envelope_from)
-    if drop:
-        return drop
-    if not EMAIL_RE.match(mail.from_address):
-        at = _AT_RE.match(mail.from_address.strip())
-        mail.from_address = f"{at[1]}@{at[2]}" if at else raw.envelope_from
-        if not EMAIL_RE.match(mail.from_address):
-            return NO_SENDER
-    return mail
-
-
-def _prepare_job(job: tuple[Raw, bool, dt.datetime, str]) -> tuple[Raw, Inbound | str | None]:
-    raw, known, now, domain = job
-    return raw, None if known else prepare(raw, now, domain)
-
-
-def prepared(
-    messages: Iterator[Raw], now: dt.datetime, domain: str, known: Callable[[Raw], bool]
-) -> Iterator[tuple[Raw, Inbound | str | None]]:
-    """Each message with what :func:`prepare` made of it, parsed on every core, in the archive's order.
-
-    Messages ``known`` already (a re-run) are not parsed at all. Parsing is most of the work and
-    needs nothing but the message, so worker processes do it; what depends on the posts imported
-    so far stays in this process, in order.
-    """
-    workers = os.cpu_count() or 1
-    if workers < 2 or threading.active_count() > 1:  # forking a process with threads is not safe
-        yield from ((raw, None) for raw in messages)
-        return
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        pending: deque[AsyncResult[list[tuple[Raw, Inbound | str | None]]]] = deque()
-        chunk: list[tuple[Raw, bool, dt.datetime, str]] = []
-        for raw in messages:
-            chunk.append((raw, known(raw), now, domain))
-            if len(chunk) == PARSE_CHUNK:
-                pending.append(pool.map_async(_prepare_job, chunk))
-                chunk = []
-                if len(pending) > PARSE_AHEAD:  # read no further ahead than this: memory stays flat
-                    yield from pending.popleft().get()
-        if chunk:
-            pending.append(pool.map_async(_prepare_job, chunk))
-        while pending:
-            yield from pending.popleft().get()
 
 
 class Importer:
@@ -254,28 +94,30 @@ class Importer:
         self.model = Model.cached(self.root, self.root / settings.state_dir)
         if slug not in self.model.communities:
             raise ValueError(f"no community {slug!r} in {self.root / 'communities'}")
+        self.context = Context(self.model, slug, settings, self.now)
         self.topics_by_subject: dict[str, tuple[str, str, dt.datetime]] = {}  # key -> (topic, last id, last date)
-        self.batch: list[Path] = []
-        self.in_batch: set[Path] = set()  # posts of the batch, committed or not yet
+        self.base = str(self.root)
+        self.batch: list[str] = []  # paths (strings: this is done for every message)
+        self.in_batch: set[str] = set()  # posts of the batch, committed or not yet
+        self.blobs: dict[str, str] = {}  # files of the batch written by this run -> their blobs
+        self.pack: BlobPack | LooseBlobs | None = None  # where those blobs go
+        self.folders: set[str] = set()  # folders known to exist
+        self.in_flight: Counter[str] = Counter()  # Message-IDs (found quickly) handed out, not yet taken
         self.tmp = self.root / settings.state_dir / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.batch_posts = 0
 
     def run(self, path: Path, progress: Progress | None = None) -> Summary:
         summary = Summary()
-        messages, total = read_archive(path)
+        pieces, total = read_pieces(path)
         done = 0
-        domain = self.settings.mail_domain
-
-        def known(raw: Raw) -> bool:
-            quick = _quick_message_id(raw.data)
-            return bool(quick) and quick in self.model.known(self.slug).topic_of
-
+        for slug in sorted(self.model.communities):
+            self.model.known(slug)  # threaded once here, not in every worker process
         try:
-            for raw, ready in prepared(messages, self.now, domain, known):
+            for piece, quick, result in prepared(self._handed_out(pieces), self.context):
                 summary.read += 1
-                done += len(raw.data)
-                outcome = self.take(raw, ready)
+                done += len(piece[1])
+                outcome = self.take(piece, quick, result)
                 if outcome == "imported":
                     summary.imported += 1
                 elif outcome == "duplicate":
@@ -288,62 +130,102 @@ class Importer:
                     progress.update(min(done, total), total)
             self._commit(path.name, summary)
         finally:
+            if self.pack is not None:
+                self.pack.abandon()  # (an exception: its blobs are named by no commit)
             self.store.flush()
             if progress is not None:
                 progress.update(total, total)
                 progress.close()
         return summary
 
-    def take(self, raw: Raw, prepared: Inbound | str | None = None) -> str:
+    def _handed_out(self, pieces: Iterator[Piece]) -> Iterator[Item]:
+        """Each message, and whether it need not be read: its Message-ID is posted already (a re-run),
+        or is that of a message handed out before it and not yet taken (archived twice)."""
+        for piece in pieces:
+            quick = _quick_message_id(piece[1])
+            skip = bool(quick) and (quick in self.in_flight or quick in self.model.known(self.slug).topic_of)
+            if quick:
+                self.in_flight[quick] += 1
+            yield piece, quick, skip
+
+    def take(self, piece: Piece, quick: str, result: Result) -> str:
         """Import one message; return "imported", "duplicate" or the reason it was skipped.
 
-        ``prepared`` is what :func:`prepare` made of it (in another process), if it ran already.
+        ``result`` is what :func:`~mailgateway.importjobs.ready` made of it, None if it was not read.
         """
-        quick = _quick_message_id(raw.data)
-        if quick and quick in self.model.known(self.slug).topic_of:  # a re-run: no need to parse it again
-            return self._present(self.root / post_relpath(self.slug, quick))
-        if prepared is None:
-            prepared = prepare(raw, self.now, self.settings.mail_domain)
-        if isinstance(prepared, str):
-            return prepared
-        mail = prepared
-        relpath = post_relpath(self.slug, mail.message_id)
-        path = self.root / relpath
-        if mail.message_id in self.model.known(self.slug).topic_of or path.is_file():
-            return self._present(path)
-        return self._write(mail, path)
+        if quick:
+            self.in_flight[quick] -= 1
+            if not self.in_flight[quick]:
+                del self.in_flight[quick]
+            if quick in self.model.known(self.slug).topic_of:  # a re-run: no need to read it
+                return self._present(os.path.join(self.base, post_relpath(self.slug, quick)))
+        if result is None:  # left unread for a copy before it, which was not posted after all: read it now
+            result = ready(piece, self.context)
+        if isinstance(result, str):
+            return result
+        if isinstance(result, Ready):
+            return self._take_ready(result)
+        return self._take_mail(result)
 
-    def _present(self, path: Path) -> str:
+    def _present(self, path: str) -> str:
         """A message whose Message-ID is taken here: a duplicate, unless a killed run wrote it uncommitted."""
-        if not path.is_file() or path in self.in_batch or self.store.is_committed(path):
+        if not os.path.isfile(path) or path in self.in_batch or self.store.is_committed(Path(path)):
             return "duplicate"
-        self._add_to_batch(path)
+        folder = attachments_dir(Path(path))
+        files = sorted(str(p) for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        self._add_to_batch(path, files)
         return "imported"
 
-    def _add_to_batch(self, path: Path) -> None:
-        folder = attachments_dir(path)
-        if folder.is_dir():
-            self.batch += sorted(p for p in folder.iterdir() if p.is_file())
+    def _add_to_batch(self, path: str, files: list[str]) -> None:
+        self.batch += files
         self.batch.append(path)
         self.in_batch.add(path)
         self.batch_posts += 1
 
-    def _thread(self, mail: Inbound) -> tuple[str | None, str | None]:
+    def _thread(self, thread_ids: list[str], key: str, date: dt.datetime) -> tuple[str | None, str | None]:
         """(topic, parent) as live mail finds them, or by subject when the headers were lost."""
         known = self.model.known(self.slug)
-        parent = next((mid for mid in mail.thread_ids() if mid in known.topic_of), None)
+        parent = next((mid for mid in thread_ids if mid in known.topic_of), None)
         if parent:
             return known.topic_of[parent], parent
-        key = subject_key(mail.subject)
         seen = self.topics_by_subject.get(key) if key else None
-        if seen is not None and abs(mail.date - seen[2]) <= SUBJECT_WINDOW:
+        if seen is not None and abs(date - seen[2]) <= SUBJECT_WINDOW:
             return seen[0], seen[1]
         return None, None
 
-    def _write(self, mail: Inbound, path: Path) -> str:
-        topic, parent = self._thread(mail)
-        handle = self.model.handle_for(mail.from_address)
-        author = sender_author(mail, handle)
+    def _take_ready(self, ready: Ready) -> str:
+        path = os.path.join(self.base, ready.relpath)
+        if ready.message_id in self.model.known(self.slug).topic_of or os.path.isfile(path):
+            return self._present(path)
+        if ready.empty:
+            return EMPTY
+        topic, parent = self._thread(ready.thread_ids, ready.subject_key, ready.sent)
+        post = Post(  # what the model keeps of it: no text (see intranet.model.stub)
+            self.slug,
+            ready.relpath,
+            ready.message_id,
+            topic or ready.message_id,
+            parent if topic else None,
+            ready.author,
+            ready.date,
+            ready.subject,
+            SOURCE,
+            [],
+            [],
+            "",
+            content_hash=ready.content_hash,
+        )
+        text = ready.head + thread_lines(post.topic, post.in_reply_to) + ready.tail
+        self._write(path, text.encode("utf-8"), ready.files, post, ready.subject_key)
+        return "imported"
+
+    def _take_mail(self, mail: Inbound) -> str:
+        """A message read whole (it answers another community's post): composed here, as live mail is."""
+        path = os.path.join(self.base, post_relpath(self.slug, mail.message_id))
+        if mail.message_id in self.model.known(self.slug).topic_of or os.path.isfile(path):
+            return self._present(path)
+        topic, parent = self._thread(mail.thread_ids(), subject_key(mail.subject), mail.date)
+        author = sender_author(mail, self.model.handle_for(mail.from_address))
         draft = compose(
             mail,
             self.slug,
@@ -358,24 +240,43 @@ class Importer:
         )
         if is_empty(draft):
             return EMPTY
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if draft.files:  # attachments first, the post last: a post file on disk is a complete post
-            folder = attachments_dir(path)
-            folder.mkdir(exist_ok=True)
-            for name, data in draft.files.items():
-                _write_file(folder / name, data, self.tmp)
-        _write_file(path, draft.post.to_text().encode("utf-8"), self.tmp)
-        self.model.insert(draft.post)
-        key = subject_key(draft.post.subject)
-        if key:
-            self.topics_by_subject[key] = (draft.post.topic, draft.post.message_id, draft.post.date)
-        self._add_to_batch(path)
+        text = draft.post.to_text().encode("utf-8")
+        self._write(path, text, draft.files, draft.post, subject_key(draft.post.subject))
         return "imported"
 
+    def _write(self, path: str, text: bytes, files: dict[str, bytes], post: Post, key: str) -> None:
+        """Attachments first, the post last: a post file on disk is a complete post."""
+        folder = os.path.dirname(path)
+        if folder not in self.folders:
+            os.makedirs(folder, exist_ok=True)
+            self.folders.add(folder)
+        written = []
+        if files:
+            attachments = attachments_dir(Path(path))
+            attachments.mkdir(exist_ok=True)
+            for name, data in files.items():
+                written.append(str(attachments / name))
+                _write_file(written[-1], data, self.tmp)
+                self.blobs[written[-1]] = self._blob(data)
+        _write_file(path, text, self.tmp)
+        self.blobs[path] = self._blob(text)
+        self.model.insert(post)
+        if key:
+            self.topics_by_subject[key] = (post.topic, post.message_id, post.date)
+        self._add_to_batch(path, written)
+
+    def _blob(self, data: bytes) -> str:
+        if self.pack is None:
+            self.pack = self.store.blob_writer()
+        return self.pack.add(data)
+
     def _commit(self, name: str, summary: Summary) -> None:
+        if self.pack is not None:
+            self.pack.close()
+            self.pack = None
         if not self.batch:
             return
-        os.sync()  # the posts reach the disk before the commit that names them
+        os.sync()  # the posts and their blobs reach the disk before the commit that names them
         commit = self.store.commit(
             self.batch,
             subject=f"import: {self.batch_posts} posts from {name}",
@@ -383,12 +284,13 @@ class Importer:
             author=self.editor,
             committer=(self.settings.gateway_name, self.settings.noreply),
             trailers={},
+            blobs=self.blobs,
         )
         self.store.flush()
         if commit is not None:
             summary.commits.append(commit.sha)
             log.info("import into %s: committed %d posts as %s", self.slug, self.batch_posts, commit.sha[:12])
-        self.batch, self.batch_posts = [], 0  # in_batch stays: those are committed now
+        self.batch, self.batch_posts, self.blobs = [], 0, {}  # in_batch stays: those are committed now
 
 
 _MESSAGE_ID_RE = re.compile(rb"^message-id:[ \t]*(<[^<>\s]+@[^<>\s]+>)[ \t]*\r?$", re.I | re.M)
@@ -396,13 +298,19 @@ _MESSAGE_ID_RE = re.compile(rb"^message-id:[ \t]*(<[^<>\s]+@[^<>\s]+>)[ \t]*\r?$
 
 def _quick_message_id(data: bytes) -> str:
     """The Message-ID, when the header holds a plain one (else "": the message is parsed to find it)."""
-    head = data.split(b"\n\n", 1)[0]
-    found = _MESSAGE_ID_RE.findall(head)
+    end = data.find(b"\n\n")
+    found = _MESSAGE_ID_RE.findall(data if end < 0 else data[:end])
     return normalize_message_id(found[0].decode("ascii", "replace")) if len(found) == 1 else ""
 
 
-def _write_file(path: Path, data: bytes, tmp_dir: Path) -> None:
+def _write_file(path: str, data: bytes, tmp_dir: Path) -> None:
     """Write whole or not at all (a temporary file renamed); fsync comes once per commit."""
-    tmp = tmp_dir / "import.tmp"
-    tmp.write_bytes(data)
+    tmp = os.path.join(tmp_dir, "import.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     os.replace(tmp, path)

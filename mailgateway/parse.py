@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.feedparser
+import email.headerregistry
 import email.parser
 import email.policy
 import email.utils
-import functools
 import hashlib
 import logging
 import mimetypes
 import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
+from typing import Any, cast
 
 from intranet.errors import UnreadableMessage
 from intranet.format import normalize_message_id
@@ -40,6 +42,7 @@ from .flowed import decode_flowed
 from .htmlmail import soup_to_markdown
 from .htmlquotes import split_reply_soup
 from .htmltree import parse_html
+from .mimeparse import POLICY, message_from_bytes
 from .plaintext import text_to_markdown
 from .trim import split_reply
 
@@ -50,24 +53,6 @@ MAX_MIME_DEPTH = 50  # levels of multiparts and forwarded messages; deeper mail 
 HEADER_CHARS = 2000  # of each field parse_header decodes (the structured parser is slow on hostile fields)
 
 log = logging.getLogger(__name__)
-
-
-class _Policy(email.policy.EmailPolicy):
-    """``email.policy.default``, but a header value is parsed once: a message asks for its parts'
-    Content-Type many times, and archives repeat the same values (see :func:`_parsed_header`)."""
-
-    def header_fetch_parse(self, name: str, value: str) -> str:
-        if hasattr(value, "name"):
-            return value
-        return _parsed_header(self, name, value)
-
-
-@functools.lru_cache(maxsize=512)
-def _parsed_header(policy: _Policy, name: str, value: str) -> str:
-    return email.policy.EmailPolicy.header_fetch_parse(policy, name, value)  # an immutable str subclass
-
-
-POLICY = _Policy()
 
 
 @dataclass
@@ -178,16 +163,66 @@ def _names(message: Message) -> list[str]:
 
 
 def _unfold(value: str) -> str:
-    return re.sub(r"\s+", " ", _readable(value).replace("\x00", "")).strip()
+    value = _readable(value)
+    if "\x00" not in value and not _NOT_ONE_SPACE_RE.search(value):
+        return value  # (most values: nothing to collapse or strip)
+    return _SPACES_RE.sub(" ", value.replace("\x00", "")).strip()
+
+
+_SPACES_RE = re.compile(r"\s+")
+_NOT_ONE_SPACE_RE = re.compile(r"^\s|\s$|\s\s|[^\S ]")  # whitespace to strip, to collapse, or other than " "
 
 
 def _decoded(message: Message, name: str) -> str:
+    quick = _quickly_decoded(message, name)
+    if quick is not None:
+        return quick
     try:
         value = message.get(name)
     except Exception as exc:  # noqa: BLE001 - the stdlib's header classes raise many kinds on hostile headers
         log.info("%s header cannot be parsed (%s): taken as empty", name, type(exc).__name__)
         return ""
     return _unfold(str(value)) if value is not None else ""
+
+
+# Which of email.policy.default's header classes reads a field: the ones read quickly below.
+_REGISTRY: dict[str, type] = cast(Any, POLICY.header_factory).registry
+_UNSTRUCTURED = (email.headerregistry.UnstructuredHeader, email.headerregistry.UniqueUnstructuredHeader)
+_LINESEP_RE = re.compile(r"\n|\r")  # what the policy removes from a value before parsing it
+_ATOMS = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_PLAIN_MSGID_RE = re.compile(rf"<{_ATOMS}@{_ATOMS}>")
+
+
+def _quickly_decoded(message: Message, name: str) -> str | None:
+    """What :func:`_decoded` gives, without the email package's header parser where its answer is known
+    in advance: unstructured text in plain ASCII without encoded words is read as it stands, and so is
+    a Message-ID that is exactly ``<dot-atom@dot-atom>``. None: ask the parser.
+
+    The parser builds a token tree and a new class for every value; for the fields every message has a
+    different value of (Message-ID, References, Date), that was a quarter of the time of reading a message.
+    """
+    value = _raw_field(message, name)
+    if not isinstance(value, str):
+        return "" if value is _ABSENT else None
+    kind = _REGISTRY.get(name.lower(), email.headerregistry.UnstructuredHeader)
+    if kind in _UNSTRUCTURED and value.isascii() and "=?" not in value:
+        return _unfold(value)
+    if kind is email.headerregistry.MessageIDHeader and _PLAIN_MSGID_RE.fullmatch(value):
+        return _unfold(value)
+    return None
+
+
+_ABSENT = object()  # no such field
+
+
+def _raw_field(message: Message, name: str) -> str | object | None:
+    """The first field ``name`` as the policy hands it to its parser (line breaks taken out);
+    ``_ABSENT`` if there is none, None if it holds a header object already."""
+    lower = name.lower()
+    for key, value in message.raw_items():
+        if key.lower() == lower:
+            return None if hasattr(value, "name") else "".join(_LINESEP_RE.split(value))
+    return _ABSENT
 
 
 def _sender(message: Message) -> tuple[str, str]:
@@ -204,7 +239,7 @@ def _sender(message: Message) -> tuple[str, str]:
 
 
 def _date(message: Message, received: dt.datetime) -> dt.datetime:
-    raw = _decoded(message, "Date")
+    raw = _date_text(message)
     try:
         value = email.utils.parsedate_to_datetime(raw) if raw else None
     except (TypeError, ValueError, IndexError):
@@ -214,6 +249,26 @@ def _date(message: Message, received: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value
+
+
+def _date_text(message: Message) -> str:
+    """``_decoded(message, "Date")``, reading an ASCII value as the policy's DateHeader does (the date
+    parsed, then written out by ``format_datetime``) without the token tree it also builds."""
+    value = _raw_field(message, "Date")
+    if value is _ABSENT:
+        return ""
+    if not isinstance(value, str) or not value.isascii():
+        return _decoded(message, "Date")
+    if not value:
+        return ""
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except ValueError:  # DateHeader keeps the text
+        return _unfold(value)
+    except Exception as exc:  # noqa: BLE001 - as _decoded does when the header class raises
+        log.info("Date header cannot be parsed (%s): taken as empty", type(exc).__name__)
+        return ""
+    return _unfold(email.utils.format_datetime(when))
 
 
 def _ids(value: str) -> list[str]:
@@ -329,7 +384,7 @@ def _as_bytes(message: Message) -> bytes:
 def parse_message(raw: bytes, received: dt.datetime, mail_domain: str = "intranet.invalid") -> Inbound:
     """Parse a message as received; raises :class:`UnreadableMessage` only on structure nested too deep."""
     try:
-        message = email.message_from_bytes(raw, policy=POLICY)
+        message = message_from_bytes(raw)
     except RecursionError as exc:
         raise UnreadableMessage(_TOO_DEEP) from exc
     assert isinstance(message, EmailMessage)

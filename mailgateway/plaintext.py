@@ -43,9 +43,10 @@ _AUTOLINK_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]{1,31}:[^<>\x00-\x20|]*")
 _SCHEME_BEFORE_RE = re.compile(r"(?:^|[^a-z0-9.+-])([a-z][a-z0-9.+-]*)$", re.IGNORECASE)
 _BARE_DEST_RE = re.compile(r"[\w.~:/?#@!$'*+,;=%-]+")
 _SPECIAL_RE = re.compile(r"[\\`*_\[\]<|~&{]")  # _ALWAYS, "&" and "{": what _escape_plain looks at
-# What LinkifyIt.test needs to find before it can say yes: a scheme's ":" or "//", a host's ".",
-# "localhost" or an e-mail address's "@" (checked the way it checks, ignoring case).
-_MAYBE_LINK_RE = re.compile(r"[:./@]|localhost", re.IGNORECASE)
+# What LinkifyIt.test needs to find before it can say yes: a scheme's ":" or "//", a host's "." before
+# its top-level domain or a number ("www." too), "localhost", or an e-mail address's "@" (checked the
+# way it checks, ignoring case). A "." that ends a sentence or a line does not do.
+_MAYBE_LINK_RE = re.compile(r"[:@]|//|\.(?=\S)|www\.|localhost", re.IGNORECASE)
 
 
 def autolink_ok(url: str) -> bool:
@@ -190,6 +191,8 @@ def escape_inline(
     before this text may end with: after ``!`` a ``[label](url)`` link cannot start the text (it would
     become an image), after a digit a leading ``.`` could complete an ordered-list marker.
     """
+    if mode == "flow" and not html and not before and _as_typed(text, line_start):
+        return text
     links = []
     if mode == "flow" and _linkable(text):
         links = [m for m in _LINKIFY.match(text) or [] if _wanted_link(m)]
@@ -215,6 +218,14 @@ def escape_inline(
             pieces.append(_link_markdown(match.text, match.url))
             pos = match.last_index
     return "".join(pieces)
+
+
+def _as_typed(text: str, line_start: bool) -> bool:
+    """Whether :func:`escape_inline` would give ``text`` back as it is (most lines of a plain-text mail):
+    nothing Markdown could read, no block marker at its start, nothing linkify would link."""
+    if _SPECIAL_RE.search(text) or "://" in text or _linkable(text):
+        return False
+    return not (line_start and _LINE_START_RE.match(text, len(text) - len(text.lstrip())))
 
 
 def text_to_markdown(text: str) -> str:

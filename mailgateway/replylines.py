@@ -114,33 +114,33 @@ _INLINE_FIELD_RE = re.compile(rf"(?:^|[\s*])({_FIELD_ALTERNATION})[\s*]*[:：]",
 _LINK_RE = re.compile(r"<?https?://[^\s>)]*[>)]?")
 _SENTENCE_RE = re.compile(r"([^,.;!]*)(.*)")
 _SENT_FROM_RE = re.compile(r"^sent (?:from|with|via|by|using|on) .{1,60}$", re.IGNORECASE)
+_SENT_FIRST = frozenset("sSſ")  # what _SENT_FROM_RE's first letter matches, case ignored ("ſ": long s)
+_LINK_TRIM = " ()<>[]*_\"'"
 _DEVICE_RE = re.compile(
     r"i?phone|ipad|ipod|android|blackberry|mobile|cell|handy|samsung|galaxy|htc|nokia|pixel|huawei|xiaomi"
     r"|motorola|xperia|tablet|device|windows|\bpc\b|\bmac\b|watch",
     re.IGNORECASE,
 )
-_MOBILE_RES = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"^\w+ from (?:my )?(?:mobile|phone|iphone|ipad|android)$",
-        r"^(?:sent )?via (?:mobile|phone|iphone|ipad|android|blackberry)\.?$",
-        r"^from my (?:iphone|ipad|ipod|android|mobile|phone|cell|blackberry|samsung|galaxy|pixel)\b.{0,20}$",
-        r"^get \[?outlook for (?:ios|android)",
-        r"^envoy[ée] (?:de|depuis|à partir de|a partir de|avec) (?:mon|ma|un|une) .{1,40}$",
-        r"^von meinem .{1,50} gesendet\.?$",
-        r"^gesendet (?:von|mit) (?:meinem|der|dem|einem) .{1,50}$",
-        r"^diese nachricht wurde (?:von|mit) .{1,80} gesendet\.?$",
-        r"^enviado (?:desde|do|de|com) .{1,40}$",
-        r"^inviato (?:da|dal|con) .{1,40}$",
-        r"^(?:verzonden|verstuurd) (?:vanaf|vanuit|met|van) .{1,40}$",
-        r"^(?:sendt|skickat|skickades) (?:fra|från) .{1,40}$",
-        r"^wysłan[eoa] (?:z|ze) .{1,40}$",
-        r"^(?:отправлено|надіслано|відправлено) (?:с|з|из) .{1,40}$",
-        r"^(?:從我的|从我的|來自我的|来自我的|发自我的|發自我的).{1,30}$",
-        r"^.{1,30}から送信$",
-        r"^ᐧ+$",
-    )
+_MOBILE_PATTERNS = (
+    r"^\w+ from (?:my )?(?:mobile|phone|iphone|ipad|android)$",
+    r"^(?:sent )?via (?:mobile|phone|iphone|ipad|android|blackberry)\.?$",
+    r"^from my (?:iphone|ipad|ipod|android|mobile|phone|cell|blackberry|samsung|galaxy|pixel)\b.{0,20}$",
+    r"^get \[?outlook for (?:ios|android)",
+    r"^envoy[ée] (?:de|depuis|à partir de|a partir de|avec) (?:mon|ma|un|une) .{1,40}$",
+    r"^von meinem .{1,50} gesendet\.?$",
+    r"^gesendet (?:von|mit) (?:meinem|der|dem|einem) .{1,50}$",
+    r"^diese nachricht wurde (?:von|mit) .{1,80} gesendet\.?$",
+    r"^enviado (?:desde|do|de|com) .{1,40}$",
+    r"^inviato (?:da|dal|con) .{1,40}$",
+    r"^(?:verzonden|verstuurd) (?:vanaf|vanuit|met|van) .{1,40}$",
+    r"^(?:sendt|skickat|skickades) (?:fra|från) .{1,40}$",
+    r"^wysłan[eoa] (?:z|ze) .{1,40}$",
+    r"^(?:отправлено|надіслано|відправлено) (?:с|з|из) .{1,40}$",
+    r"^(?:從我的|从我的|來自我的|来自我的|发自我的|發自我的).{1,30}$",
+    r"^.{1,30}から送信$",
+    r"^ᐧ+$",
 )
+_MOBILE_RE = re.compile("|".join(f"(?:{p})" for p in _MOBILE_PATTERNS), re.IGNORECASE)  # any of them
 
 
 def split_lines(text: str) -> list[str]:
@@ -207,9 +207,11 @@ def _line_kind(line: str) -> str:
 
 
 def _is_mobile_footer(line: str) -> bool:
-    if any(p.match(line) for p in _MOBILE_RES):
+    if _MOBILE_RE.match(line):
         return True
-    bare = _LINK_RE.sub("", line).strip(" ()<>[]*_\"'")
+    if "http" not in line and line.strip(_LINK_TRIM).lstrip()[:1] not in _SENT_FIRST:
+        return False  # (no link to take out, and "sent ..." cannot start the first sentence)
+    bare = _LINK_RE.sub("", line).strip(_LINK_TRIM)
     head, rest = _SENTENCE_RE.match(bare).groups()  # type: ignore[union-attr]  # always matches
     if not _SENT_FROM_RE.match(head.strip()):
         return False
@@ -261,7 +263,7 @@ def _opens_new_attribution(line: str) -> bool:
     """A continuation line that starts another attribution, or is a real quote, ends the search."""
     if _QUOTE_RE.match(line):
         return len(line) > 20  # Gmail may wrap "> wrote:" or ">:" onto a quote-looking line
-    return _first_word(line) in _OPENERS and any(c.isdigit() for c in line)
+    return _first_word(line) in _OPENERS and any(map(str.isdigit, line))
 
 
 def _next_nonblank(clean: list[str], i: int) -> str:
@@ -283,6 +285,8 @@ def _ends_with_verb(text: str) -> bool:
     tail = text.casefold().rstrip(" :：-*")
     if tail.endswith(_CJK_VERBS_END):
         return True
+    if not tail.endswith(_VERBS_END):  # (most lines: one call instead of one per verb)
+        return False
     for verb in _VERBS_END:
         if tail.endswith(verb) and (len(tail) == len(verb) or not tail[-len(verb) - 1].isalnum()):
             return True
@@ -298,14 +302,17 @@ def is_attribution(text: str, wrapped: bool) -> bool:
     email = bool(EMAIL_RE.search(text))
     if wrapped and not email:
         return False
+    verb = _ends_with_verb(text)
+    colon = text.endswith((":", "："))
+    starts_with_date = text[0].isdigit() or bool(_WEEKDAY_RE.match(text))
+    if not (verb or colon or starts_with_date):
+        return False  # (most lines: none of the three ways below can say yes)
     dated = bool(_DATETIME_RE.search(text))
     opener = _first_word(text) in _OPENERS
-    colon = text.endswith((":", "："))
-    if _ends_with_verb(text) and ((opener and (dated or email)) or (colon and email)):
+    if verb and ((opener and (dated or email)) or (colon and email)):
         return True
     if colon and dated and _MID_VERB_RE.search(text.casefold()) and (email or opener or text[0].isdigit()):
         return True
-    starts_with_date = text[0].isdigit() or bool(_WEEKDAY_RE.match(text))
     return dated and starts_with_date and bool(_ENDS_EMAIL_RE.search(text))
 
 
@@ -318,12 +325,11 @@ def _could_open_attribution(text: str) -> bool:
     """Whether a wrapped attribution may start with this line."""
     if len(text) > MAX_CONTINUATION * 2 or not text:
         return False
-    has_digit = any(c.isdigit() for c in text)
     return (
-        (_first_word(text) in _OPENERS and has_digit)
-        or text[0].isdigit()
-        or bool(_WEEKDAY_RE.match(text))
+        text[0].isdigit()
         or text.endswith("<")
+        or bool(_WEEKDAY_RE.match(text))
+        or (_first_word(text) in _OPENERS and any(map(str.isdigit, text)))
         or bool(EMAIL_RE.search(text))
         or bool(_MID_VERB_RE.search(text.casefold()))
     )

@@ -1,7 +1,9 @@
 """Git: one commit per post, authored by its sender, committed by the gateway.
 
-The only module of the gateway that writes to Git. One :class:`Store` is used
-by one worker at a time (the worker holds the spool lock), from one thread.
+The only module of the gateway that writes to Git (with its helper
+:mod:`mailgateway.gitpack`, which writes many blobs at once as one pack for
+``intranet import``). One :class:`Store` is used by one worker at a time (the
+worker holds the spool lock), from one thread.
 
 **How a commit is written.** Not with ``git add`` and ``git commit``: those
 read and rewrite the whole index (``.git/index``) for every post, which in a
@@ -9,9 +11,10 @@ repository of 100,000 files costs about a quarter of a second each. The store
 writes the objects itself, with libgit2 (pygit2):
 
 1. a blob for each file of the post (the post, its attachments), read from
-   the work tree where the worker has just written it durably; or, for a file
-   an editor may be changing too (``people/``), made from the file as the
-   commit it is built on has it (``rewrites``), never from the work tree;
+   the work tree where the worker has just written it durably (or given, made
+   from the bytes just written there: ``blobs``); or, for a file an editor may
+   be changing too (``people/``), made from the file as the commit it is
+   built on has it (``rewrites``), never from the work tree;
 2. new trees only along the changed paths, on top of the tree of the commit
    the branch points to now (an editor's uncommitted or staged changes are in
    the work tree and the index, never in that tree, so they are not swept in);
@@ -72,7 +75,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +83,8 @@ import pygit2
 
 from intranet.errors import StoreError
 from intranet.gitrepo import discover, file_at
+
+from .gitpack import BlobPack
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +140,7 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.git_dir, self.work_tree = discover(Path(root))
         self.lock_path = self.git_dir / LOCK_NAME
+        self._prefix = os.path.join(str(self.work_tree), "")  # the work tree, with a separator after it
         self._repo: pygit2.Repository | None = None
         self._opened = 0.0
         self._lock_fd: int | None = None
@@ -154,10 +160,12 @@ class Store:
             self._opened = time.monotonic()
         return self._repo
 
-    def relpath(self, path: Path) -> str:
-        full = Path(os.path.abspath(path))
+    def relpath(self, path: Path | str) -> str:
+        full = os.path.abspath(path)
+        if full.startswith(self._prefix) and os.sep == "/":  # (quick: an import names thousands)
+            return full[len(self._prefix) :]
         try:
-            return full.relative_to(self.work_tree).as_posix()
+            return Path(full).relative_to(self.work_tree).as_posix()
         except ValueError:
             raise StoreError(f"{path} is outside the work tree {self.work_tree}") from None
 
@@ -187,24 +195,43 @@ class Store:
 
     # -- writing ------------------------------------------------------------------
 
+    def blob(self, data: bytes) -> str:
+        """Store ``data`` as a blob (for a file just written with exactly these bytes); its id."""
+        return str(self.repo.create_blob(data))
+
+    def blob_writer(self) -> BlobPack | LooseBlobs:
+        """Somewhere to store many blobs at once (see :mod:`mailgateway.gitpack`), to be closed
+        before a commit names them: one new pack, or loose objects in a repository with SHA-256 ids."""
+        config = self.repo.config
+        key = "extensions.objectformat"
+        if key in config and str(config[key]).lower() != "sha1":
+            return LooseBlobs(self)
+        return BlobPack(self.git_dir)
+
     def commit(
         self,
-        paths: list[Path],
+        paths: Sequence[Path | str],
         subject: str,
         body: str,
         author: tuple[str, str],
         committer: tuple[str, str],
         trailers: dict[str, str],
         rewrites: Mapping[Path, Rewrite] | None = None,
+        blobs: Mapping[str, str] | None = None,
     ) -> Commit | None:
         """Commit exactly ``paths`` as they are on disk, and each file of ``rewrites`` as its function
         makes it from the commit built on (again if the branch moves meanwhile, so an editor's commit
-        of the same file is built on, not undone); None if HEAD already has them so."""
+        of the same file is built on, not undone); None if HEAD already has them so. ``blobs`` may
+        give the blob (:meth:`blob`) of some of ``paths`` (by ``os.fspath``), made from the bytes just written there."""
         rel = [self.relpath(p) for p in paths]
         edits = {self.relpath(p): rewrite for p, rewrite in (rewrites or {}).items()}
         self.lock()
         repo = self.repo
-        files = {r: (int(FILE), str(repo.create_blob_fromdisk(str(p)))) for r, p in zip(rel, paths, strict=True)}
+        made = blobs or {}
+        files = {
+            r: (int(FILE), made.get(os.fspath(p)) or str(repo.create_blob_fromdisk(os.fspath(p))))
+            for r, p in zip(rel, paths, strict=True)
+        }
         self._journal(files)
         message = commit_message(subject, body, trailers)
         for attempt in range(SWAP_RETRIES):
@@ -408,6 +435,22 @@ class Store:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+
+class LooseBlobs:
+    """:class:`~mailgateway.gitpack.BlobPack`'s interface, for blobs written one by one."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add(self, data: bytes) -> str:
+        return self.store.blob(data)
+
+    def close(self) -> None:
+        pass
+
+    def abandon(self) -> None:
+        pass
 
 
 def _tree_with(repo: pygit2.Repository, tree: pygit2.Tree | None, files: dict[str, tuple[int, str]]) -> pygit2.Oid:

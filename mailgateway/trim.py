@@ -398,7 +398,7 @@ def _tail_contact_block(doc: _Doc) -> bool:
 def _is_contact(line: str, urls: bool) -> bool:
     if len(line) > MAX_CONTINUATION * 2:
         return False
-    digits = sum(c.isdigit() for c in line)
+    digits = sum(map(str.isdigit, line))
     phone = bool(_PHONE_RE.search(line)) and digits >= 7
     return bool(EMAIL_RE.search(line) or phone or _CONTACT_LABEL_RE.match(line) or (urls and _URL_RE.search(line)))
 

@@ -11,11 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intranet.format import (
+    Attachment,
     Author,
     Post,
     attachments_dir,
     derived_message_id,
     dump_front_matter,
+    dump_yaml,
     join_body,
     message_key,
     parse_front_matter,
@@ -23,7 +25,9 @@ from intranet.format import (
     read_intranet,
     read_post,
     split_body,
+    thread_lines,
 )
+from intranet.format.frontmatter import block_yaml
 
 UTC = dt.UTC
 NASTY = [
@@ -66,6 +70,56 @@ def test_any_subject_and_name_round_trip_exactly(subject: str, name: str) -> Non
     assert data["subject"] == subject
     assert data["author"]["name"] == name
     assert set(data) == {"message_id", "topic", "author", "date", "subject", "source"}
+
+
+# Strings the resolver reads as something else, and strings libyaml's emitter looks twice at.
+YAML_WORDS = [
+    *"yes no on off true False NULL null ~ Y n 1 0x1f 0o7 1_000 3.14 .inf -.inf .NaN 1e5 +1 - --- ... = <<".split(),
+    *["2019-01-01", "2019-01-01T10:00:00+00:00", "2019-1-1 1:00:00", "1:20", "190:20:30", "- x", "? x", ": x"],
+    *["a: b", "a #b", "a#b", "x:", "#x", "'x'", '"x"', "[x]", "{x}", "&x", "*x", "!x", "|x", ">x", "%x", "@x", "`x"],
+    *["<a@b>", "<#1@x>", "<a:b@x>", "sha256:00ff", " x", "x ", "x  y", "tab\tx", "nbsp\xa0x", "bom\ufeffx"],
+    *["ls\u2028x", "nel\x85x", "emoji 😀", "✓ ü", "\ud7ff\ue000\ufffd", "\x7f", "x" * 20000],
+]
+SCALARS = st.one_of(st.text(), st.sampled_from(YAML_WORDS), st.integers(), st.booleans())
+MAPPINGS = st.dictionaries(
+    st.one_of(st.sampled_from(["name", "email", "size"]), st.text(max_size=4)), SCALARS, max_size=4
+)
+VALUES = st.one_of(SCALARS, SCALARS, MAPPINGS, st.lists(SCALARS, max_size=3), st.lists(MAPPINGS, max_size=3))
+KEYS = st.one_of(
+    st.sampled_from(["message_id", "topic", "subject", "author", "tags", "attachments"]), st.text(max_size=8)
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(KEYS, VALUES, min_size=1, max_size=6))
+def test_block_yaml_writes_what_pyyaml_writes(data: dict) -> None:
+    """The quick writer of front matter says exactly what PyYAML (libyaml) says, or leaves it to it."""
+    fast = block_yaml(data)
+    if fast is not None:
+        assert fast == dump_yaml(data)
+
+
+def test_block_yaml_takes_the_words_yaml_quotes_and_a_posts_front_matter() -> None:
+    for word in YAML_WORDS:
+        for data in ({"k": word}, {"k": [word]}, {"k": {"name": word}}, {"k": [{"file": word, "size": 3}]}):
+            fast = block_yaml(data)
+            assert fast is None or fast == dump_yaml(data), data
+    post = _post("Re: [ward] rota: nights #2")
+    post.attachments = [Attachment("att-1.pdf", "rota.pdf", "application/pdf", 1234)]
+    assert block_yaml(post.front_matter()) == dump_yaml(post.front_matter())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.sampled_from(YAML_WORDS), st.text()),
+    st.one_of(st.sampled_from(["<m@x>", "<t@x>", "<#1@x>", "yes"]), st.text(min_size=1)),
+    st.one_of(st.none(), st.sampled_from(["<p@x>", "<a: b@x>"]), st.text()),
+)
+def test_a_posts_text_is_its_parts_around_its_thread(subject: str, topic: str, parent: str | None) -> None:
+    post = _post(subject)
+    post.topic, post.in_reply_to = topic, parent
+    head, tail = post.text_parts()
+    assert head + thread_lines(topic, parent) + tail == post.to_text()
 
 
 def test_nasty_subjects_stay_strings_and_add_no_keys() -> None:

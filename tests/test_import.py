@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import signal
 import subprocess
 import sys
@@ -157,7 +158,7 @@ real = imp._write_file
 def counting(path, data, tmp):
     global written
     real(path, data, tmp)
-    if path.suffix == ".md":
+    if str(path).endswith(".md"):
         written += 1
         if written == 40:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -185,3 +186,83 @@ def test_killed_import_completes_on_rerun(tmp_path: Path) -> None:
     assert len(mids) == len(set(mids)) == 102
     assert git(root, "status", "--porcelain") == ""
     assert importer(root).run(archive).imported == 0
+
+
+# -- reading an mbox in blocks gives the messages the line-by-line reader gave ------------------------
+
+
+def _read_mbox_by_lines(data: bytes) -> list[tuple[bytes, str, str]]:
+    """The reader `intranet import` had before issue #14: (message, envelope sender, date) of each."""
+    import io
+
+    from mailgateway.archive import _envelope
+
+    out, lines, from_line, blank = [], [], b"", True
+    for line in io.BytesIO(data):
+        if line.startswith(b"From ") and blank:
+            if from_line:
+                out.append((lines, from_line))
+            lines, from_line, blank = [], line, False
+            continue
+        blank = line in (b"\n", b"\r\n")
+        if line.startswith(b">") and line.lstrip(b">").startswith(b"From "):
+            line = line[1:]
+        lines.append(line)
+    if from_line:
+        out.append((lines, from_line))
+    found = []
+    for lines, from_line in out:
+        if lines and lines[-1] in (b"\n", b"\r\n"):
+            lines = lines[:-1]
+        sender, date = _envelope(from_line)
+        found.append((b"".join(lines), sender, str(date)))
+    return found
+
+
+MBOXES = [
+    b"From a@b Mon Jan  7 10:00:00 2019\nSubject: one\n\nbody\n\nFrom b@c Tue Jan  8 10:00:00 2019\nSubject: two\n\nx\n",
+    b"From a@b Mon Jan  7 10:00:00 2019\r\nSubject: crlf\r\n\r\nFrom here\r\n>From quoted\r\n\r\n"
+    b"From c@d Mon Jan  7 10:00:00 2019\r\nSubject: next\r\n\r\nlast\r\n\r\n",
+    b"From x\n\nFrom y\nFrom z\n\n\nFrom w\n>>From q\n>From\n>From \n",
+    b"From pip at example.org  Fri May 10 10:00:00 2019\nSubject: p\n\nno newline at the end",
+    b"From x\n\r\n\r\nFrom y\n\n\n\nFrom z",
+    b"From x\nSubject: a\n\nbody\n\nFrom y Mon\n" + b"line\n" * 50 + b"\nFrom z Tue\n\n",
+]
+
+
+@pytest.mark.parametrize("block", [1, 2, 7, 8, 9, 64, 1 << 20])
+def test_mbox_blocks_give_the_messages_lines_gave(block: int) -> None:
+    import io
+
+    from mailgateway.archive import mbox_pieces, unframe
+
+    rng = random.Random(block)
+    pieces = [b"From a@b Mon Jan  7 10:00:00 2019\n", b"\n", b"\r\n", b"From ", b">From ", b">>From x\n", b"text\n"]
+    randoms = [b"From x\n" + b"".join(rng.choice(pieces) for _ in range(60)) for _ in range(30)]
+    for data in MBOXES + randoms:
+        got = [unframe(p) for p in mbox_pieces(io.BytesIO(data), "m", block)]
+        assert [(r.data, r.envelope_from, str(r.envelope_date)) for r in got] == _read_mbox_by_lines(data), data
+        assert [r.where for r in got] == [f"m#{n}" for n in range(1, len(got) + 1)]
+
+
+def test_a_message_archived_twice_is_read_once_and_a_reused_id_after_a_skip_is_read(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "r")
+    d = "Mon, 7 Jan 2019 10:00:00 +0000"
+    first = msg("<twice@x>", "Archived twice", "Once.", Date=d)
+    archive = mbox(
+        tmp_path / "a.mbox",
+        [
+            first,
+            first,
+            msg("<reused@x>", "Out of office", "Away.", Date=d, Auto_Submitted="auto-replied"),
+            msg("<reused@x>", "A real message reusing the id", "Here.", Date=d),
+        ],
+    )
+    imp = importer(root)
+    from mailgateway.archive import read_pieces
+
+    pieces, _ = read_pieces(archive)
+    assert [skip for _, _, skip in imp._handed_out(pieces)] == [False, True, False, True]  # not read again
+    summary = importer(root).run(archive)
+    assert (summary.imported, summary.duplicates, dict(summary.skipped)) == (2, 1, {"auto-reply": 1})
+    assert {p.subject for p in posts(root)} >= {"Archived twice", "A real message reusing the id"}

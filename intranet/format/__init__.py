@@ -106,6 +106,7 @@ from .records import (
     Person,
     Post,
     may_read,
+    thread_lines,
 )
 
 __all__ = [
@@ -173,4 +174,5 @@ __all__ = [
     "split_body",
     "split_front_matter",
     "subscribers_text",
+    "thread_lines",
 ]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .frontmatter import Problem, dump_front_matter
+from .frontmatter import Problem, dump_front_matter, yaml_lines, yaml_scalar
 from .layout import (
     KIND_AUDIENCE,
     format_date,
@@ -88,6 +89,30 @@ class Post:
 
     def to_text(self) -> str:
         return dump_front_matter(self.front_matter(), join_body(self.body, self.quoted, self.signature))
+
+    def text_parts(self) -> tuple[str, str]:
+        """The text of the post's file before and after its ``topic`` and ``in_reply_to`` lines:
+        ``head + thread_lines(topic, in_reply_to) + tail`` is :meth:`to_text` of this post in that
+        topic, answering that post (an import makes a post's text before it knows its thread)."""
+        data = self.front_matter()
+        head = {"message_id": data.pop("message_id")}
+        data.pop("topic")
+        data.pop("in_reply_to", None)
+        body = join_body(self.body, self.quoted, self.signature)
+        return dump_front_matter(head, "")[: -len("---\n")], f"{yaml_lines(data)}---\n{body}"
+
+
+def thread_lines(topic: str, in_reply_to: str | None) -> str:
+    """The ``topic`` and ``in_reply_to`` lines of a post's front matter (see :meth:`Post.text_parts`)."""
+    topic_text, parent_text = _id_scalar(topic), _id_scalar(in_reply_to) if in_reply_to else ""
+    if topic_text is None or parent_text is None:
+        return yaml_lines({"topic": topic, "in_reply_to": in_reply_to} if in_reply_to else {"topic": topic})
+    return f"topic: {topic_text}\n" + (f"in_reply_to: {parent_text}\n" if in_reply_to else "")
+
+
+@functools.lru_cache(maxsize=4096)  # a topic's id comes back with every reply
+def _id_scalar(value: str) -> str | None:
+    return yaml_scalar(value)
 
 
 @dataclass

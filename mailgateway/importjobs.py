@@ -1,0 +1,199 @@
+"""The reading half of `intranet import`: each message made into a small record, on every core.
+
+Reading a message (its MIME parts, the reply trimmed off, Markdown, the post's text) is most of an
+import's work and needs nothing but the message and what does not change while the import runs
+(the people, the other communities, the settings). So worker processes, forked once the model is
+loaded, do it, and send back a :class:`Ready`: the post's text around the two lines that depend on
+the messages before it (``topic``, ``in_reply_to``), its attachments, and what threading needs.
+No :class:`~email.message.Message` and no body travels back but the post's own text. What depends
+on the posts imported so far (duplicates, threads) stays with the importer, in the archive's order.
+
+A message that answers a post of another community comes back whole (its
+:class:`~mailgateway.parse.Inbound`): whether that post is still elsewhere depends on what was
+imported before it, and its quotes are left out as live mail's are (see
+:func:`mailgateway.compose.compose`); such mail is rare.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import multiprocessing
+import os
+import re
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.pool import AsyncResult
+from typing import NamedTuple
+
+from intranet.format import EMAIL_RE, Author
+from intranet.model import Model
+from intranet.settings import Settings
+from intranet.subjects import bare_subject
+
+from . import classify
+from .archive import Piece, Raw, unframe
+from .compose import compose, is_empty, sender_author
+from .parse import Inbound, parse_message
+from .routing import NO_SENDER
+
+log = logging.getLogger(__name__)
+
+PARSE_CHUNK = 32  # messages a worker process reads at a time
+PARSE_AHEAD = 8  # chunks read ahead of the one being imported
+UNPARSABLE = "unparsable"
+SOURCE = "import"
+_LIST_TAG_RE = re.compile(r"^\s*(?:\[[^\]]{1,60}\]\s*)+")
+_AT_RE = re.compile(r"^([^\s@]+) at ([^\s@]+\.[^\s@]+)$")  # pipermail's "user at example.org"
+_HEADER_RE = re.compile(rb"^[!-9;-~]+:")  # a first line that is a header field
+
+
+@dataclass(frozen=True)
+class Context:
+    """What reading a message for one import needs besides the message."""
+
+    model: Model  # people and the other communities (the importing community's threads are not used)
+    slug: str
+    settings: Settings
+    now: dt.datetime
+
+
+class Ready(NamedTuple):
+    """A message read into a post of the community, not yet threaded (see :meth:`Post.text_parts`)."""
+
+    message_id: str
+    relpath: str
+    thread_ids: list[str]  # Message-IDs it answers, nearest first
+    subject_key: str
+    sent: dt.datetime  # its Date: threading by subject compares it
+    head: str  # the post's text before its topic line
+    tail: str  # and after its topic and in_reply_to lines
+    files: dict[str, bytes]  # attachments, by their safe names
+    author: Author
+    date: dt.datetime  # the post's date (its Date, unless that is in the future)
+    subject: str
+    content_hash: str
+    empty: bool  # nothing to show: not posted
+
+
+Result = Ready | Inbound | str | None  # a post, a whole mail (see the module), why it is skipped, not read
+
+
+def subject_key(subject: str) -> str:
+    """A subject without reply prefixes and list tags (``[list] Re: [list] x`` -> ``x``)."""
+    text = subject
+    for _ in range(5):
+        stripped = bare_subject(_LIST_TAG_RE.sub("", text))
+        if stripped == text:
+            break
+        text = stripped
+    return text
+
+
+def prepare(raw: Raw, now: dt.datetime, domain: str) -> Inbound | str:
+    """Parse and filter one message (pure): the mail to post, or the reason it is skipped."""
+    if not _HEADER_RE.match(raw.data.lstrip(b"\r\n")[:200]):
+        return UNPARSABLE
+    try:
+        mail = parse_message(raw.data, raw.envelope_date or now, domain)
+    except Exception:
+        log.warning("%s: could not be parsed", raw.where, exc_info=True)
+        return UNPARSABLE
+    if mail.header("list-id"):
+        mail.headers.pop("precedence", None)  # set by the list itself on every message it archived
+    drop = classify.drop_reason(mail, domain, raw.envelope_from)
+    if drop:
+        return drop
+    if not EMAIL_RE.match(mail.from_address):
+        at = _AT_RE.match(mail.from_address.strip())
+        mail.from_address = f"{at[1]}@{at[2]}" if at else raw.envelope_from
+        if not EMAIL_RE.match(mail.from_address):
+            return NO_SENDER
+    return mail
+
+
+def ready(piece: Piece, context: Context) -> Ready | Inbound | str:
+    """What the importer needs of one message of the archive (pure but for logging)."""
+    raw = unframe(piece)
+    mail = prepare(raw, context.now, context.settings.mail_domain)
+    if isinstance(mail, str) or context.model.elsewhere(context.slug, mail.thread_ids()):
+        return mail
+    try:
+        return _ready(mail, context)
+    except Exception:  # the message makes composing fail, and would every time: it is reported, not posted
+        log.warning("%s: could not be made into a post", raw.where, exc_info=True)
+        return UNPARSABLE
+
+
+def _ready(mail: Inbound, context: Context) -> Ready:
+    author = sender_author(mail, context.model.handle_for(mail.from_address))
+    draft = compose(mail, context.slug, SOURCE, author, None, None, context.now, context.settings)
+    post = draft.post
+    head, tail = post.text_parts()
+    return Ready(
+        post.message_id,
+        post.relpath,
+        mail.thread_ids(),
+        subject_key(post.subject),
+        mail.date,
+        head,
+        tail,
+        draft.files,
+        post.author,
+        post.date,
+        post.subject,
+        post.content_hash,
+        is_empty(draft),
+    )
+
+
+# -- on every core ---------------------------------------------------------------------
+
+_context: Context | None = None  # in a worker process: the import it works for
+
+
+def _start(context: Context) -> None:
+    global _context  # one per worker process, set once as it starts
+    _context = context
+
+
+def _work(chunk: list[Piece | None]) -> list[Result]:
+    assert _context is not None
+    return [None if piece is None else ready(piece, _context) for piece in chunk]
+
+
+Item = tuple[Piece, str, bool]  # a message, its Message-ID as found quickly, whether to leave it unread
+
+
+def prepared(items: Iterator[Item], context: Context) -> Iterator[tuple[Piece, str, Result]]:
+    """Each message with what :func:`ready` made of it (None where it was left unread), in order.
+
+    Worker processes read them, forked now, so they hold the model as it is (a process with other
+    threads is not forked: then this one reads them). ``items`` is consumed only :data:`PARSE_AHEAD`
+    chunks ahead of what was given back, so memory stays flat and whether to leave a message unread
+    is decided with what the importer knows by then.
+    """
+    workers = os.cpu_count() or 1
+    if workers < 2 or threading.active_count() > 1:  # forking a process with threads is not safe
+        yield from ((piece, quick, None if skip else ready(piece, context)) for piece, quick, skip in items)
+        return
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_start, initargs=(context,)) as pool:
+        pending: deque[tuple[list[Item], AsyncResult[list[Result]]]] = deque()
+        chunk: list[Item] = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == PARSE_CHUNK:
+                pending.append((chunk, pool.apply_async(_work, ([None if skip else p for p, _, skip in chunk],))))
+                chunk = []
+                if len(pending) > PARSE_AHEAD:
+                    yield from _joined(*pending.popleft())
+        if chunk:
+            pending.append((chunk, pool.apply_async(_work, ([None if skip else p for p, _, skip in chunk],))))
+        while pending:
+            yield from _joined(*pending.popleft())
+
+
+def _joined(chunk: list[Item], results: AsyncResult[list[Result]]) -> Iterator[tuple[Piece, str, Result]]:
+    return ((piece, quick, result) for (piece, quick, _), result in zip(chunk, results.get(), strict=True))
