@@ -247,7 +247,9 @@ def test_a_hidden_title_does_not_travel_in_a_subject(gw: Harness) -> None:
 def test_a_title_every_reader_may_read_stays_in_the_subject(gw: Harness) -> None:
     """A reply from the all-staff room into the ward leads: every lead may read the staff room."""
     public = post(gw, "staff-room", "Rota for March", "The March rota is on the board.")
-    reply = mail(subject="Re: Rota for March", body="Leads: please check your wards.", to=f"leads@{DOMAIN}", in_reply_to=public)
+    reply = mail(
+        subject="Re: Rota for March", body="Leads: please check your wards.", to=f"leads@{DOMAIN}", in_reply_to=public
+    )
     gw.send(reply, f"leads@{DOMAIN}", sender="ann.lee@example.org")
 
     [record] = gw.wait(reply["Message-ID"])
