@@ -21,3 +21,8 @@ def test_ruff_is_clean() -> None:
 def test_mypy_is_clean_on_every_package(tmp_path: Path) -> None:
     result = run("mypy", "--cache-dir", str(tmp_path / "mypy"), "intranet", "generator", "mailgateway")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_kept() -> None:
+    result = run("ruff", "format", "--check", "--no-cache", "intranet", "generator", "mailgateway", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
