@@ -409,13 +409,14 @@ class Builder:
         """In the build process: plan and render every tree; what this process needs of them."""
         self.plan_states(staged)
         pages = self.render_staged(staged)
-        return [(s.site, s.digests, s.pages, s.files, s.search) for s in staged.states], pages
+        return [(s.site, s.digests, s.pages, s.files, s.search, s.sitemap) for s in staged.states], pages
 
     def _adopt(self, staged: Staged, trees: list[Any]) -> None:
         """In this process: the trees the build process planned and wrote, as states to land."""
-        for tree, (site, digests, pages, files, search) in zip(staged.trees, trees, strict=True):
+        for tree, (site, digests, pages, files, search, sitemap) in zip(staged.trees, trees, strict=True):
             state = self._state_of(tree, site, staged.staging)
             state.digests, state.pages, state.files, state.search = digests, pages, files, search
+            state.sitemap = sitemap
             staged.states.append(state)
 
 
