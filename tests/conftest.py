@@ -169,3 +169,25 @@ def serve() -> Iterator:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+# The longest tests (about 10-60 s each, by `--durations`) go first, so that with several workers
+# none of them starts last and keeps the run waiting alone after every other test has finished.
+FIRST = (
+    "test_crash.py::test_sigkill_at_random_moments",
+    "test_incremental.py::test_a_hundred_changes",
+    "test_up_background.py::test_mail_during_a_full_rebuild",
+    "test_corpora.py::test_every_corpus_message",
+    "test_up.py::test_up_serves_rebuilds",
+    "test_incremental.py::test_what_changes_the_trees",
+    "test_bodies.py::test_split_deep_nesting",
+    "test_mail_dovecot.py::test_killing_the_gateway",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        where = item.nodeid.rsplit("/", 1)[-1]
+        return next((n for n, prefix in enumerate(FIRST) if where.startswith(prefix)), len(FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order
