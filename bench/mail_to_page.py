@@ -12,15 +12,19 @@ percentile and the maximum, and the peak memory of the ``intranet up``
 process tree (it and its build processes: RSS and PSS, sampled). Asserts
 nothing.
 
-With ``--rebuild``, as the messages start an editor changes a person in
-``people/`` (a full rebuild, in the background) and commits 50 posts; the
-messages sent while the rebuild runs are reported apart, and after it is
-swapped in every message is looked for again on its page.
+With ``--rebuild``, as the messages start an editor changes ``mkdocs.yml``'s
+colours (a full rebuild, in the background; ``--rebuild rename``: a
+community's name; ``--rebuild people``: a person's role, which re-renders
+only the pages showing them) and commits 50 posts; the messages sent while
+the rebuild runs (for ``people``: the first 30 s) are reported apart, and
+after a full rebuild is swapped in every message is looked for again on its
+page.
 
     python bench/mail_to_page.py                        # 10,000 topics, ~100,000 posts, 50 + 10 messages
     python bench/mail_to_page.py --topics 1000 --posts-per-topic 6
     python bench/mail_to_page.py --keep /tmp/m2p        # keep (and reuse) the generated repository
     python bench/mail_to_page.py --keep /tmp/m2p --rebuild
+    python bench/mail_to_page.py --keep /tmp/m2p --rebuild people
 """
 
 from __future__ import annotations
@@ -91,11 +95,28 @@ def message(sender: str, to: str, subject: str, text: str, in_reply_to: str | No
     return mail
 
 
-def start_rebuild(root: Path, topics: int, posts_per_topic: float, seed: int) -> int:
-    """An editor changes a person in ``people/`` (a full rebuild) and commits 50 posts; the posts' count."""
+EDITS = {
+    "mkdocs": "mkdocs.yml's colours change (every page: a full rebuild)",
+    "rename": "a community's name changes (in every page's navigation: a full rebuild)",
+    "people": "a person's role changes in people/ (only the pages that show them)",
+}
+
+
+def start_rebuild(root: Path, edit: str, topics: int, posts_per_topic: float, seed: int) -> int:
+    """An editor makes ``edit`` (see ``EDITS``, left uncommitted) and commits 50 posts; the posts' count."""
     people = build_bench.make_people(random.Random(seed))
-    person = root / "people" / f"{people[0].handle}.yml"
-    person.write_text(person.read_text().replace("role: ", "role: Senior ", 1))
+    if edit == "people":
+        path = root / "people" / f"{people[0].handle}.yml"
+        old, new = "role: ", "role: Senior "
+    elif edit == "rename":
+        path = root / "communities" / "clinical-handover" / "community.yml"
+        old, new = "name: ", "name: The "
+    else:
+        path = root / "mkdocs.yml"
+        old, new = "primary: teal", "primary: indigo"
+        if old not in path.read_text():  # (a kept repository: edited before)
+            old, new = new, old
+    path.write_text(path.read_text().replace(old, new, 1))
     dirs = build_bench.DirCache()
     count, index = 0, topics + 1000 * int(time.time() % 1000)  # new topics, never generated before
     while count < 50:
@@ -137,9 +158,13 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="generate into (or reuse) this folder")
     parser.add_argument(
         "--rebuild",
-        action="store_true",
-        help="as the messages start, edit people/ (a full rebuild) and commit 50 posts; "
-        "report the messages sent during the rebuild apart, and check they are still there after it",
+        nargs="?",
+        const="mkdocs",
+        choices=sorted(EDITS),
+        help="as the messages start, an editor makes this edit (default mkdocs: "
+        + "; ".join(f"{k}: {v}" for k, v in EDITS.items())
+        + ") and commits 50 posts; report the messages sent during the rebuild (for people: the "
+        "first 30 s) apart, and after a full rebuild check they are still on their pages",
     )
     args = parser.parse_args()
 
@@ -177,8 +202,10 @@ def main() -> int:
         print(f"first message after the start (not counted): {probes.latencies.pop('warmup'):.2f} s", flush=True)
         builds = landed(log_path)
         if args.rebuild:
-            count = start_rebuild(root, args.topics, args.posts_per_topic, args.seed)
-            print(f"edited people/ and committed {count} posts: a full rebuild starts", flush=True)
+            count = start_rebuild(root, args.rebuild, args.topics, args.posts_per_topic, args.seed)
+            print(f"{EDITS[args.rebuild]}; {count} posts committed", flush=True)
+        full = args.rebuild in ("mkdocs", "rename")
+        edited = time.monotonic()
         plan = [("reply", t) for t in targets] + [("topic", None)] * args.new_topics
         rng.shuffle(plan)
         during: list[str] = []
@@ -189,11 +216,11 @@ def main() -> int:
                 marker = probes.send(sender.email, slug, f"Re: {subject}", root_id, f"probe{n}")
             else:
                 marker = probes.send(sender.email, rng.choice(slugs), "New topic", None, f"probe{n}")
-            if args.rebuild and landed(log_path) == builds:
+            if (full and landed(log_path) == builds) or (args.rebuild == "people" and time.monotonic() - edited < 30):
                 during.append(marker)
             time.sleep(args.pace)
         probes.wait(130)
-        if args.rebuild:
+        if full:
             print("waiting for the rebuild to be swapped in ...", flush=True)
             while landed(log_path) == builds and up.poll() is None:
                 time.sleep(1)
@@ -211,7 +238,10 @@ def main() -> int:
     print()
     report("all messages", list(probes.latencies.values()))
     if args.rebuild:
-        report("sent while the full rebuild ran", [probes.latencies[m] for m in during if m in probes.latencies])
+        report(
+            "sent while the full rebuild ran" if full else "sent in the first 30 s after the edit",
+            [probes.latencies[m] for m in during if m in probes.latencies],
+        )
     print(
         f"peak memory of the intranet up process tree: RSS {sampler.rss / 1024:.0f} MB, "
         f"PSS {sampler.pss / 1024:.0f} MB ({sampler.processes} processes at most)"
