@@ -114,7 +114,8 @@ class Builder:
         self.root = Path(root).resolve()
         self.site_dir = Path(site_dir).resolve() if site_dir else self.root / "site"
         self.model = model if model is not None else Model(self.root)
-        self.seq = -1  # the model's change the trees show
+        self.seq = -1  # the newest of the model's changes the trees show
+        self.covered = -1  # the model's change the last full build was a snapshot of: older ones are in it
         self.states: list[TreeState] = []
         self.posts: dict[str, dict[str, Post]] = {}  # community -> relpath -> post
         self.intranet: Intranet | None = None
@@ -213,7 +214,7 @@ class Builder:
         for state in states:
             state.out = self.site_dir / state.tree.name
         self.states, self.intranet, self.settings, self.problems = states, intranet, staged.settings, staged.problems
-        self.seq = staged.seq
+        self.seq = self.covered = staged.seq
         self.posts = _posts_by_community(intranet)
         topics: dict[str, int] = {}
         for state in states:
@@ -237,12 +238,13 @@ class Builder:
         """Bring the trees up to date with one change of the model.
 
         Returns what was done: ``"nothing"``, ``"updated"``, ``"rebuilt"`` or (``background``)
-        ``"rebuilding"``. A change the trees already show (older than the snapshot of the last full
-        build) is skipped. If anything fails the builder forgets its trees, so the next change, or
-        :meth:`build`, starts from a full build: a post is never left off the site because a failed
-        update already counted it as seen.
+        ``"rebuilding"``. A change the trees already show (as old as the snapshot of the last full
+        build, or older) is skipped. Changes may come out of order (see :mod:`generator.backlog`),
+        as long as no two applied out of order touch the same post. If anything fails the builder
+        forgets its trees, so the next change, or :meth:`build`, starts from a full build: a post is
+        never left off the site because a failed update already counted it as seen.
         """
-        if change.seq <= self.seq:
+        if change.seq <= self.covered:
             return "nothing"
         with self.lock:
             if self.running is not None:
@@ -256,7 +258,7 @@ class Builder:
                 raise
 
     def _apply(self, change: Change) -> str:
-        self.seq = change.seq
+        self.seq = max(self.seq, change.seq)
         edited = "nothing"
         structure = [path for path in change.structure if _shown(path)]
         if structure:
@@ -366,17 +368,17 @@ class Builder:
                     shutil.rmtree(landing.staged.staging, ignore_errors=True)
                 raise BuildError(landing.error)
             staged = landing.staged
-            live = (self.states, self.posts, self.seq, self.intranet, self.settings, self.problems)
+            live = (self.states, self.posts, self.seq, self.covered, self.intranet, self.settings, self.problems)
             result = self._take(staged, landing.pages)
             since = [c for c in running.since if c.seq > staged.seq]
             try:
                 self._catch_up(staged, since)
             except BaseException:
-                self.states, self.posts, self.seq, self.intranet, self.settings, self.problems = live
+                self.states, self.posts, self.seq, self.covered, self.intranet, self.settings, self.problems = live
                 shutil.rmtree(staged.staging, ignore_errors=True)
                 raise
             if not self.states:  # what came after the snapshot needs another full build (started)
-                self.states, self.posts, self.seq, self.intranet, self.settings, self.problems = live
+                self.states, self.posts, self.seq, self.covered, self.intranet, self.settings, self.problems = live
                 shutil.rmtree(staged.staging, ignore_errors=True)
                 return "rebuilding"
             swap_in(staged.staging, self.site_dir, discard=lambda old: self._discarding.append(discard_later(old)))
@@ -403,7 +405,7 @@ class Builder:
             log.info("changed again while it was built: another full build")
             self.rebuild()
         self._update_posts(change)
-        self.seq = change.seq
+        self.seq = max(self.seq, change.seq)
 
     def _render_in_child(self, staged: Staged) -> tuple[list[Any], int]:
         """In the build process: plan and render every tree; what this process needs of them."""

@@ -26,11 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from intranet.model import Change, Model, merged
+from intranet.model import Change, Model
 
 from .audiences import plan_trees
 from .background import discard_leftovers
-from .builder import Builder, BuildError
+from .backlog import Backlog
+from .builder import FULL_BUILD_ABOVE, Builder, BuildError
 
 log = logging.getLogger("intranet.up")
 
@@ -59,6 +60,7 @@ class Rebuilder:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._changes: list[Change] = []
+        self.backlog = Backlog(whole_above=FULL_BUILD_ABOVE)  # new mail first; an editor's big commit in parts
         self._retry_in = 0.0  # seconds between a failure and the next full build (0: nothing failed)
         self._retry_at = 0.0  # when (time.monotonic) that build is due
         self.builds = 0
@@ -87,7 +89,8 @@ class Rebuilder:
             log.info("catching up: a full build runs in the background; the last site is served meanwhile")
             self._bring_up_to_date([], rebuild=True)
         while not self._stop.is_set():
-            self._changed.wait(max(0.0, self._retry_at - time.monotonic()) if self._retry_at else None)
+            if not self.backlog:
+                self._changed.wait(max(0.0, self._retry_at - time.monotonic()) if self._retry_at else None)
             if self._stop.is_set():
                 return
             # A short quiet moment so a burst of changes makes one run.
@@ -100,15 +103,24 @@ class Rebuilder:
             with self._lock:
                 changes, self._changes = self._changes, []
             due = bool(self._retry_at) and time.monotonic() >= self._retry_at
-            if changes or due or self.builder.landable:
+            if changes or due or self.builder.landable or self.backlog:
                 self._bring_up_to_date(changes, rebuild=due)
 
     def _bring_up_to_date(self, changes: list[Change], rebuild: bool = False) -> None:
         done = "nothing"
         try:
             again = bool(self._retry_at) and not self.builder.background  # a full build covers the changes too
-            if changes and not again:  # new mail first
-                done = self.builder.apply(merged(changes))
+            if again:
+                self.backlog.waiting = None  # (the model has them all)
+            else:  # new mail first, then a part of a big change, if any waits
+                now = self.backlog.add(changes)
+                if now is not None:
+                    done = self.builder.apply(now)
+                part = self.backlog.next_part()
+                if part is not None:
+                    parted = self.builder.apply(part)
+                    done = parted if parted != "nothing" else done
+                    log.info("%d post(s) of a big change applied, %d wait", part.post_count, self.backlog.waiting_posts)
             if rebuild or again:
                 self._retry_at = 0.0
                 done = self.builder.rebuild()

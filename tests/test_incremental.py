@@ -20,6 +20,7 @@ import yaml
 from helpers import add_community, add_person, add_post, copy_demo, small_intranet, write_config
 
 from generator import sitemaps
+from generator.backlog import Backlog
 from generator.builder import Builder, build_site
 from intranet.format import attachments_dir, post_relpath, read_intranet
 
@@ -152,6 +153,45 @@ def test_a_late_parent_pulls_its_reply_into_its_thread(tmp_path: Path) -> None:
         assert_same_as_full_build(root, tmp_path)
     finally:
         builder.close()
+
+
+def test_a_big_commit_applied_in_parts_behind_new_mail_matches_a_full_build(tmp_path: Path) -> None:
+    root = tmp_path / "parts"
+    root.mkdir()
+    write_config(root, topics_per_page=3)
+    add_person(root, "ann.lee", name="Ann Lee")
+    add_community(root, "handover", audience=["staff", "partners"], tags=["nursing"])
+    add_post(root, "handover", "<old@x>", "Old topic", date=dt.datetime(2026, 10, 1, tzinfo=UTC))
+    builder = Builder(root)
+    try:
+        builder.build()
+        # An editor's commit: eight topics, each with a reply, and a reply to the old topic.
+        written = []
+        for n in range(8):
+            day = dt.datetime(2026, 11, 1 + n, tzinfo=UTC)
+            written.append(add_post(root, "handover", f"<e{n}@x>", f"Editor {n}", date=day, tags=["nursing"]))
+            written.append(
+                add_post(root, "handover", f"<e{n}r@x>", f"Re: Editor {n}", in_reply_to=f"<e{n}@x>", date=day)
+            )
+        written.append(add_post(root, "handover", "<oldr@x>", "Re: Old topic", in_reply_to="<old@x>"))
+        big = builder.model.apply(changed_files(root, *written))
+        # Mail that came meanwhile: a reply to one of the editor's topics, and a new version of one
+        # of the editor's posts (the newer one is applied first; the editor's version never lands).
+        mail = add_post(root, "handover", "<m@x>", "Re: Editor 7", "By mail.", in_reply_to="<e7@x>")
+        edited = add_post(root, "handover", "<e3r@x>", "Re: Editor 3", "Edited.", in_reply_to="<e3@x>")
+        small = builder.model.apply(changed_files(root, mail, edited))
+        backlog = Backlog(part=3)
+        now = backlog.add([big, small])
+        assert now is not None and now.post_count == 2 and backlog.waiting_posts == 16
+        assert builder.apply(now) == "updated"
+        parts = 0
+        while (part := backlog.next_part()) is not None:
+            assert builder.apply(part) == "updated"
+            parts += 1
+        assert parts >= 4
+    finally:
+        builder.close()
+    assert_same_as_full_build(root, tmp_path)
 
 
 def edit_yaml(root: Path, relpath: str, **fields: Any) -> str:
