@@ -33,6 +33,7 @@ Run it with the project's environment, from the repository root::
     python bench/intake_bench.py --template /tmp/intake-100k      # keep the corpus for the next run
     python bench/intake_bench.py --posts 5000 --messages 300      # a quick look
     python bench/intake_bench.py --py-spy /tmp/gateway.svg        # profile the gateway while it works
+    python bench/intake_bench.py --up                             # inside `intranet up`: the site follows
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -60,8 +62,11 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from intranet.format import Author, Post, post_relpath
+from proctree import Sampler
+
+from intranet.format import Author, Post, path_key, post_relpath
 from intranet.settings import read_settings
 from mailgateway.spool import Records
 
@@ -334,7 +339,7 @@ def make_messages(count: int, refs: list[TopicRef], staff: list[tuple[str, str]]
             message["In-Reply-To"] = topic.message_id
             message["References"] = topic.message_id
         message["To"] = f"{community}@{DOMAIN}"
-        message.set_content(text.body() + f"\n\n{name}\n")
+        message.set_content(text.body() + f"\n\nintake{seed}x{n}\n\n{name}\n")
         messages.append(message)
     return messages
 
@@ -389,11 +394,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_gateway(root: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
+def start_gateway(root: Path, port: int, log: Path, http: int | None = None) -> tuple[subprocess.Popen, float]:
+    """``intranet gateway`` on ``port``; with ``http``, ``intranet up`` (the site too) instead."""
     started = time.perf_counter()
+    command = [sys.executable, "-m", "intranet.cli", "gateway", "--root", str(root), "--smtp", f"127.0.0.1:{port}"]
+    if http is not None:
+        command[3] = "up"
+        command += ["--http", f"127.0.0.1:{http}"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "intranet.cli", "gateway", "--root", str(root), "--smtp", f"127.0.0.1:{port}"]
-        + ["--lmtp", ""],
+        command + ["--lmtp", ""],
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
     )
@@ -443,6 +452,48 @@ def wait_for_outcomes(records: Records, message_ids: set[str], timeout: float) -
     return last, outcomes
 
 
+def page_of(message: EmailMessage) -> str:
+    """The served topic page that shows ``message``, relative to the site's root."""
+    community = str(message["To"]).split("@")[0]
+    root_id = str(message["In-Reply-To"] or message["Message-ID"])
+    return f"c/{community}/t/{path_key(post_relpath(community, root_id))[:12]}/"
+
+
+def fetch(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def wait_for_catch_up(log: Path, process: subprocess.Popen, timeout: float) -> float:
+    """``intranet up``: wait until its catch-up build has landed; the seconds it took."""
+    started = time.monotonic()
+    while "full build landed" not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() - started > timeout:
+            raise SystemExit(f"intranet up stopped or did not build: see {log}")
+        time.sleep(1)
+    return time.monotonic() - started
+
+
+def wait_for_pages(base: str, messages: list[EmailMessage], seed: int, timeout: float) -> tuple[float, int]:
+    """Poll the served pages of ``messages`` until each shows its text; the time the last did, and how many."""
+    waiting = {n: base + page_of(m) for n, m in enumerate(messages)}
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    while waiting and time.monotonic() < deadline:
+        pages: dict[str, str] = {}
+        for n, url in list(waiting.items()):
+            if url not in pages:
+                pages[url] = fetch(url)
+            if f"intake{seed}x{n}" in pages[url]:
+                del waiting[n]
+                last = time.monotonic()
+        time.sleep(0.2)
+    return last, len(messages) - len(waiting)
+
+
 # --------------------------------------------------------------------------
 # Main
 
@@ -457,6 +508,12 @@ def main() -> int:
     parser.add_argument("--template", help="keep the generated repository here and copy it on later runs")
     parser.add_argument("--keep", help="leave the run's repository here (a new folder) for a look afterwards")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for every outcome")
+    parser.add_argument(
+        "--up",
+        action="store_true",
+        help="run `intranet up` (the site updating as posts arrive) instead of `intranet gateway`; wait for its "
+        "first build before sending, and time until every post is on its served page",
+    )
     parser.add_argument("--py-spy", dest="py_spy", help="record a py-spy flame graph of the gateway to this file")
     args = parser.parse_args()
 
@@ -474,8 +531,14 @@ def main() -> int:
 
         port = free_port()
         log = workdir / "gateway.log"
-        process, start_seconds = start_gateway(root, port, log)
+        http = free_port() if args.up else None
+        process, start_seconds = start_gateway(root, port, log, http)
         print(f"gateway listening after {start_seconds:.2f} s (pid {process.pid})", flush=True)
+        sampler = Sampler(process.pid)
+        sampler.start()
+        if args.up:
+            built = wait_for_catch_up(log, process, args.timeout)
+            print(f"intranet up: its catch-up build landed {built:.0f} s later", flush=True)
         spy = None
         if args.py_spy:
             spy = subprocess.Popen(
@@ -506,6 +569,8 @@ def main() -> int:
             t0 = time.monotonic()
             times, errors = send_all(port, messages, args.clients)
             last_outcome, outcomes = wait_for_outcomes(records, set(senders), args.timeout)
+            if args.up:
+                on_site, shown = wait_for_pages(f"http://127.0.0.1:{http}/", messages, args.seed, args.timeout)
             rss = peak_rss_mb(process.pid)
         finally:
             if spy is not None:
@@ -536,10 +601,20 @@ def main() -> int:
         print(f"outcomes on record: {len(outcomes)} {dict(Counter(outcomes.values()))}")
         sustained = Counter(outcomes.values())["published"] / max(last_outcome - first, 1e-9)
         print(f"committed posts/s sustained (first 250 to last outcome, {last_outcome - first:.1f} s): {sustained:.1f}")
+        if args.up:
+            print(
+                f"on the served site: {shown} of {len(messages)} messages; posts/s from the first 250 to the last "
+                f"on its page ({on_site - first:.1f} s): {shown / max(on_site - first, 1e-9):.1f}"
+            )
         print(f"commits made: {len(commits)}; authored by their message's sender: {by_sender}; ", end="")
         print(f"messages in more than one commit: {sum(1 for c in per_message.values() if c > 1)}")
         print(f"git status after the run: {'clean' if not status.strip() else status.strip()[:500]}")
+        sampler.stop()
         print(f"gateway peak RSS: {rss:.0f} MB")
+        print(
+            f"peak memory of the process tree: RSS {sampler.rss / 1024:.0f} MB, PSS {sampler.pss / 1024:.0f} MB "
+            f"({sampler.processes} processes at most)"
+        )
         if errors:
             print(f"client errors: {len(errors)}, first: {errors[0]}")
         if warnings:
