@@ -45,6 +45,7 @@ from typing import Any
 
 from intranet.addresses import load_secret
 from intranet.format import COMMUNITIES, PAGES_DIR, PEOPLE, SUBSCRIBERS_FILE, Intranet, Post
+from intranet.memory import release_free_memory
 from intranet.model import Change, Model, merged
 from intranet.settings import Settings
 
@@ -386,6 +387,7 @@ class Builder:
                 state.out = self.site_dir / state.tree.name
             del live
             gc.collect()  # the old trees' states hold cycles: free them now, before the next build
+            release_free_memory()
             log.info(
                 "full build landed after %.1f s: %s; %d change(s) after its snapshot applied to it",
                 time.monotonic() - running.started,

@@ -60,6 +60,7 @@ from .format import (
     read_post,
 )
 from .gitrepo import changed_paths, discover, head_of
+from .memory import release_free_memory
 from .threads import build_topics
 
 log = logging.getLogger(__name__)
@@ -200,6 +201,7 @@ class Model:
         # collection (a full collection would walk them all, again and again, for nothing).
         gc.collect()
         gc.freeze()
+        release_free_memory()  # what reading the posts left behind
         log.info(
             "model: %d communities, %d people, %d posts read in %.1f s",
             len(self.communities),
