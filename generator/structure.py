@@ -11,13 +11,13 @@ that show an edited person or community are planned and rendered by the same cod
   home page; their role, expertise and the like: their profile and the directory only;
 - a community's purpose, audience wording or tags: its page, the home page and list of communities,
   the pages of its old and new tags and the tag cloud; its moderators or members: also their
-  profiles; its mail address: also every topic page of it (each shows its reply address);
-- a community's name is in the navigation of every page: the whole tree is rendered again in place.
+  profiles; its mail address: also every topic page of it (each shows its reply address).
 
-The caller makes a full build instead when the edit changes which trees exist or what they show
-(an audience, a members-only community's members who read a tree of their own, a community that
-came or went), or when a guest tree's directory gains its first person or loses its last (the
-navigation's People entry).
+The caller makes a full build instead (in ``intranet up``, in a child process while the live trees
+go on taking new mail) when the edit changes which trees exist or what they show (an audience, a
+members-only community's members who read a tree of their own, a community that came or went), a
+community's name (in the navigation of every page: as much work as a full build), or when a guest
+tree's directory gains its first person or loses its last (the navigation's People entry).
 """
 
 from __future__ import annotations
@@ -29,11 +29,8 @@ from intranet import urls
 from intranet.format import Community, Person
 
 from .incremental import Redo, show_people, write_redo
-from .mkdocs_adapter import TreeRenderer
-from .output import remove, write_atomic
-from .plans import SitePlan, plan_community, plan_frame, plan_home, plan_people, plan_tags, plan_topic
 from .site_model import Site
-from .treestate import Output, TreeState, finish_tree, merge, remove_page, write_plan
+from .treestate import TreeState
 
 WIDE = ("name", "kind", "organisation")  # what pages other than a person's profile and the directory show
 
@@ -46,7 +43,7 @@ class Edit:
     communities: dict[str, Community] = field(default_factory=dict)
     handles: set[str] = field(default_factory=set)  # people who came, went or changed
     slugs: dict[str, tuple[Community, Community]] = field(default_factory=dict)  # communities that changed
-    frame: bool = False  # editors' pages changed, or a community came or went: a full build
+    frame: bool = False  # editors' pages changed, a community came, went or was renamed: a full build
 
     def __bool__(self) -> bool:
         return bool(self.handles or self.slugs or self.frame)
@@ -66,7 +63,7 @@ def read_edit(
         old, new = shown_communities[slug], communities[slug]
         if replace(old, subscribers={}) != replace(new, subscribers={}):
             slugs[slug] = (old, new)
-            frame = frame or (old.pages, old.assets) != (new.pages, new.assets)
+            frame = frame or (old.pages, old.assets, old.name) != (new.pages, new.assets, new.name)
     return Edit(dict(people), dict(communities), handles, slugs, frame)
 
 
@@ -87,9 +84,6 @@ def edit_tree(state: TreeState, edit: Edit, before: dict[str, Person], directory
     if bool(listed) != bool(site.listed):
         return False  # the People entry comes or goes in the navigation
     flipped, site.listed = set(listed ^ site.listed), frozenset(listed)
-    if any(old.name != new.name for old, new in slugs.values()):
-        rerender_tree(state, docs_dir)
-        return True
     redo = Redo(flipped=flipped)
     wide = {h for h in edit.handles if _wide(before.get(h), edit.people.get(h))} | flipped
     show_people(site, wide, redo, posts)  # and the topics and lists showing posts attributed anew
@@ -141,42 +135,3 @@ def _show_community(site: Site, old: Community, new: Community, redo: Redo) -> N
     if old.tags != new.tags:
         redo.tags.update(old.tags, new.tags)
         redo.tag_index = True
-
-
-def rerender_tree(state: TreeState, docs_dir: Path) -> None:
-    """Render every page of a tree again in place (a new navigation), one page at a time, and
-    replace the files whose bytes changed; pages no longer planned are removed."""
-    site = state.site
-    frame = SitePlan()
-    plan_frame(site, frame)
-    state.renderer = TreeRenderer(site.intranet.root, frame, docs_dir)
-    output = Output()
-
-    def write(plan: SitePlan) -> None:
-        write_plan(state, plan, output, write_atomic)
-
-    for slug in sorted(state.tree.communities):
-        community = site.intranet.communities[slug]
-        plan = SitePlan()
-        plan_community(site, plan, community)
-        write(plan)
-        for topic in site.orders[slug].latest:
-            plan = SitePlan()
-            plan_topic(site, plan, community, topic)
-            write(plan)
-    for planner in (plan_people, plan_tags, plan_home):
-        plan = SitePlan()
-        planner(site, plan)
-        write(plan)
-    planned = output.pages.get(state.tree.name, {})
-    gone = sorted(set(state.pages) - set(planned))
-    merge([state], [output], search=False)
-    for uri in gone:
-        remove_page(state, uri)
-    docs = output.docs.get(state.tree.name, [])
-    kept = {d.location for d in docs}
-    for relpath in state.search.update(docs, [loc for loc in state.search.locations() if loc not in kept]):
-        if state.search.file(relpath) is None:
-            remove(state.out, relpath)
-            state.digests.pop(relpath, None)
-    finish_tree(state, write=write_atomic)  # the rest: search files, editors' pages, theme pages, sitemap
