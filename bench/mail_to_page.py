@@ -15,8 +15,9 @@ nothing.
 With ``--rebuild``, as the messages start an editor changes ``mkdocs.yml``'s
 colours (a full rebuild, in the background; ``--rebuild rename``: a
 community's name; ``--rebuild people``: a person's role, which re-renders
-only the pages showing them) and commits 50 posts; the messages sent while
-the rebuild runs (for ``people``: the first 30 s) are reported apart, and
+their profile and the directory; ``--rebuild name``: a person's name, on
+every page that shows their posts) and commits 50 posts; the messages sent while
+the rebuild runs (for ``people`` and ``name``: the first 30 s) are reported apart, and
 after a full rebuild is swapped in every message is looked for again on its
 page.
 
@@ -98,16 +99,17 @@ def message(sender: str, to: str, subject: str, text: str, in_reply_to: str | No
 EDITS = {
     "mkdocs": "mkdocs.yml's colours change (every page: a full rebuild)",
     "rename": "a community's name changes (in every page's navigation: a full rebuild)",
-    "people": "a person's role changes in people/ (only the pages that show them)",
+    "people": "a person's role changes in people/ (their profile and the directory)",
+    "name": "a person's name changes in people/ (every page that shows their posts)",
 }
 
 
 def start_rebuild(root: Path, edit: str, topics: int, posts_per_topic: float, seed: int) -> int:
     """An editor makes ``edit`` (see ``EDITS``, left uncommitted) and commits 50 posts; the posts' count."""
     people = build_bench.make_people(random.Random(seed))
-    if edit == "people":
+    if edit in ("people", "name"):
         path = root / "people" / f"{people[0].handle}.yml"
-        old, new = "role: ", "role: Senior "
+        old, new = ("role: ", "role: Senior ") if edit == "people" else ("name: ", "name: Dr ")
     elif edit == "rename":
         path = root / "communities" / "clinical-handover" / "community.yml"
         old, new = "name: ", "name: The "
@@ -163,8 +165,8 @@ def main() -> int:
         choices=sorted(EDITS),
         help="as the messages start, an editor makes this edit (default mkdocs: "
         + "; ".join(f"{k}: {v}" for k, v in EDITS.items())
-        + ") and commits 50 posts; report the messages sent during the rebuild (for people: the "
-        "first 30 s) apart, and after a full rebuild check they are still on their pages",
+        + ") and commits 50 posts; report the messages sent during the rebuild (for people and "
+        "name: the first 30 s) apart, and after a full rebuild check they are still on their pages",
     )
     args = parser.parse_args()
 
@@ -216,7 +218,9 @@ def main() -> int:
                 marker = probes.send(sender.email, slug, f"Re: {subject}", root_id, f"probe{n}")
             else:
                 marker = probes.send(sender.email, rng.choice(slugs), "New topic", None, f"probe{n}")
-            if (full and landed(log_path) == builds) or (args.rebuild == "people" and time.monotonic() - edited < 30):
+            if (full and landed(log_path) == builds) or (
+                args.rebuild in ("people", "name") and time.monotonic() - edited < 30
+            ):
                 during.append(marker)
             time.sleep(args.pace)
         probes.wait(130)
