@@ -51,6 +51,7 @@ from intranet.settings import Settings
 
 from .audiences import Tree, listed_people, plan_trees, view_of
 from .background import BackgroundBuild, discard_later
+from .deferred import Deferred
 from .fullrender import render_all
 from .incremental import Pair, update_tree
 from .mkdocs_adapter import BuildError, TreeRenderer, read_settings_of, swap_in
@@ -125,6 +126,8 @@ class Builder:
         self._docs_dir = Path(tempfile.mkdtemp(prefix="intranet-nodocs-"))  # MkDocs' docs_dir: always empty
         self.background = background  # full builds in a child process while updates go on (``intranet up``)
         self.running: BackgroundBuild | None = None
+        self.defer = background  # a person's many topic pages: rendered a part at a time, behind new mail
+        self.deferred = Deferred()
         self.on_built: Callable[[], None] = lambda: None  # called (in another thread) when one can be landed
         self.lock = threading.Lock()  # held while the trees change, and while a background build forks
         self._discarding: list[threading.Thread] = []
@@ -322,7 +325,7 @@ class Builder:
         _refill(self.intranet.people, edit.people)
         _refill(self.intranet.communities, edit.communities)
         for state in self.states:
-            if not edit_tree(state, edit, before, self.settings.guest_directory, self._docs_dir):
+            if not edit_tree(state, edit, before, self.settings.guest_directory, self.deferred if self.defer else None):
                 log.info("%s: who is listed changed: full build", state.tree.name)
                 self.states = []  # the trees are half updated: none is updated again before a full build
                 return self.rebuild()
@@ -330,6 +333,15 @@ class Builder:
             write_atomic(self.site_dir, name, data, None)
         log.info("updated the pages showing %s", ", ".join(sorted(edit.handles | set(edit.slugs))))
         return "updated"
+
+    def render_deferred(self) -> int:
+        """Render a part of the topic pages an edit of people left (see :mod:`generator.deferred`)."""
+        with self.lock:
+            try:
+                return self.deferred.render(self.states)
+            except BaseException:
+                self.states = []
+                raise
 
     def _posts_of(self, slug: str) -> list[Post]:
         """The posts of community ``slug`` as the trees show them, in path order (for threading it again)."""

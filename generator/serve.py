@@ -89,7 +89,7 @@ class Rebuilder:
             log.info("catching up: a full build runs in the background; the last site is served meanwhile")
             self._bring_up_to_date([], rebuild=True)
         while not self._stop.is_set():
-            if not self.backlog:
+            if not self.backlog and not self.builder.deferred:
                 self._changed.wait(max(0.0, self._retry_at - time.monotonic()) if self._retry_at else None)
             if self._stop.is_set():
                 return
@@ -103,7 +103,7 @@ class Rebuilder:
             with self._lock:
                 changes, self._changes = self._changes, []
             due = bool(self._retry_at) and time.monotonic() >= self._retry_at
-            if changes or due or self.builder.landable or self.backlog:
+            if changes or due or self.builder.landable or self.backlog or self.builder.deferred:
                 self._bring_up_to_date(changes, rebuild=due)
 
     def _bring_up_to_date(self, changes: list[Change], rebuild: bool = False) -> None:
@@ -121,6 +121,12 @@ class Rebuilder:
                     parted = self.builder.apply(part)
                     done = parted if parted != "nothing" else done
                     log.info("%d post(s) of a big change applied, %d wait", part.post_count, self.backlog.waiting_posts)
+                if self.builder.deferred:  # (after an edit of people: their topic pages, a part at a time)
+                    rendered = self.builder.render_deferred()
+                    done = "updated" if done == "nothing" else done
+                    log.info(
+                        "%d topic page(s) rendered again after an edit, %d wait", rendered, len(self.builder.deferred)
+                    )
             if rebuild or again:
                 self._retry_at = 0.0
                 done = self.builder.rebuild()

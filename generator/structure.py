@@ -23,11 +23,11 @@ tree's directory gains its first person or loses its last (the navigation's Peop
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from intranet import urls
 from intranet.format import Community, Person
 
+from .deferred import Deferred
 from .incremental import Redo, show_people, write_redo
 from .site_model import Site
 from .treestate import TreeState
@@ -67,10 +67,17 @@ def read_edit(
     return Edit(dict(people), dict(communities), handles, slugs, frame)
 
 
-def edit_tree(state: TreeState, edit: Edit, before: dict[str, Person], directory: str, docs_dir: Path) -> bool:
+def edit_tree(
+    state: TreeState,
+    edit: Edit,
+    before: dict[str, Person],
+    directory: str,
+    deferred: Deferred | None = None,
+) -> bool:
     """Bring one tree along with ``edit`` (the site's people are the new ones already; ``before``: the old).
 
     ``directory`` is the ``guest_directory`` setting. False when a full build must do it instead.
+    With ``deferred``, topic pages beyond the first :data:`~generator.deferred.PART` are left there.
     """
     site = state.site
     slugs = {s: pair for s, pair in edit.slugs.items() if s in state.tree.communities}
@@ -92,6 +99,8 @@ def edit_tree(state: TreeState, edit: Edit, before: dict[str, Person], directory
         _show_profile(site, handle, before.get(handle), edit.people.get(handle), redo)
     for old, new in slugs.values():
         _show_community(site, old, new, redo)
+    if deferred is not None:
+        deferred.add(state, redo, now=deferred.part)
     write_redo(state, redo)
     return True
 

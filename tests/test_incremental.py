@@ -22,6 +22,7 @@ from helpers import add_community, add_person, add_post, copy_demo, small_intran
 from generator import sitemaps
 from generator.backlog import Backlog
 from generator.builder import Builder, build_site
+from generator.deferred import Deferred
 from intranet.format import attachments_dir, post_relpath, read_intranet
 
 UTC = dt.UTC
@@ -238,6 +239,37 @@ def test_people_edits_render_only_what_shows_them(tmp_path: Path) -> None:
         assert builder.update(["people/marcus.delaney.yml"]) == "updated"
         assert not (root / "site" / "staff" / "people" / "marcus.delaney").exists()
         assert sorted(p.name for p in (root / "site").iterdir() if p.is_dir()) == trees
+    finally:
+        builder.close()
+    assert_same_as_full_build(root, tmp_path)
+
+
+def test_a_new_name_on_many_topic_pages_is_rendered_in_parts_behind_new_mail(tmp_path: Path) -> None:
+    root = copy_demo(tmp_path / "demo")
+    builder = Builder(root)
+    builder.defer, builder.deferred = True, Deferred(part=1)  # as in `intranet up`, a page at a time
+    try:
+        builder.build()
+        assert builder.update([edit_yaml(root, "people/amira.haddad.yml", name="Amira Haddad-Kerr")]) == "updated"
+        waiting = len(builder.deferred)
+        assert waiting >= 3  # topic pages in several trees, left for later
+        # Mail comes before they are rendered: a reply in a topic she posted in, and a new topic.
+        theirs = next(p for p in read_intranet(root).posts if p.author.handle == "amira.haddad" and p.in_reply_to)
+        reply = add_post(
+            root,
+            theirs.community,
+            "<after-edit@x>",
+            "Re: x",
+            "A reply.",
+            author="tomas.lindqvist",
+            in_reply_to=theirs.message_id,
+            topic=theirs.topic,
+        )
+        assert builder.update(changed_files(root, reply)) == "updated"
+        rendered = 0
+        while builder.deferred:
+            rendered += builder.render_deferred()
+        assert 0 < rendered <= waiting
     finally:
         builder.close()
     assert_same_as_full_build(root, tmp_path)
