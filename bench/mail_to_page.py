@@ -137,6 +137,11 @@ def landed(log_path: Path) -> int:
     return log_path.read_text(errors="replace").count("full build landed")
 
 
+def resumed(log_path: Path) -> bool:
+    """Whether ``intranet up`` took back the trees it saved at its last stop (no catch-up build)."""
+    return "resumed: " in log_path.read_text(errors="replace")
+
+
 def report(name: str, times: list[float]) -> None:
     if not times:
         print(f"{name}: no message appeared")
@@ -192,11 +197,14 @@ def main() -> int:
     probes = Probes(base, smtp)
     started = time.monotonic()
     try:
-        while not fetch(base) or landed(log_path) == 0:  # the catch-up build is in
+        while not fetch(base) or not (
+            landed(log_path) or resumed(log_path)
+        ):  # the catch-up build is in, or none is due
             if up.poll() is not None:
                 raise SystemExit(f"intranet up stopped; see {log_path}")
             time.sleep(0.5)
-        print(f"intranet up served its first build after {time.monotonic() - started:.0f} s", flush=True)
+        how = "took back its saved trees" if resumed(log_path) else "served its first build"
+        print(f"intranet up {how} after {time.monotonic() - started:.0f} s", flush=True)
         # A first message, timed apart (the first after a start).
         slug, root_id, subject = targets.pop()
         probes.send(staff[0].email, slug, f"Re: {subject}", root_id, "warmup")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from intranet.model import Change, Pair, merged
 
-PART = 10  # posts: a change with more waits, and is applied this many at a time
+PART = 5  # posts: a change with more waits, and is applied this many at a time (a topic's posts together)
 
 
 class Backlog:

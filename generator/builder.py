@@ -429,11 +429,29 @@ class Builder:
 
     def _adopt(self, staged: Staged, trees: list[Any]) -> None:
         """In this process: the trees the build process planned and wrote, as states to land."""
-        for tree, (site, digests, pages, files, search, sitemap) in zip(staged.trees, trees, strict=True):
-            state = self._state_of(tree, site, staged.staging)
+        staged.states += self._states_of(
+            [(t, *rest) for t, rest in zip(staged.trees, trees, strict=True)], staged.staging
+        )
+
+    def _states_of(self, trees: list[tuple[Any, ...]], folder: Path) -> list[TreeState]:
+        states = []
+        for tree, site, digests, pages, files, search, sitemap in trees:
+            state = self._state_of(tree, site, folder)
             state.digests, state.pages, state.files, state.search = digests, pages, files, search
             state.sitemap = sitemap
-            staged.states.append(state)
+            states.append(state)
+        return states
+
+    def install(self, shown: Intranet, settings: Settings, trees: list[tuple[Any, ...]]) -> None:
+        """Trees written before (:mod:`generator.resume`), showing ``shown``: what this builder knows now."""
+        self.states = self._states_of(trees, self.site_dir)
+        self.intranet, self.settings, self.problems = shown, settings, [str(p) for p in shown.problems]
+        self.posts = _posts_by_community(shown)
+        self.seq = self.covered = -1
+
+    @property
+    def docs_dir(self) -> Path:
+        return self._docs_dir
 
 
 def summary_of(result: BuildResult) -> str:

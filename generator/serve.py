@@ -32,6 +32,7 @@ from .audiences import plan_trees
 from .background import discard_leftovers
 from .backlog import Backlog
 from .builder import FULL_BUILD_ABOVE, Builder, BuildError
+from .resume import resume_trees, save_trees
 
 log = logging.getLogger("intranet.up")
 
@@ -86,8 +87,9 @@ class Rebuilder:
             while not self.builder.model.wait_loaded(0.2):
                 if self._stop.is_set():
                     return
-            log.info("catching up: a full build runs in the background; the last site is served meanwhile")
-            self._bring_up_to_date([], rebuild=True)
+            if self._resume() is None:
+                log.info("catching up: a full build runs in the background; the last site is served meanwhile")
+                self._bring_up_to_date([], rebuild=True)
         while not self._stop.is_set():
             if not self.backlog and not self.builder.deferred:
                 self._changed.wait(max(0.0, self._retry_at - time.monotonic()) if self._retry_at else None)
@@ -105,6 +107,30 @@ class Rebuilder:
             due = bool(self._retry_at) and time.monotonic() >= self._retry_at
             if changes or due or self.builder.landable or self.backlog or self.builder.deferred:
                 self._bring_up_to_date(changes, rebuild=due)
+
+    def _resume(self) -> str | None:
+        """Take back the trees saved at the last clean stop (:mod:`generator.resume`); None: a full build is due."""
+        try:
+            done = resume_trees(self.builder)
+        except Exception:
+            log.exception("the trees saved at the last stop could not be taken back: a full build")
+            self.builder.states = []
+            return None
+        if done is not None:
+            log.info("resumed: %s", done)
+        return done
+
+    def save(self) -> None:
+        """At a clean stop, once the thread is done: save the trees for the next start."""
+        if self._thread.is_alive():
+            return
+        try:
+            path = save_trees(self.builder)
+        except Exception:
+            log.exception("the trees could not be saved: the next start makes a full build")
+            return
+        if path is not None:
+            log.info("saved the trees' state for the next start: %s", path)
 
     def _bring_up_to_date(self, changes: list[Change], rebuild: bool = False) -> None:
         done = "nothing"
@@ -240,4 +266,5 @@ class SiteService:
             self.server.shutdown()
             self.server.server_close()
         self.rebuilder.stop()
+        self.rebuilder.save()
         self.builder.close()

@@ -23,6 +23,7 @@ from mailtest import DOMAIN, git, git_root, mail, wire
 from test_up import fetch, start_with_ctrl_c, wait_for
 
 from generator.builder import build_site
+from generator.resume import STATE_FILE
 from generator.serve import make_server
 from intranet.format import path_key, post_relpath
 
@@ -128,6 +129,24 @@ def test_mail_during_a_full_rebuild_reaches_its_page_first_and_stays_after_the_s
         returncode = up.stop()
     assert returncode == 0, up.output
     assert "Traceback" not in up.output
+    assert "saved the trees' state for the next start" in up.output
+    # While it is stopped an editor changes a post; at the restart the trees saved at the stop are
+    # taken back and brought up to date: no full build (one would be held), the edit shows at once.
+    path = root / TOPIC
+    path.write_text(path.read_text().replace("Delays expected.", "Stock arrives Friday."))
+    hold.touch()
+    again = Up(root, hold)
+    try:
+        wait_for(lambda: again.count("resumed: updated") == 1, what="the saved trees to be taken back")
+        assert "Stock arrives Friday." in fetch(again.page)[1]
+        assert again.count("1 post(s) changed since") == 1
+        assert again.count("full build: rendering in process") == 0
+        assert not (root / "site" / STATE_FILE).exists()  # taken: a crash now would not resume it
+    finally:
+        returncode = again.stop()
+    assert returncode == 0, again.output
+    assert "Traceback" not in again.output
+    (root / "site" / STATE_FILE).unlink()  # (saved again at this stop)
     fresh = tmp_path / "fresh"
     build_site(root, fresh)
     assert _differences(fresh, root / "site") == []  # the tree after all of it is what a full build makes
