@@ -10,11 +10,27 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pygit2
+
 from intranet.format import COMMUNITIES, read_intranet
+from intranet.gate import open_receiving, pre_receive
 from intranet.settings import read_settings
 from intranet.threads import build_topics
 
 from .audit import HistoryError, audience_warnings
+
+
+def run_pre_receive() -> int:
+    """``intranet check --pre-receive``: the Git hook (see :mod:`intranet.gate`); 0 accepts the push."""
+    try:
+        repo = open_receiving()
+    except pygit2.GitError as exc:
+        print(f"intranet check --pre-receive: error: not in a Git repository: {exc}", file=sys.stderr)
+        return 2
+    accepted, messages = pre_receive(repo, sys.stdin.read().splitlines())
+    for line in messages:
+        print(line, file=sys.stderr)
+    return 0 if accepted else 1
 
 
 def run_check(root: Path, since: str | None = None, strict: bool = False) -> int:
