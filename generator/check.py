@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pygit2
 
-from intranet.format import COMMUNITIES, read_intranet
+from intranet.format import COMMUNITIES, cross_check, read_intranet
 from intranet.gate import open_receiving, pre_receive
+from intranet.quarantine import quarantined_files
 from intranet.settings import read_settings
 from intranet.threads import build_topics
 
@@ -57,6 +58,12 @@ def run_check(root: Path, since: str | None = None, strict: bool = False) -> int
     problems.extend(str(p) for p in sorted(intranet.problems, key=lambda p: (p.path, p.line, p.field)))
     for line in problems + [str(w) for w in warnings]:
         print(line)
+    quarantined = quarantined_files(root, intranet.problems, cross_check(intranet))
+    if quarantined:
+        print(f"Quarantined ({len(quarantined)} file(s); the site and the gateway use the last valid version):")
+    for entry in quarantined:
+        for line in entry.lines():
+            print(f"  {line}")
     if problems:
         print(f"{len(problems)} problem(s) found.", file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ change made on a side branch is thus put down to the merge that brought it in.
 
 from __future__ import annotations
 
+import json
 import logging
 import stat
 from collections.abc import Callable, Iterable
@@ -307,3 +308,36 @@ class Quarantine:
                 old = old_communities.get(name)
                 kept = self.note(relpath, problems, old.subscribers if old is not None else None, head)
                 communities[name] = replace(communities[name], subscribers=dict(kept or {}))
+
+
+TOLD_FILE = "quarantine-told.json"  # in state_dir: the breakages whose authors the gateway told
+
+
+def quarantined_files(root: Path, problems: Iterable[Problem], across: Iterable[Problem]) -> list[Quarantined]:
+    """What a model of ``root`` (read just now, with ``problems``) holds in quarantine, traced in Git:
+    each file with problems of its own (``across``: those that need more than one file; not counted)."""
+    from .gitrepo import find_repository, head_of
+
+    quarantine = Quarantine(Path(root).resolve())
+    repo = find_repository(quarantine.root)
+    head = ""
+    if repo is not None:
+        quarantine.history.git_dir = Path(repo.path)
+        head = head_of(Path(repo.path))
+    skip = set(across)
+    own: dict[str, list[Problem]] = {}
+    for problem in problems:
+        if problem not in skip and content_kind(problem.path):
+            own.setdefault(problem.path, []).append(problem)
+    for relpath, found in sorted(own.items()):
+        quarantine.note(relpath, found, None, head)
+    return quarantine.listed()
+
+
+def told(state_dir: Path) -> dict[str, Any]:
+    """The breakages the gateway has told their authors of (``path@commit`` -> to whom, when)."""
+    try:
+        data = json.loads((Path(state_dir) / TOLD_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

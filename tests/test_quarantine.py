@@ -1,0 +1,174 @@
+"""Validation at the door (the pre-receive hook) and quarantine of what gets in anyway (issue #15)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mailtest import Harness, git, git_root, mail
+
+from generator.builder import build_site
+from intranet.format import read_intranet
+from intranet.model import Model
+from intranet.settings import read_settings
+from mailgateway.outgoing import read_outbox
+
+TIM = ("-c", "user.name=Typo Tim", "-c", "user.email=tim@example.org")
+BROKEN_COMMUNITY = "name: Clinical Handover\npurpose: How we hand over.\nmoderators: [ann.lee\naudience: [staff]\n"
+
+
+def push(clone: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "push", "origin", *args], cwd=clone, capture_output=True, text=True, timeout=120)
+
+
+def hooked_remote(tmp_path: Path) -> tuple[Path, Path]:
+    """A bare repository with the hook installed, and an editor's clone that pushed the small intranet to it."""
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\nexec {sys.executable} -m intranet.cli check --pre-receive\n")
+    hook.chmod(0o755)
+    clone = git_root(tmp_path / "clone")
+    git(clone, "remote", "add", "origin", str(remote))
+    assert push(clone, "main").returncode == 0
+    return remote, clone
+
+
+def commit_all(root: Path, message: str, who: tuple[str, ...] = TIM) -> str:
+    git(root, *who, "add", "-A")
+    git(root, *who, "commit", "-qm", message)
+    return git(root, "rev-parse", "HEAD").strip()
+
+
+def test_hook_refuses_broken_content_with_line_numbers(tmp_path: Path) -> None:
+    remote, clone = hooked_remote(tmp_path)
+    good = git(remote, "rev-parse", "main").strip()
+    (clone / "communities/handover/community.yml").write_text(BROKEN_COMMUNITY)
+    commit_all(clone, "Typo")
+    refused = push(clone, "main")
+    assert refused.returncode != 0
+    expected = [str(p) for p in read_intranet(clone).problems]  # what `intranet check` says in the clone
+    assert len(expected) == 1 and re.match(
+        r"communities/handover/community\.yml:[2-9]: file: invalid YAML", expected[0]
+    )
+    assert f"remote: {expected[0]}" in refused.stderr
+    assert "pre-receive hook declined" in refused.stderr
+    assert git(remote, "rev-parse", "main").strip() == good
+
+    # A rule across files: a person who moderates a community and wrote posts cannot go.
+    git(clone, "reset", "-q", "--hard", "origin/main")
+    (clone / "people/ann.lee.yml").unlink()
+    commit_all(clone, "Ann leaves")
+    refused = push(clone, "main")
+    assert refused.returncode != 0
+    assert "remote: communities/handover/community.yml:1: moderators: no person 'ann.lee' in people/" in refused.stderr
+    assert re.search(r"remote: communities/handover/posts/\S+\.md:1: author: no person 'ann.lee'", refused.stderr)
+
+    # A valid change goes in; deleting the intranet's branch does not, deleting another branch does.
+    git(clone, "reset", "-q", "--hard", "origin/main")
+    (clone / "communities/handover/pages/rota.md").write_text("# Rota\n")
+    fine = commit_all(clone, "A page")
+    accepted = push(clone, "main", "main:draft")
+    assert accepted.returncode == 0, accepted.stderr
+    assert git(remote, "rev-parse", "main").strip() == fine
+    refused = push(clone, ":main")
+    assert refused.returncode != 0 and "refusing to delete refs/heads/main" in refused.stderr
+    assert push(clone, ":draft").returncode == 0
+
+
+def wait_for(predicate, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def told(root: Path) -> list:
+    state = root / read_settings(root).state_dir
+    return [m for m in read_outbox(state) if str(m["Message-ID"]).startswith("<quarantine-")]
+
+
+def test_direct_commit_quarantines_the_community_and_tells_its_author_once(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet")
+    yml = root / "communities/handover/community.yml"
+    with Harness(root) as h:
+        yml.write_text(BROKEN_COMMUNITY)
+        broke = commit_all(root, "Typo in handover")
+        notices = wait_for(lambda: told(root) if len(told(root)) >= 2 else None)  # the gateway follows the commit
+        assert h.send(mail(message_id="<after-typo@example.org>"), f"handover@{h.settings.mail_domain}") == {}
+        assert h.wait("<after-typo@example.org>")[0]["outcome"] == "published"
+        model = h.gateway.worker.model()
+        assert model.communities["handover"].name == "Clinical Handover"
+        assert [e.path for e in model.quarantine.listed()] == ["communities/handover/community.yml"]
+    problem = str(read_intranet(root).problems[0])
+    assert sorted(m["Delivered-To"] for m in notices) == ["ann.lee@example.org", "tim@example.org"]  # and a copy
+    assert len({m["Message-ID"] for m in notices}) == 1
+    body = notices[0].get_body(("plain",)).get_content()
+    assert problem in body and broke[:12] in body
+
+    # The pages are still built from the kept version; the status lists it.
+    result = build_site(root, tmp_path / "site")
+    assert (tmp_path / "site/staff/c/handover/pages/best-practice/index.html").is_file()
+    assert "Clinical Handover" in (tmp_path / "site/staff/c/handover/index.html").read_text()
+    assert any("community.yml" in p for p in result.problems)
+    status = subprocess.run(
+        [sys.executable, "-m", "intranet.cli", "status", "--root", str(root)], capture_output=True, text=True
+    )
+    assert f"{problem} (since {broke[:12]} by Typo Tim <tim@example.org>;" in status.stdout
+    assert "author told: tim@example.org, ann.lee@example.org" in status.stdout
+
+    # A restart tells nobody again; the fix is used.
+    with Harness(root) as h:
+        assert h.send(mail(message_id="<after-restart@example.org>"), f"handover@{h.settings.mail_domain}") == {}
+        h.wait("<after-restart@example.org>")
+        yml.write_text(BROKEN_COMMUNITY.replace("[ann.lee\n", "[ann.lee]\n").replace("Clinical", "Fixed"))
+        commit_all(root, "Fix the typo")
+        wait_for(lambda: h.gateway.worker.model().communities["handover"].name == "Fixed Handover")
+        assert h.gateway.worker.model().quarantine.listed() == []
+    assert len(told(root)) == 2  # the one notice, to the author and the moderator
+
+
+def post_path(root: Path, message_id: str) -> Path:
+    [post] = [p for p in read_intranet(root).posts if p.message_id == message_id]
+    return root / post.relpath
+
+
+def test_a_broken_post_keeps_its_last_good_text(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet")
+    running = Model(root)
+    running.load()
+    path = post_path(root, "<t1@example.org>")
+    relpath = path.relative_to(root).as_posix()
+    path.write_text(path.read_text().replace("How do you run it?", "Edited text").replace("date: ", "date: [", 1))
+    broke = commit_all(root, "Edit a post, badly")
+    new = root / "communities/handover/posts/new.md"
+    new.write_text("---\nauthor: ann.lee\ndate: 2026-11-03T09:00:00+00:00\nsubject: [oops\n---\nNever valid.\n")
+    commit_all(root, "A broken new post")
+
+    # While running, the version read before stays; at a start, the newest valid version in Git.
+    running.follow()
+    started = Model(root)
+    started.load()
+    for model in (running, started):
+        assert model.posts["handover"][relpath].body == "How do you run it?"
+        assert "communities/handover/posts/new.md" not in model.posts["handover"]
+        entries = {e.path: e for e in model.quarantine.listed()}
+        assert entries[relpath].since == broke and not entries[relpath].left_out
+        assert entries["communities/handover/posts/new.md"].left_out
+    assert started.quarantine.entries[relpath].kept == git(root, "rev-parse", "HEAD~2").strip()
+
+    build_site(root, tmp_path / "site")
+    pages = [p.read_text() for p in (tmp_path / "site/staff/c/handover/t").glob("*/index.html")]
+    assert any("How do you run it?" in page for page in pages)  # the topic is there, with its last good text
+
+    path.write_text(path.read_text().replace("date: [", "date: "))
+    commit_all(root, "Fix the post")
+    running.follow()
+    assert running.posts["handover"][relpath].body == "Edited text"
+    assert relpath not in running.quarantine.entries
