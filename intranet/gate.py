@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pygit2
 import yaml
@@ -65,8 +67,9 @@ LINK = 0o120000  # the file mode of a symbolic link in a Git tree
 class Snapshot:
     """The communities and people of one tree, and the problems of those files on their own."""
 
-    def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree | None) -> None:
+    def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree | None, parsed: dict[str, Any] | None = None) -> None:
         self.repo, self.tree = repo, tree
+        self.parsed = {} if parsed is None else parsed  # blob id -> (value, problems): shared by two snapshots
         self.communities: dict[str, Community] = {}
         self.people: dict[str, Person] = {}
         self.problems: list[Problem] = []
@@ -91,7 +94,7 @@ class Snapshot:
                 continue  # a folder or a link: reported per file, as a changed path (layout_problem)
             if content_kind(relpath) != "person":
                 continue
-            person, problems = parse_file(relpath, entry.data, lambda name: None)
+            person, problems = self._parse(relpath, entry)
             self.problems += problems
             if person is not None:
                 self.people[person.handle] = person
@@ -115,16 +118,24 @@ class Snapshot:
                     Problem(relpath, 1, "file", "missing: every community folder needs a community.yml")
                 )
                 continue
-            community, problems = parse_file(relpath, data, lambda name: None)
+            community, problems = self._parse(relpath, entry[COMMUNITY_FILE])
             self.problems += problems
             if community is None:
                 continue
-            subscribers = _blob(entry, SUBSCRIBERS_FILE)
-            if subscribers is not None:
-                found, problems = parse_file(f"{COMMUNITIES}/{name}/{SUBSCRIBERS_FILE}", subscribers, lambda n: None)
-                community.subscribers = found
+            if _blob(entry, SUBSCRIBERS_FILE) is not None:
+                found, problems = self._parse(f"{COMMUNITIES}/{name}/{SUBSCRIBERS_FILE}", entry[SUBSCRIBERS_FILE])
                 self.problems += problems
+                community = replace(community, subscribers=found)
             self.communities[name] = community
+
+    def _parse(self, relpath: str, blob: pygit2.Object) -> tuple[Any, list[Problem]]:
+        """:func:`parse_file` of a blob read once for both sides of a push (a file it did not change)."""
+        key = f"{relpath}:{blob.id}"
+        if key not in self.parsed:
+            data = blob.data if isinstance(blob, pygit2.Blob) else b""
+            self.parsed[key] = parse_file(relpath, data, lambda name: None)
+        value, problems = self.parsed[key]
+        return value, list(problems)
 
     def across(self) -> set[Problem]:
         """The problems across files (:func:`intranet.format.cross_check`), posts left out."""
@@ -168,7 +179,8 @@ def check_update(repo: pygit2.Repository, old: str, new: str, base: str = "") ->
     start = old if old != ZERO else base
     before = repo[start].peel(pygit2.Tree) if start and start != ZERO else None
     changed = tree_changes(repo, before, after)
-    was, now = Snapshot(repo, before), Snapshot(repo, after)
+    parsed: dict[str, Any] = {}
+    was, now = Snapshot(repo, before, parsed), Snapshot(repo, after, parsed)
     touched = set(changed)
     found = {p for p in now.problems if p.path in touched or p not in set(was.problems)}
     found |= now.across() - was.across()

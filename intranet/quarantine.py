@@ -47,6 +47,7 @@ from .format import (
     read_pages,
     read_subscribers,
 )
+from .gitrepo import find_repository, head_of
 
 log = logging.getLogger(__name__)
 
@@ -316,8 +317,6 @@ TOLD_FILE = "quarantine-told.json"  # in state_dir: the breakages whose authors 
 def quarantined_files(root: Path, problems: Iterable[Problem], across: Iterable[Problem]) -> list[Quarantined]:
     """What a model of ``root`` (read just now, with ``problems``) holds in quarantine, traced in Git:
     each file with problems of its own (``across``: those that need more than one file; not counted)."""
-    from .gitrepo import find_repository, head_of
-
     quarantine = Quarantine(Path(root).resolve())
     repo = find_repository(quarantine.root)
     head = ""

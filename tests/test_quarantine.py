@@ -8,9 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from mailtest import Harness, git, git_root, mail
 
 from generator.builder import build_site
+from generator.check import run_check
 from intranet.format import read_intranet
 from intranet.model import Model
 from intranet.settings import read_settings
@@ -139,7 +141,7 @@ def post_path(root: Path, message_id: str) -> Path:
     return root / post.relpath
 
 
-def test_a_broken_post_keeps_its_last_good_text(tmp_path: Path) -> None:
+def test_a_broken_post_keeps_its_last_good_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = git_root(tmp_path / "intranet")
     running = Model(root)
     running.load()
@@ -163,6 +165,12 @@ def test_a_broken_post_keeps_its_last_good_text(tmp_path: Path) -> None:
         assert entries["communities/handover/posts/new.md"].left_out
     assert started.quarantine.entries[relpath].kept == git(root, "rev-parse", "HEAD~2").strip()
 
+    assert run_check(root) == 1
+    listed = capsys.readouterr().out.split("Quarantined (2 file(s)", 1)[1]
+    assert re.search(
+        rf"{relpath}:\d+: front matter: invalid YAML.* \(since {broke[:12]} by Typo Tim .*; using the", listed
+    )
+    assert re.search(r"posts/new\.md:\d+: front matter: .*; left out: no valid version\)", listed)
     build_site(root, tmp_path / "site")
     pages = [p.read_text() for p in (tmp_path / "site/staff/c/handover/t").glob("*/index.html")]
     assert any("How do you run it?" in page for page in pages)  # the topic is there, with its last good text
