@@ -67,6 +67,13 @@ def change_a_few_files(clone: Path, round_no: int) -> None:
     )
 
 
+def _has_posts(clone: Path, handle: str) -> bool:
+    found = subprocess.run(
+        ["git", "grep", "-q", "-e", f"^author: {handle}$", "HEAD", "--", "communities"], cwd=clone, check=False
+    )
+    return found.returncode == 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--topics", type=int, default=17_000)
@@ -109,6 +116,12 @@ def main() -> int:
     git(clone, "commit", "-qam", "A typo")
     refused_seconds, code, err = timed_push(clone, str(work / "hooked.git"))
     assert code != 0 and "community.yml" in err, err
+    git(clone, "reset", "-q", "--hard", "HEAD~1")
+    author = next(p for p in sorted((clone / "people").glob("*.yml")) if _has_posts(clone, p.stem))
+    author.unlink()
+    git(clone, "commit", "-qam", "A person who wrote posts leaves")
+    gone_seconds, code, err = timed_push(clone, str(work / "hooked.git"))
+    assert code != 0 and f"no person '{author.stem}'" in err, err
 
     def median(values: list[float]) -> float:
         return statistics.median(values)
@@ -118,6 +131,7 @@ def main() -> int:
     print(f"git push, with the hook:         median {median(hooked) * 1000:.0f} ms")
     print(f"ratio hooked / plain:            {median(hooked) / median(plain):.1f}")
     print(f"a refused push (broken YAML):    {refused_seconds * 1000:.0f} ms")
+    print(f"a refused push (an author gone): {gone_seconds * 1000:.0f} ms (reads every post's front matter)")
     if args.workdir is None and os.environ.get("KEEP") != "1":
         subprocess.run(["rm", "-rf", str(work)], check=False)
     return 0

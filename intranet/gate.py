@@ -181,8 +181,8 @@ def check_update(repo: pygit2.Repository, old: str, new: str, base: str = "") ->
     changed = tree_changes(repo, before, after)
     parsed: dict[str, Any] = {}
     was, now = Snapshot(repo, before, parsed), Snapshot(repo, after, parsed)
-    touched = set(changed)
-    found = {p for p in now.problems if p.path in touched or p not in set(was.problems)}
+    touched, old_problems = set(changed), set(was.problems)
+    found = {p for p in now.problems if p.path in touched or p not in old_problems}
     found |= now.across() - was.across()
     for relpath in _changed_posts(changed, after):
         found |= set(_post_problems(repo, after, relpath, now.people))
@@ -193,7 +193,7 @@ def check_update(repo: pygit2.Repository, old: str, new: str, base: str = "") ->
     if "mkdocs.yml" in touched and (data := _blob(after, "mkdocs.yml")) is not None:
         try:
             settings_from_text(data.decode("utf-8"))
-        except (ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        except (ValueError, TypeError, AttributeError, yaml.YAMLError) as exc:  # UnicodeDecodeError too
             found.add(Problem("mkdocs.yml", 1, "intranet", str(exc).replace("\n", " ")))
     for handle in sorted(set(was.people) - set(now.people)):
         found |= {Problem(p, 1, "author", f"no person {handle!r} in people/") for p in _posts_by(after, handle)}

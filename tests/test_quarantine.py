@@ -8,12 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+import pygit2
 import pytest
 from mailtest import Harness, git, git_root, mail
 
 from generator.builder import build_site
 from generator.check import run_check
 from intranet.format import read_intranet
+from intranet.gate import check_update, pre_receive
 from intranet.model import Model
 from intranet.settings import read_settings
 from mailgateway.outgoing import read_outbox
@@ -180,3 +182,53 @@ def test_a_broken_post_keeps_its_last_good_text(tmp_path: Path, capsys: pytest.C
     running.follow()
     assert running.posts["handover"][relpath].body == "Edited text"
     assert relpath not in running.quarantine.entries
+
+
+def test_the_hook_refuses_only_what_a_push_brings_in(tmp_path: Path) -> None:
+    """In process, on one repository: what each kind of push would be told (intranet.gate)."""
+    root = git_root(tmp_path / "intranet")
+    repo = pygit2.Repository(str(root / ".git"))
+
+    def update(old: str) -> list[str]:
+        new = git(root, "rev-parse", "HEAD").strip()
+        return [str(p) for p in check_update(repo, old, new)]
+
+    start = git(root, "rev-parse", "HEAD").strip()
+    (root / "communities/handover/community.yml").write_text(BROKEN_COMMUNITY)
+    broken = commit_all(root, "A direct commit of a typo, no hook")
+    assert len(update(start)) == 1
+    (root / "communities/handover/pages/rota.md").write_text("# Rota\n")
+    commit_all(root, "Unrelated: a page")
+    assert update(broken) == []  # the typo was there before, in a file this push leaves alone
+    (root / "communities/handover/community.yml").write_text(BROKEN_COMMUNITY + "tags: [x]\n")
+    commit_all(root, "Touches the broken file, still broken")
+    assert [p.split(": ")[1] for p in update(broken)] == ["file"]
+
+    # A post naming an attachment that is not there, a page in a sub-folder, a link, broken settings.
+    git(root, "reset", "-q", "--hard", start)
+    post = post_path(root, "<t1@example.org>")
+    post.write_text(post.read_text().replace("source: smtp", "source: smtp\nattachments:\n- file: gone.pdf"))
+    (root / "communities/handover/pages/deep").mkdir()
+    (root / "communities/handover/pages/deep/page.md").write_text("# Deep\n")
+    (root / "people/link.yml").symlink_to(root / "people/ann.lee.yml")
+    (root / "mkdocs.yml").write_text((root / "mkdocs.yml").read_text().replace("plugins:", "plugins: [", 1))
+    commit_all(root, "Four mistakes")
+    found = update(start)
+    relpath = post.relative_to(root).as_posix()
+    assert [p.split(":")[0] for p in found] == [
+        "communities/handover/pages/deep/page.md",
+        relpath,
+        "mkdocs.yml",
+        "people/link.yml",
+    ]
+    assert "file 'gone.pdf' is not a file in" in found[1]
+
+    # Refs: a new branch is compared with HEAD's; tags are not checked; HEAD's branch cannot be deleted.
+    bad = git(root, "rev-parse", "HEAD").strip()
+    git(root, "reset", "-q", "--hard", start)  # main, the branch HEAD names, is back at the start
+    zero = "0" * 40
+    accepted, lines = pre_receive(repo, [f"{zero} {bad} refs/heads/draft", f"{zero} {bad} refs/tags/v1"])
+    assert not accepted and lines[0].startswith("intranet: refusing refs/heads/draft") and len(lines) == 6
+    assert pre_receive(repo, [f"{zero} {bad} refs/tags/v1", f"{start} {zero} refs/heads/other"]) == (True, [])
+    accepted, lines = pre_receive(repo, [f"{start} {zero} refs/heads/main"])
+    assert not accepted and "refusing to delete refs/heads/main" in lines[0]
