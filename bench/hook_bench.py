@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -44,10 +45,17 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *WHO, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
-def timed_push(clone: Path, remote: str) -> tuple[float, int, str]:
+CPU: list[tuple[str, float]] = []  # (what, CPU seconds of the push: git and the hook, all child processes)
+
+
+def timed_push(clone: Path, remote: str, what: str = "") -> tuple[float, int, str]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(["git", "push", "-q", remote, "main"], cwd=clone, capture_output=True, text=True)
-    return time.perf_counter() - started, done.returncode, done.stderr
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append((what, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime))
+    return seconds, done.returncode, done.stderr
 
 
 def change_a_few_files(clone: Path, round_no: int) -> None:
@@ -107,26 +115,34 @@ def main() -> int:
         problems = check_update(repo, before, after)
         alone.append(time.perf_counter() - t0)
         assert not problems, problems
-        for remote, times in ((str(work / "plain.git"), plain), (str(work / "hooked.git"), hooked)):
-            seconds, code, err = timed_push(clone, remote)
+        for remote, times, what in (
+            (str(work / "plain.git"), plain, "plain"),
+            (str(work / "hooked.git"), hooked, "hooked"),
+        ):
+            seconds, code, err = timed_push(clone, remote, what)
             assert code == 0, err
             times.append(seconds)
     yml = sorted(p for p in (clone / "communities").iterdir() if p.is_dir())[0] / "community.yml"
     yml.write_text(yml.read_text() + "moderators: [oops\n")
     git(clone, "commit", "-qam", "A typo")
-    refused_seconds, code, err = timed_push(clone, str(work / "hooked.git"))
+    refused_seconds, code, err = timed_push(clone, str(work / "hooked.git"), "typo")
     assert code != 0 and "community.yml" in err, err
     git(clone, "reset", "-q", "--hard", "HEAD~1")
     author = next(p for p in sorted((clone / "people").glob("*.yml")) if _has_posts(clone, p.stem))
     author.unlink()
     git(clone, "commit", "-qam", "A person who wrote posts leaves")
-    gone_seconds, code, err = timed_push(clone, str(work / "hooked.git"))
+    gone_seconds, code, err = timed_push(clone, str(work / "hooked.git"), "gone")
     assert code != 0 and f"no person '{author.stem}'" in err, err
 
     def median(values: list[float]) -> float:
         return statistics.median(values)
 
+    cpu = {w: median([c for what, c in CPU if what == w]) for w in ("plain", "hooked", "typo", "gone")}
     print(f"check_update alone (in process): median {median(alone) * 1000:.0f} ms")
+    print(
+        f"CPU per push (git and the hook):  plain {cpu['plain']:.2f} s, hooked {cpu['hooked']:.2f} s, "
+        f"refused typo {cpu['typo']:.2f} s, refused author gone {cpu['gone']:.2f} s"
+    )
     print(f"git push, no hook:               median {median(plain) * 1000:.0f} ms")
     print(f"git push, with the hook:         median {median(hooked) * 1000:.0f} ms")
     print(f"ratio hooked / plain:            {median(hooked) / median(plain):.1f}")
