@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 STRUCTURE = ("community", "subscribers", "person")
 VERSIONS_TRIED = 50  # earlier versions of one file looked at for a valid one, at most
+PAST_THE_FIRST_COMMIT = "-"  # what a search reads beyond the chain's first commit
 
 
 @dataclass(frozen=True)
@@ -132,26 +133,28 @@ def sizes_in(repo: pygit2.Repository, tree: pygit2.Tree, post: str) -> Callable[
 
 
 class Chain:
-    """The first-parent chain of a HEAD, newest first, extended as HEAD moves."""
+    """The first-parent chain of one HEAD, newest first, walked only as far as a search asks."""
 
     def __init__(self) -> None:
+        self.head = ""
         self.ids: list[str] = []
+        self._walker: Iterator[pygit2.Commit] | None = None
 
-    def update(self, repo: pygit2.Repository, head: str) -> list[str]:
-        if self.ids and self.ids[0] == head:
-            return self.ids
-        known = {oid: i for i, oid in enumerate(self.ids)} if self.ids else {}
-        walker = repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.NONE)
-        walker.simplify_first_parent()
-        fresh: list[str] = []
-        for commit in walker:
-            oid = str(commit.id)
-            if oid in known:
-                self.ids = fresh + self.ids[known[oid] :]
-                return self.ids
-            fresh.append(oid)
-        self.ids = fresh
-        return self.ids
+    def start(self, repo: pygit2.Repository, head: str) -> None:
+        """Walk from ``head`` (what was walked from the same HEAD is kept: the traces of one load share it)."""
+        if head != self.head or self._walker is None:
+            walker = repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.NONE)
+            walker.simplify_first_parent()
+            self.head, self.ids, self._walker = head, [], iter(walker)
+
+    def at(self, index: int) -> str | None:
+        """The commit ``index`` steps back along the chain; None past its first commit."""
+        while len(self.ids) <= index:
+            commit = next(self._walker, None) if self._walker is not None else None
+            if commit is None:
+                return None
+            self.ids.append(str(commit.id))
+        return self.ids[index]
 
 
 class History:
@@ -169,18 +172,21 @@ class History:
             return empty, None
         try:
             repo = pygit2.Repository(str(self.git_dir))
-            chain = self.chain.update(repo, head)
+            self.chain.start(repo, head)
         except (KeyError, ValueError, pygit2.GitError) as exc:
             log.warning("quarantine: cannot read the history of %s: %s", relpath, exc)
             return empty, None
+        chain = self.chain
         trees: dict[int, pygit2.Tree] = {}
 
         def tree(i: int) -> pygit2.Tree:
             if i not in trees:
-                trees[i] = repo[chain[i]].peel(pygit2.Tree)
+                trees[i] = repo[chain.ids[i]].peel(pygit2.Tree)
             return trees[i]
 
         def blob_at(i: int) -> str:
+            if chain.at(i) is None:
+                return PAST_THE_FIRST_COMMIT
             try:
                 return str(tree(i)[relpath].id)
             except KeyError:
@@ -192,32 +198,30 @@ class History:
 
         since, author, start = "", ("", ""), 0
         if blob_at(0) == blob:  # committed: the oldest commit of the run that has it broke it
-            i = _run_end(blob_at, blob, 0, len(chain))
-            commit = repo[chain[i]]
-            since, author, start = chain[i], (commit.author.name, commit.author.email), i + 1
+            i = _run_end(blob_at, blob, 0)
+            commit = repo[chain.ids[i]]
+            since, author, start = chain.ids[i], (commit.author.name, commit.author.email), i + 1
         found = Quarantined(relpath, (), since, author, blob=blob, head=head)
         if not want_version:
             return found, None
         for _ in range(VERSIONS_TRIED):
-            if start >= len(chain):
-                break
             version = blob_at(start)
-            if not version:
+            if version in ("", PAST_THE_FIRST_COMMIT):
                 break  # the path did not exist before: never valid
             value, problems = parse_file(relpath, data_of(version), sizes_in(repo, tree(start), relpath))
             if value is not None and not problems:
-                return Quarantined(relpath, (), since, author, chain[start], blob=blob, head=head), value
-            start = _run_end(blob_at, version, start, len(chain)) + 1
+                return Quarantined(relpath, (), since, author, chain.ids[start], blob=blob, head=head), value
+            start = _run_end(blob_at, version, start) + 1
         return Quarantined(relpath, (), since, author, left_out=True, blob=blob, head=head), None
 
 
-def _run_end(blob_at: Callable[[int], str], blob: str, start: int, length: int) -> int:
+def _run_end(blob_at: Callable[[int], str], blob: str, start: int) -> int:
     """The last index from ``start`` on whose blob is still ``blob`` (galloping, then halving)."""
     step, good = 1, start
-    while good + step < length and blob_at(good + step) == blob:
+    while blob_at(good + step) == blob:  # past the first commit it reads as a blob no file has
         good += step
         step *= 2
-    high = min(good + step, length)  # first index known (or assumed, at the end) to differ
+    high = good + step  # the first index known to differ
     while high - good > 1:
         middle = (good + high) // 2
         if blob_at(middle) == blob:

@@ -17,6 +17,7 @@ from generator.check import run_check
 from intranet.format import read_intranet
 from intranet.gate import check_update, pre_receive
 from intranet.model import Model
+from intranet.quarantine import Quarantine
 from intranet.settings import read_settings
 from mailgateway.outgoing import read_outbox
 
@@ -232,3 +233,39 @@ def test_the_hook_refuses_only_what_a_push_brings_in(tmp_path: Path) -> None:
     assert pre_receive(repo, [f"{zero} {bad} refs/tags/v1", f"{start} {zero} refs/heads/other"]) == (True, [])
     accepted, lines = pre_receive(repo, [f"{start} {zero} refs/heads/main"])
     assert not accepted and "refusing to delete refs/heads/main" in lines[0]
+
+
+def test_history_is_searched_by_galloping_along_the_first_parent_chain(tmp_path: Path) -> None:
+    """1,000 commits: a community.yml valid at commit 700, broken at 750 by Bea, broken differently at 820 by Cy."""
+    path = "communities/c/community.yml"
+    valid, broken_1, broken_2 = "name: C\npurpose: Valid.\n", "name: [C\n", "name: C\npurpose: [x\n"
+    stream = []
+    for n in range(1000):
+        files = {f"communities/c/posts/{n}.txt": f"{n}\n"}
+        files.update({700: {path: valid}, 750: {path: broken_1}, 820: {path: broken_2}}.get(n, {}))
+        who = {750: "Bea <bea@example.org>", 820: "Cy <cy@example.org>"}.get(n, "Gateway <gw@example.org>")
+        stream.append(f"commit refs/heads/main\nmark :{n + 1}\nauthor {who} {1_700_000_000 + n} +0000\n")
+        stream.append(f"committer Gateway <gw@example.org> {1_700_000_000 + n} +0000\ndata {len(str(n))}\n{n}\n")
+        for name, text in files.items():
+            stream.append(f"M 100644 inline {name}\ndata {len(text.encode())}\n{text}\n")
+    root = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(root))
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=root, input="".join(stream), text=True, check=True)
+    git(root, "checkout", "-q", "main")
+    commit = {n: git(root, "rev-parse", f":/^{n}$").strip() for n in (749, 820)}
+
+    quarantine = Quarantine(root)
+    quarantine.history.git_dir = root / ".git"
+    head = git(root, "rev-parse", "HEAD").strip()
+    kept = quarantine.note(path, [], None, head)
+    entry = quarantine.entries[path]
+    assert (entry.since, entry.author, entry.kept) == (commit[820], ("Cy", "cy@example.org"), commit[749])
+    assert kept.purpose == "Valid."
+    assert len(quarantine.history.chain.ids) < 600  # the search did not walk the whole chain
+
+    (root / path).write_text("name: C\npurpose: [y\n")  # not committed: no breaking commit, nobody to tell
+    quarantine.note(path, [], None, head)
+    assert (quarantine.entries[path].since, quarantine.entries[path].kept) == ("", commit[749])
+    (root / path).write_text(broken_2)
+    assert quarantine.note(path, [], "remembered", head) == "remembered"
+    assert (quarantine.entries[path].since, quarantine.entries[path].kept) == (commit[820], "")
