@@ -10,11 +10,28 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from intranet.format import COMMUNITIES, read_intranet
+import pygit2
+
+from intranet.format import COMMUNITIES, cross_check, read_intranet
+from intranet.gate import open_receiving, pre_receive
+from intranet.quarantine import quarantined_files
 from intranet.settings import read_settings
 from intranet.threads import build_topics
 
 from .audit import HistoryError, audience_warnings
+
+
+def run_pre_receive() -> int:
+    """``intranet check --pre-receive``: the Git hook (see :mod:`intranet.gate`); 0 accepts the push."""
+    try:
+        repo = open_receiving()
+    except pygit2.GitError as exc:
+        print(f"intranet check --pre-receive: error: not in a Git repository: {exc}", file=sys.stderr)
+        return 2
+    accepted, messages = pre_receive(repo, sys.stdin.read().splitlines())
+    for line in messages:
+        print(line, file=sys.stderr)
+    return 0 if accepted else 1
 
 
 def run_check(root: Path, since: str | None = None, strict: bool = False) -> int:
@@ -41,6 +58,12 @@ def run_check(root: Path, since: str | None = None, strict: bool = False) -> int
     problems.extend(str(p) for p in sorted(intranet.problems, key=lambda p: (p.path, p.line, p.field)))
     for line in problems + [str(w) for w in warnings]:
         print(line)
+    quarantined = quarantined_files(root, intranet.problems, cross_check(intranet))
+    if quarantined:
+        print(f"Quarantined ({len(quarantined)} file(s); the site and the gateway use the last valid version):")
+    for entry in quarantined:
+        for line in entry.lines():
+            print(f"  {line}")
     if problems:
         print(f"{len(problems)} problem(s) found.", file=sys.stderr)
         return 1

@@ -43,6 +43,12 @@ class SitePlugin:
             help="compare audiences in the work tree with Git revision REV instead (a branch, tag or commit)",
         )
         p.add_argument("--strict", action="store_true", help="fail (exit 1) on audience warnings too")
+        p.add_argument(
+            "--pre-receive",
+            action="store_true",
+            help="run as a Git pre-receive hook in the receiving repository: read `old new ref` lines on standard "
+            "input and refuse (exit 1, problems on standard error) a push whose new content does not validate",
+        )
 
         return {"build": cmd_build, "check": cmd_check}
 
@@ -79,6 +85,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .check import run_check
+    from .check import run_check, run_pre_receive
 
+    if args.pre_receive:
+        return run_pre_receive()
     return run_check(args.root, since=args.since, strict=args.strict)

@@ -71,7 +71,15 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         "SIGINT (Ctrl-C) or SIGTERM stops it cleanly.",
     )
     up.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
-    commands: dict[str, Command] = {"up": cmd_up}
+    status = sub.add_parser(
+        "status",
+        help="what the intranet is at, and the files held in quarantine",
+        description="Print the commit the intranet is at and every file in quarantine (it does not validate; "
+        "the site and the gateway use its last valid version), with the commit that broke it and whether its "
+        "author was told. Reads every file, as `intranet check` does.",
+    )
+    status.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+    commands: dict[str, Command] = {"up": cmd_up, "status": cmd_status}
     for plugin in plugins():
         commands.update(plugin.add_commands(sub))
         plugin.add_up_arguments(up)
@@ -172,6 +180,33 @@ def cmd_up(args: argparse.Namespace) -> int:
             service.stop()
         watcher.stop()
         signals.restore()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """The commit the work tree is at, and what is quarantined (:mod:`intranet.quarantine`)."""
+    import pygit2
+
+    from .format import cross_check, read_intranet
+    from .gitrepo import find_repository
+    from .quarantine import quarantined_files, told
+    from .settings import read_settings
+
+    root = Path(args.root).resolve()
+    repo = find_repository(root)
+    if repo is not None and not repo.head_is_unborn:
+        head = repo.head.peel(pygit2.Commit)
+        print(f"at {str(head.id)[:12]} {(head.message.splitlines() or [''])[0]}")
+    intranet = read_intranet(root)
+    quarantined = quarantined_files(root, intranet.problems, cross_check(intranet))
+    record = told(root / read_settings(root).state_dir)
+    print(f"quarantined: {len(quarantined)}")
+    for entry in quarantined:
+        for line in entry.lines():
+            print(f"  {line}")
+        sent = record.get(f"{entry.path}@{entry.since}")
+        if entry.since:
+            print(f"      author told: {sent['to']} at {sent['told']}" if sent else "      author not told (yet)")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

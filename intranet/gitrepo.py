@@ -107,6 +107,11 @@ def changed_paths(git_dir: Path, old: str, new: str) -> list[str] | None:
         before, after = repo[old].peel(pygit2.Tree), repo[new].peel(pygit2.Tree)
     except (KeyError, ValueError, pygit2.GitError):
         return None
+    return tree_changes(repo, before, after)
+
+
+def tree_changes(repo: pygit2.Repository, before: pygit2.Tree | None, after: pygit2.Tree | None) -> list[str]:
+    """Paths of the files that differ between two trees (None: an empty tree), sorted."""
     paths: list[str] = []
     _diff_trees(repo, before, after, "", paths)
     return sorted(paths)

@@ -61,6 +61,7 @@ from .format import (
 )
 from .gitrepo import changed_paths, discover, head_of
 from .memory import release_free_memory
+from .quarantine import Quarantine
 from .threads import build_topics
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ class Model:
         self.by_mail: dict[str, str] = {}  # community mail (local part) -> slug
         self.posts: dict[str, dict[str, Post]] = {}  # community -> relpath -> post
         self.problems: dict[str, list[Problem]] = {}  # file -> what is wrong with it
+        self.quarantine = Quarantine(self.root)  # files that do not validate, and what is kept of them
         self.head = ""  # the commit the model has followed up to
         self.seq = 0
         self.loaded = False  # posts read too (set once, by load_posts)
@@ -190,7 +192,7 @@ class Model:
             self.posts = {slug: {} for slug in self.communities}
             if posts is None:
                 for slug in sorted(self.communities):
-                    self._read_community_posts(slug)
+                    self._read_community_posts(slug, {})
             else:
                 for relpath, post in posts.items():
                     self.posts.setdefault(post.community, {})[relpath] = post
@@ -240,26 +242,33 @@ class Model:
             except StoreError:  # no repository (a plain folder of content): the model follows files only
                 log.debug("no Git repository at %s: following files only", self.root)
                 return ""
+            self.quarantine.history.git_dir = self.git_dir
         return head_of(self.git_dir)
 
     def _read_structure(self) -> None:
         intranet = read_intranet(self.root, posts=False)
+        across = set(cross_check(intranet))  # snapshot() checks across files again, with the posts
+        own: dict[str, list[Problem]] = {}
+        for problem in (p for p in intranet.problems if p not in across):
+            own.setdefault(problem.path, []).append(problem)
+        before = (self.communities, self.people)
+        self.quarantine.keep_structure(intranet.communities, intranet.people, own, before, self.head)
         self.communities = intranet.communities
         self.people = intranet.people
         self.by_email = intranet.person_by_email()
         self.by_mail = {c.mail.lower(): c.slug for c in intranet.communities.values()}
         self.problems = {k: v for k, v in self.problems.items() if classify(k) == "post"}
-        across = set(cross_check(intranet))  # snapshot() checks across files again, with the posts
-        for problem in (p for p in intranet.problems if p not in across):
-            self.problems.setdefault(problem.path, []).append(problem)
+        self.problems.update(own)
 
-    def _read_community_posts(self, slug: str) -> dict[str, Post]:
+    def _read_community_posts(self, slug: str, before: dict[str, Post]) -> dict[str, Post]:
         found: list[Problem] = []
         posts: dict[str, Post] = {}
         for path in iter_post_paths(self.root, slug, found):
             post, problems = read_post(self.root, slug, path)
             relpath = path.relative_to(self.root).as_posix()
             self._note_problems(relpath, problems)
+            if problems:
+                post = self.quarantine.note(relpath, problems, before.get(relpath), self.head)
             if post is not None:
                 posts[post.relpath] = post if self.bodies else stub(post)
         for problem in found:
@@ -314,7 +323,8 @@ class Model:
         rescan = (before ^ after) | {parts[1] for parts in whole if parts[2:] in ([], [POSTS_DIR])}
         for slug in sorted(rescan):
             old = self.posts.pop(slug, {})
-            new = self._read_community_posts(slug) if slug in after else {}
+            self.quarantine.clear_under(f"{COMMUNITIES}/{slug}/{POSTS_DIR}/")
+            new = self._read_community_posts(slug, old) if slug in after else {}
             pairs = {r: (old.get(r), new.get(r)) for r in old.keys() | new.keys() if old.get(r) is not new.get(r)}
             pairs = {r: pair for r, pair in pairs.items() if not _same(*pair)}
             if pairs:
@@ -331,10 +341,15 @@ class Model:
         if path.is_file() and not path.is_symlink() and is_post_path(self.root, relpath):
             post, problems = read_post(self.root, slug, path)
             self._note_problems(relpath, problems)
+            if problems:  # keep the last valid version
+                post = self.quarantine.note(relpath, problems, old, self.head)
+            else:
+                self.quarantine.clear(relpath)
             if post is not None and not self.bodies:
                 post = stub(post)
         else:
             self.problems.pop(relpath, None)
+            self.quarantine.clear(relpath)
         if post is None and old is None:
             return
         if post is not None and old is not None and _same(old, post) and relpath not in change.forced:

@@ -193,7 +193,12 @@ def read_settings(root: Path | str) -> Settings:
     path = Path(root) / CONFIG_FILE
     if not path.is_file():
         return Settings()
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_TolerantLoader) or {}  # noqa: S506
+    return settings_from_text(path.read_text(encoding="utf-8"))
+
+
+def settings_from_text(text: str) -> Settings:
+    """The intranet settings from the text of a ``mkdocs.yml`` (ValueError or a YAML error if unusable)."""
+    data = yaml.load(text, Loader=_TolerantLoader) or {}  # noqa: S506
     plugin: dict[str, Any] = {}
     for entry in data.get("plugins") or []:
         if isinstance(entry, dict) and "intranet" in entry:

@@ -16,6 +16,7 @@ from typing import Any
 from intranet.model import Model
 from intranet.settings import Settings
 
+from .breakage import Breakages
 from .notices import Notices
 from .outgoing import Outgoing, Queue
 from .parse import Inbound
@@ -45,6 +46,7 @@ class Effects:
         self.secret = secret
         self.queue = Queue(root / settings.state_dir)
         self.notices = Notices(root / settings.state_dir, settings, self.send)
+        self.breakages = Breakages(root / settings.state_dir, settings, self.send)  # commits that broke a file
         self.wake_notifier: Callable[[], None] = lambda: None
 
     def send(self, message: Any, envelope: Outgoing) -> None:

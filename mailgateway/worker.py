@@ -191,6 +191,8 @@ class Worker(Runner):
     def _run_pass(self) -> bool:
         worked = self._run_decisions()
         worked = self._count_refusals() or worked
+        if self._model is not None and self._model.loaded:  # catch up; tell who broke a file (quarantine)
+            worked = self.effects.breakages.tell(self.model(), self.clock()) > 0 or worked
         today = self.clock().date().isoformat()
         if self._probed != today:
             self._probed = today

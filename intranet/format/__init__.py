@@ -83,6 +83,7 @@ from .layout import (
     split_body,
 )
 from .posts import (
+    parse_post,
     read_post,
 )
 from .reading import (
@@ -90,6 +91,8 @@ from .reading import (
     cross_check,
     iter_post_paths,
     parse_community,
+    parse_person,
+    parse_subscribers,
     read_community,
     read_intranet,
     read_pages,
@@ -160,6 +163,9 @@ __all__ = [
     "normalize_message_id",
     "parse_community",
     "parse_date",
+    "parse_person",
+    "parse_post",
+    "parse_subscribers",
     "parse_front_matter",
     "parse_yaml_mapping",
     "path_key",

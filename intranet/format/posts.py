@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,35 @@ from .records import (
 def read_post(
     root: Path, community: str, path: Path, now: dt.datetime | None = None
 ) -> tuple[Post | None, list[Problem]]:
-    """Read one post file.
+    """Read one post file (see :func:`parse_post`); its attachments are looked for beside it."""
+    relpath = path.relative_to(root).as_posix()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return None, [Problem(relpath, 1, "file", "is not valid UTF-8")]
+    folder = attachments_dir(path)
+
+    def attachment_size(name: str) -> int | None:
+        # The post was reached without following links, so checking the
+        # folder and the file is enough to stay inside the content.
+        try:
+            found = (folder / name).lstat()
+        except OSError:
+            return None
+        return found.st_size if stat.S_ISREG(found.st_mode) and not folder.is_symlink() else None
+
+    return parse_post(community, relpath, text, attachment_size, now)
+
+
+def parse_post(
+    community: str,
+    relpath: str,
+    text: str,
+    attachment_size: Callable[[str], int | None],
+    now: dt.datetime | None = None,
+) -> tuple[Post | None, list[Problem]]:
+    """One post from the text of its file at ``relpath``; ``attachment_size(file)`` is the size of a
+    regular file of that name in the post's attachment folder, or None (the work tree's, or a commit's).
 
     Required: ``author``, ``subject`` (for the first post of a topic), ``date``.
     Derived when absent: ``message_id`` (from the path), ``topic`` (from
@@ -47,8 +77,7 @@ def read_post(
     replies to nothing), ``source`` (``editor``), ``subject`` of a reply
     (``Re:`` and the topic's), ``tags`` and ``attachments`` (none).
     """
-    relpath = path.relative_to(root).as_posix()
-    opened = _front_matter(path, relpath)
+    opened = _front_matter(text, relpath)
     if isinstance(opened, Problem):
         return None, [opened]
     data, head, body_text = opened
@@ -70,7 +99,7 @@ def read_post(
     source = f.choice("source", SOURCES, default="editor")
     if "source" not in data:
         derived.append("source")
-    attachments = _read_attachments(f, path)
+    attachments = _read_attachments(f, relpath, attachment_size)
     body, quoted, signature = split_body(body_text)
     post = Post(
         community=community,
@@ -125,14 +154,14 @@ def _read_author(f: Fields) -> Author:
     return Author(name="Unknown")
 
 
-def _read_attachments(f: Fields, post_path: Path) -> list[Attachment]:
+def _read_attachments(f: Fields, relpath: str, size_of: Callable[[str], int | None]) -> list[Attachment]:
     value = f.data.get("attachments")
     if value is None:
         return []
     if not isinstance(value, list):
         f.problem("attachments", "must be a list")
         return []
-    folder = attachments_dir(post_path)
+    folder = relpath.rsplit("/", 1)[-1].removesuffix(".md")
     result = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("file"), str):
@@ -142,11 +171,9 @@ def _read_attachments(f: Fields, post_path: Path) -> list[Attachment]:
         if not ATTACHMENT_NAME_RE.match(name):
             f.problem("attachments", f"file {name!r} is not a safe attachment name")
             continue
-        target = folder / name
-        # The post was reached without following links, so checking the
-        # folder and the file is enough to stay inside the content.
-        if folder.is_symlink() or target.is_symlink() or not target.is_file():
-            f.problem("attachments", f"file {name!r} is not a file in {folder.name}/")
+        found = size_of(name)
+        if found is None:
+            f.problem("attachments", f"file {name!r} is not a file in {folder}/")
             continue
         original = item.get("name", name)
         size = item.get("size")
@@ -155,18 +182,14 @@ def _read_attachments(f: Fields, post_path: Path) -> list[Attachment]:
                 file=name,
                 name=str(original),
                 type=str(item.get("type") or "application/octet-stream"),
-                size=int(size) if isinstance(size, int) and not isinstance(size, bool) else target.stat().st_size,
+                size=int(size) if isinstance(size, int) and not isinstance(size, bool) else found,
             )
         )
     return result
 
 
-def _front_matter(path: Path, relpath: str) -> tuple[dict[str, Any], str, str] | Problem:
+def _front_matter(text: str, relpath: str) -> tuple[dict[str, Any], str, str] | Problem:
     """(front matter, its YAML text, body) of a post file, or the problem that stops reading it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return Problem(relpath, 1, "file", "is not valid UTF-8")
     try:
         head, body_text, _ = split_front_matter(text)
     except FormatError as exc:

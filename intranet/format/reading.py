@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import FormatError
 
 # Reading, with validation
-from .fields import COMMUNITY_FIELDS, PERSON_FIELDS, Fields, parse_yaml_mapping, read_yaml_file
+from .fields import COMMUNITY_FIELDS, PERSON_FIELDS, Fields, parse_yaml_mapping
 from .frontmatter import (
     Problem,
     dump_yaml,
@@ -111,7 +111,16 @@ def read_subscribers(root: Path, slug: str) -> tuple[dict[str, str], list[Proble
     path = root / relpath
     if not path.is_file() or path.is_symlink():
         return {}, []
-    data, lines, problems = read_yaml_file(path, relpath)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return {}, [Problem(relpath, 1, "file", "is not valid UTF-8")]
+    return parse_subscribers(relpath, text)
+
+
+def parse_subscribers(relpath: str, text: str) -> tuple[dict[str, str], list[Problem]]:
+    """The text of a ``subscribers.yml`` at ``relpath``: handle -> each, digest or none."""
+    data, lines, problems = parse_yaml_mapping(text, relpath)
     if data is None:
         return {}, problems
     result: dict[str, str] = {}
@@ -172,12 +181,23 @@ def _page_title(text: str) -> str:
 
 def read_person(root: Path, path: Path) -> tuple[Person | None, list[Problem]]:
     relpath = path.relative_to(root).as_posix()
-    handle = path.stem
+    if not HANDLE_RE.match(path.stem):
+        return parse_person(relpath, "")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return None, [Problem(relpath, 1, "file", "is not valid UTF-8")]
+    return parse_person(relpath, text)
+
+
+def parse_person(relpath: str, text: str) -> tuple[Person | None, list[Problem]]:
+    """One person from the text of ``people/<handle>.yml`` (``relpath``)."""
+    handle = relpath.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     if not HANDLE_RE.match(handle):
         return None, [
             Problem(relpath, 1, "file", "person file names must be lower-case letters, digits, '.', '_' and '-'")
         ]
-    data, lines, problems = read_yaml_file(path, relpath)
+    data, lines, problems = parse_yaml_mapping(text, relpath)
     if data is None:
         return None, problems
     f = Fields(data, relpath, lines)
