@@ -16,6 +16,7 @@ a crash later never resumes a stale state; anything amiss means the catch-up ful
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -31,6 +32,7 @@ import mkdocs
 import intranet as core_package
 from intranet.addresses import load_secret
 from intranet.format import Intranet, Post
+from intranet.memory import release_free_memory
 from intranet.model import Change
 
 from .mkdocs_adapter import read_settings_of
@@ -69,8 +71,13 @@ def resume_trees(builder: Builder) -> str | None:
     saved = load(builder.site_dir, fingerprint(builder.root, secret), now)
     if saved is None:
         return None
-    builder.install(saved.shown, settings, saved.trees)
-    change = changes_since(saved.shown, now, seq)
+    shown = saved.shown
+    builder.install(shown, settings, saved.trees)
+    del saved
+    gc.collect()  # what reading the file left behind; the trees stay for good: out of later collections
+    gc.freeze()
+    release_free_memory()
+    change = changes_since(shown, now, seq)
     log.info("took back the trees saved at the last stop; %d post(s) changed since", change.post_count)
     return builder.apply(change)
 
