@@ -5,8 +5,8 @@ one big one, which takes the updater seconds at ten thousand topics. Applied in 
 came, the big one holds back every reply sent meanwhile. :class:`Backlog` takes the changes the
 updater has received and says what to apply now (the small changes, merged, and what any change
 did to people, communities and settings, which is never deferred), and keeps the posts of big
-changes waiting, handed out :data:`PART` at a time, a topic's posts together, between the small
-changes that keep coming.
+changes waiting, handed out :data:`PART` at a time (a topic's posts one after another), between the
+small changes that keep coming.
 
 Applying out of order is safe because the two never overlap: a post a newer change touches is
 taken out of the waiting ones (the newer change already brings it to its latest state), and a
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from intranet.model import Change, Pair, merged
 
-PART = 5  # posts: a change with more waits, and is applied this many at a time (a topic's posts together)
+PART = 5  # posts: a change with more waits, and is applied this many at a time
 
 
 class Backlog:
@@ -58,20 +58,14 @@ class Backlog:
         return result
 
     def next_part(self) -> Change | None:
-        """The next :data:`PART` waiting posts (whole topics where they fit), or None if none wait."""
+        """The next :data:`PART` waiting posts (a topic's together, in order), or None if none wait."""
         waiting = self.waiting
         if waiting is None:
             return None
         entries = sorted(
             ((slug, _topic(pair), relpath) for slug, pairs in waiting.posts.items() for relpath, pair in pairs.items())
         )
-        taken: set[str] = set()
-        topic = None
-        for slug, topic_id, relpath in entries:
-            if len(taken) >= self.part and (slug, topic_id) != topic:
-                break
-            taken.add(relpath)
-            topic = (slug, topic_id)
+        taken = {relpath for _, _, relpath in entries[: self.part]}
         part = Change(waiting.seq, forced=waiting.forced & taken)
         for slug, pairs in waiting.posts.items():
             mine = {relpath: pair for relpath, pair in pairs.items() if relpath in taken}

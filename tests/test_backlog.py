@@ -45,15 +45,15 @@ def test_a_newer_change_takes_its_posts_out_of_the_waiting_ones() -> None:
     assert backlog.next_part() is None
 
 
-def test_a_topic_is_not_split_between_parts() -> None:
+def test_a_topic_s_posts_go_one_after_another() -> None:
     backlog = Backlog(part=2)
     big = Change(
-        1, posts={"c": {"a1": (None, post("<a@x>")), "a2": (None, post("<a@x>")), "a3": (None, post("<a@x>"))}}
+        1, posts={"c": {"a3": (None, post("<a@x>")), "b1": (None, post("<b@x>")), "a1": (None, post("<a@x>"))}}
     )
-    big.posts["c"]["b1"] = (None, post("<b@x>"))
+    big.posts["c"]["a2"] = (None, post("<a@x>"))
     backlog.add([big])
-    assert relpaths(backlog.next_part()) == ["a1", "a2", "a3"]
-    assert relpaths(backlog.next_part()) == ["b1"]
+    assert relpaths(backlog.next_part()) == ["a1", "a2"]
+    assert relpaths(backlog.next_part()) == ["a3", "b1"]
 
 
 def test_a_change_big_enough_for_a_full_build_goes_whole() -> None:
