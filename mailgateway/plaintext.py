@@ -260,6 +260,8 @@ def no_stray_images(markdown: str, images: Iterable[str] = ()) -> str:
     Text never contains an unescaped "[", so a stray "![" can only come from a "!" that ended up
     right before a link; left alone it would show a remote image.
     """
+    if "![" not in markdown:  # (most texts: the expression would try every position for nothing)
+        return markdown
     own = tuple(images)
 
     def fix(match: re.Match[str]) -> str:
