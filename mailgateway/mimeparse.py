@@ -120,6 +120,9 @@ def _headed(text: str) -> tuple[EmailMessage | None, str]:
     head = _HEADER_RE.match(text)
     if head is None:
         return None, ""
+    message = _plain_header(text, head.end())
+    if message is not None:
+        return message, text[head.end() :]
     message = email.parser.Parser(policy=POLICY).parsestr(text[: head.end()], headersonly=True)
     if message.get_payload() != "":  # a "From " line last in the header: the parser gave it to the body
         return None, ""
@@ -127,6 +130,27 @@ def _headed(text: str) -> tuple[EmailMessage | None, str]:
         message.defects.pop()  # said of a multipart header parsed alone; the whole message will have parts
     assert isinstance(message, EmailMessage)
     return message, text[head.end() :]
+
+
+# One field as the feed parser takes it without a defect: a name, its colon, then continuation lines.
+_FIELD_RE = re.compile(r"[\041-\071\073-\176]+:[^\r\n]*+(?>\r\n|\r|\n)(?:[\t ][^\r\n]*+(?>\r\n|\r|\n))*+")
+
+
+def _plain_header(text: str, end: int) -> EmailMessage | None:
+    """The message the feed parser makes of ``text[:end]`` (a header, then its empty line) with
+    ``headersonly``, when every line of it is a field with a name or a continuation of one (no ``From ``
+    line, no continuation first): each field as the policy reads it from its lines, no defect. None if not."""
+    message = _Message(policy=POLICY)
+    pos, stop = 0, end - (2 if text.startswith("\r\n", end - 2) else 1)  # where the empty line starts
+    while pos < stop:
+        field = _FIELD_RE.match(text, pos, stop)
+        if field is None or text.startswith("From ", pos):
+            return None
+        name, value = field.group().split(":", 1)
+        message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))  # as policy.header_source_parse does
+        pos = field.end()
+    message.set_payload("")
+    return message
 
 
 _EOL_RE = re.compile(r"(\r\n|\r|\n)\Z")  # the feed parser's NLCRE_eol

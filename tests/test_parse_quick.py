@@ -230,6 +230,12 @@ def test_the_quick_paths_are_taken() -> None:
     assert fast is not None and mimeparse._fill_multipart(fast, multipart.decode().split("\n\n", 1)[1])
     assert _shape(fast) == _shape(whole)
     assert mimeparse._HEADER_RE.match("Subject: x\r\n\r\nbody\r\n").end() == len("Subject: x\r\n\r\n")
+    plain = "Subject: x\r\n y\r\nTo: z\r\n\r\n"
+    assert _shape(mimeparse._plain_header(plain, len(plain))) == _shape(
+        email.message_from_string(plain, policy=mimeparse.POLICY)
+    )  # type: ignore[arg-type]
+    for odd in (": no name\n\n", " first continued\nSubject: x\n\n", "Subject: x\nFrom y\nTo: z\n\n"):
+        assert mimeparse._plain_header(odd, len(odd)) is None, odd  # the feed parser reads these its own way
 
 
 # -- the reply trimmer's and the escaper's shortcuts -----------------------------------------------
