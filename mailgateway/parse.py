@@ -50,6 +50,7 @@ MSGID_RE = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable ASCII: a Message-
 CHARSET_FALLBACKS = ("utf-8", "windows-1252", "latin-1")
 HASHED_HEADERS = ("from", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references")
 MAX_MIME_DEPTH = 50  # levels of multiparts and forwarded messages; deeper mail is refused as unreadable
+_HASHED_NAMES = frozenset(name.encode() for name in HASHED_HEADERS)
 HEADER_CHARS = 2000  # of each field parse_header decodes (the structured parser is slow on hostile fields)
 
 log = logging.getLogger(__name__)
@@ -141,11 +142,12 @@ def content_hash(raw: bytes) -> str:
         current = [line.strip()]
     if current:
         lines.append(b" ".join(current))
-    kept = sorted(
-        line.lower().split(b":", 1)[0] + b":" + line.split(b":", 1)[1].strip()
-        for line in lines
-        if b":" in line and line.split(b":", 1)[0].strip().lower().decode("latin-1") in HASHED_HEADERS
-    )
+    kept = []
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() in _HASHED_NAMES:
+            kept.append(name.lower() + b":" + value.strip())
+    kept.sort()
     digest = hashlib.sha256(b"\n".join(kept) + b"\n\n" + body.rstrip())
     return "sha256:" + digest.hexdigest()
 
@@ -163,7 +165,8 @@ def _names(message: Message) -> list[str]:
 
 
 def _unfold(value: str) -> str:
-    value = _readable(value)
+    if not value.isascii():  # (ASCII holds no surrogate)
+        value = _readable(value)
     if "\x00" not in value and not _NOT_ONE_SPACE_RE.search(value):
         return value  # (most values: nothing to collapse or strip)
     return _SPACES_RE.sub(" ", value.replace("\x00", "")).strip()
