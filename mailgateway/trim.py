@@ -137,20 +137,20 @@ class _Doc:
     clean: list[str]  # the lines as matched
     kinds: list[str]
     roles: list[str]
+    size: int  # how many lines
 
     @classmethod
     def parse(cls, text: str) -> _Doc:
         raw = split_lines(text)
         clean = [clean_line(line) for line in raw]
-        return cls(raw, clean, classify_lines(clean), [BODY] * len(raw))
-
-    @property
-    def size(self) -> int:
-        return len(self.raw)
+        return cls(raw, clean, classify_lines(clean), [BODY] * len(raw), len(raw))
 
     def body(self, start: int = 0, stop: int | None = None) -> list[int]:
         """Indices of the lines still in the body, in ``start:stop``."""
-        return [i for i in range(start, self.size if stop is None else stop) if self.roles[i] == BODY]
+        if start == 0 and stop is None and BODY not in self.roles:
+            return []
+        roles = self.roles
+        return [i for i in range(start, self.size if stop is None else stop) if roles[i] == BODY]
 
     def content(self, indices: Iterable[int]) -> list[int]:
         return [i for i in indices if self.kinds[i] != BLANK]
