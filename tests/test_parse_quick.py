@@ -341,6 +341,9 @@ def test_link_prefilter_never_hides_a_link() -> None:
         for text in (line, line.strip(), line + ".", "." + line):
             if plaintext._LINKIFY.test(text):
                 assert plaintext._MAYBE_LINK_RE.search(text), text
+            assert plaintext._maybe_link(text) == bool(plaintext._MAYBE_LINK_RE.search(text)), text
+    for text in ("WwW. x", "www.", "LOCALHOST", "localhoſt", "LocalHoSt x", "a:b", "a@b", "a//b", "a. b", "a.b", "x."):
+        assert plaintext._maybe_link(text) == bool(plaintext._MAYBE_LINK_RE.search(text)), text
 
 
 def test_plain_text_shortcut_escapes_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -361,6 +364,6 @@ def test_plain_text_shortcut_escapes_as_before(monkeypatch: pytest.MonkeyPatch) 
     ]
     quick = [plaintext.escape_inline(t, line_start=start) for t in texts for start in (False, True)]
     bodies = [plaintext.text_to_markdown("\n".join(texts[i : i + 20])) for i in range(0, len(texts), 20)]
-    monkeypatch.setattr(plaintext, "_as_typed", lambda text, line_start: False)
+    monkeypatch.setattr(plaintext, "_as_typed", lambda text, line_start: None)
     assert [plaintext.escape_inline(t, line_start=start) for t in texts for start in (False, True)] == quick
     assert [plaintext.text_to_markdown("\n".join(texts[i : i + 20])) for i in range(0, len(texts), 20)] == bodies
