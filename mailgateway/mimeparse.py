@@ -47,6 +47,32 @@ class _Message(EmailMessage):
     charset, the parameters, the file name, the type, several times each), and archives repeat the
     same values. The answers are the email package's own, asked of the value alone."""
 
+    _fields: tuple[list[tuple[str, Any]], int, dict[str, int]] | None = None  # see _first_field
+
+    def _first_field(self, lower: str) -> int | None:
+        """Where the first field named ``lower`` is in the header's list (None: nowhere), from the names
+        read once while the list stays the same object and length: a part is asked for its
+        Content-Type and its parameters many times, and each question went through every field.
+        (Fields are added by appending, removed into a new list; replacing one keeps its name.)"""
+        headers = cast(Any, self)._headers  # (the email package's own list of fields)
+        fields = self._fields
+        if fields is None or fields[0] is not headers or fields[1] != len(headers):
+            first: dict[str, int] = {}
+            for index, (name, _) in enumerate(headers):
+                first.setdefault(name.lower(), index)
+            fields = self._fields = (headers, len(headers), first)
+        return fields[2].get(lower)
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        index = self._first_field(name.lower())
+        if index is None:
+            return failobj
+        key, value = cast(Any, self)._headers[index]
+        return self.policy.header_fetch_parse(key, value)
+
+    def __contains__(self, name: str) -> bool:  # type: ignore[override]
+        return self._first_field(name.lower()) is not None
+
     def get_content_type(self) -> str:
         value = self.get("content-type")
         if value is None:
@@ -120,9 +146,9 @@ def _headed(text: str) -> tuple[EmailMessage | None, str]:
     head = _HEADER_RE.match(text)
     if head is None:
         return None, ""
-    message = _plain_header(text, head.end())
-    if message is not None:
-        return message, text[head.end() :]
+    plain = _plain_header(text, head.end())
+    if plain is not None:
+        return plain, text[head.end() :]
     message = email.parser.Parser(policy=POLICY).parsestr(text[: head.end()], headersonly=True)
     if message.get_payload() != "":  # a "From " line last in the header: the parser gave it to the body
         return None, ""

@@ -367,3 +367,25 @@ def test_plain_text_shortcut_escapes_as_before(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(plaintext, "_as_typed", lambda text, line_start: None)
     assert [plaintext.escape_inline(t, line_start=start) for t in texts for start in (False, True)] == quick
     assert [plaintext.text_to_markdown("\n".join(texts[i : i + 20])) for i in range(0, len(texts), 20)] == bodies
+
+
+def test_remembered_fields_follow_changes_to_the_header() -> None:
+    """A message that remembers where its fields are answers as the email package does after each change."""
+    raw = "Subject: a\nContent-Type: text/plain; charset=ascii\nX-A: 1\nx-a: 2\n\nbody\n"
+    ours = mimeparse.message_from_bytes(raw.encode())
+    theirs = email.message_from_string(raw, policy=mimeparse._Policy())
+    changes = [
+        lambda m: m.replace_header("X-A", "3"),
+        lambda m: m.set_param("charset", "utf-8"),
+        lambda m: m.add_header("X-B", "4"),
+        lambda m: m.__delitem__("x-a"),
+        lambda m: m.set_raw("X-A", "5"),
+        lambda m: m.__delitem__("subject"),
+        lambda m: m.__setitem__("Subject", "b"),
+    ]
+    for change in [lambda m: None, *changes]:
+        change(ours)
+        change(theirs)
+        for name in ("subject", "X-A", "x-b", "content-type", "nothing"):
+            assert (str(ours.get(name)), name in ours) == (str(theirs.get(name)), name in theirs), name
+        assert ours.get_content_charset() == theirs.get_content_charset()
