@@ -48,6 +48,7 @@ SOURCE = "import"
 _LIST_TAG_RE = re.compile(r"^\s*(?:\[[^\]]{1,60}\]\s*)+")
 _AT_RE = re.compile(r"^([^\s@]+) at ([^\s@]+\.[^\s@]+)$")  # pipermail's "user at example.org"
 _HEADER_RE = re.compile(rb"^[!-9;-~]+:")  # a first line that is a header field
+_UNDATED = dt.datetime(1, 1, 1, tzinfo=dt.UTC)  # what parse_message is given for "received": this very object
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,12 @@ def prepare(raw: Raw, now: dt.datetime, domain: str) -> Inbound | str:
     if not _HEADER_RE.match(raw.data.lstrip(b"\r\n")[:200]):
         return UNPARSABLE
     try:
-        mail = parse_message(raw.data, raw.envelope_date or now, domain)
+        mail = parse_message(raw.data, _UNDATED, domain)
     except Exception:
         log.warning("%s: could not be parsed", raw.where, exc_info=True)
         return UNPARSABLE
+    if mail.date is _UNDATED:  # no Date it could read: the mbox's date, else now (read only now: it is rare)
+        mail.date = raw.envelope_date or now
     if mail.header("list-id"):
         mail.headers.pop("precedence", None)  # set by the list itself on every message it archived
     drop = classify.drop_reason(mail, domain, raw.envelope_from)

@@ -242,11 +242,12 @@ def _sender(message: Message) -> tuple[str, str]:
 
 
 def _date(message: Message, received: dt.datetime) -> dt.datetime:
-    raw = _date_text(message)
-    try:
-        value = email.utils.parsedate_to_datetime(raw) if raw else None
-    except (TypeError, ValueError, IndexError):
-        value = None
+    raw, value = _date_parts(message)
+    if value is None:
+        try:
+            value = email.utils.parsedate_to_datetime(raw) if raw else None
+        except (TypeError, ValueError, IndexError):
+            value = None
     if value is None:
         return received
     if value.tzinfo is None:
@@ -257,21 +258,27 @@ def _date(message: Message, received: dt.datetime) -> dt.datetime:
 def _date_text(message: Message) -> str:
     """``_decoded(message, "Date")``, reading an ASCII value as the policy's DateHeader does (the date
     parsed, then written out by ``format_datetime``) without the token tree it also builds."""
+    return _date_parts(message)[0]
+
+
+def _date_parts(message: Message) -> tuple[str, dt.datetime | None]:
+    """:func:`_date_text`, and the date that text was written from when it was (None: not read here);
+    parsing the text again gives that date back, so :func:`_date` does not."""
     value = _raw_field(message, "Date")
     if value is _ABSENT:
-        return ""
+        return "", None
     if not isinstance(value, str) or not value.isascii():
-        return _decoded(message, "Date")
+        return _decoded(message, "Date"), None
     if not value:
-        return ""
+        return "", None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except ValueError:  # DateHeader keeps the text
-        return _unfold(value)
+        return _unfold(value), None
     except Exception as exc:  # noqa: BLE001 - as _decoded does when the header class raises
         log.info("Date header cannot be parsed (%s): taken as empty", type(exc).__name__)
-        return ""
-    return _unfold(email.utils.format_datetime(when))
+        return "", None
+    return _unfold(email.utils.format_datetime(when)), when
 
 
 def _ids(value: str) -> list[str]:

@@ -171,6 +171,7 @@ def _slow(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parse, "POLICY", mimeparse._Policy())
     monkeypatch.setattr(parse, "_quickly_decoded", lambda message, name: None)
     monkeypatch.setattr(parse, "_date_text", lambda message: parse._decoded(message, "Date"))
+    monkeypatch.setattr(parse, "_date_parts", lambda message: (parse._decoded(message, "Date"), None))
     monkeypatch.setattr(parse, "message_from_bytes", lambda raw: email.message_from_bytes(raw, policy=parse.POLICY))
 
 
@@ -389,3 +390,22 @@ def test_remembered_fields_follow_changes_to_the_header() -> None:
         for name in ("subject", "X-A", "x-b", "content-type", "nothing"):
             assert (str(ours.get(name)), name in ours) == (str(theirs.get(name)), name in theirs), name
         assert ours.get_content_charset() == theirs.get_content_charset()
+
+
+def test_a_date_read_once_is_the_date_its_text_gives() -> None:
+    """_date takes the date _date_parts read instead of parsing the text written from it again."""
+    rng = random.Random(16)
+    for _ in range(3000):
+        zone = rng.choice(["+0000", "-0000", "+0530", "-1200", "+1400", "EST", "GMT", "", "+2359", "-0001"])
+        year = rng.choice([rng.randint(0, 99), rng.randint(100, 999), rng.randint(1900, 2100), 9999])
+        day, hour = rng.randint(1, 31), rng.randint(0, 23)
+        value = f"{rng.choice(['', 'Tue, '])}{day} {rng.choice(['Jan', 'Feb', 'Dec'])} {year} {hour}:{rng.randint(0, 59):02d}"
+        value += rng.choice(["", f":{rng.randint(0, 59):02d}"]) + (f" {zone}" if zone else "")
+        message = parse.message_from_bytes(f"Date: {value}\n\nx\n".encode())
+        text, when = parse._date_parts(message)
+        try:
+            again = email.utils.parsedate_to_datetime(text) if text else None
+        except (TypeError, ValueError, IndexError):
+            again = None
+        if when is not None:
+            assert (again, again.tzinfo if again else None) == (when, when.tzinfo), value
