@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from intranet.format import Post, attachments_dir, normalize_message_id, post_relpath, thread_lines
-from intranet.model import Model
+from intranet.model import Known, Model
 from intranet.progress import Progress
 from intranet.settings import Settings
 
@@ -105,6 +105,7 @@ class Importer:
         self.in_flight: Counter[str] = Counter()  # Message-IDs (found quickly) handed out, not yet taken
         self.tmp = self.root / settings.state_dir / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp_file = os.path.join(self.tmp, "import.tmp")  # each file is written here, then renamed
         self.batch_posts = 0
 
     def run(self, path: Path, progress: Progress | None = None) -> Summary:
@@ -158,7 +159,7 @@ class Importer:
             if not self.in_flight[quick]:
                 del self.in_flight[quick]
             if quick in self.model.known(self.slug).topic_of:  # a re-run: no need to read it
-                return self._present(os.path.join(self.base, post_relpath(self.slug, quick)))
+                return self._present(f"{self.base}/{post_relpath(self.slug, quick)}")
         if result is None:  # left unread for a copy before it, which was not posted after all: read it now
             result = ready(piece, self.context)
         if isinstance(result, str):
@@ -182,9 +183,11 @@ class Importer:
         self.in_batch.add(path)
         self.batch_posts += 1
 
-    def _thread(self, thread_ids: list[str], key: str, date: dt.datetime) -> tuple[str | None, str | None]:
+    def _thread(
+        self, thread_ids: list[str], key: str, date: dt.datetime, known: Known | None = None
+    ) -> tuple[str | None, str | None]:
         """(topic, parent) as live mail finds them, or by subject when the headers were lost."""
-        known = self.model.known(self.slug)
+        known = self.model.known(self.slug) if known is None else known
         parent = next((mid for mid in thread_ids if mid in known.topic_of), None)
         if parent:
             return known.topic_of[parent], parent
@@ -194,12 +197,13 @@ class Importer:
         return None, None
 
     def _take_ready(self, ready: Ready) -> str:
-        path = os.path.join(self.base, ready.relpath)
-        if ready.message_id in self.model.known(self.slug).topic_of or os.path.isfile(path):
+        path = f"{self.base}/{ready.relpath}"  # (relpath: forward slashes, never absolute)
+        known = self.model.known(self.slug)
+        if ready.message_id in known.topic_of or os.path.isfile(path):
             return self._present(path)
         if ready.empty:
             return EMPTY
-        topic, parent = self._thread(ready.thread_ids, ready.subject_key, ready.sent)
+        topic, parent = self._thread(ready.thread_ids, ready.subject_key, ready.sent, known)
         post = Post(  # what the model keeps of it: no text (see intranet.model.stub)
             self.slug,
             ready.relpath,
@@ -246,7 +250,7 @@ class Importer:
 
     def _write(self, path: str, text: bytes, files: dict[str, bytes], post: Post, key: str) -> None:
         """Attachments first, the post last: a post file on disk is a complete post."""
-        folder = os.path.dirname(path)
+        folder = path.rpartition("/")[0]
         if folder not in self.folders:
             os.makedirs(folder, exist_ok=True)
             self.folders.add(folder)
@@ -256,9 +260,9 @@ class Importer:
             attachments.mkdir(exist_ok=True)
             for name, data in files.items():
                 written.append(str(attachments / name))
-                _write_file(written[-1], data, self.tmp)
+                _write_file(written[-1], data, self.tmp_file)
                 self.blobs[written[-1]] = self._blob(data)
-        _write_file(path, text, self.tmp)
+        _write_file(path, text, self.tmp_file)
         self.blobs[path] = self._blob(text)
         self.model.insert(post)
         if key:
@@ -303,9 +307,8 @@ def _quick_message_id(data: bytes) -> str:
     return normalize_message_id(found[0].decode("ascii", "replace")) if len(found) == 1 else ""
 
 
-def _write_file(path: str, data: bytes, tmp_dir: Path) -> None:
-    """Write whole or not at all (a temporary file renamed); fsync comes once per commit."""
-    tmp = os.path.join(tmp_dir, "import.tmp")
+def _write_file(path: str, data: bytes, tmp: str) -> None:
+    """Write whole or not at all (the temporary file ``tmp`` renamed); fsync comes once per commit."""
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)

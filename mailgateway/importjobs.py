@@ -42,7 +42,7 @@ from .routing import NO_SENDER
 log = logging.getLogger(__name__)
 
 PARSE_CHUNK = 32  # messages a worker process reads at a time
-PARSE_AHEAD = 8  # chunks read ahead of the one being imported
+PARSE_AHEAD = 64  # chunks read ahead of the one being imported (a few MB: workers go on while a batch commits)
 UNPARSABLE = "unparsable"
 SOURCE = "import"
 _LIST_TAG_RE = re.compile(r"^\s*(?:\[[^\]]{1,60}\]\s*)+")
