@@ -19,7 +19,8 @@ imports deliberately: no notices, no notifications, no moderation holds; the ori
 - **Speed**: messages are read (parsed, trimmed, turned into the post's text) in worker processes
   (:mod:`mailgateway.importjobs`); this process only threads, writes and commits. A message whose
   Message-ID is already posted, or is that of a message just before it, is not read at all. The
-  blobs of a batch are made from the bytes as they are written, not read back from disk.
+  blobs of a batch are made from the bytes as they are written, not read back from disk; the
+  workers compress all of each blob but the few lines that depend on threading.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ class Importer:
             content_hash=ready.content_hash,
         )
         text = ready.head + thread_lines(post.topic, post.in_reply_to) + ready.tail
-        self._write(path, text.encode("utf-8"), ready.files, post, ready.subject_key)
+        self._write(path, text.encode("utf-8"), ready.files, post, ready.subject_key, ready.ends)
         return "imported"
 
     def _take_mail(self, mail: Inbound) -> str:
@@ -248,8 +249,18 @@ class Importer:
         self._write(path, text, draft.files, draft.post, subject_key(draft.post.subject))
         return "imported"
 
-    def _write(self, path: str, text: bytes, files: dict[str, bytes], post: Post, key: str) -> None:
-        """Attachments first, the post last: a post file on disk is a complete post."""
+    def _write(
+        self,
+        path: str,
+        text: bytes,
+        files: dict[str, bytes],
+        post: Post,
+        key: str,
+        ends: dict[str, tuple[int, bytes]] | None = None,
+    ) -> None:
+        """Attachments first, the post last: a post file on disk is a complete post. ``ends``: the
+        compressed ends of their blobs, made by a worker process (see :meth:`BlobPack.add`)."""
+        ends = ends or {}
         folder = path.rpartition("/")[0]
         if folder not in self.folders:
             os.makedirs(folder, exist_ok=True)
@@ -261,17 +272,19 @@ class Importer:
             for name, data in files.items():
                 written.append(str(attachments / name))
                 _write_file(written[-1], data, self.tmp_file)
-                self.blobs[written[-1]] = self._blob(data)
+                self.blobs[written[-1]] = self._blob(data, ends.get(name))
         _write_file(path, text, self.tmp_file)
-        self.blobs[path] = self._blob(text)
+        self.blobs[path] = self._blob(text, ends.get(""))
         self.model.insert(post)
         if key:
             self.topics_by_subject[key] = (post.topic, post.message_id, post.date)
         self._add_to_batch(path, written)
 
-    def _blob(self, data: bytes) -> str:
+    def _blob(self, data: bytes, end: tuple[int, bytes] | None = None) -> str:
         if self.pack is None:
             self.pack = self.store.blob_writer()
+        if end is not None and isinstance(self.pack, BlobPack):
+            return self.pack.add(data, end)
         return self.pack.add(data)
 
     def _commit(self, name: str, summary: Summary) -> None:

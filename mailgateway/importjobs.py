@@ -36,6 +36,7 @@ from intranet.subjects import bare_subject
 from . import classify
 from .archive import Piece, Raw, unframe
 from .compose import compose, is_empty, sender_author
+from .gitpack import deflated_end
 from .parse import Inbound, parse_message
 from .routing import NO_SENDER
 
@@ -77,6 +78,7 @@ class Ready(NamedTuple):
     subject: str
     content_hash: str
     empty: bool  # nothing to show: not posted
+    ends: dict[str, tuple[int, bytes]]  # "" (the tail, as UTF-8) and each attachment: length, deflated_end
 
 
 Result = Ready | Inbound | str | None  # a post, a whole mail (see the module), why it is skipped, not read
@@ -135,6 +137,9 @@ def _ready(mail: Inbound, context: Context) -> Ready:
     draft = compose(mail, context.slug, SOURCE, author, None, None, context.now, context.settings)
     post = draft.post
     head, tail = post.text_parts()
+    ends = {name: (len(data), deflated_end(data)) for name, data in draft.files.items()}
+    encoded = tail.encode("utf-8")
+    ends[""] = (len(encoded), deflated_end(encoded))  # compressed here, not in the process that writes
     return Ready(
         post.message_id,
         post.relpath,
@@ -149,6 +154,7 @@ def _ready(mail: Inbound, context: Context) -> Ready:
         post.subject,
         post.content_hash,
         is_empty(draft),
+        ends,
     )
 
 
