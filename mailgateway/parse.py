@@ -107,7 +107,8 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     candidates += [c for c in CHARSET_FALLBACKS if c != charset]
     for name in candidates:
         try:
-            return _SURROGATES.sub("\ufffd", data.decode(name or "utf-8"))
+            text = data.decode(name or "utf-8")
+            return text if text.isascii() else _SURROGATES.sub("\ufffd", text)  # (ASCII: no surrogate)
         except (LookupError, ValueError):  # no such codec (a NUL in its name is a ValueError), or not this one
             continue
     return data.decode("latin-1", errors="replace")
