@@ -63,6 +63,11 @@ class _Message(EmailMessage):
             fields = self._fields = (headers, len(headers), first)
         return fields[2].get(lower)
 
+    def raw_first(self, lower: str) -> tuple[str, Any] | None:
+        """The first field named ``lower`` (lower case) as it was set: name and raw value; None if none."""
+        index = self._first_field(lower)
+        return None if index is None else cast(Any, self)._headers[index]
+
     def get(self, name: str, failobj: Any = None) -> Any:
         index = self._first_field(name.lower())
         if index is None:

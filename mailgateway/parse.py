@@ -42,7 +42,7 @@ from .flowed import decode_flowed
 from .htmlmail import soup_to_markdown
 from .htmlquotes import split_reply_soup
 from .htmltree import parse_html
-from .mimeparse import POLICY, message_from_bytes
+from .mimeparse import POLICY, _Message, message_from_bytes
 from .plaintext import text_to_markdown
 from .trim import split_reply
 
@@ -223,10 +223,14 @@ def _raw_field(message: Message, name: str) -> str | object | None:
     """The first field ``name`` as the policy hands it to its parser (line breaks taken out);
     ``_ABSENT`` if there is none, None if it holds a header object already."""
     lower = name.lower()
-    for key, value in message.raw_items():
-        if key.lower() == lower:
-            return None if hasattr(value, "name") else "".join(_LINESEP_RE.split(value))
-    return _ABSENT
+    if isinstance(message, _Message):  # (it knows where each name is)
+        first = message.raw_first(lower)
+    else:
+        first = next(((key, value) for key, value in message.raw_items() if key.lower() == lower), None)
+    if first is None:
+        return _ABSENT
+    value = first[1]
+    return None if hasattr(value, "name") else "".join(_LINESEP_RE.split(value))
 
 
 def _sender(message: Message) -> tuple[str, str]:
