@@ -32,7 +32,12 @@ class Raw:
     data: bytes
     where: str  # file, and the message's number in an mbox
     envelope_from: str = ""  # from an mbox ``From `` line
-    envelope_date: dt.datetime | None = None
+    envelope_when: str = ""  # the date of that line, as written there
+
+    @property
+    def envelope_date(self) -> dt.datetime | None:
+        """The date of the ``From `` line (read when asked: most messages have a Date of their own)."""
+        return _envelope_date(self.envelope_when)
 
 
 # A message as the archive holds it: (MBOX or FILE, its bytes, where it is).
@@ -117,19 +122,21 @@ def unframe(piece: Piece) -> Raw:
     return Raw(body, where, sender, date)
 
 
-def _envelope(from_line: bytes) -> tuple[str, dt.datetime | None]:
-    """The sender and date of an mbox ``From `` line (also pipermail's ``From user at example.org ...``)."""
+def _envelope(from_line: bytes) -> tuple[str, str]:
+    """The sender and the date's text of an mbox ``From `` line (also pipermail's ``From user at example.org ...``)."""
     words = from_line.decode("latin-1").split()
     sender = words[1] if len(words) > 1 else ""
     if len(words) > 3 and words[2] == "at":
         sender = f"{words[1]}@{words[3]}"
         words = words[:2] + words[4:]
-    date = None
-    if len(words) > 2:
-        try:
-            date = email.utils.parsedate_to_datetime(" ".join(words[2:]))
-        except (TypeError, ValueError, IndexError):
-            date = None
-        if date is not None and date.tzinfo is None:
-            date = date.replace(tzinfo=dt.UTC)
-    return sender if EMAIL_RE.match(sender) else "", date
+    return sender if EMAIL_RE.match(sender) else "", " ".join(words[2:])
+
+
+def _envelope_date(text: str) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        date = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return date.replace(tzinfo=dt.UTC) if date.tzinfo is None else date

@@ -51,6 +51,17 @@ def _compressed(data: bytes) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
+_ZLIB_HEADER = b"\x78\x01"  # a zlib stream's header: deflate, a window of up to 32 KB, fastest compression
+
+
+def deflated_end(data: bytes) -> bytes:
+    """``data`` as the finished raw deflate stream that ends a blob (see :meth:`BlobPack.add`): worker
+    processes compress most of a post this way while the part before it is not known yet."""
+    small = len(data) <= 4096
+    compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -12 if small else -15, 4 if small else 8)
+    return compressor.compress(data) + compressor.flush()
+
+
 class BlobPack:
     """A pack being written into ``git_dir``: :meth:`add` blobs, then :meth:`close` it."""
 
@@ -64,11 +75,23 @@ class BlobPack:
         self._offset = 12
         self._objects: dict[bytes, tuple[int, int]] = {}  # id -> (CRC-32 of its entry, offset)
 
-    def add(self, data: bytes) -> str:
-        """Put ``data`` in the pack as a blob (once, however often it comes); its id, in hex."""
+    def add(self, data: bytes, end: tuple[int, bytes] | None = None) -> str:
+        """Put ``data`` in the pack as a blob (once, however often it comes); its id, in hex.
+
+        ``end``, if given, is (n, :func:`deflated_end` of the last n bytes of ``data``): only the bytes
+        before them are compressed here, flushed to a byte boundary, and the two raw deflate streams
+        are joined into one zlib stream (its checksum is of the whole), which inflates to ``data``.
+        """
         oid = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).digest()
         if oid not in self._objects:
-            entry = _entry_header(BLOB, len(data)) + _compressed(data)
+            if end is None:
+                compressed = _compressed(data)
+            else:
+                start = memoryview(data)[: len(data) - end[0]]
+                compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -12, 4)
+                front = compressor.compress(start) + compressor.flush(zlib.Z_SYNC_FLUSH) if start else b""
+                compressed = _ZLIB_HEADER + front + end[1] + struct.pack(">I", zlib.adler32(data))
+            entry = _entry_header(BLOB, len(data)) + compressed
             self._objects[oid] = (zlib.crc32(entry), self._offset)
             self._file.write(entry)
             self._offset += len(entry)

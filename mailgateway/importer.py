@@ -19,7 +19,8 @@ imports deliberately: no notices, no notifications, no moderation holds; the ori
 - **Speed**: messages are read (parsed, trimmed, turned into the post's text) in worker processes
   (:mod:`mailgateway.importjobs`); this process only threads, writes and commits. A message whose
   Message-ID is already posted, or is that of a message just before it, is not read at all. The
-  blobs of a batch are made from the bytes as they are written, not read back from disk.
+  blobs of a batch are made from the bytes as they are written, not read back from disk; the
+  workers compress all of each blob but the few lines that depend on threading.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from intranet.format import Post, attachments_dir, normalize_message_id, post_relpath, thread_lines
-from intranet.model import Model
+from intranet.model import Known, Model
 from intranet.progress import Progress
 from intranet.settings import Settings
 
@@ -105,6 +106,7 @@ class Importer:
         self.in_flight: Counter[str] = Counter()  # Message-IDs (found quickly) handed out, not yet taken
         self.tmp = self.root / settings.state_dir / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp_file = os.path.join(self.tmp, "import.tmp")  # each file is written here, then renamed
         self.batch_posts = 0
 
     def run(self, path: Path, progress: Progress | None = None) -> Summary:
@@ -158,7 +160,7 @@ class Importer:
             if not self.in_flight[quick]:
                 del self.in_flight[quick]
             if quick in self.model.known(self.slug).topic_of:  # a re-run: no need to read it
-                return self._present(os.path.join(self.base, post_relpath(self.slug, quick)))
+                return self._present(f"{self.base}/{post_relpath(self.slug, quick)}")
         if result is None:  # left unread for a copy before it, which was not posted after all: read it now
             result = ready(piece, self.context)
         if isinstance(result, str):
@@ -182,9 +184,11 @@ class Importer:
         self.in_batch.add(path)
         self.batch_posts += 1
 
-    def _thread(self, thread_ids: list[str], key: str, date: dt.datetime) -> tuple[str | None, str | None]:
+    def _thread(
+        self, thread_ids: list[str], key: str, date: dt.datetime, known: Known | None = None
+    ) -> tuple[str | None, str | None]:
         """(topic, parent) as live mail finds them, or by subject when the headers were lost."""
-        known = self.model.known(self.slug)
+        known = self.model.known(self.slug) if known is None else known
         parent = next((mid for mid in thread_ids if mid in known.topic_of), None)
         if parent:
             return known.topic_of[parent], parent
@@ -194,12 +198,13 @@ class Importer:
         return None, None
 
     def _take_ready(self, ready: Ready) -> str:
-        path = os.path.join(self.base, ready.relpath)
-        if ready.message_id in self.model.known(self.slug).topic_of or os.path.isfile(path):
+        path = f"{self.base}/{ready.relpath}"  # (relpath: forward slashes, never absolute)
+        known = self.model.known(self.slug)
+        if ready.message_id in known.topic_of or os.path.isfile(path):
             return self._present(path)
         if ready.empty:
             return EMPTY
-        topic, parent = self._thread(ready.thread_ids, ready.subject_key, ready.sent)
+        topic, parent = self._thread(ready.thread_ids, ready.subject_key, ready.sent, known)
         post = Post(  # what the model keeps of it: no text (see intranet.model.stub)
             self.slug,
             ready.relpath,
@@ -216,7 +221,7 @@ class Importer:
             content_hash=ready.content_hash,
         )
         text = ready.head + thread_lines(post.topic, post.in_reply_to) + ready.tail
-        self._write(path, text.encode("utf-8"), ready.files, post, ready.subject_key)
+        self._write(path, text.encode("utf-8"), ready.files, post, ready.subject_key, ready.ends)
         return "imported"
 
     def _take_mail(self, mail: Inbound) -> str:
@@ -244,9 +249,19 @@ class Importer:
         self._write(path, text, draft.files, draft.post, subject_key(draft.post.subject))
         return "imported"
 
-    def _write(self, path: str, text: bytes, files: dict[str, bytes], post: Post, key: str) -> None:
-        """Attachments first, the post last: a post file on disk is a complete post."""
-        folder = os.path.dirname(path)
+    def _write(
+        self,
+        path: str,
+        text: bytes,
+        files: dict[str, bytes],
+        post: Post,
+        key: str,
+        ends: dict[str, tuple[int, bytes]] | None = None,
+    ) -> None:
+        """Attachments first, the post last: a post file on disk is a complete post. ``ends``: the
+        compressed ends of their blobs, made by a worker process (see :meth:`BlobPack.add`)."""
+        ends = ends or {}
+        folder = path.rpartition("/")[0]
         if folder not in self.folders:
             os.makedirs(folder, exist_ok=True)
             self.folders.add(folder)
@@ -256,18 +271,20 @@ class Importer:
             attachments.mkdir(exist_ok=True)
             for name, data in files.items():
                 written.append(str(attachments / name))
-                _write_file(written[-1], data, self.tmp)
-                self.blobs[written[-1]] = self._blob(data)
-        _write_file(path, text, self.tmp)
-        self.blobs[path] = self._blob(text)
+                _write_file(written[-1], data, self.tmp_file)
+                self.blobs[written[-1]] = self._blob(data, ends.get(name))
+        _write_file(path, text, self.tmp_file)
+        self.blobs[path] = self._blob(text, ends.get(""))
         self.model.insert(post)
         if key:
             self.topics_by_subject[key] = (post.topic, post.message_id, post.date)
         self._add_to_batch(path, written)
 
-    def _blob(self, data: bytes) -> str:
+    def _blob(self, data: bytes, end: tuple[int, bytes] | None = None) -> str:
         if self.pack is None:
             self.pack = self.store.blob_writer()
+        if end is not None and isinstance(self.pack, BlobPack):
+            return self.pack.add(data, end)
         return self.pack.add(data)
 
     def _commit(self, name: str, summary: Summary) -> None:
@@ -303,9 +320,8 @@ def _quick_message_id(data: bytes) -> str:
     return normalize_message_id(found[0].decode("ascii", "replace")) if len(found) == 1 else ""
 
 
-def _write_file(path: str, data: bytes, tmp_dir: Path) -> None:
-    """Write whole or not at all (a temporary file renamed); fsync comes once per commit."""
-    tmp = os.path.join(tmp_dir, "import.tmp")
+def _write_file(path: str, data: bytes, tmp: str) -> None:
+    """Write whole or not at all (the temporary file ``tmp`` renamed); fsync comes once per commit."""
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)

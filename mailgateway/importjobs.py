@@ -36,18 +36,20 @@ from intranet.subjects import bare_subject
 from . import classify
 from .archive import Piece, Raw, unframe
 from .compose import compose, is_empty, sender_author
+from .gitpack import deflated_end
 from .parse import Inbound, parse_message
 from .routing import NO_SENDER
 
 log = logging.getLogger(__name__)
 
 PARSE_CHUNK = 32  # messages a worker process reads at a time
-PARSE_AHEAD = 8  # chunks read ahead of the one being imported
+PARSE_AHEAD = 64  # chunks read ahead of the one being imported (a few MB: workers go on while a batch commits)
 UNPARSABLE = "unparsable"
 SOURCE = "import"
 _LIST_TAG_RE = re.compile(r"^\s*(?:\[[^\]]{1,60}\]\s*)+")
 _AT_RE = re.compile(r"^([^\s@]+) at ([^\s@]+\.[^\s@]+)$")  # pipermail's "user at example.org"
 _HEADER_RE = re.compile(rb"^[!-9;-~]+:")  # a first line that is a header field
+_UNDATED = dt.datetime(1, 1, 1, tzinfo=dt.UTC)  # what parse_message is given for "received": this very object
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Ready(NamedTuple):
     subject: str
     content_hash: str
     empty: bool  # nothing to show: not posted
+    ends: dict[str, tuple[int, bytes]]  # "" (the tail, as UTF-8) and each attachment: length, deflated_end
 
 
 Result = Ready | Inbound | str | None  # a post, a whole mail (see the module), why it is skipped, not read
@@ -97,10 +100,12 @@ def prepare(raw: Raw, now: dt.datetime, domain: str) -> Inbound | str:
     if not _HEADER_RE.match(raw.data.lstrip(b"\r\n")[:200]):
         return UNPARSABLE
     try:
-        mail = parse_message(raw.data, raw.envelope_date or now, domain)
+        mail = parse_message(raw.data, _UNDATED, domain)
     except Exception:
         log.warning("%s: could not be parsed", raw.where, exc_info=True)
         return UNPARSABLE
+    if mail.date is _UNDATED:  # no Date it could read: the mbox's date, else now (read only now: it is rare)
+        mail.date = raw.envelope_date or now
     if mail.header("list-id"):
         mail.headers.pop("precedence", None)  # set by the list itself on every message it archived
     drop = classify.drop_reason(mail, domain, raw.envelope_from)
@@ -132,6 +137,9 @@ def _ready(mail: Inbound, context: Context) -> Ready:
     draft = compose(mail, context.slug, SOURCE, author, None, None, context.now, context.settings)
     post = draft.post
     head, tail = post.text_parts()
+    ends = {name: (len(data), deflated_end(data)) for name, data in draft.files.items()}
+    encoded = tail.encode("utf-8")
+    ends[""] = (len(encoded), deflated_end(encoded))  # compressed here, not in the process that writes
     return Ready(
         post.message_id,
         post.relpath,
@@ -146,6 +154,7 @@ def _ready(mail: Inbound, context: Context) -> Ready:
         post.subject,
         post.content_hash,
         is_empty(draft),
+        ends,
     )
 
 

@@ -47,6 +47,37 @@ class _Message(EmailMessage):
     charset, the parameters, the file name, the type, several times each), and archives repeat the
     same values. The answers are the email package's own, asked of the value alone."""
 
+    _fields: tuple[list[tuple[str, Any]], int, dict[str, int]] | None = None  # see _first_field
+
+    def _first_field(self, lower: str) -> int | None:
+        """Where the first field named ``lower`` is in the header's list (None: nowhere), from the names
+        read once while the list stays the same object and length: a part is asked for its
+        Content-Type and its parameters many times, and each question went through every field.
+        (Fields are added by appending, removed into a new list; replacing one keeps its name.)"""
+        headers = cast(Any, self)._headers  # (the email package's own list of fields)
+        fields = self._fields
+        if fields is None or fields[0] is not headers or fields[1] != len(headers):
+            first: dict[str, int] = {}
+            for index, (name, _) in enumerate(headers):
+                first.setdefault(name.lower(), index)
+            fields = self._fields = (headers, len(headers), first)
+        return fields[2].get(lower)
+
+    def raw_first(self, lower: str) -> tuple[str, Any] | None:
+        """The first field named ``lower`` (lower case) as it was set: name and raw value; None if none."""
+        index = self._first_field(lower)
+        return None if index is None else cast(Any, self)._headers[index]
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        index = self._first_field(name.lower())
+        if index is None:
+            return failobj
+        key, value = cast(Any, self)._headers[index]
+        return self.policy.header_fetch_parse(key, value)
+
+    def __contains__(self, name: str) -> bool:  # type: ignore[override]
+        return self._first_field(name.lower()) is not None
+
     def get_content_type(self) -> str:
         value = self.get("content-type")
         if value is None:
@@ -120,6 +151,9 @@ def _headed(text: str) -> tuple[EmailMessage | None, str]:
     head = _HEADER_RE.match(text)
     if head is None:
         return None, ""
+    plain = _plain_header(text, head.end())
+    if plain is not None:
+        return plain, text[head.end() :]
     message = email.parser.Parser(policy=POLICY).parsestr(text[: head.end()], headersonly=True)
     if message.get_payload() != "":  # a "From " line last in the header: the parser gave it to the body
         return None, ""
@@ -127,6 +161,27 @@ def _headed(text: str) -> tuple[EmailMessage | None, str]:
         message.defects.pop()  # said of a multipart header parsed alone; the whole message will have parts
     assert isinstance(message, EmailMessage)
     return message, text[head.end() :]
+
+
+# One field as the feed parser takes it without a defect: a name, its colon, then continuation lines.
+_FIELD_RE = re.compile(r"[\041-\071\073-\176]+:[^\r\n]*+(?>\r\n|\r|\n)(?:[\t ][^\r\n]*+(?>\r\n|\r|\n))*+")
+
+
+def _plain_header(text: str, end: int) -> EmailMessage | None:
+    """The message the feed parser makes of ``text[:end]`` (a header, then its empty line) with
+    ``headersonly``, when every line of it is a field with a name or a continuation of one (no ``From ``
+    line, no continuation first): each field as the policy reads it from its lines, no defect. None if not."""
+    message = _Message(policy=POLICY)
+    pos, stop = 0, end - (2 if text.startswith("\r\n", end - 2) else 1)  # where the empty line starts
+    while pos < stop:
+        field = _FIELD_RE.match(text, pos, stop)
+        if field is None or text.startswith("From ", pos):
+            return None
+        name, value = field.group().split(":", 1)
+        message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))  # as policy.header_source_parse does
+        pos = field.end()
+    message.set_payload("")
+    return message
 
 
 _EOL_RE = re.compile(r"(\r\n|\r|\n)\Z")  # the feed parser's NLCRE_eol

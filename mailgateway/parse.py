@@ -42,7 +42,7 @@ from .flowed import decode_flowed
 from .htmlmail import soup_to_markdown
 from .htmlquotes import split_reply_soup
 from .htmltree import parse_html
-from .mimeparse import POLICY, message_from_bytes
+from .mimeparse import POLICY, _Message, message_from_bytes
 from .plaintext import text_to_markdown
 from .trim import split_reply
 
@@ -50,6 +50,7 @@ MSGID_RE = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable ASCII: a Message-
 CHARSET_FALLBACKS = ("utf-8", "windows-1252", "latin-1")
 HASHED_HEADERS = ("from", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references")
 MAX_MIME_DEPTH = 50  # levels of multiparts and forwarded messages; deeper mail is refused as unreadable
+_HASHED_NAMES = frozenset(name.encode() for name in HASHED_HEADERS)
 HEADER_CHARS = 2000  # of each field parse_header decodes (the structured parser is slow on hostile fields)
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,8 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     candidates += [c for c in CHARSET_FALLBACKS if c != charset]
     for name in candidates:
         try:
-            return _SURROGATES.sub("\ufffd", data.decode(name or "utf-8"))
+            text = data.decode(name or "utf-8")
+            return text if text.isascii() else _SURROGATES.sub("\ufffd", text)  # (ASCII: no surrogate)
         except (LookupError, ValueError):  # no such codec (a NUL in its name is a ValueError), or not this one
             continue
     return data.decode("latin-1", errors="replace")
@@ -141,11 +143,12 @@ def content_hash(raw: bytes) -> str:
         current = [line.strip()]
     if current:
         lines.append(b" ".join(current))
-    kept = sorted(
-        line.lower().split(b":", 1)[0] + b":" + line.split(b":", 1)[1].strip()
-        for line in lines
-        if b":" in line and line.split(b":", 1)[0].strip().lower().decode("latin-1") in HASHED_HEADERS
-    )
+    kept = []
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() in _HASHED_NAMES:
+            kept.append(name.lower() + b":" + value.strip())
+    kept.sort()
     digest = hashlib.sha256(b"\n".join(kept) + b"\n\n" + body.rstrip())
     return "sha256:" + digest.hexdigest()
 
@@ -163,7 +166,8 @@ def _names(message: Message) -> list[str]:
 
 
 def _unfold(value: str) -> str:
-    value = _readable(value)
+    if not value.isascii():  # (ASCII holds no surrogate)
+        value = _readable(value)
     if "\x00" not in value and not _NOT_ONE_SPACE_RE.search(value):
         return value  # (most values: nothing to collapse or strip)
     return _SPACES_RE.sub(" ", value.replace("\x00", "")).strip()
@@ -219,10 +223,14 @@ def _raw_field(message: Message, name: str) -> str | object | None:
     """The first field ``name`` as the policy hands it to its parser (line breaks taken out);
     ``_ABSENT`` if there is none, None if it holds a header object already."""
     lower = name.lower()
-    for key, value in message.raw_items():
-        if key.lower() == lower:
-            return None if hasattr(value, "name") else "".join(_LINESEP_RE.split(value))
-    return _ABSENT
+    if isinstance(message, _Message):  # (it knows where each name is)
+        first = message.raw_first(lower)
+    else:
+        first = next(((key, value) for key, value in message.raw_items() if key.lower() == lower), None)
+    if first is None:
+        return _ABSENT
+    value = first[1]
+    return None if hasattr(value, "name") else "".join(_LINESEP_RE.split(value))
 
 
 def _sender(message: Message) -> tuple[str, str]:
@@ -239,11 +247,12 @@ def _sender(message: Message) -> tuple[str, str]:
 
 
 def _date(message: Message, received: dt.datetime) -> dt.datetime:
-    raw = _date_text(message)
-    try:
-        value = email.utils.parsedate_to_datetime(raw) if raw else None
-    except (TypeError, ValueError, IndexError):
-        value = None
+    raw, value = _date_parts(message)
+    if value is None:
+        try:
+            value = email.utils.parsedate_to_datetime(raw) if raw else None
+        except (TypeError, ValueError, IndexError):
+            value = None
     if value is None:
         return received
     if value.tzinfo is None:
@@ -254,21 +263,27 @@ def _date(message: Message, received: dt.datetime) -> dt.datetime:
 def _date_text(message: Message) -> str:
     """``_decoded(message, "Date")``, reading an ASCII value as the policy's DateHeader does (the date
     parsed, then written out by ``format_datetime``) without the token tree it also builds."""
+    return _date_parts(message)[0]
+
+
+def _date_parts(message: Message) -> tuple[str, dt.datetime | None]:
+    """:func:`_date_text`, and the date that text was written from when it was (None: not read here);
+    parsing the text again gives that date back, so :func:`_date` does not."""
     value = _raw_field(message, "Date")
     if value is _ABSENT:
-        return ""
+        return "", None
     if not isinstance(value, str) or not value.isascii():
-        return _decoded(message, "Date")
+        return _decoded(message, "Date"), None
     if not value:
-        return ""
+        return "", None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except ValueError:  # DateHeader keeps the text
-        return _unfold(value)
+        return _unfold(value), None
     except Exception as exc:  # noqa: BLE001 - as _decoded does when the header class raises
         log.info("Date header cannot be parsed (%s): taken as empty", type(exc).__name__)
-        return ""
-    return _unfold(email.utils.format_datetime(when))
+        return "", None
+    return _unfold(email.utils.format_datetime(when)), when
 
 
 def _ids(value: str) -> list[str]:

@@ -11,6 +11,7 @@ always text. What each line then *is* (body, quoted or signature) is decided in
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = [
@@ -150,7 +151,7 @@ def split_lines(text: str) -> list[str]:
 
 def clean_line(line: str) -> str:
     """The line as matched: no BOM or zero-width characters, non-breaking spaces made plain, stripped."""
-    return line.translate(_INVISIBLE).strip()
+    return line.strip() if line.isascii() else line.translate(_INVISIBLE).strip()  # (ASCII: nothing to take out)
 
 
 # -------------------------------------------------------------------------------------- classification
@@ -190,6 +191,7 @@ def _code_fences(clean: list[str]) -> list[tuple[int, int]]:
     return fences
 
 
+@functools.lru_cache(maxsize=4096)
 def _line_kind(line: str) -> str:
     if _QUOTE_RE.match(line):
         return QUOTE
@@ -232,14 +234,27 @@ def _is_inline_header(line: str) -> bool:
 def _attribution_span(clean: list[str], i: int) -> int:
     """How many lines, from ``i``, form an attribution such as "On <date>, <name> wrote:" (0 if none)."""
     first = clean[i]
+    opening = _opening(first)
+    if opening == _ALONE:
+        return 1
+    if opening & _WEAK and _QUOTE_RE.match(_next_nonblank(clean, i + 1)):
+        return 1
+    return _wrapped_attribution_span(clean, i, strip_decoration(first)) if opening & _OPENS else 0
+
+
+_ALONE, _WEAK, _OPENS = 1, 2, 4  # what a line alone says of an attribution that starts with it
+
+
+@functools.lru_cache(maxsize=4096)  # signatures and quoted lines come back in message after message
+def _opening(first: str) -> int:
+    """Whether ``first`` is an attribution by itself (``_ALONE``), or else whether it is a weak one
+    (``_WEAK``: "Ann wrote:"), whether it may open a wrapped one (``_OPENS``), both, or neither (0)."""
     if _QUOTE_RE.match(first) or len(first) > MAX_MATCH:
         return 0
     core = strip_decoration(first)
     if _is_forward_marker(first) or is_attribution(core, wrapped=False):
-        return 1
-    if is_weak_attribution(core) and _QUOTE_RE.match(_next_nonblank(clean, i + 1)):
-        return 1
-    return _wrapped_attribution_span(clean, i, core) if _could_open_attribution(core) else 0
+        return _ALONE
+    return (_WEAK if is_weak_attribution(core) else 0) | (_OPENS if _could_open_attribution(core) else 0)
 
 
 def _wrapped_attribution_span(clean: list[str], i: int, core: str) -> int:
@@ -299,7 +314,7 @@ def is_attribution(text: str, wrapped: bool) -> bool:
         return False
     if not wrapped and _ISO_GMT_RE.match(text):
         return True
-    email = bool(EMAIL_RE.search(text))
+    email = "@" in text and bool(EMAIL_RE.search(text))  # (a quick "no" for most lines)
     if wrapped and not email:
         return False
     verb = _ends_with_verb(text)
@@ -330,7 +345,7 @@ def _could_open_attribution(text: str) -> bool:
         or text.endswith("<")
         or bool(_WEEKDAY_RE.match(text))
         or (_first_word(text) in _OPENERS and any(map(str.isdigit, text)))
-        or bool(EMAIL_RE.search(text))
+        or ("@" in text and bool(EMAIL_RE.search(text)))
         or bool(_MID_VERB_RE.search(text.casefold()))
     )
 

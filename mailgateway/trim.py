@@ -137,20 +137,18 @@ class _Doc:
     clean: list[str]  # the lines as matched
     kinds: list[str]
     roles: list[str]
+    size: int  # how many lines
 
     @classmethod
     def parse(cls, text: str) -> _Doc:
         raw = split_lines(text)
         clean = [clean_line(line) for line in raw]
-        return cls(raw, clean, classify_lines(clean), [BODY] * len(raw))
-
-    @property
-    def size(self) -> int:
-        return len(self.raw)
+        return cls(raw, clean, classify_lines(clean), [BODY] * len(raw), len(raw))
 
     def body(self, start: int = 0, stop: int | None = None) -> list[int]:
         """Indices of the lines still in the body, in ``start:stop``."""
-        return [i for i in range(start, self.size if stop is None else stop) if self.roles[i] == BODY]
+        roles = self.roles
+        return [i for i in range(start, self.size if stop is None else stop) if roles[i] == BODY]
 
     def content(self, indices: Iterable[int]) -> list[int]:
         return [i for i in indices if self.kinds[i] != BLANK]
@@ -303,27 +301,24 @@ def _signature_below_quotes(doc: _Doc, cut: int) -> None:
 def _trim_tail(doc: _Doc) -> None:
     steps = (_tail_footer, _tail_quotes, _tail_delimiter, _tail_signoff, _tail_contact_block)
     for _ in range(MAX_TAIL_STEPS):  # real mail needs a handful; the bound keeps hostile input linear
-        if not any(step(doc) for step in steps):
+        body = doc.body()  # each step changes roles only when it says yes, so all may share these
+        lines = doc.content(body)
+        if not any(step(doc, body, lines) for step in steps):
             return
 
 
-def _last_content(doc: _Doc) -> int | None:
-    lines = doc.content(doc.body())
-    return lines[-1] if lines else None
-
-
-def _tail_footer(doc: _Doc) -> bool:
+def _tail_footer(doc: _Doc, body: list[int], lines: list[int]) -> bool:
     """A mobile footer or a ruler at the end goes to the signature."""
-    last = _last_content(doc)
+    last = lines[-1] if lines else None
     if last is None or doc.kinds[last] not in (MOBILE, RULER):
         return False
     doc.roles[last] = SIG
     return True
 
 
-def _tail_quotes(doc: _Doc) -> bool:
+def _tail_quotes(doc: _Doc, body: list[int], lines: list[int]) -> bool:
     """A ``>`` block below the sender's text is quoted history."""
-    last = _last_content(doc)
+    last = lines[-1] if lines else None
     if last is None or doc.kinds[last] != QUOTE:
         return False
     first = last
@@ -335,10 +330,9 @@ def _tail_quotes(doc: _Doc) -> bool:
     return True
 
 
-def _tail_delimiter(doc: _Doc) -> bool:
+def _tail_delimiter(doc: _Doc, body: list[int], lines: list[int]) -> bool:
     """The first "--" (or "__") with text above and a short block below opens the signature."""
-    body = doc.body()
-    remaining, seen_text = len(doc.content(body)), False
+    remaining, seen_text = len(lines), False
     for n, i in enumerate(body):
         remaining -= doc.kinds[i] != BLANK
         if doc.kinds[i] == DELIM and seen_text and remaining <= MAX_SIG_LINES:
@@ -349,9 +343,8 @@ def _tail_delimiter(doc: _Doc) -> bool:
     return False
 
 
-def _tail_signoff(doc: _Doc) -> bool:
+def _tail_signoff(doc: _Doc, body: list[int], lines: list[int]) -> bool:
     """ "Best regards," + a short name block with contact details goes to the signature."""
-    lines = doc.content(doc.body())
     for n in range(len(lines) - 2, max(len(lines) - 9, 0) - 1, -1):
         i = lines[n]
         if doc.kinds[i] == TEXT and _is_signoff(doc.clean[i]) and _is_name_block(doc, lines[n + 1 :]):
@@ -372,12 +365,11 @@ def _is_name_block(doc: _Doc, lines: list[int]) -> bool:
     return any(_is_contact(doc.clean[i], urls=True) for i in lines)
 
 
-def _tail_contact_block(doc: _Doc) -> bool:
+def _tail_contact_block(doc: _Doc, body: list[int], lines: list[int]) -> bool:
     """A trailing paragraph "Name / email / phone" (two or more contact lines) is a signature."""
-    body = doc.body()
     if not body:
         return False
-    last = _last_content(doc)
+    last = lines[-1] if lines else None
     if last is None:
         return False
     first = last

@@ -195,7 +195,7 @@ def _read_mbox_by_lines(data: bytes) -> list[tuple[bytes, str, str]]:
     """The reader `intranet import` had before issue #14: (message, envelope sender, date) of each."""
     import io
 
-    from mailgateway.archive import _envelope
+    from mailgateway.archive import _envelope, _envelope_date
 
     out, lines, from_line, blank = [], [], b"", True
     for line in io.BytesIO(data):
@@ -214,8 +214,8 @@ def _read_mbox_by_lines(data: bytes) -> list[tuple[bytes, str, str]]:
     for lines, from_line in out:
         if lines and lines[-1] in (b"\n", b"\r\n"):
             lines = lines[:-1]
-        sender, date = _envelope(from_line)
-        found.append((b"".join(lines), sender, str(date)))
+        sender, when = _envelope(from_line)
+        found.append((b"".join(lines), sender, str(_envelope_date(when))))
     return found
 
 

@@ -171,6 +171,7 @@ def _slow(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parse, "POLICY", mimeparse._Policy())
     monkeypatch.setattr(parse, "_quickly_decoded", lambda message, name: None)
     monkeypatch.setattr(parse, "_date_text", lambda message: parse._decoded(message, "Date"))
+    monkeypatch.setattr(parse, "_date_parts", lambda message: (parse._decoded(message, "Date"), None))
     monkeypatch.setattr(parse, "message_from_bytes", lambda raw: email.message_from_bytes(raw, policy=parse.POLICY))
 
 
@@ -230,6 +231,12 @@ def test_the_quick_paths_are_taken() -> None:
     assert fast is not None and mimeparse._fill_multipart(fast, multipart.decode().split("\n\n", 1)[1])
     assert _shape(fast) == _shape(whole)
     assert mimeparse._HEADER_RE.match("Subject: x\r\n\r\nbody\r\n").end() == len("Subject: x\r\n\r\n")
+    plain = "Subject: x\r\n y\r\nTo: z\r\n\r\n"
+    assert _shape(mimeparse._plain_header(plain, len(plain))) == _shape(
+        email.message_from_string(plain, policy=mimeparse.POLICY)
+    )  # type: ignore[arg-type]
+    for odd in (": no name\n\n", " first continued\nSubject: x\n\n", "Subject: x\nFrom y\nTo: z\n\n"):
+        assert mimeparse._plain_header(odd, len(odd)) is None, odd  # the feed parser reads these its own way
 
 
 # -- the reply trimmer's and the escaper's shortcuts -----------------------------------------------
@@ -335,6 +342,9 @@ def test_link_prefilter_never_hides_a_link() -> None:
         for text in (line, line.strip(), line + ".", "." + line):
             if plaintext._LINKIFY.test(text):
                 assert plaintext._MAYBE_LINK_RE.search(text), text
+            assert plaintext._maybe_link(text) == bool(plaintext._MAYBE_LINK_RE.search(text)), text
+    for text in ("WwW. x", "www.", "LOCALHOST", "localhoſt", "LocalHoSt x", "a:b", "a@b", "a//b", "a. b", "a.b", "x."):
+        assert plaintext._maybe_link(text) == bool(plaintext._MAYBE_LINK_RE.search(text)), text
 
 
 def test_plain_text_shortcut_escapes_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -355,6 +365,47 @@ def test_plain_text_shortcut_escapes_as_before(monkeypatch: pytest.MonkeyPatch) 
     ]
     quick = [plaintext.escape_inline(t, line_start=start) for t in texts for start in (False, True)]
     bodies = [plaintext.text_to_markdown("\n".join(texts[i : i + 20])) for i in range(0, len(texts), 20)]
-    monkeypatch.setattr(plaintext, "_as_typed", lambda text, line_start: False)
+    monkeypatch.setattr(plaintext, "_as_typed", lambda text, line_start: None)
     assert [plaintext.escape_inline(t, line_start=start) for t in texts for start in (False, True)] == quick
     assert [plaintext.text_to_markdown("\n".join(texts[i : i + 20])) for i in range(0, len(texts), 20)] == bodies
+
+
+def test_remembered_fields_follow_changes_to_the_header() -> None:
+    """A message that remembers where its fields are answers as the email package does after each change."""
+    raw = "Subject: a\nContent-Type: text/plain; charset=ascii\nX-A: 1\nx-a: 2\n\nbody\n"
+    ours = mimeparse.message_from_bytes(raw.encode())
+    theirs = email.message_from_string(raw, policy=mimeparse._Policy())
+    changes = [
+        lambda m: m.replace_header("X-A", "3"),
+        lambda m: m.set_param("charset", "utf-8"),
+        lambda m: m.add_header("X-B", "4"),
+        lambda m: m.__delitem__("x-a"),
+        lambda m: m.set_raw("X-A", "5"),
+        lambda m: m.__delitem__("subject"),
+        lambda m: m.__setitem__("Subject", "b"),
+    ]
+    for change in [lambda m: None, *changes]:
+        change(ours)
+        change(theirs)
+        for name in ("subject", "X-A", "x-b", "content-type", "nothing"):
+            assert (str(ours.get(name)), name in ours) == (str(theirs.get(name)), name in theirs), name
+        assert ours.get_content_charset() == theirs.get_content_charset()
+
+
+def test_a_date_read_once_is_the_date_its_text_gives() -> None:
+    """_date takes the date _date_parts read instead of parsing the text written from it again."""
+    rng = random.Random(16)
+    for _ in range(3000):
+        zone = rng.choice(["+0000", "-0000", "+0530", "-1200", "+1400", "EST", "GMT", "", "+2359", "-0001"])
+        year = rng.choice([rng.randint(0, 99), rng.randint(100, 999), rng.randint(1900, 2100), 9999])
+        day, hour = rng.randint(1, 31), rng.randint(0, 23)
+        value = f"{rng.choice(['', 'Tue, '])}{day} {rng.choice(['Jan', 'Feb', 'Dec'])} {year} {hour}:{rng.randint(0, 59):02d}"
+        value += rng.choice(["", f":{rng.randint(0, 59):02d}"]) + (f" {zone}" if zone else "")
+        message = parse.message_from_bytes(f"Date: {value}\n\nx\n".encode())
+        text, when = parse._date_parts(message)
+        try:
+            again = email.utils.parsedate_to_datetime(text) if text else None
+        except (TypeError, ValueError, IndexError):
+            again = None
+        if when is not None:
+            assert (again, again.tzinfo if again else None) == (when, when.tzinfo), value
