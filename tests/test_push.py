@@ -216,3 +216,33 @@ def _committed(checkout: Path, messages: list) -> bool:
 
 def _pushed_all(checkout: Path) -> bool:
     return git(checkout, "rev-parse", "main") == git(checkout, "rev-parse", "origin/main")
+
+
+def test_a_force_push_drops_an_editors_commit_but_never_a_post(tmp_path: Path) -> None:
+    root, bare = remote_root(tmp_path)
+    editor = editor_clone(bare, tmp_path / "editor")
+    start = git(editor, "rev-parse", "HEAD").strip()
+    with Harness(root) as gw:
+        first = mail(subject="Before the force-push")
+        send_all(gw.smtp, [first])
+        wait_for(lambda: on_remote(bare, _ids([first])), 30, "the first post on the remote")
+        editor_commit(editor, "A page that goes", {"communities/handover/pages/gone.md": "# Gone\n"})
+        editor_push(editor)
+        second = mail(subject="After the editor's commit")
+        send_all(gw.smtp, [second])  # its push is refused, and the gateway takes the editor's commit
+        wait_for(lambda: on_remote(bare, _ids([second])), 30, "the second post on the remote")
+        assert (gw.gateway.root / "communities/handover/pages/gone.md").is_file()
+        # The editor rewrites the branch from the start: their page and both posts are gone from it.
+        git(editor, "reset", "-q", "--hard", start)
+        editor_commit(editor, "A page that stays", {"communities/handover/pages/stays.md": "# Stays\n"})
+        git(editor, "push", "-q", "--force", "origin", "main")
+        third = mail(subject="After the force-push")
+        send_all(gw.smtp, [third])
+        ids = _ids([first, second, third])
+        wait_for(lambda: on_remote(bare, ids), 30, "every post on the remote again")
+        wait_for(lambda: _pushed_all(gw.gateway.root), 30, "nothing left to push")
+        assert not (gw.gateway.root / "communities/handover/pages/gone.md").exists()
+    assert_once(bare, ids)
+    files = git(bare, "ls-tree", "-r", "--name-only", "main", "communities/handover/pages").split()
+    assert "communities/handover/pages/stays.md" in files and "communities/handover/pages/gone.md" not in files
+    assert "A page that goes" not in git(bare, "log", "main", "--format=%s")
