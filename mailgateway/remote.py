@@ -118,8 +118,9 @@ class Remote:
             return PUSHED, ""
         if "[remote rejected]" in refused and any(why in refused for why in RACES):
             return REJECTED, refused.split("\t")[-1]  # another push took the branch's lock first: as "fetch first"
-        if "[remote rejected]" in refused:
-            return REFUSED, refused.split("\t")[-1] + " " + _last_line(result.stderr)
+        if "[remote rejected]" in refused:  # what the remote's hook said comes back as "remote: ..." lines
+            said = [line[7:].strip() for line in result.stderr.splitlines() if line.startswith("remote:")]
+            return REFUSED, " ".join([refused.split("\t")[-1], *filter(None, said)])
         if "[rejected]" in refused:
             return REJECTED, refused.split("\t")[-1]
         return FAILED, _last_line(result.stderr) or f"git push exited {result.returncode}"

@@ -246,3 +246,23 @@ def test_a_force_push_drops_an_editors_commit_but_never_a_post(tmp_path: Path) -
     files = git(bare, "ls-tree", "-r", "--name-only", "main", "communities/handover/pages").split()
     assert "communities/handover/pages/stays.md" in files and "communities/handover/pages/gone.md" not in files
     assert "A page that goes" not in git(bare, "log", "main", "--format=%s")
+
+
+def test_a_push_the_remotes_hook_refuses_waits_and_goes_once_the_hook_allows_it(tmp_path: Path) -> None:
+    root, bare = remote_root(tmp_path)
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'communities/handover: closed for the audit' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with Harness(root) as gw:
+        post = mail(subject="Refused at first")
+        send_all(gw.smtp, [post])
+        assert gw.wait(post["Message-ID"])[0]["outcome"] == "published"
+        wait_for(
+            lambda: "refused" in str(read_status(root / ".intranet").get("error")), 30, "the refusal in the status"
+        )
+        status = read_status(root / ".intranet")
+        assert status["waiting"] == 1 and "closed for the audit" in str(status["error"]), status
+        assert post_files(bare, _ids([post])) == {}
+        hook.unlink()
+        wait_for(lambda: on_remote(bare, _ids([post])), 60, "the post pushed once the hook allows it")
+    assert_once(bare, _ids([post]))
