@@ -29,6 +29,7 @@ import yaml
 CONFIG_FILE = "mkdocs.yml"
 GUEST_DIRECTORY = ("contacts", "everyone", "names", "none")  # see generator.audiences.listed_people
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+BRANCH_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*(?<![./])$")  # a simple Git branch name
 DNS_NAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")  # a DKIM selector: one or more DNS labels
 
 
@@ -99,6 +100,10 @@ class Settings:
     imap_accounts: str = _setting(
         "", "YAML file of IMAP mailboxes the gateway reads mail from; relative to the root (empty: off)."
     )
+    remote: str = _setting(
+        "", "Git URL the gateway clones into state_dir and pushes its commits to (empty: commit in the root itself)."
+    )
+    branch: str = _setting("main", "Branch of the remote the gateway commits to and pushes.")
     # -- from mkdocs.yml itself, not the plugin
     site_name: str = "Intranet"
     site_url: str = ""
@@ -125,6 +130,8 @@ class Settings:
             raise ValueError("intranet setting 'dns_resolver' must be an IP address, IP:PORT or [IPv6]:PORT")
         if values.get("guest_directory", "contacts") not in GUEST_DIRECTORY:
             raise ValueError(f"intranet setting 'guest_directory' must be one of: {', '.join(GUEST_DIRECTORY)}")
+        if not BRANCH_RE.match(values.get("branch", "main")) or ".." in values.get("branch", ""):
+            raise ValueError("intranet setting 'branch' must be a branch name, such as main")
         for key in ("topics_per_page", "redelivery_days", "max_parse_seconds"):
             if values.get(key, 1) < 1:
                 raise ValueError(f"intranet setting {key!r} must be at least 1")

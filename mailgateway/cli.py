@@ -140,6 +140,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 
 def cmd_spool(args: argparse.Namespace) -> int:
+    from .pusher import read_status
     from .spool import Records, Spool
 
     root = Path(args.root).resolve()
@@ -157,6 +158,7 @@ def cmd_spool(args: argparse.Namespace) -> int:
         "failed": list(spool.failed()),
         "not_published": Records(state).tail(50, lambda r: r.get("outcome") not in ("published", "duplicate")),
         "imap": _imap_accounts(state),
+        "push": read_status(state),
     }
     if args.json:
         print(json.dumps(report, indent=1, ensure_ascii=False))
@@ -176,6 +178,11 @@ def cmd_spool(args: argparse.Namespace) -> int:
             f"  {record.get('time', '')}  {record.get('outcome', ''):<9} {record.get('reason', ''):<18} "
             f"{record.get('sender', '')}  {record.get('message_id', '')}"
         )
+    push = report["push"]
+    if push:
+        print(f"commits waiting to be pushed to {push.get('remote')} ({push.get('branch')}): {push.get('waiting', 0)}")
+        if push.get("error"):
+            print(f"  since {push.get('since', '?')}: {push['error']}")
     if report["imap"]:
         print("IMAP accounts:")
     for key, entry in report["imap"].items():
@@ -211,11 +218,11 @@ def _editor(root: Path) -> str:
 
 def cmd_moderate(args: argparse.Namespace) -> int:
     from .commands import Decision
+    from .remote import gateway_root
     from .spool import Spool
     from .worker import Worker
 
-    root = Path(args.root).resolve()
-    settings = read_settings(root)
+    root, settings = gateway_root(Path(args.root), read_settings(Path(args.root)))
     spool = Spool(root / settings.state_dir)
     held = {item["id"]: item for item in spool.held()}
     if args.moderate_command == "list":
@@ -246,10 +253,10 @@ def cmd_moderate(args: argparse.Namespace) -> int:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from .notify import Notifier
+    from .remote import gateway_root
     from .worker import Worker
 
-    root = Path(args.root).resolve()
-    settings = read_settings(root)
+    root, settings = gateway_root(Path(args.root), read_settings(Path(args.root)))
     notifier = Notifier(root, settings)
     waiting = len(notifier.digest_list.read_text().splitlines()) if notifier.digest_list.is_file() else 0
     if not args.send:
@@ -273,13 +280,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     from intranet.progress import Progress
 
     from .importer import Importer
+    from .remote import gateway_root
     from .store import StoreError
 
     root = Path(args.root).resolve()
     editor = _editor(root)
     name, _, address = editor.rpartition(" <")
     try:
-        importer = Importer(root, read_settings(root), args.community, (name, address.rstrip(">")))
+        root, settings = gateway_root(root, read_settings(root))  # with a remote: into the gateway's checkout
+        importer = Importer(root, settings, args.community, (name, address.rstrip(">")))
         summary = importer.run(Path(args.path), Progress(f"import {Path(args.path).name}", unit="B"))
     except (StoreError, OSError, ValueError) as exc:
         print(f"intranet import: error: {exc}", file=sys.stderr)

@@ -27,8 +27,11 @@ from intranet.settings import Settings
 from .imap import Intake
 from .notify import Notifier
 from .oneclick import OneClick
+from .pusher import Pusher
+from .remote import Remote, gateway_root, public_url
 from .spool import Envelope as SpoolEnvelope
 from .spool import Records, Spool
+from .store import git_ident
 from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -152,9 +155,15 @@ class Gateway:
         lmtp: str | None = None,
         model: Model | None = None,  # the process's model (``intranet up``); alone, the gateway keeps its own
     ) -> None:
-        self.root = Path(root).resolve()
+        self.root, settings = gateway_root(Path(root), settings)  # with a remote: the gateway's own checkout
         self.settings = settings
         self.worker = Worker(self.root, settings, model=model)
+        self.pusher: Pusher | None = None
+        if settings.remote:
+            remote = Remote(self.root, settings.remote, settings.branch)
+            email = git_ident(settings.gateway_name, settings.noreply)[1]
+            self.pusher = Pusher(remote, email, Path(settings.state_dir), self.worker.wake)
+            self.worker.pusher = self.pusher
         self.notifier = Notifier(self.root, settings, model=self.worker.model)
         self.worker.notifier = self.notifier
         self.worker.effects.wake_notifier = self.notifier.wake
@@ -179,6 +188,9 @@ class Gateway:
         self.worker.start()
         self.notifier.start()
         listening = []
+        if self.pusher is not None:
+            self.pusher.start()
+            listening.append(f"pushing to {public_url(self.settings.remote)} ({self.settings.branch})")
         try:
             for value, is_lmtp in ((self.smtp, False), (self.lmtp, True)):
                 if not value:
@@ -224,3 +236,5 @@ class Gateway:
         self.controllers.clear()
         self.worker.stop()
         self.notifier.stop()
+        if self.pusher is not None:
+            self.pusher.stop()

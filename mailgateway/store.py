@@ -453,25 +453,44 @@ class LooseBlobs:
         pass
 
 
-def _tree_with(repo: pygit2.Repository, tree: pygit2.Tree | None, files: dict[str, tuple[int, str]]) -> pygit2.Oid:
-    """The id of ``tree`` with ``files`` (path -> mode, blob) put in; only trees along those paths are new."""
+def _tree_with(
+    repo: pygit2.Repository, tree: pygit2.Tree | None, files: Mapping[str, tuple[int, str] | None]
+) -> pygit2.Oid:
+    """The id of ``tree`` with ``files`` (path -> mode, blob; None: removed) put in; only trees along
+    those paths are new (a folder left empty goes)."""
+    return _build(repo, tree, files)[0]
+
+
+def _build(
+    repo: pygit2.Repository, tree: pygit2.Tree | None, files: Mapping[str, tuple[int, str] | None]
+) -> tuple[pygit2.Oid, int]:
     builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
-    below: dict[str, dict[str, tuple[int, str]]] = {}
-    for path, (mode, blob) in files.items():
+    below: dict[str, dict[str, tuple[int, str] | None]] = {}
+    for path, entry in files.items():
         name, _, rest = path.partition("/")
         if rest:
-            below.setdefault(name, {})[rest] = (mode, blob)
+            below.setdefault(name, {})[rest] = entry
+        elif entry is None:
+            if builder.get(name) is not None:
+                builder.remove(name)
         else:
-            builder.insert(name, pygit2.Oid(hex=blob), mode)
+            builder.insert(name, pygit2.Oid(hex=entry[1]), entry[0])
     for name, inner in below.items():
         subtree = None
         if tree is not None and name in tree:
-            entry = tree[name]
-            if entry.type_str != "tree":
+            found = tree[name]
+            if found.type_str != "tree":
                 raise StoreError(f"cannot commit below {name!r}: it is a file in HEAD, not a folder")
-            subtree = repo[entry.id].peel(pygit2.Tree)
-        builder.insert(name, _tree_with(repo, subtree, inner), TREE)
-    return builder.write()
+            subtree = repo[found.id].peel(pygit2.Tree)
+        oid, size = _build(repo, subtree, inner)
+        if size:
+            builder.insert(name, oid, TREE)
+        elif builder.get(name) is not None:
+            builder.remove(name)
+    return builder.write(), len(builder)
+
+
+tree_with = _tree_with  # for replaying commits (mailgateway.replay)
 
 
 def _git(cwd: Path, env: dict[str, str], *args: str, stdin: str | None = None) -> None:

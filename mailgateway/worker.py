@@ -40,6 +40,7 @@ from .effects import Effects
 from .existing import existing_variant, foreign_texts
 from .parse import Inbound, parse_header
 from .reader import Reader
+from .remote import gateway_root, sync_work_tree
 from .routing import (
     COMMAND,
     DIGEST_REPLY,
@@ -76,7 +77,10 @@ class Worker(Runner):
         model: Model | None = None,  # the process's model; without one the worker keeps its own (no post text)
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        self.root = Path(root).resolve()
+        root, settings = gateway_root(Path(root), settings)  # with a remote: the gateway's own checkout
+        if settings.remote:
+            model = None  # the process's model reads the root; the gateway's follows its checkout
+        self.root = root
         self.settings = settings
         self.state_dir = self.root / settings.state_dir
         self.spool = Spool(self.state_dir)
@@ -110,6 +114,7 @@ class Worker(Runner):
         self._done: list[tuple[str, list[dict[str, Any]]]] = []  # this batch's finished keys and their records
         self._refusals: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()  # from the notifier's thread
         self._probed = ""
+        self.pusher: Any = None  # with a remote, the gateway's Pusher: told when a batch of commits is done
 
     # -- running ------------------------------------------------------------------
 
@@ -124,6 +129,8 @@ class Worker(Runner):
             return False
         self._lock_file = handle
         self.store.recover()  # a gateway that died mid-batch left the index behind its commits
+        if self.settings.remote:  # the branch may have moved on without its files (see mailgateway.replay)
+            sync_work_tree(self.root, "", self.store.head())
         return True
 
     def start(self) -> None:
@@ -180,6 +187,8 @@ class Worker(Runner):
             if key:
                 self.spool.finish(key)
                 self._not_before.pop(key, None)
+        if self.pusher is not None:
+            self.pusher.between_batches()
 
     def _record(self, **record: Any) -> None:
         """Note an outcome; it is written when the batch ends (see :meth:`run_once`)."""
