@@ -6,9 +6,8 @@ outcome is recorded: ``published``, ``duplicate``, ``held``, ``rejected`` or
 message leaves the spool only after that. A worker that crashes half way
 runs the message again on restart: writing the post is idempotent and a
 post already committed is recognised by its path (from the Message-ID) and
-its content hash, so nothing is posted twice.
-
-One worker per state folder at a time (an exclusive lock file).
+its content hash, so nothing is posted twice. One worker per state folder
+at a time (an exclusive lock file).
 """
 
 from __future__ import annotations
@@ -78,8 +77,7 @@ class Worker(Runner):
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         root, settings = gateway_root(Path(root), settings)  # with a remote: the gateway's own checkout
-        if settings.remote:
-            model = None  # the process's model reads the root; the gateway's follows its checkout
+        model = None if settings.remote else model  # with a remote the gateway's model follows its checkout
         self.root = root
         self.settings = settings
         self.state_dir = self.root / settings.state_dir

@@ -46,7 +46,8 @@ def test_the_gateway_and_an_editor_push_while_mail_arrives(tmp_path: Path) -> No
     messages = [mail(subject=f"Busy day {n}", body=f"Message {n}.") for n in range(50)]
     ids = [m["Message-ID"] for m in messages]
     pages = {
-        f"people/guest-{n}.yml": f"name: Guest {n}\nemails: [guest{n}@example.org]\nkind: staff\n" for n in range(8)
+        f"people/guest-{n}.yml": f"name: Guest {n}\nemails: [guest{n}@example.org]\nkind: staff\norganisation: Example Health\n"
+        for n in range(8)
     }
 
     def edit() -> None:
