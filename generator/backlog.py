@@ -19,18 +19,21 @@ from __future__ import annotations
 from intranet.model import Change, Pair, merged
 
 PART = 5  # posts: a change with more waits, and is applied this many at a time
+MOST = 100  # posts applied at once: the rest of a burst of small changes goes first at the next turn
 
 
 class Backlog:
     """Changes received but not applied yet (see the module's docstring)."""
 
-    def __init__(self, part: int = PART, whole_above: int | None = None) -> None:
+    def __init__(self, part: int = PART, whole_above: int | None = None, most: int = MOST) -> None:
         self.part = part
+        self.most = most  # posts applied at once: more, from a burst of mail, wait
         self.whole_above = whole_above  # a change with more posts is applied whole (it makes a full build)
         self.waiting: Change | None = None  # posts of big changes, not applied yet
+        self.overflow: Change | None = None  # small changes beyond ``most``: applied first at the next turn
 
     def __bool__(self) -> bool:
-        return self.waiting is not None
+        return self.waiting is not None or self.overflow is not None
 
     @property
     def waiting_posts(self) -> int:
@@ -49,11 +52,23 @@ class Backlog:
                 now.append(Change(change.seq, structure=list(change.structure)))
             posts = Change(change.seq, posts=change.posts, forced=set(change.forced))
             self.waiting = posts if self.waiting is None else merged([self.waiting, posts])
+        if self.overflow is not None:
+            now.insert(0, self.overflow)
+            self.overflow = None
         if not now:
             return None
         result = merged(now)
+        whole = self.whole_above is not None and any(c.post_count > self.whole_above for c in now)
+        if not whole and result.post_count > self.most:  # a burst of mail: the rest goes first next time
+            result, self.overflow = _split(result, self.most)
         if self.waiting is not None:
-            newer = {relpath for pairs in result.posts.values() for relpath in pairs}
+            newer = {
+                relpath
+                for c in (result, self.overflow)
+                if c is not None
+                for pairs in c.posts.values()
+                for relpath in pairs
+            }
             self.waiting = _without(self.waiting, newer)
         return result
 
@@ -73,6 +88,20 @@ class Backlog:
                 part.posts[slug] = mine
         self.waiting = _without(waiting, taken)
         return part
+
+
+def _split(change: Change, count: int) -> tuple[Change, Change]:
+    """The first ``count`` posts of ``change`` (with what it did to people and settings), and the rest."""
+    first = Change(change.seq, structure=list(change.structure))
+    rest = Change(change.seq)
+    for n, (slug, relpath, pair) in enumerate(
+        sorted((slug, relpath, pair) for slug, pairs in change.posts.items() for relpath, pair in pairs.items())
+    ):
+        into = first if n < count else rest
+        into.posts.setdefault(slug, {})[relpath] = pair
+        if relpath in change.forced:
+            into.forced.add(relpath)
+    return first, rest
 
 
 def _topic(pair: Pair) -> str:

@@ -137,7 +137,7 @@ class Rebuilder:
         try:
             again = bool(self._retry_at) and not self.builder.background  # a full build covers the changes too
             if again:
-                self.backlog.waiting = None  # (the model has them all)
+                self.backlog.waiting = self.backlog.overflow = None  # (the model has them all)
             else:  # new mail first, then a part of a big change, if any waits
                 now = self.backlog.add(changes)
                 if now is not None:

@@ -72,3 +72,23 @@ def test_big_changes_merge_while_they_wait() -> None:
     assert backlog.waiting is not None and backlog.waiting.seq == 3
     assert backlog.waiting.posts["c"]["a"][1] is None
     assert backlog.waiting_posts == 22
+
+
+def test_a_burst_of_small_changes_goes_in_turns_and_never_makes_a_full_build() -> None:
+    backlog = Backlog(part=5, whole_above=500, most=100)
+    burst = [change(n, f"m{n:04d}", topic=f"<t{n}@x>") for n in range(1, 351)]
+    first = backlog.add(burst)
+    assert first is not None and first.post_count == 100 and backlog
+    later = backlog.add([change(400, "m0300", "new")])  # (m0300 again: its newest state)
+    assert later is not None and later.post_count == 100
+    assert relpaths(later)[0] == "m0101"  # what waited goes first
+    rest = [backlog.add([]) for _ in range(3)]
+    assert [c.post_count if c else 0 for c in rest] == [100, 51, 0] and not backlog
+    seen = relpaths(first) + relpaths(later) + relpaths(rest[0]) + relpaths(rest[1])
+    assert sorted(seen) == sorted({*(f"m{n:04d}" for n in range(1, 351)), "new"})
+
+
+def test_one_change_big_enough_for_a_full_build_is_not_cut() -> None:
+    backlog = Backlog(part=5, whole_above=500, most=100)
+    now = backlog.add([change(1, *[f"p{n}" for n in range(600)]), change(2, "mail")])
+    assert now is not None and now.post_count == 601 and not backlog
