@@ -269,10 +269,20 @@ class Builder:
             edited = self._edit(structure)
             if edited not in ("updated", "nothing") and not self.background:
                 return edited
-        if change.post_count > FULL_BUILD_ABOVE:
+        if change.post_count > FULL_BUILD_ABOVE and self._differing(change) > FULL_BUILD_ABOVE:
             log.info("%d posts changed: full build", change.post_count)
             return self.rebuild()
         return self._update_posts(change, edited)
+
+    def _differing(self, change: Change) -> int:
+        """How many of ``change``'s posts differ from what the trees show (a change read twice: none)."""
+        shown = self.posts
+        return sum(
+            1
+            for slug, pairs in change.posts.items()
+            for relpath, (_, post) in pairs.items()
+            if post is None or (old := shown.get(slug, {}).get(relpath)) is None or not _same_post(post, old)
+        )
 
     def _update_posts(self, change: Change, edited: str = "nothing") -> str:
         changed: dict[str, dict[str, Pair]] = {}  # community -> relpath -> (old post, new post)
