@@ -269,10 +269,16 @@ class Builder:
             edited = self._edit(structure)
             if edited not in ("updated", "nothing") and not self.background:
                 return edited
-        if change.post_count > FULL_BUILD_ABOVE and self._differing(change) > FULL_BUILD_ABOVE:
+        if change.post_count > self.full_build_above and self._differing(change) > self.full_build_above:
             log.info("%d posts changed: full build", change.post_count)
             return self.rebuild()
         return self._update_posts(change, edited)
+
+    @property
+    def full_build_above(self) -> int:
+        """Changed posts above which a full build is cheaper than updating: a tenth of the posts shown, at
+        least :data:`FULL_BUILD_ABOVE` (an update's cost follows the change, a full build's the intranet)."""
+        return max(FULL_BUILD_ABOVE, sum(len(posts) for posts in self.posts.values()) // 10)
 
     def _differing(self, change: Change) -> int:
         """How many of ``change``'s posts differ from what the trees show (a change read twice: none)."""

@@ -139,6 +139,7 @@ class Rebuilder:
             if again:
                 self.backlog.waiting = self.backlog.overflow = None  # (the model has them all)
             else:  # new mail first, then a part of a big change, if any waits
+                self.backlog.whole_above = self.builder.full_build_above
                 now = self.backlog.add(changes)
                 if now is not None:
                     done = self.builder.apply(now)

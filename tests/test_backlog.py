@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from generator.backlog import Backlog
+from generator.builder import FULL_BUILD_ABOVE, Builder
 from intranet.model import Change
 
 
@@ -92,3 +94,13 @@ def test_one_change_big_enough_for_a_full_build_is_not_cut() -> None:
     backlog = Backlog(part=5, whole_above=500, most=100)
     now = backlog.add([change(1, *[f"p{n}" for n in range(600)]), change(2, "mail")])
     assert now is not None and now.post_count == 601 and not backlog
+
+
+def test_a_full_build_takes_over_at_a_tenth_of_the_posts_shown(tmp_path: Path) -> None:
+    builder = Builder(tmp_path)
+    try:
+        assert builder.full_build_above == FULL_BUILD_ABOVE  # a small intranet: a full build is quick
+        builder.posts = {"a": dict.fromkeys(map(str, range(12_000))), "b": dict.fromkeys(map(str, range(8_000)))}
+        assert builder.full_build_above == 2_000  # a large one: updates are cheaper, up to a tenth of it
+    finally:
+        builder.close()
