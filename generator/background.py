@@ -46,6 +46,7 @@ from typing import IO, Any
 
 from intranet.format import Community, Intranet, Person, Post
 from intranet.model import Change
+from intranet.processes import alive
 
 log = logging.getLogger(__name__)
 
@@ -260,18 +261,8 @@ def discard_leftovers(site_dir: Path) -> None:
     but not yet removed, and staging folders of build processes that no longer run."""
     for path in site_dir.parent.glob(f".{site_dir.name}.building-*"):
         pid = path.name.rsplit("-", 1)[1]
-        if ".old-" not in path.name and (not pid.isdigit() or _alive(int(pid))):
+        if ".old-" not in path.name and (not pid.isdigit() or alive(int(pid))):
             continue
         with contextlib.suppress(OSError):
             log.info("removing %s, left by an earlier run", path.name)
             discard_later(path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

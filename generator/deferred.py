@@ -46,9 +46,6 @@ class Deferred:
             self._waiting += [(state, kind, name, n) for name in sorted(numbers) for n in sorted(numbers[name])]
             numbers.clear()
 
-    def clear(self) -> None:
-        self._waiting.clear()
-
     def render(self, live: list[TreeState]) -> int:
         """Render the next :data:`PART` waiting pages into their trees, if ``live``; how many were planned."""
         trees = {id(state) for state in live}

@@ -132,28 +132,32 @@ class Rebuilder:
         if path is not None:
             log.info("saved the trees' state for the next start: %s", path)
 
+    def _take_turn(self, changes: list[Change]) -> str:
+        """New mail first, then a part of a big change and a part of an edit's pages, if any wait."""
+        done = "nothing"
+        self.backlog.whole_above = self.builder.full_build_above
+        now = self.backlog.add(changes)
+        if now is not None:
+            done = self.builder.apply(now)
+        part = self.backlog.next_part()
+        if part is not None:
+            parted = self.builder.apply(part)
+            done = parted if parted != "nothing" else done
+            log.info("%d post(s) of a big change applied, %d wait", part.post_count, self.backlog.waiting_posts)
+        if self.builder.deferred:
+            rendered = self.builder.render_deferred()
+            done = "updated" if done == "nothing" else done
+            log.info("%d page(s) rendered again after an edit, %d wait", rendered, len(self.builder.deferred))
+        return done
+
     def _bring_up_to_date(self, changes: list[Change], rebuild: bool = False) -> None:
         done = "nothing"
         try:
             again = bool(self._retry_at) and not self.builder.background  # a full build covers the changes too
             if again:
                 self.backlog.waiting = self.backlog.overflow = None  # (the model has them all)
-            else:  # new mail first, then a part of a big change, if any waits
-                self.backlog.whole_above = self.builder.full_build_above
-                now = self.backlog.add(changes)
-                if now is not None:
-                    done = self.builder.apply(now)
-                part = self.backlog.next_part()
-                if part is not None:
-                    parted = self.builder.apply(part)
-                    done = parted if parted != "nothing" else done
-                    log.info("%d post(s) of a big change applied, %d wait", part.post_count, self.backlog.waiting_posts)
-                if self.builder.deferred:  # (after an edit of people: their topic pages, a part at a time)
-                    rendered = self.builder.render_deferred()
-                    done = "updated" if done == "nothing" else done
-                    log.info(
-                        "%d topic page(s) rendered again after an edit, %d wait", rendered, len(self.builder.deferred)
-                    )
+            else:
+                done = self._take_turn(changes)
             if rebuild or again:
                 self._retry_at = 0.0
                 done = self.builder.rebuild()

@@ -83,6 +83,7 @@ import pygit2
 
 from intranet.errors import StoreError
 from intranet.gitrepo import discover, file_at
+from intranet.processes import alive
 
 from .gitpack import BlobPack
 
@@ -290,7 +291,7 @@ class Store:
         if not head.startswith(LOCK_MARKER):
             return 0
         pid = int(head.rsplit(" ", 1)[-1]) if head.rsplit(" ", 1)[-1].isdigit() else 0
-        if pid and pid != os.getpid() and _alive(pid):
+        if pid and pid != os.getpid() and alive(pid):
             log.warning("%s is held by a running gateway (pid %d): left alone", self.lock_path, pid)
             return 0
         entries: dict[str, tuple[int, str]] = {}
@@ -497,13 +498,3 @@ def _git(cwd: Path, env: dict[str, str], *args: str, stdin: str | None = None) -
     result = subprocess.run(["git", *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True)
     if result.returncode != 0:
         raise StoreError(f"git {args[0]} failed: {result.stderr.strip()}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
