@@ -397,10 +397,8 @@ def free_port() -> int:
 def start_gateway(root: Path, port: int, log: Path, http: int | None = None) -> tuple[subprocess.Popen, float]:
     """``intranet gateway`` on ``port``; with ``http``, ``intranet up`` (the site too) instead."""
     started = time.perf_counter()
-    command = [sys.executable, "-m", "intranet.cli", "gateway", "--root", str(root), "--smtp", f"127.0.0.1:{port}"]
-    if http is not None:
-        command[3] = "up"
-        command += ["--http", f"127.0.0.1:{http}"]
+    site = ["up", "--http", f"127.0.0.1:{http}"] if http is not None else ["gateway"]
+    command = [sys.executable, "-m", "intranet.cli", *site, "--root", str(root), "--smtp", f"127.0.0.1:{port}"]
     process = subprocess.Popen(
         command + ["--lmtp", ""],
         stdout=subprocess.DEVNULL,

@@ -34,7 +34,6 @@ import argparse
 import email.utils
 import os
 import random
-import signal
 import smtplib
 import statistics
 import subprocess
@@ -49,7 +48,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import build_bench  # noqa: E402
-from proctree import Sampler  # noqa: E402
+from proctree import Sampler, stop  # noqa: E402
 from reply_latency import fetch, free_port, up_command  # noqa: E402
 
 from intranet.format import path_key, post_relpath  # noqa: E402
@@ -241,11 +240,7 @@ def main() -> int:
             print(f"after the swap, {kept} of {sent} messages are still on their pages", flush=True)
     finally:
         sampler.stop()
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            up.kill()
+        stop(up)
         log.close()
     print()
     report("all messages", list(probes.latencies.values()))

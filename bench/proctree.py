@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,3 +63,12 @@ class Sampler:
             self.rss = max(self.rss, sum(s[0] for s in sizes))
             self.pss = max(self.pss, sum(s[1] for s in sizes))
             self.processes = max(self.processes, len(pids))
+
+
+def stop(process: subprocess.Popen, timeout: float = 120) -> None:
+    """Stop ``intranet up`` as Ctrl-C does (it saves its trees), or kill it after ``timeout`` seconds."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -30,7 +30,6 @@ import argparse
 import os
 import random
 import shutil
-import signal
 import smtplib
 import subprocess
 import sys
@@ -46,7 +45,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import build_bench  # noqa: E402
 from mail_to_page import DOMAIN, message, prepare  # noqa: E402
-from proctree import Sampler  # noqa: E402
+from proctree import Sampler, stop  # noqa: E402
 from reply_latency import free_port, up_command  # noqa: E402
 
 from intranet.format import path_key, post_relpath  # noqa: E402
@@ -132,11 +131,7 @@ def run_case(root: Path, case: str, code: Path, timeout: float, log_path: Path) 
                 time.sleep(0.05)
         finally:
             sampler.stop()
-            up.send_signal(signal.SIGINT)
-            try:
-                up.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                up.kill()
+            stop(up)
     times["peak rss (MB)"] = sampler.rss / 1024
     times["peak pss (MB)"] = sampler.pss / 1024
     times["processes"] = sampler.processes
