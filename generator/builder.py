@@ -122,6 +122,7 @@ class Builder:
         self.posts: dict[str, dict[str, Post]] = {}  # community -> relpath -> post
         self.intranet: Intranet | None = None
         self.settings: Settings | None = None
+        self.secret_dir: Path | None = None  # where the reply-address secret is (default: the root's state_dir)
         self.problems: list[str] = []
         self._docs_dir = Path(tempfile.mkdtemp(prefix="intranet-nodocs-"))  # MkDocs' docs_dir: always empty
         self.background = background  # full builds in a child process while updates go on (``intranet up``)
@@ -185,7 +186,7 @@ class Builder:
             if not trees:
                 known = ", ".join(t.name for t in plan_trees(intranet))
                 raise BuildError(f"no audience {audience!r}; this intranet's trees are: {known}")
-        secret = load_secret(self.root / settings.state_dir)
+        secret = load_secret(self.secret_dir or self.root / settings.state_dir)
         return Staged(intranet, seq, settings, problems, trees, [], staging, audience, started, secret, directory_urls)
 
     def plan_states(self, staged: Staged) -> None:

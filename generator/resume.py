@@ -53,7 +53,7 @@ def save_trees(builder: Builder) -> Path | None:
         return None
     trees = [(s.tree, s.site, s.digests, s.pages, s.files, s.search, s.sitemap) for s in builder.states]
     shown = replace(builder.intranet, posts=[p for posts in builder.posts.values() for p in posts.values()])
-    secret = load_secret(builder.root / builder.settings.state_dir)
+    secret = load_secret(builder.secret_dir or builder.root / builder.settings.state_dir)
     return save(builder.site_dir, fingerprint(builder.root, secret), shown, trees)
 
 
@@ -63,7 +63,7 @@ def resume_trees(builder: Builder) -> str | None:
     if not (builder.site_dir / STATE_FILE).is_file():
         return None
     settings, _ = read_settings_of(builder.root, builder.docs_dir)
-    secret = load_secret(builder.root / settings.state_dir)
+    secret = load_secret(builder.secret_dir or builder.root / settings.state_dir)
     with builder.model.lock:
         if not builder.model.loaded:
             builder.model.load()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from intranet.model import Change, Model
+from intranet.settings import read_settings
 
 from .audiences import plan_trees
 from .background import discard_leftovers
@@ -238,7 +239,9 @@ class SiteService:
         self.http_address = http_address
         self.audience = audience
         self.model = model
-        self.builder = Builder(root, self.site_dir, model, background=True)
+        # The content is the model's (with a remote, the gateway's checkout); the site and secret the root's.
+        self.builder = Builder(model.root, self.site_dir, model, background=True)
+        self.builder.secret_dir = root / read_settings(root).state_dir
         self.rebuilder = Rebuilder(self.builder)
         model.subscribe(self.rebuilder.take)  # before the first build: no change falls between
         self.server: http.server.ThreadingHTTPServer | None = None

@@ -14,7 +14,10 @@ from typing import Any, Protocol
 
 from . import __version__
 from .errors import IntranetError
+from .follow import Follower, notify, notify_url
+from .gitrepo import find_repository
 from .model import Model
+from .settings import Settings, content_root, read_settings
 from .watch import Watcher
 
 log = logging.getLogger("intranet")
@@ -23,7 +26,8 @@ Command = Callable[[argparse.Namespace], int]
 
 
 class Service(Protocol):
-    """Something `intranet up` runs beside the site (the mail gateway)."""
+    """Something `intranet up` runs beside the site (the mail gateway). One that has a
+    ``remote_moved()`` method is told when ``intranet notify`` says the remote moved."""
 
     def start(self) -> list[str]: ...
 
@@ -79,7 +83,16 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         "author was told. Reads every file, as `intranet check` does.",
     )
     status.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
-    commands: dict[str, Command] = {"up": cmd_up, "status": cmd_status}
+    notify = sub.add_parser(
+        "notify",
+        help="tell a running `intranet up` that the remote moved (for a post-receive hook or a webhook)",
+        description="Tell `intranet up` that the remote's branch moved, so it fetches it now instead of at its "
+        "next poll_seconds. On the machine of `intranet up`, it touches a file in state_dir; with --url, it sends "
+        "an HTTP POST to the notify_http address of an `intranet up` elsewhere.",
+    )
+    notify.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+    notify.add_argument("--url", default="", help="POST to this URL (an `intranet up`'s notify_http) instead")
+    commands: dict[str, Command] = {"up": cmd_up, "status": cmd_status, "notify": cmd_notify}
     for plugin in plugins():
         commands.update(plugin.add_commands(sub))
         plugin.add_up_arguments(up)
@@ -151,13 +164,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve()
     signals = StopSignals(interrupt_until_running=True)
     signals.install()
-    model = Model(root)
-    watcher = Watcher(root, model)
+    follower: Follower | Watcher | None = None
     services: list[Service] = []
     try:
+        settings = read_settings(root)
+        model = Model(content_root(root, settings))  # with a remote: the gateway's checkout (it clones it)
         made = [s for plugin in plugins() if (s := plugin.up_service(args, root, model)) is not None]
         model.load_structure()  # communities and people: enough to take mail and serve the last site
-        watcher.start()  # before the posts are read: no write falls between the first read and the watch
+        follower = _follower(root, settings, model, made)
+        for line in follower.start():  # before the posts are read: no commit falls between the two
+            log.info("started %s", line)
         for service in made:
             if signals.stopped:
                 break
@@ -172,14 +188,44 @@ def cmd_up(args: argparse.Namespace) -> int:
             signals.wait()
         log.info("stopping")
         return 0
-    except (RuntimeError, OSError, IntranetError) as exc:
+    except (RuntimeError, OSError, ValueError, IntranetError) as exc:
         log.error("could not start: %s", exc)
         return 1
     finally:
         for service in reversed(services):
             service.stop()
-        watcher.stop()
+        if follower is not None:
+            follower.stop()
         signals.restore()
+
+
+def _follower(root: Path, settings: Settings, model: Model, services: list[Service]) -> Follower | Watcher:
+    """Commits feed the model (:mod:`intranet.follow`); the files only where there is no Git repository."""
+    repo = find_repository(model.root)
+    if repo is None or Path(repo.workdir or "").resolve() != model.root:
+        if settings.remote:
+            raise RuntimeError(f"no checkout of {settings.remote} at {model.root}: the gateway makes it")
+        log.info("%s is not a Git repository's work tree: following its files as they are saved", root)
+        return Watcher(root, model)
+    pokes = [poke for service in services if (poke := getattr(service, "remote_moved", None)) is not None]
+    if settings.remote and not pokes:
+        raise RuntimeError("with a remote, the gateway fetches what the site shows: run it without --no-gateway")
+    address = host_port(settings.notify_http) if settings.notify_http else None
+    return Follower(model, root / settings.state_dir, not settings.remote, pokes, address)
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    """Tell `intranet up` that the remote moved (:mod:`intranet.follow`)."""
+    if args.url:
+        try:
+            status = notify_url(args.url)
+        except OSError as exc:
+            print(f"intranet notify: {args.url}: {exc}", file=sys.stderr)
+            return 1
+        return 0 if status < 300 else 1
+    root = Path(args.root).resolve()
+    notify(root / read_settings(root).state_dir)
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 CONFIG_FILE = "mkdocs.yml"
+CHECKOUT = "checkout"  # with a remote: the gateway's checkout, under state_dir, which the site reads too
 GUEST_DIRECTORY = ("contacts", "everyone", "names", "none")  # see generator.audiences.listed_people
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 BRANCH_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*(?<![./])$")  # a simple Git branch name
@@ -104,6 +105,12 @@ class Settings:
         "", "Git URL the gateway clones into state_dir and pushes its commits to (empty: commit in the root itself)."
     )
     branch: str = _setting("main", "Branch of the remote the gateway commits to and pushes.")
+    poll_seconds: int = _setting(
+        30, "With a remote: how often it is fetched when no `intranet notify` said it moved (seconds)."
+    )
+    notify_http: str = _setting(
+        "", "Where `intranet up` takes a Git host's webhook saying the remote moved (HOST:PORT; empty: off)."
+    )
     # -- from mkdocs.yml itself, not the plugin
     site_name: str = "Intranet"
     site_url: str = ""
@@ -132,7 +139,7 @@ class Settings:
             raise ValueError(f"intranet setting 'guest_directory' must be one of: {', '.join(GUEST_DIRECTORY)}")
         if not BRANCH_RE.match(values.get("branch", "main")) or ".." in values.get("branch", ""):
             raise ValueError("intranet setting 'branch' must be a branch name, such as main")
-        for key in ("topics_per_page", "redelivery_days", "max_parse_seconds"):
+        for key in ("topics_per_page", "redelivery_days", "max_parse_seconds", "poll_seconds"):
             if values.get(key, 1) < 1:
                 raise ValueError(f"intranet setting {key!r} must be at least 1")
         return cls(**values, site_name=site_name, site_url=site_url or "")
@@ -140,6 +147,13 @@ class Settings:
     @property
     def noreply(self) -> str:
         return self.notice_from or f"intranet-noreply@{self.mail_domain}"
+
+
+def content_root(root: Path | str, settings: Settings) -> Path:
+    """Where the content the intranet serves is read: the root, or with a remote the gateway's checkout
+    of it (only commits change that one, so readers and mail see committed content only)."""
+    root = Path(root).resolve()
+    return root / settings.state_dir / CHECKOUT if settings.remote else root
 
 
 def resolver_address(value: str) -> tuple[str, int] | None:

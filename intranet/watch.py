@@ -1,4 +1,4 @@
-"""The work tree's writes, as paths for the model (``intranet up``).
+"""The files' writes, as paths for the model (``intranet up`` on a folder that is not a Git work tree).
 
 Changes are noticed with watchdog on ``communities/``, ``people/`` and
 ``mkdocs.yml`` (an editor saving a file, a ``git pull`` or checkout, the
@@ -60,7 +60,7 @@ class Watcher(FileSystemEventHandler):
         self._thread = threading.Thread(target=self._run, name="watcher", daemon=True)
         self._observer = Observer()
 
-    def start(self) -> None:
+    def start(self) -> list[str]:
         for name in WATCHED:
             path = Path(self.root) / name
             if path.is_dir():
@@ -68,6 +68,7 @@ class Watcher(FileSystemEventHandler):
         self._observer.schedule(self, self.root, recursive=False, event_filter=WRITES)  # mkdocs.yml
         self._observer.start()
         self._thread.start()
+        return []
 
     def stop(self) -> None:
         self._stop.set()

@@ -13,8 +13,9 @@ does what :func:`mailgateway.pushplan.plan` says:
   up to :data:`~mailgateway.pushplan.MAX_RETRY` seconds, and the log and
   ``intranet spool list`` say how many commits wait (``<state_dir>/push.json``).
 
-When idle it fetches every :data:`FETCH_SECONDS`, so editors' commits (a new
-community, a person's new address) reach the gateway's checkout and model.
+When idle it fetches every ``poll_seconds``, or at once when told the remote
+moved (:meth:`Pusher.fetch_soon`: ``intranet notify``, see :mod:`intranet.follow`),
+so editors' commits reach the gateway's checkout, its model and the site.
 
 Nothing is pushed twice and nothing lost across a crash: what waits is simply
 the gateway's branch ahead of the remote's, in its checkout on disk; a push is
@@ -36,28 +37,38 @@ from pathlib import Path
 import pygit2
 
 from intranet.errors import StoreError
+from intranet.settings import Settings
 
 from .pushplan import FAILED, FORWARD, IDLE, PUSH, PUSHED, REFUSED, REJECTED, REPLAY, plan, retry_delay
 from .remote import Remote, public_url
 from .replay import integrate
 from .runner import Runner
 from .spool import write_durably
+from .store import git_ident
 
 log = logging.getLogger(__name__)
 
-FETCH_SECONDS = 30.0  # how often an idle pusher looks for editors' commits on the remote
 STATUS_FILE = "push.json"
 
 
 class Pusher(Runner):
     name = "pusher"
 
-    def __init__(self, remote: Remote, gateway_email: str, state_dir: Path, wake_worker: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        remote: Remote,
+        settings: Settings,
+        wake_worker: Callable[[], None],
+        follow: Callable[[], object] = lambda: None,
+    ) -> None:
         super().__init__()
         self.remote = remote
-        self.gateway_email = gateway_email
-        self.state_dir = Path(state_dir)
+        self.gateway_email = git_ident(settings.gateway_name, settings.noreply)[1]
+        remote.committer = self.gateway_email
+        self.state_dir = Path(settings.state_dir)
+        self.poll_seconds = float(settings.poll_seconds)
         self.wake_worker = wake_worker
+        self.follow = follow  # the worker's model reads what moved (in the worker's thread)
         self.wanted = threading.Event()  # the worker should bring the branch onto the remote's
         self._failures = 0
         self._failing_since = ""
@@ -80,6 +91,12 @@ class Pusher(Runner):
                 return
             if moved is not None:
                 log.info("checkout moved from %s to %s", moved[0][:12], moved[1][:12])
+                self.follow()  # now that the files are there too
+        self.wake()
+
+    def fetch_soon(self) -> None:
+        """The remote moved (``intranet notify``): fetch it now, not at the next poll."""
+        self._fetched = float("-inf")
         self.wake()
 
     # -- in the pusher's thread ------------------------------------------------------
@@ -93,7 +110,7 @@ class Pusher(Runner):
         action = plan(heads)
         if action == IDLE:
             self._report(0, "")
-            if now - self._fetched >= FETCH_SECONDS:
+            if now - self._fetched >= self.poll_seconds:
                 return self._fetch() and plan(self.remote.heads()) != IDLE
             return False
         if action in (FORWARD, REPLAY):

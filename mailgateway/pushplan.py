@@ -7,7 +7,10 @@ the gateway's branch (``local``), the remote's branch as last fetched
 (``remote``) and their merge base (``base``):
 
 - ``local == remote``: nothing to do (:data:`IDLE`);
-- the remote's branch is behind ours (``base == remote``): push (:data:`PUSH`);
+- the remote's branch is behind ours (``base == remote``): push (:data:`PUSH`),
+  unless some commits ahead are not our own (``strangers``: an editor's
+  commit that a force-push took off the remote after we had it): then replay
+  ours on the remote's (:data:`REPLAY`), which leaves those out;
 - ours is behind the remote's, with nothing of our own (``base == local``):
   move ours to theirs (:data:`FORWARD`);
 - both moved: replay our own commits on the remote's (:data:`REPLAY`), then push.
@@ -47,6 +50,7 @@ class Heads:
     local: str  # the gateway's branch ("" before its first commit)
     remote: str  # the remote's branch as last fetched ("" when it has none)
     base: str  # their merge base ("" when they share no history)
+    strangers: bool = False  # ours is ahead with commits not our own: a force-push dropped them
 
 
 def plan(heads: Heads) -> str:
@@ -54,7 +58,7 @@ def plan(heads: Heads) -> str:
     if heads.local == heads.remote:
         return IDLE
     if not heads.remote or heads.base == heads.remote:
-        return PUSH
+        return REPLAY if heads.strangers and heads.remote else PUSH
     if not heads.local or heads.base == heads.local:
         return FORWARD
     return REPLAY

@@ -27,13 +27,12 @@ from pathlib import Path
 import pygit2
 
 from intranet.errors import StoreError
-from intranet.settings import Settings
+from intranet.settings import Settings, content_root
 
 from .pushplan import FAILED, PUSHED, REFUSED, REJECTED, Heads
 
 log = logging.getLogger(__name__)
 
-CHECKOUT = "checkout"  # the gateway's checkout, under state_dir
 ORIGIN = "origin"
 RACES = ("failed to update ref", "cannot lock ref", "incorrect old value")  # the remote's ref moved under a push
 TIMEOUT = 300  # seconds a fetch or push may take before it counts as failed
@@ -50,7 +49,7 @@ def gateway_root(root: Path, settings: Settings) -> tuple[Path, Settings]:
     if not settings.remote:
         return root, settings
     state_dir = root / settings.state_dir
-    checkout = state_dir / CHECKOUT
+    checkout = content_root(root, settings)
     if root == checkout:
         return root, settings  # already the checkout's
     imap = settings.imap_accounts
@@ -75,6 +74,7 @@ class Remote:
         self.branch = branch
         self.local = f"refs/heads/{branch}"
         self.tracking = f"refs/remotes/{ORIGIN}/{branch}"
+        self.committer = ""  # the gateway's committer address: its own commits (see heads)
 
     def clone(self) -> None:
         """Clone the remote's branch into the checkout, unless it is there (then only its URL is set)."""
@@ -136,11 +136,15 @@ class Remote:
         """The gateway's branch, the remote's as last fetched, and their merge base."""
         repo = repo or self.repo()
         local, remote = _target(repo, self.local), _target(repo, self.tracking)
-        base = ""
+        base, strangers = "", False
         if local and remote and local != remote:
             found = repo.merge_base(pygit2.Oid(hex=local), pygit2.Oid(hex=remote))
             base = str(found) if found is not None else ""
-        return Heads(local, remote, base)
+        if base and base == remote and self.committer:  # ahead: only with commits of our own?
+            walker = repo.walk(pygit2.Oid(hex=local))
+            walker.hide(pygit2.Oid(hex=remote))
+            strangers = any(c.committer.email.lower() != self.committer.lower() for c in walker)
+        return Heads(local, remote, base, strangers)
 
     def waiting(self, repo: pygit2.Repository | None = None) -> int:
         """Commits on the gateway's branch that the remote (as last fetched) does not have."""

@@ -31,7 +31,6 @@ from .pusher import Pusher
 from .remote import Remote, gateway_root, public_url
 from .spool import Envelope as SpoolEnvelope
 from .spool import Records, Spool
-from .store import git_ident
 from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -161,8 +160,7 @@ class Gateway:
         self.pusher: Pusher | None = None
         if settings.remote:
             remote = Remote(self.root, settings.remote, settings.branch)
-            email = git_ident(settings.gateway_name, settings.noreply)[1]
-            self.pusher = Pusher(remote, email, Path(settings.state_dir), self.worker.wake)
+            self.pusher = Pusher(remote, settings, self.worker.wake, self.worker.model)
             self.worker.pusher = self.pusher
         self.notifier = Notifier(self.root, settings, model=self.worker.model)
         self.worker.notifier = self.notifier
@@ -217,6 +215,11 @@ class Gateway:
         self.worker.wake()  # anything left in the spool from before
         log.info("gateway for @%s: %s", self.settings.mail_domain, ", ".join(listening) or "no listener")
         return listening
+
+    def remote_moved(self) -> None:
+        """``intranet notify``: the remote's branch moved (see :mod:`intranet.follow`)."""
+        if self.pusher is not None:
+            self.pusher.fetch_soon()
 
     def mails(self) -> set[str]:
         """The community addresses (local parts) mail is taken for."""

@@ -77,7 +77,6 @@ class Worker(Runner):
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         root, settings = gateway_root(Path(root), settings)  # with a remote: the gateway's own checkout
-        model = None if settings.remote else model  # with a remote the gateway's model follows its checkout
         self.root = root
         self.settings = settings
         self.state_dir = self.root / settings.state_dir

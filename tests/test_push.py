@@ -267,3 +267,21 @@ def test_a_push_the_remotes_hook_refuses_waits_and_goes_once_the_hook_allows_it(
         hook.unlink()
         wait_for(lambda: on_remote(bare, _ids([post])), 60, "the post pushed once the hook allows it")
     assert_once(bare, _ids([post]))
+
+
+def test_a_force_push_dropping_an_editors_commit_the_gateway_had_taken_is_not_pushed_back(tmp_path: Path) -> None:
+    root, bare = remote_root(tmp_path)
+    editor = editor_clone(bare, tmp_path / "editor")
+    start = git(editor, "rev-parse", "HEAD").strip()
+    with Harness(root) as gw:
+        page = gw.gateway.root / "communities/handover/pages/gone.md"
+        editor_commit(editor, "A page that goes", {"communities/handover/pages/gone.md": "# Gone\n"})
+        editor_push(editor)
+        gw.gateway.remote_moved()  # (as `intranet notify` does)
+        wait_for(page.is_file, 30, "the editor's page in the gateway's checkout")
+        # Nothing of the gateway's on top: its branch is the remote's old head, ahead of the new one.
+        git(editor, "push", "-q", "--force", "origin", f"{start}:main")
+        gw.gateway.remote_moved()
+        wait_for(lambda: not page.exists(), 30, "the page to leave the gateway's checkout")
+        wait_for(lambda: _pushed_all(gw.gateway.root), 30, "nothing left to push")
+    assert git(bare, "rev-parse", "main").strip() == start

@@ -25,6 +25,8 @@ def test_plan_follows_the_heads() -> None:
     assert plan(Heads("a", "b", "a")) == FORWARD  # an editor pushed; nothing of ours waits
     assert plan(Heads("b", "c", "a")) == REPLAY  # both moved
     assert plan(Heads("b", "c", "")) == REPLAY  # no shared history (a force-push of another history)
+    # Ahead, but with an editor's commit a force-push took off the remote: not pushed back, replayed without it.
+    assert plan(Heads("b", "a", "a", strangers=True)) == REPLAY
 
 
 def test_retries_back_off_to_a_ceiling() -> None:

@@ -93,20 +93,23 @@ def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         wait_for(lambda: fetch(bad_token)[0] != 0, what="the one-click endpoint to answer")
         assert fetch(bad_token)[0] == 404
 
-        # An editor saves a file: the page follows.
+        # An editor saves a file without committing it: readers see nothing of it ...
         path = small_root / post_relpath("procurement", "<p1@example.org>")
         path.write_text(path.read_text().replace("Delays expected.", "Stock arrives Friday."))
-        wait_for(lambda: "Stock arrives Friday." in fetch(page)[1], what="the edit to be served")
-
-        # A new topic arrives as a file (as the gateway will write it).
-        add_post(
+        # ... while a commit of another file (a new topic, as the gateway will write it) is followed.
+        new = add_post(
             small_root,
             "procurement",
             "<p2@example.org>",
             subject="Recall notice for lot 42",
             body="Check your shelves.",
         )
+        git(small_root, "add", str(new))
+        git(small_root, "commit", "-qm", "A new topic", "--", str(new))
         wait_for(lambda: "Recall notice for lot 42" in fetch(f"{base}c/procurement/")[1], what="the new topic")
+        assert "Delays expected." in fetch(page)[1]  # the saved edit was read by no one: not committed
+        git(small_root, "commit", "-qm", "The edit", "--", str(path))
+        wait_for(lambda: "Stock arrives Friday." in fetch(page)[1], what="the committed edit to be served")
 
         # A reply by email: committed by the gateway, then on the page.
         reply = mail(
@@ -122,6 +125,7 @@ def test_up_serves_rebuilds_on_change_and_stops_on_ctrl_c(tmp_path: Path) -> Non
 
         # A broken edit keeps the last good site.
         (small_root / "mkdocs.yml").write_text("theme:\n  name: no-such-theme\n")
+        git(small_root, "commit", "-qm", "A broken theme", "--", "mkdocs.yml")
         wait_for(lambda: any("build failed" in line for line in lines), what="the broken edit to be tried")
         status, body = fetch(page)
         assert status == 200 and "Stock arrives Friday." in body

@@ -116,6 +116,7 @@ def test_mail_during_a_full_rebuild_reaches_its_page_first_and_stays_after_the_s
         hold.touch()
         config = root / "mkdocs.yml"  # the site's name is on every page: a full rebuild
         config.write_text(config.read_text().replace("site_name: Northfield", "site_name: Renamed Northfield", 1))
+        git(root, "commit", "-qm", "Renamed", "--", "mkdocs.yml")  # what is committed is followed
         wait_for(lambda: up.count("full build: rendering in process") == 2, what="the rebuild to start")
         up.send_reply("Thanks for the warning.")
         wait_for(lambda: "Thanks for the warning." in fetch(up.page)[1], what="the reply on its page")
@@ -134,6 +135,7 @@ def test_mail_during_a_full_rebuild_reaches_its_page_first_and_stays_after_the_s
     # taken back and brought up to date: no full build (one would be held), the edit shows at once.
     path = root / TOPIC
     path.write_text(path.read_text().replace("Delays expected.", "Stock arrives Friday."))
+    git(root, "commit", "-qam", "An edit while it is stopped")
     hold.touch()
     again = Up(root, hold)
     try:
