@@ -104,7 +104,7 @@ EDITS = {
 
 
 def start_rebuild(root: Path, edit: str, topics: int, posts_per_topic: float, seed: int) -> int:
-    """An editor makes ``edit`` (see ``EDITS``, left uncommitted) and commits 50 posts; the posts' count."""
+    """An editor makes ``edit`` (see ``EDITS``) and commits it with 50 posts; the posts' count."""
     people = build_bench.make_people(random.Random(seed))
     if edit in ("people", "name"):
         path = root / "people" / f"{people[0].handle}.yml"
@@ -126,7 +126,7 @@ def start_rebuild(root: Path, edit: str, topics: int, posts_per_topic: float, se
         build_bench.write_intranet_topic(root, posts, files, dirs)
         count += len(posts)
         index += 1
-    git(root, "add", "communities")  # (only the new posts: the person's edit is left in the work tree)
+    git(root, "add", "communities", str(path))  # (what is committed is what `intranet up` follows)
     git(root, "-c", "user.name=Editor", "-c", "user.email=editor@example.org", "commit", "-qm", "An editor's batch")
     return count
 
@@ -264,6 +264,7 @@ class Probes:
         self.smtp = smtp
         self.latencies: dict[str, float] = {}
         self.pages: dict[str, str] = {}  # marker -> page URL
+        self.message_ids: dict[str, str] = {}  # marker -> the message's Message-ID
         self._watchers: list[threading.Thread] = []
 
     def send(self, sender: str, slug: str, subject: str, in_reply_to: str | None, name: str) -> str:
@@ -274,6 +275,7 @@ class Probes:
         page_id = in_reply_to or mail["Message-ID"]
         url = f"{self.base}c/{slug}/t/{path_key(post_relpath(slug, page_id))[:12]}/"
         self.pages[marker] = url
+        self.message_ids[marker] = mail["Message-ID"]
         with smtplib.SMTP("127.0.0.1", self.smtp, timeout=60) as client:
             client.sendmail(sender, [f"{slug}@{DOMAIN}"], mail.as_bytes())
             accepted = time.monotonic()
