@@ -141,15 +141,17 @@ def resumed(log_path: Path) -> bool:
     return "resumed: " in log_path.read_text(errors="replace")
 
 
-def report(name: str, times: list[float]) -> None:
+def report(
+    name: str, times: list[float], what: str = "messages", span: str = "from the 250 to the served page"
+) -> None:
     if not times:
-        print(f"{name}: no message appeared")
+        print(f"{name}: none appeared")
         return
     times = sorted(times)
     p95 = times[min(len(times) - 1, round(0.95 * len(times)) - 1)]
     print(
-        f"{name}: {len(times)} messages: median {statistics.median(times):.2f} s, "
-        f"95th percentile {p95:.2f} s, max {times[-1]:.2f} s (from the 250 to the served page)"
+        f"{name}: {len(times)} {what}: median {statistics.median(times):.2f} s, "
+        f"95th percentile {p95:.2f} s, max {times[-1]:.2f} s ({span})"
     )
 
 
