@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import smtplib
+import subprocess
 import sys
 import threading
 import urllib.request
@@ -31,6 +32,7 @@ from intranet.format import post_relpath
 from intranet.model import Model
 
 TO = f"handover@{DOMAIN}"
+GUEST = "name: Guest One\nemails: [guest.one@example.org]\nkind: staff\norganisation: Example Health\n"
 MESSAGES = 200
 
 
@@ -45,6 +47,15 @@ def _hook(bare: Path, root: Path) -> None:
     hook = bare / "hooks" / "post-receive"
     hook.write_text(f"#!/bin/sh\nexec {sys.executable} -m intranet.cli notify --root {root}\n")
     hook.chmod(0o755)
+
+
+def _merge_and_push(clone: Path) -> None:
+    """Push as an editor who merges (never rebases): each refusal makes a merge commit."""
+    for _ in range(50):
+        git(clone, *EDITOR, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
+        if subprocess.run(["git", "push", "-q", "origin", "main"], cwd=clone, capture_output=True).returncode == 0:
+            return
+    raise AssertionError("the editor could not push")
 
 
 def test_two_editors_and_the_gateway_push_while_mail_arrives_and_the_site_is_the_heads_full_build(
@@ -72,8 +83,10 @@ def test_two_editors_and_the_gateway_push_while_mail_arrives_and_the_site_is_the
         editor_push(ann)
         git(ann, *EDITOR, "revert", "--no-edit", "HEAD")
         editor_push(ann)
-        # Bob: a renamed post, then a page he pushes and drops again with a force-push.
-        git(bob, *EDITOR, "pull", "-q", "--rebase", "origin", "main")
+        # Bob: a new person merged (a merge commit), a renamed post, then a page he pushes and drops
+        # again with a force-push.
+        editor_commit(bob, "Bob: a new person", {"people/guest-one.yml": GUEST})
+        _merge_and_push(bob)
         renamed = topic.relative_to(ann).with_name("rota-december.md").as_posix()
         git(bob, "mv", topic.relative_to(ann).as_posix(), renamed)
         git(bob, *EDITOR, "commit", "-qm", "Bob: a renamed post")
@@ -109,6 +122,8 @@ def test_two_editors_and_the_gateway_push_while_mail_arrives_and_the_site_is_the
     assert "Bob: a page that goes" not in subjects and "gone.md" not in git(bare, "ls-tree", "-r", "main")
     assert git(bare, "show", f"main:{renamed}").count("Rota for December") == 1
     assert "Delays expected." in git(bare, "show", f"main:{glove}")
+    assert git(bare, "show", "main:people/guest-one.yml") == GUEST
+    assert any(s.startswith("Merge branch") for s in subjects), subjects  # (the merge is followed too)
     assert trailers(bare)  # (the gateway's commits carry their Message-IDs)
 
 
