@@ -109,8 +109,14 @@ class Remote:
         return "" if result.returncode == 0 else _last_line(result.stderr) or f"git fetch exited {result.returncode}"
 
     def push(self, sha: str) -> tuple[str, str]:
-        """Push commit ``sha`` as the remote's branch (fast-forward only): (outcome, detail)."""
-        result = self._run(["push", "--porcelain", ORIGIN, f"{sha}:{self.local}"])
+        """Push commit ``sha`` as the remote's branch: (outcome, detail).
+
+        Only if the remote's branch is still what was last fetched (a lease): a push that is a
+        fast-forward of a branch someone force-pushed meanwhile would bring back the commits the
+        force-push took away (ours is built on them). Refused, it is fetched and replayed first.
+        """
+        lease = f"--force-with-lease={self.local}:{_target(self.repo(), self.tracking)}"
+        result = self._run(["push", "--porcelain", lease, ORIGIN, f"{sha}:{self.local}"])
         lines = result.stdout.splitlines()
         refused = next((line for line in lines if line.startswith("!")), "")
         if result.returncode == 0 and not refused:

@@ -20,6 +20,8 @@ from mailtest import DOMAIN, Harness, git, mail, wire
 from test_crash import log_tail, start_gateway
 
 from mailgateway.pusher import read_status
+from mailgateway.pushplan import REJECTED
+from mailgateway.remote import Remote
 
 TO = f"handover@{DOMAIN}"
 
@@ -284,4 +286,24 @@ def test_a_force_push_dropping_an_editors_commit_the_gateway_had_taken_is_not_pu
         gw.gateway.remote_moved()
         wait_for(lambda: not page.exists(), 30, "the page to leave the gateway's checkout")
         wait_for(lambda: _pushed_all(gw.gateway.root), 30, "nothing left to push")
+    assert git(bare, "rev-parse", "main").strip() == start
+
+
+def test_a_push_over_a_force_push_made_since_the_last_fetch_is_refused_not_taken_as_a_fast_forward(
+    tmp_path: Path,
+) -> None:
+    root, bare = remote_root(tmp_path)
+    editor = editor_clone(bare, tmp_path / "editor")
+    start = git(editor, "rev-parse", "HEAD").strip()
+    editor_commit(editor, "A page that goes", {"communities/handover/pages/gone.md": "# Gone\n"})
+    editor_push(editor)
+    checkout = tmp_path / "checkout"
+    remote = Remote(checkout, str(bare), "main")
+    remote.clone()  # the editor's page fetched ...
+    (checkout / "communities/handover/pages/ours.md").write_text("# Ours\n")
+    git(checkout, "add", "-A")
+    git(checkout, "-c", "user.name=Gateway", "-c", "user.email=gw@example.org", "commit", "-qm", "Ours, on the page")
+    git(editor, "push", "-q", "--force", "origin", f"{start}:main")  # ... and taken off the remote since
+    # Pushing ours would be a fast-forward of the remote's branch, bringing the page back: refused.
+    assert remote.push(git(checkout, "rev-parse", "HEAD").strip())[0] == REJECTED
     assert git(bare, "rev-parse", "main").strip() == start
