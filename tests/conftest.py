@@ -171,15 +171,16 @@ def serve() -> Iterator:
         server.server_close()
 
 
-# The longest tests (about 10-60 s each, by `--durations`) go first, so that with several workers
+# The longest tests (about 8-40 s each, by `--durations`) go first, so that with several workers
 # none of them starts last and keeps the run waiting alone after every other test has finished.
 FIRST = (
     "test_crash.py::test_sigkill_at_random_moments",
     "test_incremental.py::test_a_hundred_changes",
     "test_up_background.py::test_mail_during_a_full_rebuild",
     "test_corpora.py::test_every_corpus_message",
+    "test_incremental.py::test_community_edits",
+    "test_incremental.py::test_people_edits",
     "test_up.py::test_up_serves_rebuilds",
-    "test_incremental.py::test_what_changes_the_trees",
     "test_bodies.py::test_split_deep_nesting",
     "test_mail_dovecot.py::test_killing_the_gateway",
 )
