@@ -171,20 +171,21 @@ def serve() -> Iterator:
         server.server_close()
 
 
-# The longest tests (about 8-40 s each, by `--durations`, longest first) each start a worker's first
-# run of tests, so that with several workers none of them starts last and keeps the run waiting alone
-# after every other test has finished, and no worker gets several of them.
+# The longest tests (about 6-45 s each in a run of the suite, by `--durations`; longest first) each
+# start a worker's first run of tests, so that with several workers none of them starts last and keeps
+# the run waiting alone after every other test has finished, and no worker gets several of them.
 FIRST = (
-    "test_crash.py::test_sigkill_at_random_moments",
     "test_incremental.py::test_a_hundred_changes",
+    "test_follow.py::test_two_editors_and_the_gateway",
+    "test_crash.py::test_sigkill_at_random_moments",
     "test_incremental.py::test_community_edits",
     "test_up_background.py::test_mail_during_a_full_rebuild",
-    "test_corpora.py::test_every_corpus_message",
     "test_incremental.py::test_people_edits",
+    "test_corpora.py::test_every_corpus_message",
     "test_resume.py::test_what_changed_while_stopped",
     "test_incremental.py::test_a_new_name_on_many_topic_pages",
-    "test_up.py::test_up_serves_rebuilds",
     "test_bodies.py::test_split_deep_nesting",
+    "test_up.py::test_up_serves_rebuilds",
     "test_mail_dovecot.py::test_killing_the_gateway",
 )
 
