@@ -20,9 +20,11 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from types import CodeType
 from typing import Any
 from urllib.parse import urlsplit
 
+import jinja2
 from mkdocs import utils
 from mkdocs.commands.build import get_context
 from mkdocs.config import config_options, load_config
@@ -177,8 +179,8 @@ class TreeRenderer:
             _mute_search_index(config)
             config.plugins.on_pre_build(config=config)
             env = config.theme.get_env()
-            files = Files([])
-            files.add_files_from_theme(env, config)
+            env.bytecode_cache = _COMPILED
+            files = _theme_files(env, config)
             files = config.plugins.on_files(files, config=config)
             set_exclusions(files, config)
             nav = get_navigation(files, config)
@@ -268,6 +270,80 @@ class TreeRenderer:
         finally:
             page.active = False
         return output.encode("utf-8", errors="xmlcharrefreplace")
+
+
+class _SharedCompiled(jinja2.BytecodeCache):
+    """Templates compiled once per process, for every tree's environment.
+
+    Each tree, and each full build, sets MkDocs up anew with a Jinja environment of its own, which
+    compiled Material's templates again: a third of a full build of the demo. A template is taken
+    from here only when its name, file and source (Jinja compares a checksum) and every setting of
+    the environment that shapes the compiled code are the same. One entry per template and set of
+    settings: an edited template (a theme override) replaces its entry.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[tuple[str, tuple[Any, ...]], tuple[str, CodeType]] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        checksum, code = self._code.get((bucket.key, _compile_settings(bucket.environment)), ("", None))
+        bucket.code = code if checksum == bucket.checksum else None
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.code is not None:
+            self._code[bucket.key, _compile_settings(bucket.environment)] = (bucket.checksum, bucket.code)
+
+
+def _compile_settings(env: jinja2.Environment) -> tuple[Any, ...]:
+    """What of ``env`` the compiled code of a template depends on (its syntax, extensions and options)."""
+    return (
+        env.block_start_string,
+        env.block_end_string,
+        env.variable_start_string,
+        env.variable_end_string,
+        env.comment_start_string,
+        env.comment_end_string,
+        env.line_statement_prefix,
+        env.line_comment_prefix,
+        env.trim_blocks,
+        env.lstrip_blocks,
+        env.newline_sequence,
+        env.keep_trailing_newline,
+        tuple(sorted(env.extensions)),
+        getattr(env, "newstyle_gettext", None),
+        env.optimized,
+        env.is_async,
+        env.autoescape,
+        env.finalize,
+        env.undefined,
+        env.code_generator_class,
+    )
+
+
+_COMPILED = _SharedCompiled()
+_THEME_FILES: dict[tuple[Any, ...], list[tuple[str, str]]] = {}  # (dirs, static templates) -> (path, dir)
+
+
+def _theme_files(env: jinja2.Environment, config: MkDocsConfig) -> Files:
+    """The theme's assets as MkDocs lists them: with no ``custom_dir``, listed once per process.
+
+    Listing walks every file of the installed theme (Material has some 14,000, its icons) for each
+    tree of each build. Installed themes do not change under a running process; an editor's
+    ``custom_dir`` may, so it is listed each time.
+    """
+    files = Files([])
+    if config.theme.custom_dir is not None:
+        files.add_files_from_theme(env, config)
+        return files
+    key = (tuple(config.theme.dirs), tuple(sorted(config.theme.static_templates)))
+    found = _THEME_FILES.get(key)
+    if found is None:
+        files.add_files_from_theme(env, config)
+        _THEME_FILES[key] = [(f.src_uri, f.src_dir) for f in files if f.src_dir is not None]
+        return files
+    for src_uri, src_dir in found:
+        files.append(File(src_uri, src_dir, config.site_dir, config.use_directory_urls))
+    return files
 
 
 def _read_page(page: Page, config: MkDocsConfig, files: Files) -> None:

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
+import jinja2
 import pytest
+from helpers import small_intranet
 from material.plugins.search.plugin import SearchPlugin
 from mkdocs import utils
 from mkdocs.commands.build import get_context
@@ -27,6 +29,8 @@ from mkdocs.utils.yaml import RelativeDirPlaceholder
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
+from generator import mkdocs_adapter
+from generator.builder import build_site
 from generator.mkdocs_adapter import CHECKED_WITH, SEARCH_PLUGIN, _mute_search_index, load_intranet_config
 from generator.search_worker import worker_relpath
 
@@ -64,6 +68,8 @@ SIGNATURES: list[tuple[Callable[..., object], list[str]]] = [
     (Page.read_source, ["self", "config"]),
     (Page.render, ["self", "config", "files"]),
     (Files.add_files_from_theme, ["self", "env", "config"]),
+    (jinja2.BytecodeCache.load_bytecode, ["self", "bucket"]),  # documented, as Jinja's
+    (jinja2.BytecodeCache.dump_bytecode, ["self", "bucket"]),
     (File.generated, ["config", "src_uri", "content", "abs_src_path", "inclusion"]),
     (utils.get_relative_url, ["url", "other"]),
     (utils.is_error_template, ["path"]),
@@ -128,3 +134,52 @@ def test_the_material_templates_the_adapter_renders_exist(config: MkDocsConfig) 
     assert worker_relpath(config.theme.dirs), (
         f"Material's search worker is no longer at assets/javascripts/workers/search.*.min.js: {RECHECK}"
     )
+
+
+def tree_files(site: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(site)): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file()}
+
+
+def test_templates_compiled_and_theme_files_listed_once_make_the_same_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adapter's per-process caches change nothing: the same bytes as compiling and listing anew."""
+    (tmp_path / "intranet").mkdir()
+    root = small_intranet(tmp_path / "intranet")
+    build_site(root, tmp_path / "first")  # fills the caches (if another test has not)
+    build_site(root, tmp_path / "cached")  # every tree from them
+    assert mkdocs_adapter._THEME_FILES and mkdocs_adapter._COMPILED._code
+
+    def listed_anew(env: jinja2.Environment, config: MkDocsConfig) -> Files:
+        files = Files([])
+        files.add_files_from_theme(env, config)
+        return files
+
+    monkeypatch.setattr(mkdocs_adapter, "_COMPILED", None)  # each environment compiles for itself
+    monkeypatch.setattr(mkdocs_adapter, "_theme_files", listed_anew)
+    build_site(root, tmp_path / "anew")
+    cached, anew = tree_files(tmp_path / "cached"), tree_files(tmp_path / "anew")
+    assert sorted(cached) == sorted(anew)
+    assert [name for name in anew if cached[name] != anew[name]] == []
+
+
+def test_an_edited_theme_override_is_used_by_the_next_build_of_the_process(tmp_path: Path) -> None:
+    (tmp_path / "intranet").mkdir()
+    root = small_intranet(tmp_path / "intranet")
+    config = root / "mkdocs.yml"
+    config.write_text(
+        config.read_text().replace("  name: material\n", "  name: material\n  custom_dir: overrides\n", 1)
+    )
+    main = root / "overrides" / "main.html"
+    main.parent.mkdir()
+    main.write_text('{% extends "base.html" %}{% block content %}<p>OVERRIDE-ONE</p>{{ super() }}{% endblock %}')
+    build_site(root)
+    home = root / "site" / "staff" / "index.html"
+    assert "OVERRIDE-ONE" in home.read_text()
+    main.write_text('{% extends "base.html" %}{% block content %}<p>OVERRIDE-TWO</p>{{ super() }}{% endblock %}')
+    (root / "overrides" / "assets").mkdir()
+    (root / "overrides" / "assets" / "extra.txt").write_text("an asset added between builds")
+    build_site(root)
+    text = home.read_text()
+    assert "OVERRIDE-TWO" in text and "OVERRIDE-ONE" not in text
+    assert (root / "site" / "staff" / "assets" / "extra.txt").read_text() == "an asset added between builds"

@@ -52,13 +52,14 @@ def test_what_changed_while_stopped_is_applied_to_the_saved_trees(tmp_path: Path
     assert_same_as_full_build(root, tmp_path)
 
 
-def test_other_settings_or_other_trees_mean_a_full_build(tmp_path: Path) -> None:
-    root = copy_demo(tmp_path / "demo")
+def test_other_settings_or_other_trees_mean_a_full_build(small_root: Path) -> None:
+    root = small_root  # what is refused is the state, whatever the content: the small intranet will do
     built_and_saved(root)
     state = root / "site" / STATE_FILE
     kept = state.read_bytes()
     config = root / "mkdocs.yml"
     text = config.read_text()
+    assert "primary: teal" in text
     config.write_text(text.replace("primary: teal", "primary: indigo"))
     builder = Builder(root)
     try:
