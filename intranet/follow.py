@@ -49,7 +49,7 @@ class Follower:
 
     def __init__(
         self,
-        model: Model,
+        model: Model | None,  # None: pokes only (``intranet gateway`` alone, whose worker follows)
         state_dir: Path,
         follow_head: bool,
         on_poke: list[Callable[[], None]] | None = None,
@@ -118,7 +118,7 @@ class Follower:
 
     def _follow(self) -> None:
         model = self.model
-        if model.git_dir is None or not model.loaded or head_of(model.git_dir) == model.head:
+        if model is None or model.git_dir is None or not model.loaded or head_of(model.git_dir) == model.head:
             return
         try:
             model.follow()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from intranet.cli import StopSignals, host_port
+from intranet.follow import Follower
 from intranet.gitrepo import git_identity
 from intranet.settings import read_settings
 
@@ -125,9 +126,17 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from .store import StoreError
 
     root = Path(args.root).resolve()
+    follower = None
     try:
-        gateway = Gateway(root, read_settings(root), smtp=args.smtp, lmtp=args.lmtp)
+        settings = read_settings(root)
+        gateway = Gateway(root, settings, smtp=args.smtp, lmtp=args.lmtp)
+        if settings.remote:  # `intranet notify` (a post-receive hook, a webhook): fetch now
+            notify_http = host_port(settings.notify_http) if settings.notify_http else None
+            follower = Follower(None, root / settings.state_dir, False, [gateway.remote_moved], notify_http)
         gateway.start()
+        if follower is not None:
+            for line in follower.start():
+                log.info("started %s", line)
     except (StoreError, OSError, RuntimeError, ValueError) as exc:
         print(f"intranet gateway: error: {exc}", file=sys.stderr)
         return 1
@@ -135,6 +144,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     signals.install()
     signals.wait()
     log.info("stopping")
+    if follower is not None:
+        follower.stop()
     gateway.stop()
     return 0
 

@@ -27,6 +27,7 @@ from test_up import fetch
 from test_up_background import Up, _differences
 
 from generator.builder import build_site
+from intranet.cli import main
 from intranet.follow import Follower, notify
 from intranet.format import post_relpath
 from intranet.model import Model
@@ -145,6 +146,8 @@ def test_notifications_by_file_and_by_webhook_are_passed_on_and_head_is_followed
             assert answer.status == 204
         wait_for(lambda: len(pokes) == 2, 30, "the webhook's notification")
         assert fetch(f"http://127.0.0.1:{port}/")[0] == 405  # only POST
+        assert main(["notify", "--url", f"http://127.0.0.1:{port}/"]) == 0  # what a hook on another machine runs
+        wait_for(lambda: len(pokes) == 3, 30, "the notification by `intranet notify --url`")
         # A saved file is not followed; its commit is.
         path = root / post_relpath("procurement", "<p1@example.org>")
         path.write_text(path.read_text().replace("Delays expected.", "Gloves are here."))

@@ -19,6 +19,7 @@ from gitremote import Daemon, editor_clone, editor_commit, editor_push, post_fil
 from mailtest import DOMAIN, Harness, git, mail, wire
 from test_crash import log_tail, start_gateway
 
+from intranet.cli import main
 from mailgateway.pusher import read_status
 from mailgateway.pushplan import REJECTED
 from mailgateway.remote import Remote
@@ -307,3 +308,20 @@ def test_a_push_over_a_force_push_made_since_the_last_fetch_is_refused_not_taken
     # Pushing ours would be a fast-forward of the remote's branch, bringing the page back: refused.
     assert remote.push(git(checkout, "rev-parse", "HEAD").strip())[0] == REJECTED
     assert git(bare, "rev-parse", "main").strip() == start
+
+
+def test_the_gateway_alone_fetches_when_intranet_notify_says_the_remote_moved(tmp_path: Path) -> None:
+    root, bare = remote_root(tmp_path, poll_seconds=3600)
+    port = int(_setting(root, "smtp").rpartition(":")[2])
+    editor = editor_clone(bare, tmp_path / "editor")
+    process = start_gateway(root, port)
+    try:
+        editor_commit(editor, "A new person", {"people/guest-two.yml": "name: Guest Two\nemails: [g2@example.org]\n"})
+        editor_push(editor)
+        assert main(["notify", "--root", str(root)]) == 0  # as the remote's post-receive hook runs it
+        person = root / ".intranet" / "checkout" / "people" / "guest-two.yml"
+        wait_for(person.is_file, 30, f"the editor's commit fetched\n{log_tail(root)}")
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert "told that the remote moved" in log_tail(root, 400)
