@@ -41,6 +41,7 @@ log = logging.getLogger("intranet.follow")
 
 TICK = 0.25  # seconds between two looks at HEAD and at the notify file
 NOTIFY_FILE = "notify"  # in state_dir: touched by `intranet notify`
+RETRY = 5.0  # seconds after a failure to read new commits before trying again
 MAX_BODY = 1 << 20  # a webhook's payload is read and dropped, up to this size
 
 
@@ -63,6 +64,7 @@ class Follower:
         self._poked = threading.Event()
         self._stop = threading.Event()
         self._seen = _stamp(self.notify_file)
+        self._retry_at = 0.0  # (time.monotonic) after a failure to follow, not before
         self._thread = threading.Thread(target=self._run, name="follower", daemon=True)
         self.server: http.server.ThreadingHTTPServer | None = None
         if notify_http is not None:
@@ -120,10 +122,13 @@ class Follower:
         model = self.model
         if model is None or model.git_dir is None or not model.loaded or head_of(model.git_dir) == model.head:
             return
+        if time.monotonic() < self._retry_at:
+            return
         try:
             model.follow()
-        except Exception:  # the next tick tries again; the site and the gateway keep what they have
-            log.exception("reading the new commits failed")
+        except Exception:  # tried again in a while; the site and the gateway keep what they have
+            log.exception("reading the new commits failed; trying again in %.0f s", RETRY)
+            self._retry_at = time.monotonic() + RETRY
 
 
 class _NotifyHandler(http.server.BaseHTTPRequestHandler):
