@@ -31,7 +31,6 @@ makes of the same content (``tests/test_incremental.py``).
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import shutil
@@ -45,7 +44,7 @@ from typing import Any
 
 from intranet.addresses import load_secret
 from intranet.format import COMMUNITIES, PAGES_DIR, PEOPLE, SUBSCRIBERS_FILE, Intranet, Post
-from intranet.memory import release_free_memory
+from intranet.memory import settle
 from intranet.model import Change, Model, merged
 from intranet.settings import Settings
 
@@ -415,8 +414,7 @@ class Builder:
             for state in staged.states:
                 state.out = self.site_dir / state.tree.name
             del live
-            gc.collect()  # the old trees' states hold cycles: free them now, before the next build
-            release_free_memory()
+            settle()  # the old trees' states hold cycles: free them now; the new ones live on
             log.info(
                 "full build landed after %.1f s: %s; %d change(s) after its snapshot applied to it",
                 time.monotonic() - running.started,

@@ -16,7 +16,6 @@ a crash later never resumes a stale state; anything amiss means the catch-up ful
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import os
@@ -32,7 +31,7 @@ import mkdocs
 import intranet as core_package
 from intranet.addresses import load_secret
 from intranet.format import Intranet, Post
-from intranet.memory import release_free_memory
+from intranet.memory import settle
 from intranet.model import Change
 
 from .mkdocs_adapter import read_settings_of
@@ -74,9 +73,7 @@ def resume_trees(builder: Builder) -> str | None:
     shown = saved.shown
     builder.install(shown, settings, saved.trees)
     del saved
-    gc.collect()  # what reading the file left behind; the trees stay for good: out of later collections
-    gc.freeze()
-    release_free_memory()
+    settle()  # what reading the file left behind; the trees stay for good: out of later collections
     change = changes_since(shown, now, seq)
     log.info("took back the trees saved at the last stop; %d post(s) changed since", change.post_count)
     return builder.apply(change)

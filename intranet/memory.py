@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import logging
 
 log = logging.getLogger(__name__)
@@ -31,3 +32,18 @@ def release_free_memory() -> None:
     trim = _trim()
     if trim is not None:
         trim(0)  # type: ignore[operator]
+
+
+def settle() -> None:
+    """After a large change in what the process keeps for good (every post read, new trees landed or
+    taken back): free what became garbage, keep what lives on out of later garbage collections (a
+    full collection would walk those millions of objects again and again, for nothing, holding the
+    interpreter), and give the freed memory back.
+
+    What an earlier call froze is thawed first: frozen objects are never collected, and the trees a
+    full build replaces hold reference cycles, which only a collection frees.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    release_free_memory()

@@ -33,7 +33,6 @@ so a restart reads only the posts changed since (:mod:`intranet.modelcache`).
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -60,7 +59,7 @@ from .format import (
     read_post,
 )
 from .gitrepo import changed_paths, discover, head_of
-from .memory import release_free_memory
+from .memory import settle
 from .quarantine import Quarantine
 from .threads import build_topics
 
@@ -199,11 +198,7 @@ class Model:
             self._known.clear()
             self.loaded = True
             self._ready.set()
-        # Hundreds of thousands of long-lived objects now: keep them out of every later garbage
-        # collection (a full collection would walk them all, again and again, for nothing).
-        gc.collect()
-        gc.freeze()
-        release_free_memory()  # what reading the posts left behind
+        settle()  # hundreds of thousands of long-lived objects now, and the garbage of reading them
         log.info(
             "model: %d communities, %d people, %d posts read in %.1f s",
             len(self.communities),

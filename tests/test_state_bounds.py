@@ -144,3 +144,27 @@ def test_spool_list_shows_the_last_fifty_not_published_from_the_tail(tmp_path: P
     )
     shown = [r["key"] for r in json.loads(listing.stdout)["not_published"]]
     assert shown == [f"k{n:03d}" for n in range(20, 120, 2)]
+
+
+def test_what_an_earlier_settle_kept_for_good_is_freed_once_it_is_garbage() -> None:
+    """Trees a full build replaces hold reference cycles, and were frozen when they came in."""
+    import gc
+    import weakref
+
+    from intranet.memory import settle
+
+    class Tree:
+        pass
+
+    tree = Tree()
+    tree.self = tree  # type: ignore[attr-defined]  # a cycle: only a garbage collection frees it
+    gone = weakref.ref(tree)
+    try:
+        settle()  # the tree lands: kept for good, out of later collections
+        del tree
+        gc.collect()
+        assert gone() is not None  # frozen: an ordinary collection leaves it alone
+        settle()  # the next landing
+        assert gone() is None
+    finally:
+        gc.unfreeze()
