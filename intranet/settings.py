@@ -139,6 +139,8 @@ class Settings:
             raise ValueError(f"intranet setting 'guest_directory' must be one of: {', '.join(GUEST_DIRECTORY)}")
         if not BRANCH_RE.match(values.get("branch", "main")) or ".." in values.get("branch", ""):
             raise ValueError("intranet setting 'branch' must be a branch name, such as main")
+        if values.get("notify_http") and not re.fullmatch(r"\[?[^\s\]]*\]?:\d{1,5}", values["notify_http"]):
+            raise ValueError("intranet setting 'notify_http' must be HOST:PORT, such as 127.0.0.1:8026")
         for key in ("topics_per_page", "redelivery_days", "max_parse_seconds", "poll_seconds"):
             if values.get(key, 1) < 1:
                 raise ValueError(f"intranet setting {key!r} must be at least 1")

@@ -161,3 +161,13 @@ def test_notifications_by_file_and_by_webhook_are_passed_on_and_head_is_followed
     finally:
         follower.stop()
     assert os.path.exists(root / ".intranet" / "notify")
+
+
+def test_notify_http_is_a_host_and_a_port() -> None:
+    from intranet.settings import Settings
+
+    for good in ("127.0.0.1:8026", "[::1]:8026", "intranet.example.org:80"):
+        assert Settings.from_mapping({"notify_http": good}).notify_http == good
+    for bad in ("8026", "127.0.0.1", "a b:80"):
+        with pytest.raises(ValueError, match="notify_http"):
+            Settings.from_mapping({"notify_http": bad})
