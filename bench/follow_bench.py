@@ -45,17 +45,13 @@ sys.path.insert(0, str(REPO / "bench"))
 import build_bench  # noqa: E402
 from mail_to_page import Probes, landed, prepare, report, resumed  # noqa: E402
 from proctree import Sampler, stop  # noqa: E402
-from push_bench import Watch, set_remote  # noqa: E402
+from push_bench import Watch, git, set_remote  # noqa: E402
 from reply_latency import fetch, free_port, up_command  # noqa: E402
 
 from intranet.format import path_key, post_relpath  # noqa: E402
 
 EDITOR = ("-c", "user.name=Editor", "-c", "user.email=editor@example.org")
 FIELD = re.compile(r"^(message_id|topic): '?(<[^>\n]+>)'?$", re.M)
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
 def remote_for(workdir: Path, root: Path) -> Path:

@@ -59,6 +59,10 @@ def host_port(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _root_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+
+
 def make_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser = argparse.ArgumentParser(
         prog="intranet",
@@ -74,7 +78,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         description="Build and serve the site, run the mail gateway, and keep both up to date as content changes. "
         "SIGINT (Ctrl-C) or SIGTERM stops it cleanly.",
     )
-    up.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+    _root_option(up)
     status = sub.add_parser(
         "status",
         help="what the intranet is at, and the files held in quarantine",
@@ -82,7 +86,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         "the site and the gateway use its last valid version), with the commit that broke it and whether its "
         "author was told. Reads every file, as `intranet check` does.",
     )
-    status.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+    _root_option(status)
     notify = sub.add_parser(
         "notify",
         help="tell a running `intranet up` that the remote moved (for a post-receive hook or a webhook)",
@@ -90,7 +94,7 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         "next poll_seconds. On the machine of `intranet up`, it touches a file in state_dir; with --url, it sends "
         "an HTTP POST to the notify_http address of an `intranet up` elsewhere.",
     )
-    notify.add_argument("--root", type=Path, default=Path("."), help="intranet root (default: current directory)")
+    _root_option(notify)
     notify.add_argument("--url", default="", help="POST to this URL (an `intranet up`'s notify_http) instead")
     commands: dict[str, Command] = {"up": cmd_up, "status": cmd_status, "notify": cmd_notify}
     for plugin in plugins():

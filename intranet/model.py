@@ -388,6 +388,8 @@ class Model:
     def committed(self, parent: str, sha: str, paths: Iterable[str]) -> Change:
         """The gateway's own commit ``sha`` on ``parent`` wrote ``paths``."""
         with self.lock:
+            if self.head == sha:  # followed already (intranet.follow saw HEAD move first): read once
+                return Change(self.seq)
             if parent == self.head:
                 self.head = sha
             return self.apply(paths)
