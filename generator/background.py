@@ -13,8 +13,11 @@ does it away from the thread that applies new posts:
    trees: each tree's plan (without the posts, which both hold), digests,
    pages, attachments and search index;
 3. the thread that applies changes lands it when it has a moment
-   (:meth:`generator.builder.Builder.land`): the changes that came after the
-   snapshot are applied to the staged trees, which are then swapped in.
+   (:meth:`generator.builder.Builder.land`): it lets the live trees go, reads
+   the child's result in their place (:meth:`BackgroundBuild.read_result`),
+   applies the changes that came after the snapshot to those trees, and swaps
+   them in. The live trees and the new ones are never held at once: at
+   100,000 posts each set is some 350 MB.
 
 The parent meanwhile applies new posts to the live trees, first. Stopping kills
 the child's process group and removes the staging folder: the last good site
@@ -62,6 +65,15 @@ class Landing:
     staged: Any  # generator.builder.Staged: the snapshot, its planned trees and their staging folder
     pages: int = 0
     error: str = ""  # why it failed ("" if it did not)
+    result: IO[bytes] | None = None  # what the child wrote, until it is read (:meth:`BackgroundBuild.read_result`)
+
+    def discard(self) -> None:
+        """Remove what was built: the staging folder and the result not read."""
+        if self.result is not None:
+            self.result.close()
+            self.result = None
+        if self.staged is not None:
+            shutil.rmtree(self.staged.staging, ignore_errors=True)
 
 
 class BackgroundBuild:
@@ -117,8 +129,8 @@ class BackgroundBuild:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     kill(pid, signal.SIGKILL)
         self._thread.join(timeout=5)  # (still planning: it will not fork now)
-        if self._landing is not None and self._landing.staged is not None:
-            shutil.rmtree(self._landing.staged.staging, ignore_errors=True)
+        if self._landing is not None:
+            self._landing.discard()
 
     def _run(self) -> None:
         landing = Landing(None)
@@ -138,8 +150,11 @@ class BackgroundBuild:
         staging = landing.staged.staging
         staging.parent.mkdir(parents=True, exist_ok=True)
         # The result goes through a file: the child has exited before this process reads it, so the
-        # two never hold it at once.
-        with tempfile.TemporaryFile(dir=staging.parent, prefix=f"{staging.name}.result-") as spill:
+        # two never hold it at once. It is read when the build is landed (:meth:`read_result`), after
+        # the live trees it replaces are let go, so this process never holds both either.
+        spill = tempfile.TemporaryFile(dir=staging.parent, prefix=f"{staging.name}.result-")
+        kept = False
+        try:
             with self._fork_lock:
                 if self._cancelled:
                     return
@@ -158,12 +173,22 @@ class BackgroundBuild:
                 landing.error = f"the build process ended without a result (status {status}); see the log above"
                 return
             spill.seek(0)
-            ok, payload = _Unpickler(spill, landing.staged.intranet).load()
-        if ok:
-            trees, landing.pages = payload
-            self._adopt(landing.staged, trees)
-        else:
-            landing.error = payload
+            landing.error = pickle.load(spill)  # noqa: S301 - our own child's
+            if not landing.error:
+                landing.result, kept = spill, True  # the trees follow
+        finally:
+            if not kept:
+                spill.close()
+
+    def read_result(self) -> Landing:
+        """Read the trees the child built into the landing's staged build (once :attr:`done`, built)."""
+        landing = self.landing()
+        assert landing.result is not None and landing.staged is not None
+        with landing.result as result:
+            landing.result = None
+            trees, landing.pages = _Unpickler(result, landing.staged.intranet).load()
+        self._adopt(landing.staged, trees)
+        return landing
 
     def _child(self, staged: Any, spill: IO[bytes]) -> None:
         """In the child: render, write the result, and leave without running the parent's cleanup."""
@@ -176,12 +201,15 @@ class BackgroundBuild:
             gc.freeze()  # leave the parent's objects alone: fewer pages copied
             os.nice(NICENESS)
             _hold()
+            error, result = "", None
             try:
-                result: tuple[bool, Any] = (True, self._render(staged))
+                result = self._render(staged)
             except Exception as exc:
                 log.debug("background build failed", exc_info=True)
-                result = (False, str(exc) or type(exc).__name__)
-            _Pickler(spill, staged.intranet).dump(result)
+                error = str(exc) or type(exc).__name__
+            pickle.dump(error, spill)  # first: whether it was built ("") or why not, read as soon as it ends
+            if not error:
+                _Pickler(spill, staged.intranet).dump(result)
             spill.flush()
             status = 0
         except BaseException:

@@ -44,7 +44,7 @@ from typing import Any
 
 from intranet.addresses import load_secret
 from intranet.format import COMMUNITIES, PAGES_DIR, PEOPLE, SUBSCRIBERS_FILE, Intranet, Post
-from intranet.memory import settle
+from intranet.memory import release_free_memory, settle
 from intranet.model import Change, Model, merged
 from intranet.settings import Settings
 
@@ -61,7 +61,7 @@ from .plans import (
 )
 from .site_model import Site
 from .structure import edit_tree, read_edit
-from .treestate import TreeState, finish_tree
+from .treestate import TreeState, finish_tree, release
 
 __all__ = ["BuildError", "BuildResult", "Builder", "build_site"]
 
@@ -385,42 +385,38 @@ class Builder:
     def land(self) -> str:
         """Apply the changes that came after a background build's snapshot to its trees, then swap them in.
 
-        Raises :class:`BuildError` if the build failed (the live trees stay). ``"rebuilding"`` if those
-        changes need another full build before the trees could be swapped in (the live trees stay too).
+        The live trees are let go first and the new ones read in their place: the two are never held at
+        once. Raises :class:`BuildError` if the build failed (the live trees stay). ``"rebuilding"`` if
+        those changes need another full build first: until it lands there are no trees to update (new
+        posts wait for it; the last site is served).
         """
         with self.lock:
             running, self.running = self.running, None
             assert running is not None
             landing = running.landing()
             if landing.error:
-                if landing.staged is not None:
-                    shutil.rmtree(landing.staged.staging, ignore_errors=True)
+                landing.discard()
                 raise BuildError(landing.error)
-            staged = landing.staged
-            live = (self.states, self.posts, self.seq, self.covered, self.intranet, self.settings, self.problems)
-            result = self._take(staged, landing.pages)
-            since = [c for c in running.since if c.seq > staged.seq]
+            for state in self.states:  # (each holds cycles: emptied, it is freed without a collection)
+                release(state)
+            self.states, self.posts = [], {}
+            release_free_memory()
             try:
-                self._catch_up(staged, since)
+                staged = running.read_result().staged
+                result = self._take(staged, landing.pages)
+                self._catch_up(staged, [c for c in running.since if c.seq > staged.seq])
             except BaseException:
-                self.states, self.posts, self.seq, self.covered, self.intranet, self.settings, self.problems = live
-                shutil.rmtree(staged.staging, ignore_errors=True)
+                self.states = []  # whatever it knew may be half done: the next change makes a full build
+                landing.discard()
                 raise
             if not self.states:  # what came after the snapshot needs another full build (started)
-                self.states, self.posts, self.seq, self.covered, self.intranet, self.settings, self.problems = live
-                shutil.rmtree(staged.staging, ignore_errors=True)
+                landing.discard()
                 return "rebuilding"
             swap_in(staged.staging, self.site_dir, discard=lambda old: self._discarding.append(discard_later(old)))
             for state in staged.states:
                 state.out = self.site_dir / state.tree.name
-            del live
             settle()  # the old trees' states hold cycles: free them now; the new ones live on
-            log.info(
-                "full build landed after %.1f s: %s; %d change(s) after its snapshot applied to it",
-                time.monotonic() - running.started,
-                summary_of(result),
-                len(since),
-            )
+            log.info("full build landed after %.1f s: %s", time.monotonic() - running.started, summary_of(result))
             return "rebuilt"
 
     def _catch_up(self, staged: Staged, since: list[Change]) -> None:

@@ -7,6 +7,7 @@ forked one, whose output comes back through a file; :func:`render_units` renders
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -43,6 +44,10 @@ def render_all(site_dir: Path, states: list[TreeState], progress: ProgressCallba
     # The other share's result goes through a file: each process has exited, or is done, before the
     # other reads it, so the two never hold it at once.
     with tempfile.TemporaryFile(dir=site_dir.parent, prefix=f".{site_dir.name}.share-") as spill:
+        # Both processes read the planned trees; a garbage collection in either would write to every
+        # object's header and so copy every page of them into it. (Frozen for the rest of this
+        # process: a build's, which ends with the build.)
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the other share: render, report what was written, leave without cleanup
             status = 1

@@ -88,6 +88,18 @@ class _Doc:
         return tuple(title.split()), tuple(body.split())
 
 
+Prepared = tuple[str, _Doc]  # a document's location and what the index keeps of it (:func:`prepare`)
+
+
+def prepare(doc: SearchDoc) -> Prepared:
+    """What the index keeps of ``doc``, without its text: a build's shares send these, not whole pages' text."""
+    return doc.location, _Doc.of(doc)[0]
+
+
+def _prepared(docs: Iterable[SearchDoc | Prepared]) -> dict[str, _Doc]:
+    return dict(item if isinstance(item, tuple) else prepare(item) for item in docs)
+
+
 # -- the index -------------------------------------------------------------------
 
 
@@ -98,7 +110,9 @@ class SearchIndex:
     whose bytes changed or vanished; ``files`` and ``file`` give the bytes.
     """
 
-    def __init__(self, docs: Iterable[SearchDoc] = (), *, lang: Iterable[str] = ("en",), separator: str = SEPARATOR):
+    def __init__(
+        self, docs: Iterable[SearchDoc | Prepared] = (), *, lang: Iterable[str] = ("en",), separator: str = SEPARATOR
+    ):
         self._lang = list(lang)
         self._separator = separator
         self._docs: dict[str, _Doc] = {}
@@ -117,7 +131,7 @@ class SearchIndex:
         self._shards: dict[str, set[tuple[str, str]]] = {}
         self._entries: dict[str, bytes] = {}
         self._files: dict[str, bytes] = {}
-        self._build({doc.location: doc for doc in docs})
+        self._build(_prepared(docs))
 
     # -- public ------------------------------------------------------------------
 
@@ -135,12 +149,12 @@ class SearchIndex:
         """The locations of every document in the index."""
         return list(self._docs)
 
-    def update(self, changed: Iterable[SearchDoc], removed: Iterable[str]) -> set[str]:
+    def update(self, changed: Iterable[SearchDoc | Prepared], removed: Iterable[str]) -> set[str]:
         """Add or replace ``changed``, drop the ``removed`` locations; the relpaths whose bytes changed or vanished.
 
         A location both changed and removed stays, as changed.
         """
-        given = {doc.location: _Doc.of(doc)[0] for doc in changed}
+        given = _prepared(changed)
         new = {loc: d for loc, d in given.items() if self._docs.get(loc) != d}
         gone = {loc for loc in removed if loc in self._docs and loc not in given}
         if not new and not gone:
@@ -186,13 +200,14 @@ class SearchIndex:
 
     # -- building ------------------------------------------------------------------
 
-    def _build(self, docs: dict[str, SearchDoc]) -> None:
+    def _build(self, docs: dict[str, _Doc]) -> None:
         self._order = sorted((doc_hash(loc), loc) for loc in docs)
         self._id = self._reslot([0], set(docs)) if docs else {}
         self._ranks = array("I", (self._id[loc] for _, loc in self._order))
         for _, loc in self._order:  # ascending ids: appends keep every list sorted
             ident = self._id[loc]
-            self._docs[loc], title, body = _Doc.of(docs[loc])
+            self._docs[loc] = docs[loc]
+            title, body = docs[loc].terms()
             self._buckets.setdefault(ident >> META_SHIFT, set()).add(loc)
             for kind, terms in (("t", title), ("b", body)):
                 lists = self._lists[kind]

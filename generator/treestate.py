@@ -14,7 +14,7 @@ from .audiences import Tree
 from .mkdocs_adapter import TreeRenderer
 from .output import Writer, copy_file, remove
 from .plans import GeneratedPage, SitePlan
-from .search_index import SearchDoc, SearchIndex
+from .search_index import Prepared, SearchDoc, SearchIndex, prepare
 from .search_text import compact_text
 from .search_worker import RESULTS_SCRIPT, results_script, worker_relpath, worker_script
 from .site_model import Site
@@ -43,7 +43,7 @@ class Output:
     digests: dict[str, dict[str, bytes]] = field(default_factory=dict)
     pages: dict[str, dict[str, str]] = field(default_factory=dict)
     files: dict[str, dict[str, dict[str, Path]]] = field(default_factory=dict)
-    docs: dict[str, list[SearchDoc]] = field(default_factory=dict)
+    docs: dict[str, list[Prepared]] = field(default_factory=dict)  # what the search index keeps, not the text
     count: int = 0
 
 
@@ -59,7 +59,7 @@ def write_plan(state: TreeState, plan: SitePlan, output: Output, write: Writer) 
         digests[dest] = write(state.out, dest, data, state.digests.get(dest))
         pages[page.src_uri] = dest
         if page.search is not None:
-            docs.append(search_doc(page, state.site))
+            docs.append(prepare(search_doc(page, state.site)))
         if page.files or page.src_uri in state.files:
             for gone in set(state.files.get(page.src_uri, {})) - set(page.files):
                 remove(state.out, gone)
@@ -115,6 +115,13 @@ def remove_page(state: TreeState, src_uri: str) -> None:
     for attachment in state.files.pop(src_uri, {}):
         remove(state.out, attachment)
         state.digests.pop(attachment, None)
+
+
+def release(state: TreeState) -> None:
+    """Let go of what a tree's state holds (a full build replaced it): freed at once, without a collection."""
+    state.site.release()
+    state.digests, state.pages, state.files = {}, {}, {}
+    state.search, state.sitemap = SearchIndex(), Sitemap()
 
 
 def merge(states: list[TreeState], outputs: list[Output], search: bool = True) -> None:

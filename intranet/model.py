@@ -57,6 +57,7 @@ from .format import (
     normalize_address,
     read_intranet,
     read_post,
+    spill,
 )
 from .gitrepo import changed_paths, discover, head_of
 from .memory import settle
@@ -265,11 +266,15 @@ class Model:
             if problems:
                 post = self.quarantine.note(relpath, problems, before.get(relpath), self.head)
             if post is not None:
-                posts[post.relpath] = post if self.bodies else stub(post)
+                posts[post.relpath] = self._keep(post)
         for problem in found:
             self.problems.setdefault(problem.path, []).append(problem)
         self.posts[slug] = posts
         return posts
+
+    def _keep(self, post: Post) -> Post:
+        """``post`` as the model keeps it: without its text (the gateway's), or its text in the spill file."""
+        return spill(post) if self.bodies else stub(post)
 
     def _note_problems(self, relpath: str, problems: list[Problem]) -> None:
         if problems:
@@ -340,8 +345,8 @@ class Model:
                 post = self.quarantine.note(relpath, problems, old, self.head)
             else:
                 self.quarantine.clear(relpath)
-            if post is not None and not self.bodies:
-                post = stub(post)
+            if post is not None:
+                post = self._keep(post)
         else:
             self.problems.pop(relpath, None)
             self.quarantine.clear(relpath)
@@ -362,7 +367,7 @@ class Model:
             change = Change(self.seq + 1)
             posts = self.posts.setdefault(post.community, {})
             old = posts.get(post.relpath)
-            posts[post.relpath] = post if self.bodies else stub(post)
+            posts[post.relpath] = self._keep(post)
             change.posts[post.community] = {post.relpath: (old, posts[post.relpath])}
             self._follow_known(post.community, old, posts[post.relpath])
             self.seq = change.seq

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import generator.search_format as search
 from generator.search_format import INDEX_FILE, decode_ids, encode_ids, pages_with
-from generator.search_index import SearchDoc, SearchIndex
+from generator.search_index import SearchDoc, SearchIndex, prepare
 from generator.search_text import fold, tokenize
 from generator.search_worker import worker_relpath, worker_script
 from generator.serve import make_server
@@ -114,6 +114,7 @@ def test_updates_reach_the_same_bytes_as_a_fresh_build(start: list[SearchDoc], s
             assert reported == changed_files(before, after)
             assert after == SearchIndex(docs.values()).files()
         assert after == SearchIndex(reversed(list(docs.values()))).files()
+        assert after == SearchIndex([prepare(d) for d in docs.values()]).files()  # as a build's shares send them
         for word in {fold(w) for w in WORDS}:  # and the files say what the documents say
             assert pages_with(after, word) == {
                 d.location for d in docs.values() if word in tokenize(d.title + " " + d.text)

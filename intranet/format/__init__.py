@@ -111,8 +111,11 @@ from .records import (
     may_read,
     thread_lines,
 )
+from .spill import is_spilled, spill
 
 __all__ = [
+    "is_spilled",
+    "spill",
     "ATTACHMENT_NAME_RE",
     "AUDIENCES",
     "Attachment",

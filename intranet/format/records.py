@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import spill
 from .frontmatter import Problem, dump_front_matter, yaml_lines, yaml_scalar
 from .layout import (
     KIND_AUDIENCE,
@@ -100,6 +101,9 @@ class Post:
         data.pop("in_reply_to", None)
         body = join_body(self.body, self.quoted, self.signature)
         return dump_front_matter(head, "")[: -len("---\n")], f"{yaml_lines(data)}---\n{body}"
+
+
+spill.install(Post)  # its text may be kept in the process's spill file (:mod:`.spill`)
 
 
 def thread_lines(topic: str, in_reply_to: str | None) -> str:
