@@ -1,0 +1,71 @@
+"""A full build in the background takes the live trees' place: never both held, the live ones kept if it fails."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import add_post
+from test_incremental import assert_same_as_full_build
+
+from generator.builder import Builder
+from generator.mkdocs_adapter import BuildError
+from intranet.format import post_relpath
+
+
+@pytest.fixture(autouse=True)
+def fixed_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTRANET_SECRET", "landing-test-secret-0123456789abcdef")
+
+
+def wait_landable(builder: Builder) -> None:
+    deadline = time.monotonic() + 120
+    while not builder.landable:
+        assert time.monotonic() < deadline, "the background build did not finish"
+        time.sleep(0.05)
+
+
+def test_a_landed_build_replaces_the_live_trees_which_are_let_go(small_root: Path, tmp_path: Path) -> None:
+    builder = Builder(small_root, background=True)
+    builder.defer = False
+    try:
+        builder.build()
+        live = builder.states
+        assert builder.rebuild() == "rebuilding"
+        add_post(small_root, "handover", "<during@example.org>", "During the build", "New mail first.", "ann.lee")
+        assert builder.update([post_relpath("handover", "<during@example.org>")]) == "updated"  # the live trees
+        wait_landable(builder)
+        assert builder.land() == "rebuilt"
+        assert builder.states and all(new is not old for new, old in zip(builder.states, live, strict=True))
+        for old in live:  # emptied before the new trees were read
+            assert vars(old.site) == {} and old.digests == {} and len(old.search) == 0
+        assert builder.update([post_relpath("handover", "<during@example.org>")]) == "nothing"  # (caught up)
+    finally:
+        builder.close()
+    assert_same_as_full_build(small_root, tmp_path)
+
+
+def test_a_failed_background_build_leaves_the_live_trees_working(small_root: Path, tmp_path: Path) -> None:
+    builder = Builder(small_root, background=True)
+    builder.defer = False
+
+    def broken(staged: Any) -> Any:
+        raise BuildError("a theme problem, for the test")
+
+    try:
+        builder.build()
+        live = builder.states
+        builder._render_in_child = broken  # type: ignore[method-assign]  # what the child runs
+        builder.rebuild()
+        wait_landable(builder)
+        with pytest.raises(BuildError, match="a theme problem"):
+            builder.land()
+        assert builder.states is live and all(vars(s.site) for s in live)
+        assert not list(small_root.glob(".site.building-*")) and not list(small_root.glob(".site.building-*.result-*"))
+        add_post(small_root, "handover", "<after@example.org>", "After the failure", "Still shown.", "ann.lee")
+        assert builder.update([post_relpath("handover", "<after@example.org>")]) == "updated"
+    finally:
+        builder.close()
+    assert_same_as_full_build(small_root, tmp_path)
