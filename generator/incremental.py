@@ -165,9 +165,8 @@ def _plan(site: Site, redo: Redo) -> tuple[SitePlan, list[str]]:
     names = set(tag_names(site))
     tag_index = redo.tag_index
     for tag in sorted(redo.tags | set(redo.tag_numbers)):
-        order = site.tag_orders.get(tag)
-        if order is None:  # (not `or`: an order left empty is falsy, and its count before is what tells)
-            order = TopicOrder()
+        # (not `get(tag) or TopicOrder()`: an order left empty is falsy, and its count before is what tells)
+        order = site.tag_orders[tag] if tag in site.tag_orders else TopicOrder()
         before = order.before
         again, gone = archive_changes(order, per_page)
         tag_index = tag_index or before != len(order)

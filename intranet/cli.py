@@ -19,6 +19,7 @@ from .gitrepo import find_repository
 from .model import Model
 from .settings import Settings, content_root, read_settings
 from .watch import Watcher
+from .webnode import WebNode
 
 log = logging.getLogger("intranet")
 
@@ -174,6 +175,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         settings = read_settings(root)
         model = Model(content_root(root, settings))  # with a remote: the gateway's checkout (it clones it)
         made = [s for plugin in plugins() if (s := plugin.up_service(args, root, model)) is not None]
+        if settings.remote and not any(hasattr(s, "remote_moved") for s in made):
+            made.append(WebNode(model, settings))  # no gateway here: a web node, following the remote
         model.load_structure()  # communities and people: enough to take mail and serve the last site
         follower = _follower(root, settings, model, made)
         for line in follower.start():  # before the posts are read: no commit falls between the two
@@ -212,8 +215,6 @@ def _follower(root: Path, settings: Settings, model: Model, services: list[Servi
         log.info("%s is not a Git repository's work tree: following its files as they are saved", root)
         return Watcher(root, model)
     pokes = [poke for service in services if (poke := getattr(service, "remote_moved", None)) is not None]
-    if settings.remote and not pokes:
-        raise RuntimeError("with a remote, the gateway fetches what the site shows: run it without --no-gateway")
     address = host_port(settings.notify_http) if settings.notify_http else None
     return Follower(model, root / settings.state_dir, not settings.remote, pokes, address)
 

@@ -37,10 +37,11 @@ from pathlib import Path
 import pygit2
 
 from intranet.errors import StoreError
+from intranet.gitremote import public_url
 from intranet.settings import Settings
 
 from .pushplan import FAILED, FORWARD, IDLE, PUSH, PUSHED, REFUSED, REJECTED, REPLAY, plan, retry_delay
-from .remote import Remote, public_url
+from .remote import Remote
 from .replay import integrate
 from .runner import Runner
 from .spool import write_durably

@@ -25,10 +25,11 @@ import logging
 import pygit2
 
 from intranet.errors import StoreError
+from intranet.gitremote import sync_work_tree
 from intranet.gitrepo import file_at
 
 from .pushplan import FORWARD, REPLAY, merge_file, own, plan
-from .remote import Remote, sync_work_tree
+from .remote import Remote
 from .store import FILE, tree_with
 
 log = logging.getLogger(__name__)

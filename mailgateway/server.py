@@ -21,6 +21,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from intranet.addresses import load_secret, parse_suffix, split_address
 from intranet.cli import host_port
+from intranet.gitremote import public_url
 from intranet.model import Model
 from intranet.settings import Settings
 
@@ -28,7 +29,7 @@ from .imap import Intake
 from .notify import Notifier
 from .oneclick import OneClick
 from .pusher import Pusher
-from .remote import Remote, gateway_root, public_url
+from .remote import Remote, gateway_root
 from .spool import Envelope as SpoolEnvelope
 from .spool import Records, Spool
 from .worker import Worker

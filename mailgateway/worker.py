@@ -28,6 +28,7 @@ from intranet.format import (
     EMAIL_RE,
     attachments_dir,
 )
+from intranet.gitremote import sync_work_tree
 from intranet.model import Model
 from intranet.settings import Settings
 
@@ -39,7 +40,7 @@ from .effects import Effects
 from .existing import existing_variant, foreign_texts
 from .parse import Inbound, parse_header
 from .reader import Reader
-from .remote import gateway_root, sync_work_tree
+from .remote import gateway_root
 from .routing import (
     COMMAND,
     DIGEST_REPLY,
