@@ -42,7 +42,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -54,8 +54,6 @@ from intranet.processes import alive
 log = logging.getLogger(__name__)
 
 HOLD_ENV = "INTRANET_TEST_HOLD_BUILD"
-FAILED = 3  # the child's exit status when the build failed: its result file says why
-_END = ("end",)  # the last record of the child's result
 NICENESS = 10  # the child yields the cores to new mail
 _PR_SET_PDEATHSIG = 1
 
@@ -82,18 +80,16 @@ class BackgroundBuild:
     """One full build: a snapshot taken here, planned and rendered by a child process, landed by the caller.
 
     ``snapshot`` runs in this process (a thread of its own) and returns the staged build; ``render``
-    runs in the child, plans and renders it a tree at a time, and yields records (``("tree", what
-    this process needs of it)``, ``("pages", count)``), each written as soon as it comes and let
-    go, so the child never holds every tree's state; ``adopt`` takes the trees here, when landed;
-    ``fork_lock`` is held while forking (the thread that renders updates holds it, so no template
-    cache is caught half-written); ``done`` is called from the build's thread when there is
-    something to land.
+    runs in the child, plans and renders it, and returns ``(trees, pages)``; ``adopt`` takes those
+    trees here (in the build's thread); ``fork_lock`` is held while forking (the thread that renders
+    updates holds it, so no template cache is caught half-written); ``done`` is called from the
+    build's thread when there is something to land.
     """
 
     def __init__(
         self,
         snapshot: Callable[[], Any],
-        render: Callable[[Any], Iterator[tuple[Any, ...]]],
+        render: Callable[[Any], tuple[list[Any], int]],
         adopt: Callable[[Any, list[Any]], None],
         fork_lock: threading.Lock,
         done: Callable[[], None],
@@ -173,13 +169,13 @@ class BackgroundBuild:
             if self._cancelled:
                 landing.error = "cancelled"
                 return
-            spill.seek(0)
-            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == FAILED:
-                landing.error = pickle.load(spill)  # noqa: S301 - our own child's: why it could not build
-            elif status != 0:
+            if status != 0:
                 landing.error = f"the build process ended without a result (status {status}); see the log above"
-            else:
-                landing.result, kept = spill, True  # the trees, one record each
+                return
+            spill.seek(0)
+            landing.error = pickle.load(spill)  # noqa: S301 - our own child's
+            if not landing.error:
+                landing.result, kept = spill, True  # the trees follow
         finally:
             if not kept:
                 spill.close()
@@ -188,18 +184,9 @@ class BackgroundBuild:
         """Read the trees the child built into the landing's staged build (once :attr:`done`, built)."""
         landing = self.landing()
         assert landing.result is not None and landing.staged is not None
-        trees = []
-        intranet = landing.staged.intranet
-        posts = {p.relpath: p for p in intranet.posts}
         with landing.result as result:
             landing.result = None
-            # Each record was pickled with a memo of its own, so each is read by an unpickler of its own.
-            while (record := _Unpickler(result, intranet, posts).load()) != _END:
-                kind, value = record
-                if kind == "pages":
-                    landing.pages += value
-                else:
-                    trees.append(value)
+            trees, landing.pages = _Unpickler(result, landing.staged.intranet).load()
         self._adopt(landing.staged, trees)
         return landing
 
@@ -214,23 +201,18 @@ class BackgroundBuild:
             gc.freeze()  # leave the parent's objects alone: fewer pages copied
             os.nice(NICENESS)
             _hold()
+            error, result = "", None
             try:
-                pickler = _Pickler(spill, staged.intranet)
-                for record in self._render(staged):  # a tree at a time, let go once written
-                    pickler.dump(record)
-                    pickler.clear_memo()  # (the memo would keep the tree alive; each record stands alone)
-                    del record
-                pickler.dump(_END)
-                status = 0
-            except Exception as exc:  # a content or theme problem: only why goes back
+                result = self._render(staged)
+            except Exception as exc:
                 log.debug("background build failed", exc_info=True)
-                spill.seek(0)
-                spill.truncate()
-                pickle.dump(str(exc) or type(exc).__name__, spill)
-                status = FAILED
+                error = str(exc) or type(exc).__name__
+            pickle.dump(error, spill)  # first: whether it was built ("") or why not, read as soon as it ends
+            if not error:
+                _Pickler(spill, staged.intranet).dump(result)
             spill.flush()
+            status = 0
         except BaseException:
-            status = 1
             log.exception("the build process failed")
         finally:
             os._exit(status)
@@ -258,9 +240,9 @@ class _Pickler(pickle.Pickler):
 class _Unpickler(pickle.Unpickler):
     """Reads what :class:`_Pickler` wrote, with this process's objects of the same snapshot."""
 
-    def __init__(self, file: IO[bytes], intranet: Intranet, posts: dict[str, Post]) -> None:
+    def __init__(self, file: IO[bytes], intranet: Intranet) -> None:
         super().__init__(file)
-        self._posts = posts  # the snapshot's posts by path
+        self._posts = {p.relpath: p for p in intranet.posts}
         self._intranet = intranet
 
     def persistent_load(self, pid: Any) -> Any:

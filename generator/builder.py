@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ from .plans import (
 )
 from .site_model import Site
 from .structure import edit_tree, read_edit
-from .treestate import TreeState, carried, finish_tree, release
+from .treestate import TreeState, finish_tree, release
 
 __all__ = ["BuildError", "BuildResult", "Builder", "build_site"]
 
@@ -432,16 +432,11 @@ class Builder:
         self._update_posts(change)
         self.seq = max(self.seq, change.seq)
 
-    def _render_in_child(self, staged: Staged) -> Iterator[tuple[str, Any]]:
-        """In the build process: plan and render each tree in turn, yielding what this process needs of it."""
-        for tree in staged.trees:  # (`one` is replaced before the next is planned: one tree's state at a time)
-            one = replace(staged, trees=[tree], states=[])
-            self.plan_states(one)
-            yield "pages", render_all(self.site_dir, one.states, None)
-            finish_tree(one.states[0], write=write_new)
-            yield "tree", carried(one.states[0])
-        if staged.audience is None:
-            write_access(staged.staging, staged.intranet, staged.trees)
+    def _render_in_child(self, staged: Staged) -> tuple[list[Any], int]:
+        """In the build process: plan and render every tree; what this process needs of them."""
+        self.plan_states(staged)
+        pages = self.render_staged(staged)
+        return [(s.site, s.digests, s.pages, s.files, s.search, s.sitemap) for s in staged.states], pages
 
     def _adopt(self, staged: Staged, trees: list[Any]) -> None:
         """In this process: the trees the build process planned and wrote, as states to land."""

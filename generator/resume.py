@@ -35,7 +35,6 @@ from intranet.memory import settle
 from intranet.model import Change
 
 from .mkdocs_adapter import read_settings_of
-from .treestate import carried
 
 if TYPE_CHECKING:
     from .builder import Builder
@@ -51,7 +50,7 @@ def save_trees(builder: Builder) -> Path | None:
     """At a clean stop: save what ``builder`` knows of its trees (None if it knows nothing whole)."""
     if not builder.states or builder.deferred or builder.intranet is None or builder.settings is None:
         return None
-    trees = [(s.tree, *carried(s)) for s in builder.states]
+    trees = [(s.tree, s.site, s.digests, s.pages, s.files, s.search, s.sitemap) for s in builder.states]
     shown = replace(builder.intranet, posts=[p for posts in builder.posts.values() for p in posts.values()])
     secret = load_secret(builder.secret_dir or builder.root / builder.settings.state_dir)
     return save(builder.site_dir, fingerprint(builder.root, secret), shown, trees)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from intranet import urls
 
@@ -116,11 +115,6 @@ def remove_page(state: TreeState, src_uri: str) -> None:
     for attachment in state.files.pop(src_uri, {}):
         remove(state.out, attachment)
         state.digests.pop(attachment, None)
-
-
-def carried(state: TreeState) -> tuple[Any, ...]:
-    """What a build process sends back of a tree it planned and wrote (the rest is remade from the snapshot)."""
-    return (state.site, state.digests, state.pages, state.files, state.search, state.sitemap)
 
 
 def release(state: TreeState) -> None:
