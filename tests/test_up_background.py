@@ -33,13 +33,16 @@ TOPIC = post_relpath("procurement", "<p1@example.org>")
 class Up:
     """``intranet up`` on ``root`` in a subprocess, its output collected as it goes."""
 
-    def __init__(self, root: Path, hold: Path) -> None:
+    def __init__(self, root: Path, hold: Path | None, gateway: bool = True) -> None:
+        self.root = root
         self.http, self.smtp = free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.http}/"
         self.page = f"{self.base}c/procurement/t/{path_key(TOPIC)[:12]}/"
-        command = [sys.executable, "-m", "intranet.cli", "up", "--root", str(root)]
-        command += ["--http", f"127.0.0.1:{self.http}", "--smtp", f"127.0.0.1:{self.smtp}", "--lmtp", ""]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "INTRANET_TEST_HOLD_BUILD": str(hold)}
+        command = [sys.executable, "-m", "intranet.cli", "up", "--root", str(root), "--http", f"127.0.0.1:{self.http}"]
+        command += ["--smtp", f"127.0.0.1:{self.smtp}", "--lmtp", ""] if gateway else ["--no-gateway"]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if hold is not None:
+            env["INTRANET_TEST_HOLD_BUILD"] = str(hold)
         self.process = start_with_ctrl_c(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout or ()), daemon=True)

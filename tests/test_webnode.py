@@ -8,56 +8,19 @@ editor's clone pushes, rewrites history with a force-push, and pushes again; two
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from conftest import free_port
 from gitremote import EDITOR, editor_clone, editor_commit, editor_push, remote_root, wait_for
 from helpers import add_post
 from mailtest import git
-from test_up import fetch, start_with_ctrl_c
-from test_up_background import _differences
+from test_up import fetch
+from test_up_background import Up, _differences
 
 from generator.builder import build_site
 from intranet.format import path_key, post_relpath
-
-
-class WebNode:
-    """``intranet up --no-gateway`` on a folder that holds only settings naming the remote."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.http = free_port()
-        self.base = f"http://127.0.0.1:{self.http}/"
-        command = [sys.executable, "-m", "intranet.cli", "up", "--root", str(root), "--no-gateway"]
-        command += ["--http", f"127.0.0.1:{self.http}"]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = start_with_ctrl_c(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout or ()), daemon=True)
-        self._reader.start()
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def site(self) -> Path:
-        return self.root / "site"
-
-    def stop(self) -> int:
-        self.process.send_signal(subprocess.signal.SIGINT)  # type: ignore[attr-defined]
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._reader.join(timeout=60)
-        return self.process.returncode
 
 
 def test_two_web_nodes_follow_pushes_and_a_force_push_and_each_is_a_full_build_of_the_head(
@@ -76,7 +39,7 @@ def test_two_web_nodes_follow_pushes_and_a_force_push_and_each_is_a_full_build_o
     )
     hook.chmod(0o755)
     ann = editor_clone(bare, tmp_path / "ann")
-    nodes = [WebNode(root) for root in roots]
+    nodes = [Up(root, None, gateway=False) for root in roots]  # web nodes: no gateway
     try:
         for node in nodes:
             wait_for(lambda node=node: fetch(node.base)[0] == 200, 90, "a web node's site")
@@ -100,7 +63,9 @@ def test_two_web_nodes_follow_pushes_and_a_force_push_and_each_is_a_full_build_o
         fresh = tmp_path / "fresh"
         build_site(head, fresh)
         for node in nodes:
-            wait_for(lambda node=node: _differences(fresh, node.site()) == [], 90, "a node to equal a full build")
+            wait_for(
+                lambda node=node: _differences(fresh, node.root / "site") == [], 90, "a node to equal a full build"
+            )
         assert fetch(nodes[0].base + "c/handover/pages/gone/")[0] == 404
     finally:
         codes = [node.stop() for node in nodes]
