@@ -7,8 +7,9 @@ two are kept in step (``tests/test_format.py`` checks the examples there).
 
 Its modules: :mod:`.layout` (paths, names, body sections), :mod:`.frontmatter`
 (YAML), :mod:`.records` (the dataclasses), :mod:`.fields` (typed fields),
-:mod:`.posts` (one post file) and :mod:`.reading` (everything else, and the
-checks across files).
+:mod:`.posts` (one post file), :mod:`.reading` (everything else, and the
+checks across files) and :mod:`.spill` (a post's text kept in a file of the
+process instead of in memory, read back when asked for).
 
 Layout under the intranet root::
 
