@@ -287,10 +287,13 @@ def discard_later(path: Path) -> threading.Thread:
 def discard_leftovers(site_dir: Path) -> None:
     """Remove, in threads, what a process that stopped abruptly left beside the site: trees swapped out
     but not yet removed, and staging folders of build processes that no longer run."""
-    for path in site_dir.parent.glob(f".{site_dir.name}.building-*"):
-        pid = path.name.rsplit("-", 1)[1]
+    for path in site_dir.parent.glob(f".{site_dir.name}.building-*"):  # building-PID-N[.result-X|.old-X]
+        pid = path.name.split(".building-", 1)[1].split("-", 1)[0].split(".", 1)[0]
         if ".old-" not in path.name and (not pid.isdigit() or alive(int(pid))):
             continue
         with contextlib.suppress(OSError):
             log.info("removing %s, left by an earlier run", path.name)
-            discard_later(path)
+            if path.is_dir():
+                discard_later(path)
+            else:  # a build's result file
+                path.unlink()

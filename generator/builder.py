@@ -31,6 +31,7 @@ makes of the same content (``tests/test_incremental.py``).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -168,7 +169,8 @@ class Builder:
     def snapshot_build(self, audience: str | None = None) -> Staged:
         """A snapshot of the model and the trees it makes, not planned yet (:meth:`plan_states`)."""
         started = time.monotonic()
-        staging = self.site_dir.parent / f".{self.site_dir.name}.building-{os.getpid()}"
+        # One folder per build: a build started while another lands must not stage where it is.
+        staging = self.site_dir.parent / f".{self.site_dir.name}.building-{os.getpid()}-{next(_BUILDS)}"
         if staging.exists():
             shutil.rmtree(staging)
         settings, directory_urls = read_settings_of(self.root, self._docs_dir)
@@ -463,6 +465,9 @@ class Builder:
     @property
     def docs_dir(self) -> Path:
         return self._docs_dir
+
+
+_BUILDS = itertools.count(1)  # this process's builds, for their staging folders
 
 
 def summary_of(result: BuildResult) -> str:

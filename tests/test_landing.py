@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from helpers import add_post
 from test_incremental import assert_same_as_full_build
 
+from generator.background import discard_leftovers
 from generator.builder import Builder
 from generator.mkdocs_adapter import BuildError
 from intranet.format import post_relpath
@@ -69,3 +71,27 @@ def test_a_failed_background_build_leaves_the_live_trees_working(small_root: Pat
     finally:
         builder.close()
     assert_same_as_full_build(small_root, tmp_path)
+
+
+def test_each_build_stages_apart_and_leftovers_of_dead_processes_go(small_root: Path, tmp_path: Path) -> None:
+    builder = Builder(small_root, background=True)
+    try:
+        builder.build()
+        # A build started while another lands (an edit during it) must not stage in the same folder.
+        first, second = builder.snapshot_build(), builder.snapshot_build()
+        assert first.staging != second.staging and first.staging.parent == second.staging.parent
+    finally:
+        builder.close()
+    dead = 2**22 + 17  # beyond Linux's default pid_max: no such process
+    leftovers = [small_root / f".site.building-{dead}-3", small_root / f".site.building-{dead}-3.old-5"]
+    for folder in leftovers:
+        (folder / "staff").mkdir(parents=True)
+    result = small_root / f".site.building-{dead}-3.result-abc"
+    result.write_bytes(b"x")
+    ours = small_root / f".site.building-{os.getpid()}-9"
+    ours.mkdir()
+    discard_leftovers(small_root / "site")
+    wait = time.monotonic() + 30
+    while any(p.exists() for p in [*leftovers, result]) and time.monotonic() < wait:
+        time.sleep(0.05)
+    assert not any(p.exists() for p in [*leftovers, result]) and ours.is_dir()
