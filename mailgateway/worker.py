@@ -54,7 +54,7 @@ from .routing import (
     target_of,
 )
 from .runner import Runner
-from .spool import Records, Spool, Spooled, write_durably
+from .spool import Records, Spool, Spooled, fsync_dirs, write_durably
 from .store import HOLD_SECONDS, Store
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ class Worker(Runner):
         self._lock_file: Any = None
         self._not_before: dict[str, float] = {}
         self._done: list[tuple[str, list[dict[str, Any]]]] = []  # this batch's finished keys and their records
+        self._unsynced: list[Path] = []  # folders of this batch's post files, fsynced when it ends
         self._refusals: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()  # from the notifier's thread
         self._probed = ""
         self.pusher: Any = None  # with a remote, the gateway's Pusher: told when a batch of commits is done
@@ -176,14 +177,20 @@ class Worker(Runner):
             self._end_batch()
 
     def _end_batch(self) -> None:
+        """The batch's commits into the index; its files' names, fan-out jobs and outcomes made
+        durable (one fsync per folder and one per kind of file, not one per message); then the
+        messages leave the spool."""
         self.store.flush()
         done, self._done = self._done, []
-        for key, records in done:
-            for record in records:
-                self.records.add(**record)
-            if key:
-                self.spool.finish(key)
-                self._not_before.pop(key, None)
+        folders, self._unsynced = self._unsynced, []
+        fsync_dirs(folders)
+        if self.notifier is not None:
+            self.notifier.write_jobs()
+        self.records.add_all([record for _, records in done for record in records])
+        keys = [key for key, _ in done if key]
+        self.spool.finish(*keys)
+        for key in keys:
+            self._not_before.pop(key, None)
         if self.pusher is not None:
             self.pusher.between_batches()
 
@@ -502,9 +509,13 @@ class Worker(Runner):
             folder.mkdir(parents=True, exist_ok=True)
             for name, data in draft.files.items():
                 target = folder / name
-                write_durably(target, data, self.spool.tmp)
+                write_durably(target, data, self.spool.tmp, sync_dir=False)
                 paths.append(target)
-        write_durably(path, post.to_text().encode("utf-8"), self.spool.tmp)
+        write_durably(path, post.to_text().encode("utf-8"), self.spool.tmp, sync_dir=False)
+        self._unsynced += [p.parent for p in paths]  # before the outcome is on record: see _end_batch
+        if not self._done:  # not a spooled message's (a moderator's decision): its outcome is written at once
+            fsync_dirs(self._unsynced)
+            self._unsynced = []
         person = self.model().people.get(handle) if handle else None
         name = person.name if person else (mail.from_name or mail.from_address)
         kind = "reply" if post.in_reply_to else "new topic"
