@@ -42,6 +42,7 @@ from intranet.format import (
     read_post,
 )
 from intranet.model import Model
+from intranet.pacing import PACING
 from intranet.settings import Settings
 from intranet.threads import Topic, build_topics
 
@@ -225,6 +226,7 @@ class Notifier(Runner):
                 key = _job_key(job["community"], job["message_id"])
                 if (self.fanned / key).exists():
                     continue  # a redelivered message's job, done already
+                PACING.give_way()  # while mail floods in, the worker goes first (intranet.pacing)
                 self.fan_out(job)
                 os.close(os.open(self.fanned / key, os.O_WRONLY | os.O_CREAT, 0o600))  # (its folder fsynced below)
                 done += 1

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from intranet.cli import host_port
+from intranet.pacing import PACING
 from intranet.settings import Settings
 
 from .dkimsign import Signer
@@ -215,6 +216,7 @@ class Delivery:
             for name in names:
                 if stop():
                     break
+                PACING.give_way()  # while mail floods in, the worker goes first (intranet.pacing)
                 if self.queue.outcome(name) is not None:  # recorded before a crash: only the file was left
                     self.queue.finish(name, SENT, "already recorded", self.clock())
                     continue
@@ -287,6 +289,7 @@ class Delivery:
         for name in names:
             if stop():
                 break
+            PACING.give_way()
             try:
                 envelope, raw = self.queue.load(name)
             except FileNotFoundError:

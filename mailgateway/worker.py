@@ -29,6 +29,7 @@ from intranet.format import (
     attachments_dir,
 )
 from intranet.model import Model
+from intranet.pacing import PACING
 from intranet.settings import Settings
 
 from . import classify, notices, policy
@@ -241,6 +242,7 @@ class Worker(Runner):
             self._failed(key, f"unreadable spool file: {exc}")
             return
         self._done.append((key, []))
+        PACING.intake()  # the site's updater and the notifier give way meanwhile (intranet.pacing)
         try:
             self.process(spooled)
         except Exception as exc:
