@@ -4,7 +4,8 @@
 and Python runs one thread at a time. Left to themselves they share that time about evenly, so
 under a flood of mail the worker, which only has to commit each message, waits behind page
 rendering and mail composition that could as well come a little later. The worker says, for
-every message it takes, that intake is busy (:meth:`Pacing.intake`); while it is, the updater
+every message it takes while more wait behind it, that intake is busy (:meth:`Pacing.intake`):
+a single reply does not slow the update that shows it. While intake is busy, the updater
 and the notifier call :meth:`Pacing.give_way` between their units of work (a page, a post's
 fan-out) and pause, so that they take at most :data:`SHARE` of the time. Nothing is skipped or
 reordered: once the spool is dry (:data:`HOLD` seconds after the last message) they run at full

@@ -219,11 +219,13 @@ class Worker(Runner):
             keys = [k for k in self.spool.pending() if k not in seen and self._not_before.get(k, 0) <= now]
             if not keys:
                 break
-            for key in keys:
+            for n, key in enumerate(keys):
                 if self.stopping():
                     break
                 seen.add(key)
                 worked = True
+                if n + 1 < len(keys):  # more mail waits behind it: the site and the fan-out give way meanwhile
+                    PACING.intake()
                 self._run_key(key)
                 if self.store.held_for() > HOLD_SECONDS:  # mail keeps coming: end the batch here
                     self._end_batch()
@@ -242,7 +244,6 @@ class Worker(Runner):
             self._failed(key, f"unreadable spool file: {exc}")
             return
         self._done.append((key, []))
-        PACING.intake()  # the site's updater and the notifier give way meanwhile (intranet.pacing)
         try:
             self.process(spooled)
         except Exception as exc:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from mailtest import DOMAIN, git_root, mail, wire
+
+import mailgateway.worker as worker_module
 from intranet.pacing import MOST, Pacing
+from intranet.settings import read_settings
+from mailgateway.spool import Envelope
+from mailgateway.worker import Worker
 
 
 class Clock:
@@ -62,3 +69,32 @@ def test_a_thread_back_from_a_wait_starts_afresh() -> None:
     clock.now += 5  # idle: waiting for changes
     pacing.intake()
     assert pacing.give_way() == 0.0
+
+
+class Recorder(Pacing):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def intake(self) -> None:
+        self.calls += 1
+
+
+def test_the_worker_marks_a_flood_not_a_single_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = git_root(tmp_path / "intranet")
+    pacing = Recorder()
+    monkeypatch.setattr(worker_module, "PACING", pacing)
+    worker = Worker(root, read_settings(root))
+    assert worker.acquire()
+    envelope = Envelope("ann.lee@example.org", [f"handover@{DOMAIN}"], "127.0.0.1")
+    try:
+        worker.spool.accept(wire(mail(subject="One alone")), envelope)
+        worker.run_once()
+        assert pacing.calls == 0  # a single reply: the update that shows it is not slowed
+        for n in range(3):
+            worker.spool.accept(wire(mail(subject=f"Flood {n}")), envelope)
+        worker.run_once()
+        assert pacing.calls == 2  # each message with more behind it
+    finally:
+        worker.stop()
+    assert [r["outcome"] for r in worker.records.all()] == ["published"] * 4
