@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from intranet.format import attachments_dir
 from intranet.model import Model
 from intranet.settings import Settings
 
@@ -21,7 +22,7 @@ from .breakage import Breakages
 from .notices import Notices
 from .outgoing import Outgoing, Queue
 from .parse import Inbound
-from .spool import Records, Spool
+from .spool import Records, Spool, fsync_dirs, write_durably
 from .store import Commit, Store
 
 
@@ -59,6 +60,26 @@ class Effects:
     def notice(self, mail: Inbound, reason: str, now: dt.datetime, **values: str) -> None:
         """Tell the sender of ``mail`` what became of it (rate-limited per sender and reason)."""
         self.notices.send(mail.from_address, reason, mail.subject, mail.message_id, now, **values)
+
+    def write_post(self, relpath: str, text: str, files: dict[str, bytes], unsynced: list[Path] | None) -> list[Path]:
+        """Write a post and its attachments, each file fsynced; their folders too, or, given ``unsynced``,
+        added to it for the caller to fsync (:func:`~mailgateway.spool.fsync_dirs`) once for a batch."""
+        path = self.root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        paths = [path]
+        if files:
+            folder = attachments_dir(path)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, data in files.items():
+                write_durably(folder / name, data, self.spool.tmp, sync_dir=False)
+                paths.append(folder / name)
+        write_durably(path, text.encode("utf-8"), self.spool.tmp, sync_dir=False)
+        folders = [p.parent for p in paths]
+        if unsynced is None:
+            fsync_dirs(folders)
+        else:
+            unsynced += folders
+        return paths
 
     def _relpath(self, path: Path) -> str:
         """``path`` relative to the root; without asking the disk when it is plainly below it."""

@@ -26,7 +26,6 @@ from intranet.addresses import load_secret, parse_suffix, split_address
 from intranet.errors import UnreadableMessage
 from intranet.format import (
     EMAIL_RE,
-    attachments_dir,
 )
 from intranet.model import Model
 from intranet.pacing import PACING
@@ -178,9 +177,8 @@ class Worker(Runner):
             self._end_batch()
 
     def _end_batch(self) -> None:
-        """The batch's commits into the index; its files' names, fan-out jobs and outcomes made
-        durable (one fsync per folder and one per kind of file, not one per message); then the
-        messages leave the spool."""
+        """Commits into the index; file names, fan-out jobs, outcomes made durable (fsyncs per batch,
+        not per message); then the messages leave the spool."""
         self.store.flush()
         done, self._done = self._done, []
         folders, self._unsynced = self._unsynced, []
@@ -504,21 +502,8 @@ class Worker(Runner):
         self, draft: Draft, slug: str, community_name: str, mail: Inbound, handle: str | None, approved_by: str
     ) -> str:
         post = draft.post
-        path = self.root / post.relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        paths = [path]
-        if draft.files:
-            folder = attachments_dir(path)
-            folder.mkdir(parents=True, exist_ok=True)
-            for name, data in draft.files.items():
-                target = folder / name
-                write_durably(target, data, self.spool.tmp, sync_dir=False)
-                paths.append(target)
-        write_durably(path, post.to_text().encode("utf-8"), self.spool.tmp, sync_dir=False)
-        self._unsynced += [p.parent for p in paths]  # before the outcome is on record: see _end_batch
-        if not self._done:  # not a spooled message's (a moderator's decision): its outcome is written at once
-            fsync_dirs(self._unsynced)
-            self._unsynced = []
+        batch = self._unsynced if self._done else None  # folders fsynced as the batch ends; a decision's at once
+        paths = self.effects.write_post(post.relpath, post.to_text(), draft.files, batch)
         person = self.model().people.get(handle) if handle else None
         name = person.name if person else (mail.from_name or mail.from_address)
         kind = "reply" if post.in_reply_to else "new topic"
