@@ -534,28 +534,28 @@ def main() -> int:
         print(f"gateway listening after {start_seconds:.2f} s (pid {process.pid})", flush=True)
         sampler = Sampler(process.pid)
         sampler.start()
-        if args.up:
-            built = wait_for_catch_up(log, process, args.timeout)
-            print(f"intranet up: its catch-up build landed {built:.0f} s later", flush=True)
         spy = None
-        if args.py_spy:
-            spy = subprocess.Popen(
-                [
-                    shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
-                    "record",
-                    "--pid",
-                    str(process.pid),
-                    "--output",
-                    args.py_spy,
-                    "--threads",
-                    "--format",
-                    "flamegraph" if args.py_spy.endswith(".svg") else "raw",
-                ]
-                + ["--rate", "50", "--nonblocking"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        try:
+        try:  # whatever fails, the gateway is stopped
+            if args.up:
+                built = wait_for_catch_up(log, process, args.timeout)
+                print(f"intranet up: its catch-up build landed {built:.0f} s later", flush=True)
+            if args.py_spy:
+                spy = subprocess.Popen(
+                    [
+                        shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+                        "record",
+                        "--pid",
+                        str(process.pid),
+                        "--output",
+                        args.py_spy,
+                        "--threads",
+                        "--format",
+                        "flamegraph" if args.py_spy.endswith(".svg") else "raw",
+                    ]
+                    + ["--rate", "50", "--nonblocking"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             # One message first: its commit comes once the worker has read what it needs to know of
             # the repository's posts (all of them on a first start), which is reported on its own.
             warm_up = make_messages(1, refs, staff, args.seed + 1)

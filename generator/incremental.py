@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from intranet import urls
 from intranet.format import Post
+from intranet.pacing import PACING
 from intranet.threads import Topic
 
 from .orders import TopicOrder, archive_changes, archive_pages
@@ -153,6 +155,7 @@ def _plan(site: Site, redo: Redo) -> tuple[SitePlan, list[str]]:
     plan = SitePlan()
     for uri in sorted(redo.topics):
         topic = redo.topics[uri]
+        PACING.give_way()  # while mail floods in, the gateway's worker goes first (intranet.pacing)
         plan_topic(site, plan, site.intranet.communities[topic.community], topic)
     for slug in sorted(redo.communities | set(redo.numbers)):
         order = site.orders[slug]
@@ -187,7 +190,7 @@ def _plan(site: Site, redo: Redo) -> tuple[SitePlan, list[str]]:
 def _write(state: TreeState, plan: SitePlan, removed: list[str]) -> None:
     """Render ``plan`` into the live tree, remove what is gone, and bring search and sitemap along."""
     output = Output()
-    write_plan(state, plan, output, write_atomic)
+    write_plan(state, plan, output, _write_paced)
     merge([state], [output], search=False)
     for uri in removed:
         remove_page(state, uri)
@@ -200,6 +203,12 @@ def _write(state: TreeState, plan: SitePlan, removed: list[str]) -> None:
         else:
             state.digests[relpath] = write_atomic(state.out, relpath, data, state.digests.get(relpath))
     write_sitemap(state, write_atomic)
+
+
+def _write_paced(out: Path, relpath: str, data: bytes, old: bytes | None) -> bytes:
+    """:func:`~generator.output.write_atomic`, after giving way to the gateway's intake (a page at a time)."""
+    PACING.give_way()
+    return write_atomic(out, relpath, data, old)
 
 
 def _listed_flips(site: Site, handles: set[str]) -> set[str]:

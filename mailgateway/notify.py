@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import threading
+import time
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,13 +42,14 @@ from intranet.format import (
     read_post,
 )
 from intranet.model import Model
+from intranet.pacing import PACING
 from intranet.settings import Settings
 from intranet.threads import Topic, build_topics
 
 from .outgoing import FANNED, Delivery, Outgoing, Queue
 from .outmail import DigestItem, attachments_to_send, bounce_address, digest_mail, post_body, post_mail
 from .runner import Runner
-from .spool import write_durably
+from .spool import fsync_dir, write_durably
 
 log = logging.getLogger(__name__)
 
@@ -131,17 +133,28 @@ class Notifier(Runner):
         super().__init__()
         self.on_refused: Callable[[str, str], None] | None = None  # (address, reply): a 5xx counts as a bounce
         self._lock = threading.Lock()
+        self._new_jobs: dict[str, dict[str, str]] = {}  # the worker's batch's jobs, not written yet
         self._pruned: dt.datetime | None = None
 
     # -- jobs -----------------------------------------------------------------------
 
     def add_job(self, community: str, relpath: str, message_id: str) -> None:
-        """Called by the worker once a post is committed (and again if it is redelivered)."""
-        key = message_key(message_id)[:32] + "-" + community
-        if (self.fanned / key).exists() or (self.jobs / f"{key}.json").exists():
+        """Called by the worker once a post is committed (and again if it is redelivered); the job is
+        written with the others of the worker's batch (:meth:`write_jobs`) before its outcome is."""
+        key = _job_key(community, message_id)
+        if (self.fanned / key).exists():
             return
-        data = {"community": community, "relpath": relpath, "message_id": message_id}
-        write_durably(self.jobs / f"{key}.json", json.dumps(data).encode(), self.queue.tmp)
+        with self._lock:
+            self._new_jobs[key] = {"community": community, "relpath": relpath, "message_id": message_id}
+
+    def write_jobs(self) -> None:
+        """Write the jobs added since the last call as one file, durably (one fsync for a batch)."""
+        with self._lock:
+            jobs, self._new_jobs = list(self._new_jobs.values()), {}
+        if not jobs:
+            return
+        name = f"{time.time_ns():020d}-{len(jobs)}.json"
+        write_durably(self.jobs / name, json.dumps(jobs).encode(), self.queue.tmp)
         self._wake.set()
 
     def model(self) -> Model:
@@ -200,15 +213,27 @@ class Notifier(Runner):
         return None
 
     def run_jobs(self, stop: Callable[[], bool] = lambda: False) -> int:
+        """Fan out every waiting job; a file of jobs goes once each of them is marked done."""
         done = 0
-        for path in sorted(self.jobs.glob("*.json"), key=lambda p: p.stat().st_mtime_ns):
-            if stop():
+        for path in sorted(self.jobs.glob("*.json")):
+            data = json.loads(path.read_bytes())
+            jobs = data if isinstance(data, list) else [data]  # (a single job: a file from an earlier version)
+            finished = True
+            for job in jobs:
+                if stop():
+                    finished = False
+                    break
+                key = _job_key(job["community"], job["message_id"])
+                if (self.fanned / key).exists():
+                    continue  # a redelivered message's job, done already
+                PACING.give_way()  # while mail floods in, the worker goes first (intranet.pacing)
+                self.fan_out(job)
+                os.close(os.open(self.fanned / key, os.O_WRONLY | os.O_CREAT, 0o600))  # (its folder fsynced below)
+                done += 1
+            fsync_dir(self.fanned)
+            if not finished:
                 break
-            job = json.loads(path.read_bytes())
-            self.fan_out(job)
-            write_durably(self.fanned / path.stem, b"", self.queue.tmp)
             path.unlink(missing_ok=True)
-            done += 1
         return done
 
     def fan_out(self, job: dict[str, Any]) -> int:
@@ -246,7 +271,9 @@ class Notifier(Runner):
                 community=community.slug,
                 message_id=post.message_id,
             )
-            queued += self.queue.enqueue(message, envelope)
+            queued += self.queue.enqueue(message, envelope, sync_dir=False)
+        if queued:
+            fsync_dir(self.queue.queue)  # once for the post's messages, before the job is marked done
         self._add_to_digest(community, thread, name)
         log.info("fan-out of %s in %s: %d queued", post.message_id, community.slug, queued)
         return queued
@@ -384,6 +411,11 @@ class Notifier(Runner):
         if day:
             self.send_digests(day)
         return self.run_once()
+
+
+def _job_key(community: str, message_id: str) -> str:
+    """A post's fan-out in a community: its name in ``fanned/``."""
+    return message_key(message_id)[:32] + "-" + community
 
 
 def _references(topic: Topic, post: Post) -> list[str]:

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from intranet.cli import host_port
+from intranet.pacing import PACING
 from intranet.settings import Settings
 
 from .dkimsign import Signer
@@ -100,15 +101,18 @@ class Queue:
     def known(self, name: str) -> bool:
         return (self.queue / f"{name}.msg").exists() or (self.sent / name).exists()
 
-    def enqueue(self, message: EmailMessage, envelope: Outgoing) -> bool:
-        """Queue ``message`` for ``envelope.rcpt``; False if this message already went or waits for them."""
+    def enqueue(self, message: EmailMessage, envelope: Outgoing, sync_dir: bool = True) -> bool:
+        """Queue ``message`` for ``envelope.rcpt``; False if this message already went or waits for them.
+
+        With ``sync_dir=False`` the caller fsyncs :attr:`queue` (the folder) itself, once for many."""
         envelope.message_id = envelope.message_id or str(message["Message-ID"] or "")
         name = message_name(envelope.message_id, envelope.rcpt)
         if self.known(name):
             return False
         envelope.queued = envelope.queued or _now().isoformat(timespec="seconds")
         head = json.dumps(asdict(envelope), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        write_durably(self.queue / f"{name}.msg", head + b"\n" + message.as_bytes(policy=email.policy.SMTP), self.tmp)
+        data = head + b"\n" + message.as_bytes(policy=email.policy.SMTP)
+        write_durably(self.queue / f"{name}.msg", data, self.tmp, sync_dir=sync_dir)
         return True
 
     def pending(self) -> list[str]:
@@ -131,15 +135,19 @@ class Queue:
         data = {"tries": tries, "next": later.isoformat(), "error": error}
         write_durably(self.queue / f"{name}.tries", json.dumps(data).encode(), self.tmp)
 
-    def finish(self, name: str, status: str, detail: str, now: dt.datetime) -> None:
-        """Record the outcome first, then forget the queued file."""
+    def finish(self, names: str | list[str], status: str, detail: str, now: dt.datetime) -> None:
+        """Record the outcome first, then forget the queued files (one fsync of each folder for them all)."""
+        names = [names] if isinstance(names, str) else names
         record = {"status": status, "detail": detail[:500], "time": now.isoformat(timespec="seconds")}
-        write_durably(self.sent / name, json.dumps(record).encode(), self.tmp)
-        for suffix in (".msg", ".tries"):
-            try:
-                os.unlink(self.queue / f"{name}{suffix}")
-            except FileNotFoundError:
-                pass
+        for name in names:
+            write_durably(self.sent / name, json.dumps(record).encode(), self.tmp, sync_dir=False)
+        fsync_dir(self.sent)
+        for name in names:
+            for suffix in (".msg", ".tries"):
+                try:
+                    os.unlink(self.queue / f"{name}{suffix}")
+                except FileNotFoundError:
+                    pass
         fsync_dir(self.queue)
 
     def outcome(self, name: str) -> dict[str, Any] | None:
@@ -201,17 +209,14 @@ class Delivery:
         if not names:
             return 0
         if not self.settings.relay:
-            for name in names:
-                if stop():
-                    break
-                self._to_maildir(name)
-            return len(names)
+            return self._all_to_maildir(names, stop)
         sent = 0
         smtp: smtplib.SMTP | None = None
         try:
             for name in names:
                 if stop():
                     break
+                PACING.give_way()  # while mail floods in, the worker goes first (intranet.pacing)
                 if self.queue.outcome(name) is not None:  # recorded before a crash: only the file was left
                     self.queue.finish(name, SENT, "already recorded", self.clock())
                     continue
@@ -275,18 +280,29 @@ class Delivery:
         log.info("outgoing %s to %s: will retry (%s)", envelope.message_id, envelope.rcpt, error)
         self.queue.retry_later(name, error, now)
 
-    def _to_maildir(self, name: str) -> None:
-        try:
-            envelope, raw = self.queue.load(name)
-        except FileNotFoundError:
-            return
+    def _all_to_maildir(self, names: list[str], stop: Callable[[], bool]) -> int:
+        """Deliver ``names`` into the outbox: each file fsynced, then the folder once; then their
+        records in ``sent/``, likewise; only then are they taken from the queue."""
         for sub in ("tmp", "new", "cur"):
             (self.outbox / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
-        target = self.outbox / "new" / f"{name}.eml"
-        if not target.exists():
-            trace = f"Return-Path: <{envelope.mail_from}>\r\nDelivered-To: {envelope.rcpt}\r\n".encode()
-            write_durably(target, trace + self.signed(raw, envelope), self.outbox / "tmp")
-        self.queue.finish(name, SENT, "outbox", self.clock())
+        delivered = []
+        for name in names:
+            if stop():
+                break
+            PACING.give_way()
+            try:
+                envelope, raw = self.queue.load(name)
+            except FileNotFoundError:
+                continue
+            target = self.outbox / "new" / f"{name}.eml"
+            if not target.exists():
+                trace = f"Return-Path: <{envelope.mail_from}>\r\nDelivered-To: {envelope.rcpt}\r\n".encode()
+                write_durably(target, trace + self.signed(raw, envelope), self.outbox / "tmp", sync_dir=False)
+            delivered.append(name)
+        if delivered:
+            fsync_dir(self.outbox / "new")
+            self.queue.finish(delivered, SENT, "outbox", self.clock())
+        return len(delivered)
 
 
 def _text(value: bytes | str) -> str:

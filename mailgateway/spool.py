@@ -29,7 +29,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,8 +71,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, data: bytes, tmp_dir: Path) -> None:
-    """Write ``data`` to ``path`` so that after return it survives a crash or power loss."""
+def write_durably(path: Path, data: bytes, tmp_dir: Path, sync_dir: bool = True) -> None:
+    """Write ``data`` to ``path`` so that after return it survives a crash or power loss.
+
+    With ``sync_dir=False`` the file's bytes are on disk but its name is not yet: the caller fsyncs
+    ``path.parent`` later (:func:`fsync_dirs`), once for many files, before it relies on them.
+    """
     tmp = tmp_dir / f"{path.name}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -84,7 +88,14 @@ def write_durably(path: Path, data: bytes, tmp_dir: Path) -> None:
     finally:
         os.close(fd)
     os.rename(tmp, path)
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
+
+
+def fsync_dirs(paths: Iterable[Path]) -> None:
+    """fsync each folder once (the folders of files written with ``sync_dir=False``)."""
+    for folder in dict.fromkeys(paths):
+        fsync_dir(folder)
 
 
 def _read(path: Path) -> tuple[Envelope, bytes]:
@@ -126,14 +137,16 @@ class Spool:
         envelope, raw = _read(path)
         return Spooled(key, path, envelope, raw)
 
-    def finish(self, key: str) -> None:
-        """The outcome is on record: forget the message."""
-        for suffix in (".msg", ".tries"):
-            try:
-                os.unlink(self.new / f"{key}{suffix}")
-            except FileNotFoundError:
-                pass
-        fsync_dir(self.new)
+    def finish(self, *keys: str) -> None:
+        """The outcomes are on record: forget the messages (one fsync of the folder for them all)."""
+        for key in keys:
+            for suffix in (".msg", ".tries"):
+                try:
+                    os.unlink(self.new / f"{key}{suffix}")
+                except FileNotFoundError:
+                    pass
+        if keys:
+            fsync_dir(self.new)
 
     def tries(self, key: str) -> int:
         try:
@@ -225,11 +238,22 @@ class Records:
         self.keep = keep
 
     def add(self, **record: Any) -> None:
-        record.setdefault("time", _now())
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        self.add_all([record])
+
+    def add_all(self, records: Sequence[dict[str, Any]]) -> None:
+        """Append ``records`` with one write and one fsync (a batch of the worker's outcomes)."""
+        if not records:
+            return
+        lines = []
+        for record in records:
+            record.setdefault("time", _now())
+            lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        data = "".join(lines).encode("utf-8")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line.encode("utf-8"))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
             full = os.fstat(fd).st_size > self.max_bytes
         finally:

@@ -26,10 +26,10 @@ from intranet.addresses import load_secret, parse_suffix, split_address
 from intranet.errors import UnreadableMessage
 from intranet.format import (
     EMAIL_RE,
-    attachments_dir,
 )
 from intranet.gitremote import sync_work_tree
 from intranet.model import Model
+from intranet.pacing import PACING
 from intranet.settings import Settings
 
 from . import classify, notices, policy
@@ -55,7 +55,7 @@ from .routing import (
     target_of,
 )
 from .runner import Runner
-from .spool import Records, Spool, Spooled, write_durably
+from .spool import Records, Spool, Spooled, fsync_dirs, write_durably
 from .store import HOLD_SECONDS, Store
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ class Worker(Runner):
         self._lock_file: Any = None
         self._not_before: dict[str, float] = {}
         self._done: list[tuple[str, list[dict[str, Any]]]] = []  # this batch's finished keys and their records
+        self._unsynced: list[Path] = []  # folders of this batch's post files, fsynced when it ends
         self._refusals: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()  # from the notifier's thread
         self._probed = ""
         self.pusher: Any = None  # with a remote, the gateway's Pusher: told when a batch of commits is done
@@ -177,14 +178,19 @@ class Worker(Runner):
             self._end_batch()
 
     def _end_batch(self) -> None:
+        """Commits into the index; file names, fan-out jobs, outcomes made durable (fsyncs per batch,
+        not per message); then the messages leave the spool."""
         self.store.flush()
         done, self._done = self._done, []
-        for key, records in done:
-            for record in records:
-                self.records.add(**record)
-            if key:
-                self.spool.finish(key)
-                self._not_before.pop(key, None)
+        folders, self._unsynced = self._unsynced, []
+        fsync_dirs(folders)
+        if self.notifier is not None:
+            self.notifier.write_jobs()
+        self.records.add_all([record for _, records in done for record in records])
+        keys = [key for key, _ in done if key]
+        self.spool.finish(*keys)
+        for key in keys:
+            self._not_before.pop(key, None)
         if self.pusher is not None:
             self.pusher.between_batches()
 
@@ -212,11 +218,13 @@ class Worker(Runner):
             keys = [k for k in self.spool.pending() if k not in seen and self._not_before.get(k, 0) <= now]
             if not keys:
                 break
-            for key in keys:
+            for n, key in enumerate(keys):
                 if self.stopping():
                     break
                 seen.add(key)
                 worked = True
+                if n + 1 < len(keys):  # more mail waits behind it: the site and the fan-out give way meanwhile
+                    PACING.intake()
                 self._run_key(key)
                 if self.store.held_for() > HOLD_SECONDS:  # mail keeps coming: end the batch here
                     self._end_batch()
@@ -495,17 +503,8 @@ class Worker(Runner):
         self, draft: Draft, slug: str, community_name: str, mail: Inbound, handle: str | None, approved_by: str
     ) -> str:
         post = draft.post
-        path = self.root / post.relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        paths = [path]
-        if draft.files:
-            folder = attachments_dir(path)
-            folder.mkdir(parents=True, exist_ok=True)
-            for name, data in draft.files.items():
-                target = folder / name
-                write_durably(target, data, self.spool.tmp)
-                paths.append(target)
-        write_durably(path, post.to_text().encode("utf-8"), self.spool.tmp)
+        batch = self._unsynced if self._done else None  # folders fsynced as the batch ends; a decision's at once
+        paths = self.effects.write_post(post.relpath, post.to_text(), draft.files, batch)
         person = self.model().people.get(handle) if handle else None
         name = person.name if person else (mail.from_name or mail.from_address)
         kind = "reply" if post.in_reply_to else "new topic"
