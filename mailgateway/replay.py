@@ -60,11 +60,14 @@ def integrate(remote: Remote, gateway_email: str) -> tuple[str, str] | None:
     ref = repo.references.get(remote.local)
     if ref is None or str(ref.resolve().target) != heads.local:
         return None  # moved meanwhile: the pusher asks again
+    # The files first, then the branch: another thread that catches the model up (the notifier's,
+    # through the worker's model()) reads the files HEAD names, so HEAD must not name them before
+    # they are there (it would read the old files as the new commit's, and not again).
+    sync_work_tree(remote.checkout, heads.local, str(new.id))
     try:
         ref.set_target(new.id, f"intranet: onto {remote.tracking} {str(onto.id)[:12]}")
     except (pygit2.GitError, OSError) as exc:
         raise StoreError(f"could not move {remote.local}: {exc}") from None
-    sync_work_tree(remote.checkout, heads.local, str(new.id))
     return heads.local, str(new.id)
 
 
