@@ -266,3 +266,31 @@ def test_a_message_archived_twice_is_read_once_and_a_reused_id_after_a_skip_is_r
     summary = importer(root).run(archive)
     assert (summary.imported, summary.duplicates, dict(summary.skipped)) == (2, 1, {"auto-reply": 1})
     assert {p.subject for p in posts(root)} >= {"Archived twice", "A real message reusing the id"}
+
+
+def test_a_worker_process_that_dies_stops_the_import_with_an_error(tmp_path: Path) -> None:
+    import multiprocessing
+    import os
+
+    from mailgateway.archive import read_pieces
+    from mailgateway.importjobs import PARSE_CHUNK, prepared
+
+    root = git_root(tmp_path / "r")
+    d = "Mon, 7 Jan 2019 10:00:00 +0000"
+    count = PARSE_CHUNK * 8
+    archive = mbox(tmp_path / "a.mbox", [msg(f"<m{i}@x>", f"Note {i}", "Text.", Date=d) for i in range(count)])
+    imp = importer(root)
+
+    def killing(items):  # kills a worker once the first chunks are handed out
+        for n, item in enumerate(items):
+            if n == PARSE_CHUNK * 2:
+                worker = multiprocessing.active_children()[0]
+                os.kill(worker.pid, signal.SIGKILL)
+                worker.join()
+            yield item
+
+    pieces, _ = read_pieces(archive)
+    with pytest.raises(RuntimeError, match="ended unexpectedly"):
+        for _ in prepared(killing(imp._handed_out(pieces)), imp.context):
+            pass
+    assert not multiprocessing.active_children()  # the other worker was stopped too
