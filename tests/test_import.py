@@ -294,3 +294,19 @@ def test_a_worker_process_that_dies_stops_the_import_with_an_error(tmp_path: Pat
         for _ in prepared(killing(imp._handed_out(pieces)), imp.context):
             pass
     assert not multiprocessing.active_children()  # the other worker was stopped too
+
+
+def test_batches_are_committed_while_the_next_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mailgateway.importer
+
+    monkeypatch.setattr(mailgateway.importer, "COMMIT_EVERY", 3)
+    root = git_root(tmp_path / "r")
+    d = "Mon, 7 Jan 2019 10:00:00 +0000"
+    archive = mbox(tmp_path / "a.mbox", [msg(f"<b{i}@x>", f"Note {i}", f"Text {i}.", Date=d) for i in range(10)])
+    before = len(posts(root))
+    summary = importer(root).run(archive)
+    assert (summary.imported, len(summary.commits)) == (10, 4)
+    subjects = git(root, "log", "--format=%s").splitlines()
+    assert subjects[:4] == [f"import: {n} posts from a.mbox" for n in (1, 3, 3, 3)]
+    assert git(root, "status", "--porcelain") == ""  # every post written is committed
+    assert len(posts(root)) == before + 10
