@@ -11,18 +11,16 @@ imports deliberately: no notices, no notifications, no moderation holds; the ori
 - **Duplicates**: a post's path comes from its Message-ID (a message without one gets a stable one
   from a hash of its content, as live mail does), so a message already posted is recognised.
 - **Commits**: posts are written to the work tree first, then committed :data:`COMMIT_EVERY` at a
-  time through :class:`~mailgateway.store.Store` (author: the editor; committer: the gateway),
-  once the disk is synced (the next batch is written meanwhile). A post file that is written but
-  not committed (an import killed half way) is picked up and committed by the next run; a run over
-  an archive already imported changes nothing.
+  time through :class:`~mailgateway.store.Store` (author: the editor; committer: the gateway).
+  A post file that is written but not committed (an import killed half way) is picked up and
+  committed by the next run; a run over an archive already imported changes nothing.
 - **Memory** holds the Message-ID index and one subject per topic, not the archive: an mbox is
   read as a stream.
 - **Speed**: messages are read (parsed, trimmed, turned into the post's text) in worker processes
-  (:mod:`mailgateway.importjobs`); this process threads, writes and commits, and reads messages
-  too when it would otherwise wait for the workers. A message whose
+  (:mod:`mailgateway.importjobs`); this process only threads, writes and commits. A message whose
   Message-ID is already posted, or is that of a message just before it, is not read at all. The
   blobs of a batch are made from the bytes as they are written, not read back from disk; the
-  workers compress all of each blob but the few lines that depend on threading (stored as they are).
+  workers compress all of each blob but the few lines that depend on threading.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ import datetime as dt
 import logging
 import os
 import re
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -112,8 +109,6 @@ class Importer:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.tmp_file = os.path.join(self.tmp, "import.tmp")  # each file is written here, then renamed
         self.batch_posts = 0
-        # a batch written, its pack finished and the disk being synced: (paths, posts, blobs, the sync)
-        self.sealed: tuple[list[str], int, dict[str, str], threading.Thread] | None = None
 
     def run(self, path: Path, progress: Progress | None = None) -> Summary:
         summary = Summary()
@@ -132,14 +127,11 @@ class Importer:
                     summary.duplicates += 1
                 else:
                     summary.skipped[outcome] += 1
-                if self.sealed is not None and not self.sealed[3].is_alive():
-                    self._land(path.name, summary)
                 if self.batch_posts >= COMMIT_EVERY:
-                    self._seal(path.name, summary)
+                    self._commit(path.name, summary)
                 if progress is not None and summary.read % 200 == 0:
                     progress.update(min(done, total), total)
-            self._seal(path.name, summary)
-            self._land(path.name, summary)
+            self._commit(path.name, summary)
         finally:
             if self.pack is not None:
                 self.pack.abandon()  # (an exception: its blobs are named by no commit)
@@ -314,41 +306,27 @@ class Importer:
             return self.pack.add(data, end)
         return self.pack.add(data)
 
-    def _seal(self, name: str, summary: Summary) -> None:
-        """End the batch: its pack finished, and the disk synced in a thread while the import goes on
-        (on a shared disk a sync waits for everyone's writes); :meth:`_land` commits it once synced."""
-        self._land(name, summary)  # the batch before, first
+    def _commit(self, name: str, summary: Summary) -> None:
         if self.pack is not None:
             self.pack.close()
             self.pack = None
         if not self.batch:
             return
-        # the posts and their blobs reach the disk before the commit that names them
-        syncing = threading.Thread(target=os.sync, name="import-sync", daemon=True)
-        syncing.start()
-        self.sealed = (self.batch, self.batch_posts, self.blobs, syncing)
-        self.batch, self.batch_posts, self.blobs = [], 0, {}  # in_batch stays: those are committed next
-
-    def _land(self, name: str, summary: Summary) -> None:
-        """Commit the sealed batch, if any (once its sync is done)."""
-        if self.sealed is None:
-            return
-        batch, posts, blobs, syncing = self.sealed
-        syncing.join()
-        self.sealed = None
+        os.sync()  # the posts and their blobs reach the disk before the commit that names them
         commit = self.store.commit(
-            batch,
-            subject=f"import: {posts} posts from {name}",
+            self.batch,
+            subject=f"import: {self.batch_posts} posts from {name}",
             body=f"Imported into {self.slug} by {self.editor[0]} with `intranet import`.",
             author=self.editor,
             committer=(self.settings.gateway_name, self.settings.noreply),
             trailers={},
-            blobs=blobs,
+            blobs=self.blobs,
         )
         self.store.flush()
         if commit is not None:
             summary.commits.append(commit.sha)
-            log.info("import into %s: committed %d posts as %s", self.slug, posts, commit.sha[:12])
+            log.info("import into %s: committed %d posts as %s", self.slug, self.batch_posts, commit.sha[:12])
+        self.batch, self.batch_posts, self.blobs = [], 0, {}  # in_batch stays: those are committed now
 
 
 _MESSAGE_ID_RE = re.compile(rb"^message-id:[ \t]*(<[^<>\s]+@[^<>\s]+>)[ \t]*\r?$", re.I | re.M)

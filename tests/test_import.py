@@ -296,7 +296,7 @@ def test_a_worker_process_that_dies_stops_the_import_with_an_error(tmp_path: Pat
     assert not multiprocessing.active_children()  # the other worker was stopped too
 
 
-def test_batches_are_committed_while_the_next_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_archive_is_committed_in_batches_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import mailgateway.importer
 
     monkeypatch.setattr(mailgateway.importer, "COMMIT_EVERY", 3)
