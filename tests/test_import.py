@@ -281,19 +281,23 @@ def test_a_worker_process_that_dies_stops_the_import_with_an_error(tmp_path: Pat
     archive = mbox(tmp_path / "a.mbox", [msg(f"<m{i}@x>", f"Note {i}", "Text.", Date=d) for i in range(count)])
     imp = importer(root)
 
-    def killing(items):  # kills a worker once the first chunks are handed out
+    others = set(multiprocessing.active_children())  # (earlier tests' build processes, if any)
+    workers = []
+
+    def killing(items):  # kills a worker of this import once the first chunks are formed
         for n, item in enumerate(items):
             if n == PARSE_CHUNK * 2:
-                worker = multiprocessing.active_children()[0]
-                os.kill(worker.pid, signal.SIGKILL)
-                worker.join()
+                workers.extend(p for p in multiprocessing.active_children() if p not in others)
+                os.kill(workers[0].pid, signal.SIGKILL)
+                workers[0].join()
             yield item
 
     pieces, _ = read_pieces(archive)
     with pytest.raises(RuntimeError, match="ended unexpectedly"):
         for _ in prepared(killing(imp._handed_out(pieces)), imp.context):
             pass
-    assert not multiprocessing.active_children()  # the other worker was stopped too
+    assert len(workers) == os.cpu_count()
+    assert not any(w.is_alive() for w in workers)  # the other worker was stopped too
 
 
 def test_an_archive_is_committed_in_batches_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
