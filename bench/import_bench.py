@@ -180,6 +180,7 @@ def measure_import(work: Path, mbox: Path, profile: bool = False) -> dict:
     profiler = cProfile.Profile(time.thread_time) if profile else None  # CPU time of this thread
     cpu, started = _cpu(), time.perf_counter()
     if profiler:
+        os.register_at_fork(after_in_child=lambda: sys.setprofile(None))  # profile this process, not its workers
         profiler.enable()
     summary = importer.run(mbox)
     if profiler:

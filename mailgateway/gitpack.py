@@ -62,6 +62,16 @@ def deflated_end(data: bytes) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
+def _stored(data: memoryview) -> bytes:
+    """``data`` as stored (uncompressed) deflate blocks, not the last, from a byte boundary: the few
+    bytes before a blob's :func:`deflated_end` (a post's first lines) cost no compressor here."""
+    blocks = []
+    for start in range(0, len(data), 0xFFFF):
+        part = data[start : start + 0xFFFF]
+        blocks.append(struct.pack("<BHH", 0, len(part), len(part) ^ 0xFFFF) + part)
+    return b"".join(blocks)
+
+
 class BlobPack:
     """A pack being written into ``git_dir``: :meth:`add` blobs, then :meth:`close` it."""
 
@@ -78,18 +88,17 @@ class BlobPack:
     def add(self, data: bytes, end: tuple[int, bytes] | None = None) -> str:
         """Put ``data`` in the pack as a blob (once, however often it comes); its id, in hex.
 
-        ``end``, if given, is (n, :func:`deflated_end` of the last n bytes of ``data``): only the bytes
-        before them are compressed here, flushed to a byte boundary, and the two raw deflate streams
-        are joined into one zlib stream (its checksum is of the whole), which inflates to ``data``.
+        ``end``, if given, is (n, :func:`deflated_end` of the last n bytes of ``data``): the bytes
+        before them are stored here, uncompressed (a post's first lines: its Message-ID and thread),
+        before that raw deflate stream, in one zlib stream (its checksum is of the whole), which
+        inflates to ``data``.
         """
         oid = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).digest()
         if oid not in self._objects:
             if end is None:
                 compressed = _compressed(data)
             else:
-                start = memoryview(data)[: len(data) - end[0]]
-                compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -12, 4)
-                front = compressor.compress(start) + compressor.flush(zlib.Z_SYNC_FLUSH) if start else b""
+                front = _stored(memoryview(data)[: len(data) - end[0]])
                 compressed = _ZLIB_HEADER + front + end[1] + struct.pack(">I", zlib.adler32(data))
             entry = _entry_header(BLOB, len(data)) + compressed
             self._objects[oid] = (zlib.crc32(entry), self._offset)

@@ -103,6 +103,7 @@ class Importer:
         self.blobs: dict[str, str] = {}  # files of the batch written by this run -> their blobs
         self.pack: BlobPack | LooseBlobs | None = None  # where those blobs go
         self.folders: set[str] = set()  # folders known to exist
+        self.listed: dict[str, set[str]] = {}  # folders of posts -> their files (listed when first met, kept up)
         self.in_flight: Counter[str] = Counter()  # Message-IDs (found quickly) handed out, not yet taken
         self.tmp = self.root / settings.state_dir / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -200,7 +201,7 @@ class Importer:
     def _take_ready(self, ready: Ready) -> str:
         path = f"{self.base}/{ready.relpath}"  # (relpath: forward slashes, never absolute)
         known = self.model.known(self.slug)
-        if ready.message_id in known.topic_of or os.path.isfile(path):
+        if ready.message_id in known.topic_of or self._exists(path):
             return self._present(path)
         if ready.empty:
             return EMPTY
@@ -227,7 +228,7 @@ class Importer:
     def _take_mail(self, mail: Inbound) -> str:
         """A message read whole (it answers another community's post): composed here, as live mail is."""
         path = os.path.join(self.base, post_relpath(self.slug, mail.message_id))
-        if mail.message_id in self.model.known(self.slug).topic_of or os.path.isfile(path):
+        if mail.message_id in self.model.known(self.slug).topic_of or self._exists(path):
             return self._present(path)
         topic, parent = self._thread(mail.thread_ids(), subject_key(mail.subject), mail.date)
         author = sender_author(mail, self.model.handle_for(mail.from_address))
@@ -261,7 +262,7 @@ class Importer:
         """Attachments first, the post last: a post file on disk is a complete post. ``ends``: the
         compressed ends of their blobs, made by a worker process (see :meth:`BlobPack.add`)."""
         ends = ends or {}
-        folder = path.rpartition("/")[0]
+        folder, _, filename = path.rpartition("/")
         if folder not in self.folders:
             os.makedirs(folder, exist_ok=True)
             self.folders.add(folder)
@@ -275,10 +276,28 @@ class Importer:
                 self.blobs[written[-1]] = self._blob(data, ends.get(name))
         _write_file(path, text, self.tmp_file)
         self.blobs[path] = self._blob(text, ends.get(""))
+        self._listing(folder).add(filename)
         self.model.insert(post)
         if key:
             self.topics_by_subject[key] = (post.topic, post.message_id, post.date)
         self._add_to_batch(path, written)
+
+    def _exists(self, path: str) -> bool:
+        """Whether a file ``path`` is there (a killed run's post, or one the gateway wrote meanwhile):
+        each folder of posts is listed once, when first met, not every post looked for on disk."""
+        folder, _, name = path.rpartition("/")
+        return name in self._listing(folder)
+
+    def _listing(self, folder: str) -> set[str]:
+        names = self.listed.get(folder)
+        if names is None:
+            try:
+                names = {entry.name for entry in os.scandir(folder) if entry.is_file()}
+                self.folders.add(folder)
+            except FileNotFoundError:
+                names = set()
+            self.listed[folder] = names
+        return names
 
     def _blob(self, data: bytes, end: tuple[int, bytes] | None = None) -> str:
         if self.pack is None:

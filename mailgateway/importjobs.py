@@ -17,15 +17,20 @@ imported before it, and its quotes are left out as live mail's are (see
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import itertools
 import logging
 import multiprocessing
 import os
+import pickle
+import queue
 import re
 import threading
+import traceback
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
+from multiprocessing.connection import Connection, wait
 from typing import NamedTuple
 
 from intranet.format import EMAIL_RE, Author
@@ -43,7 +48,8 @@ from .routing import NO_SENDER
 log = logging.getLogger(__name__)
 
 PARSE_CHUNK = 32  # messages a worker process reads at a time
-PARSE_AHEAD = 64  # chunks read ahead of the one being imported (a few MB: workers go on while a batch commits)
+PARSE_AHEAD = 64  # chunks read ahead of the one being imported (a few MB)
+WORKER_AHEAD = 8  # chunks sent to a worker ahead (some 600 KB: they fit in its pipe)
 UNPARSABLE = "unparsable"
 SOURCE = "import"
 _LIST_TAG_RE = re.compile(r"^\s*(?:\[[^\]]{1,60}\]\s*)+")
@@ -159,50 +165,177 @@ def _ready(mail: Inbound, context: Context) -> Ready:
 
 
 # -- on every core ---------------------------------------------------------------------
-
-_context: Context | None = None  # in a worker process: the import it works for
-
-
-def _start(context: Context) -> None:
-    global _context  # one per worker process, set once as it starts
-    _context = context
-
-
-def _work(chunk: list[Piece | None]) -> list[Result]:
-    assert _context is not None
-    return [None if piece is None else ready(piece, _context) for piece in chunk]
-
+#
+# The worker processes are this module's own rather than a multiprocessing.Pool: a pool's threads
+# in this process (one sends tasks, one takes results, one watches the workers and wakes up each
+# time a result is waiting) took the interpreter's lock from the thread that imports many times a
+# message; here that thread alone sends and receives. Each worker hands its results to a thread of
+# its own to send, so it goes on reading while this process is busy (a commit): a send from here
+# never waits on a worker that waits on a send to here. Each worker is sent a few chunks ahead;
+# this process reads the chunks beyond those itself when it would otherwise wait for a result, so
+# on a busy machine the import's share of it is three processes' (two idle cores: about the same).
 
 Item = tuple[Piece, str, bool]  # a message, its Message-ID as found quickly, whether to leave it unread
+Chunk = tuple[int, list[Piece | None]]  # a numbered chunk of messages for a worker (None: not read)
+PIPE_BYTES = 1 << 20  # asked for each pipe (Linux allows this much by default; else pipes are smaller)
+
+
+def _work(chunk: list[Piece | None], context: Context) -> list[Result]:
+    return [None if piece is None else ready(piece, context) for piece in chunk]
+
+
+def _serve(context: Context, tasks: Connection, results: Connection, inherited: list[Connection]) -> None:
+    """A worker process: read chunks from ``tasks`` until None, send what they make to ``results``."""
+    for conn in inherited:  # other workers' pipes, as this process was forked
+        conn.close()
+    outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    sender = threading.Thread(target=_send_all, args=(outbox, results), daemon=True)
+    sender.start()
+    try:
+        while (task := tasks.recv()) is not None:
+            number, chunk = task
+            try:
+                outbox.put(pickle.dumps((number, _work(chunk, context), ""), pickle.HIGHEST_PROTOCOL))
+            except Exception:  # noqa: BLE001 - sent back with its traceback: the importing process raises it
+                outbox.put(pickle.dumps((number, [], traceback.format_exc())))
+    except (EOFError, KeyboardInterrupt):  # the importing process has gone, or is stopping
+        pass
+    outbox.put(None)
+    sender.join()
+
+
+def _send_all(outbox: queue.SimpleQueue[bytes | None], results: Connection) -> None:
+    try:
+        while (data := outbox.get()) is not None:
+            results.send_bytes(data)
+    except OSError:  # the importing process has gone
+        pass
+
+
+def _widen(conn: Connection) -> None:
+    try:
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (AttributeError, OSError):  # not Linux, or more than this user may have: the pipe stays as it is
+        pass
+
+
+class _Worker:
+    """A worker process, the pipe that sends it chunks and the one that brings back what they made."""
+
+    def __init__(self, context: Context, inherited: list[Connection]) -> None:
+        fork = multiprocessing.get_context("fork")
+        their_tasks, self.tasks = fork.Pipe(duplex=False)
+        self.results, their_results = fork.Pipe(duplex=False)
+        for conn in (self.tasks, self.results):
+            _widen(conn)
+        self.process = fork.Process(target=_serve, args=(context, their_tasks, their_results, inherited), daemon=True)
+        self.process.start()
+        their_tasks.close()
+        their_results.close()
+        self.outstanding = 0  # chunks sent, not yet brought back
+
+
+class _Workers:
+    """Worker processes reading chunks of messages, results taken back in the order they were given."""
+
+    def __init__(self, count: int, context: Context) -> None:
+        self.workers: list[_Worker] = []
+        for _ in range(count):
+            self.workers.append(_Worker(context, [c for w in self.workers for c in (w.tasks, w.results)]))
+        self.by_results = {w.results: w for w in self.workers}
+        self.done: dict[int, list[Result]] = {}
+        self.context = context
+
+    def read(self, items: Iterator[Item]) -> Iterator[tuple[Piece, str, Result]]:
+        pending: deque[tuple[int, list[Item]]] = deque()  # every chunk not given back yet, in order
+        unsent: deque[tuple[int, list[Item]]] = deque()  # those no worker has: read here rather than wait
+        number = 0
+        more = True
+        while True:
+            while more and len(pending) <= PARSE_AHEAD:
+                chunk = list(itertools.islice(items, PARSE_CHUNK))
+                if not chunk:
+                    more = False
+                    break
+                pending.append((number, chunk))
+                unsent.append((number, chunk))
+                number += 1
+            self._receive(block=False)
+            self._hand_out(unsent)
+            if not pending:
+                return
+            first, chunk = pending.popleft()
+            while first not in self.done:
+                if unsent:  # the workers have enough to do: this process reads a chunk too
+                    number_here, chunk_here = unsent.popleft()
+                    self.done[number_here] = _work([None if skip else p for p, _, skip in chunk_here], self.context)
+                    self._receive(block=False)
+                else:
+                    self._receive(block=True)
+                self._hand_out(unsent)
+            results = self.done.pop(first)
+            yield from ((piece, quick, result) for (piece, quick, _), result in zip(chunk, results, strict=True))
+
+    def _hand_out(self, unsent: deque[tuple[int, list[Item]]]) -> None:
+        """Send chunks to the workers until each has :data:`WORKER_AHEAD` (a send then never waits)."""
+        while unsent:
+            worker = min(self.workers, key=lambda w: w.outstanding)
+            if worker.outstanding >= WORKER_AHEAD:
+                return
+            number, chunk = unsent.popleft()
+            try:
+                worker.tasks.send((number, [None if skip else piece for piece, _, skip in chunk]))
+            except OSError:
+                raise RuntimeError(f"import worker process {worker.process.pid} ended unexpectedly") from None
+            worker.outstanding += 1
+
+    def _receive(self, block: bool) -> None:
+        """Take back every result that is waiting (with ``block``: at least one)."""
+        for conn in wait(list(self.by_results), None if block else 0):
+            assert isinstance(conn, Connection)
+            worker = self.by_results[conn]
+            try:
+                number, results, error = conn.recv()  # what _serve pickled
+            except EOFError:
+                raise RuntimeError(f"import worker process {worker.process.pid} ended unexpectedly") from None
+            if error:
+                raise RuntimeError(f"import worker process {worker.process.pid} failed:\n{error}")
+            worker.outstanding -= 1
+            self.done[number] = results
+
+    def close(self, finished: bool) -> None:
+        """Let the workers end (``finished``: they are told to; else they are stopped at once)."""
+        for worker in self.workers:
+            if finished:
+                try:
+                    worker.tasks.send(None)
+                except OSError:
+                    pass
+            else:
+                worker.process.terminate()
+            worker.tasks.close()
+        for worker in self.workers:
+            worker.process.join()
+            worker.results.close()
 
 
 def prepared(items: Iterator[Item], context: Context) -> Iterator[tuple[Piece, str, Result]]:
     """Each message with what :func:`ready` made of it (None where it was left unread), in order.
 
-    Worker processes read them, forked now, so they hold the model as it is (a process with other
-    threads is not forked: then this one reads them). ``items`` is consumed only :data:`PARSE_AHEAD`
+    Worker processes read them, forked now, so they hold the model as it is, and this process reads
+    those it would otherwise wait for (a process with other threads is not forked: then this one
+    reads them all). ``items`` is consumed only :data:`PARSE_AHEAD`
     chunks ahead of what was given back, so memory stays flat and whether to leave a message unread
     is decided with what the importer knows by then.
     """
-    workers = os.cpu_count() or 1
-    if workers < 2 or threading.active_count() > 1:  # forking a process with threads is not safe
+    count = os.cpu_count() or 1
+    if count < 2 or threading.active_count() > 1:  # forking a process with threads is not safe
         yield from ((piece, quick, None if skip else ready(piece, context)) for piece, quick, skip in items)
         return
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_start, initargs=(context,)) as pool:
-        pending: deque[tuple[list[Item], AsyncResult[list[Result]]]] = deque()
-        chunk: list[Item] = []
-        for item in items:
-            chunk.append(item)
-            if len(chunk) == PARSE_CHUNK:
-                pending.append((chunk, pool.apply_async(_work, ([None if skip else p for p, _, skip in chunk],))))
-                chunk = []
-                if len(pending) > PARSE_AHEAD:
-                    yield from _joined(*pending.popleft())
-        if chunk:
-            pending.append((chunk, pool.apply_async(_work, ([None if skip else p for p, _, skip in chunk],))))
-        while pending:
-            yield from _joined(*pending.popleft())
-
-
-def _joined(chunk: list[Item], results: AsyncResult[list[Result]]) -> Iterator[tuple[Piece, str, Result]]:
-    return ((piece, quick, result) for (piece, quick, _), result in zip(chunk, results.get(), strict=True))
+    workers = _Workers(count, context)
+    finished = False
+    try:
+        yield from workers.read(items)
+        finished = True
+    finally:
+        workers.close(finished)

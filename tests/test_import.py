@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import signal
 import subprocess
@@ -266,3 +267,56 @@ def test_a_message_archived_twice_is_read_once_and_a_reused_id_after_a_skip_is_r
     summary = importer(root).run(archive)
     assert (summary.imported, summary.duplicates, dict(summary.skipped)) == (2, 1, {"auto-reply": 1})
     assert {p.subject for p in posts(root)} >= {"Archived twice", "A real message reusing the id"}
+
+
+def test_a_worker_process_that_dies_stops_the_import_with_an_error(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "r")
+    d = "Mon, 7 Jan 2019 10:00:00 +0000"
+    archive = mbox(tmp_path / "a.mbox", [msg(f"<m{i}@x>", f"Note {i}", "Text.", Date=d) for i in range(256)])
+    # In a process of its own: one with other threads (a test's leftovers) reads without workers.
+    script = f"""
+import multiprocessing, os, signal, sys
+from pathlib import Path
+from intranet.settings import read_settings
+from mailgateway.archive import read_pieces
+from mailgateway.importer import Importer
+from mailgateway.importjobs import PARSE_CHUNK, prepared
+
+imp = Importer(Path({str(root)!r}), read_settings(Path({str(root)!r})), "handover", {EDITOR!r})
+workers = []
+
+def killing(items):  # kills a worker once the first chunks are formed
+    for n, item in enumerate(items):
+        if n == PARSE_CHUNK * 2:
+            workers.extend(multiprocessing.active_children())
+            os.kill(workers[0].pid, signal.SIGKILL)
+            workers[0].join()
+        yield item
+
+try:
+    for _ in prepared(killing(imp._handed_out(read_pieces(Path({str(archive)!r}))[0])), imp.context):
+        pass
+except RuntimeError as error:
+    print(len(workers), any(w.is_alive() for w in workers), error)
+"""
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    count, alive, error = run.stdout.strip().split(" ", 2)
+    assert (int(count), alive) == (os.cpu_count(), "False")  # the other worker was stopped too
+    assert "ended unexpectedly" in error
+
+
+def test_an_archive_is_committed_in_batches_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mailgateway.importer
+
+    monkeypatch.setattr(mailgateway.importer, "COMMIT_EVERY", 3)
+    root = git_root(tmp_path / "r")
+    d = "Mon, 7 Jan 2019 10:00:00 +0000"
+    archive = mbox(tmp_path / "a.mbox", [msg(f"<b{i}@x>", f"Note {i}", f"Text {i}.", Date=d) for i in range(10)])
+    before = len(posts(root))
+    summary = importer(root).run(archive)
+    assert (summary.imported, len(summary.commits)) == (10, 4)
+    subjects = git(root, "log", "--format=%s").splitlines()
+    assert subjects[:4] == [f"import: {n} posts from a.mbox" for n in (1, 3, 3, 3)]
+    assert git(root, "status", "--porcelain") == ""  # every post written is committed
+    assert len(posts(root)) == before + 10
