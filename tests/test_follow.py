@@ -34,7 +34,7 @@ from intranet.model import Model
 
 TO = f"handover@{DOMAIN}"
 GUEST = "name: Guest One\nemails: [guest.one@example.org]\nkind: staff\norganisation: Example Health\n"
-MESSAGES = 150
+MESSAGES = 120
 
 
 def _send(port: int, messages: list) -> None:
