@@ -57,7 +57,7 @@ from intranet.pacing import PACING
 from intranet.settings import Settings
 
 from .dkimsign import Signer
-from .spool import fsync_dir, write_durably
+from .spool import fsync_dir, remove_durably, write_durably
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +142,7 @@ class Queue:
         for name in names:
             write_durably(self.sent / name, json.dumps(record).encode(), self.tmp, sync_dir=False)
         fsync_dir(self.sent)
-        for name in names:
-            for suffix in (".msg", ".tries"):
-                try:
-                    os.unlink(self.queue / f"{name}{suffix}")
-                except FileNotFoundError:
-                    pass
-        fsync_dir(self.queue)
+        remove_durably(self.queue, names, (".msg", ".tries"))
 
     def outcome(self, name: str) -> dict[str, Any] | None:
         try:

@@ -98,6 +98,17 @@ def fsync_dirs(paths: Iterable[Path]) -> None:
         fsync_dir(folder)
 
 
+def remove_durably(folder: Path, names: Iterable[str], suffixes: Sequence[str]) -> None:
+    """Remove each ``name + suffix`` in ``folder`` that is there, then fsync the folder once for them all."""
+    for name in names:
+        for suffix in suffixes:
+            try:
+                os.unlink(folder / f"{name}{suffix}")
+            except FileNotFoundError:
+                pass
+    fsync_dir(folder)
+
+
 def _read(path: Path) -> tuple[Envelope, bytes]:
     data = path.read_bytes()
     head, _, raw = data.partition(b"\n")
@@ -139,14 +150,8 @@ class Spool:
 
     def finish(self, *keys: str) -> None:
         """The outcomes are on record: forget the messages (one fsync of the folder for them all)."""
-        for key in keys:
-            for suffix in (".msg", ".tries"):
-                try:
-                    os.unlink(self.new / f"{key}{suffix}")
-                except FileNotFoundError:
-                    pass
         if keys:
-            fsync_dir(self.new)
+            remove_durably(self.new, keys, (".msg", ".tries"))
 
     def tries(self, key: str) -> int:
         try:
