@@ -84,6 +84,22 @@ class Checkout:
     def repo(self) -> pygit2.Repository:
         return pygit2.Repository(str(self.checkout / ".git"))
 
+    def move(self, old: str, new: str, reason: str = "intranet: follow the remote") -> None:
+        """Move the checkout's branch from commit ``old`` to ``new``: its files first, then the branch.
+
+        Another thread that catches a model up reads the files HEAD names, so HEAD must not name them
+        before they are there (it would read the old files as the new commit's, and not again).
+        """
+        sync_work_tree(self.checkout, old, new)
+        try:
+            ref = self.repo().references.get(self.local)
+            if ref is None:
+                self.repo().references.create(self.local, pygit2.Oid(hex=new))
+            else:
+                ref.set_target(pygit2.Oid(hex=new), reason)
+        except (pygit2.GitError, OSError) as exc:
+            raise StoreError(f"could not move {self.local}: {exc}") from None
+
     def _git(self, *args: str) -> None:
         result = self._run(list(args))
         if result.returncode != 0:

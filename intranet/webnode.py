@@ -18,10 +18,8 @@ from __future__ import annotations
 import logging
 import threading
 
-import pygit2
-
 from .errors import StoreError
-from .gitremote import Checkout, public_url, sync_work_tree, target
+from .gitremote import Checkout, public_url, target
 from .model import Model
 from .settings import Settings
 
@@ -67,8 +65,7 @@ class WebNode:
         old, new = target(repo, self.checkout.local), target(repo, self.checkout.tracking)
         if not new or new == old:
             return False
-        sync_work_tree(self.checkout.checkout, old, new)  # the files first, then the branch: HEAD names them
-        repo.references.create(self.checkout.local, pygit2.Oid(hex=new), force=True)
+        self.checkout.move(old, new)
         self.model.follow()
         self.moves += 1
         log.info("followed %s to %s", self.checkout.branch, new[:12])

@@ -10,7 +10,7 @@ commits again, oldest first, on the remote's (:func:`replay`, file by file as
 and message. A commit whose change the remote already has is not made again,
 so a post that got there by an earlier push cut short is not there twice. The
 branch is then swapped (compare-and-swap), and the checkout's index and files
-follow it (:func:`mailgateway.remote.sync_work_tree`); the worker's model reads
+follow it (:meth:`intranet.gitremote.Checkout.move`); the worker's model reads
 what changed as a diff of the two commits when it next catches up.
 
 A crash at any point leaves the branch either as it was (the new commits are
@@ -24,8 +24,6 @@ import logging
 
 import pygit2
 
-from intranet.errors import StoreError
-from intranet.gitremote import sync_work_tree
 from intranet.gitrepo import file_at
 
 from .pushplan import FORWARD, REPLAY, merge_file, own, plan
@@ -60,14 +58,7 @@ def integrate(remote: Remote, gateway_email: str) -> tuple[str, str] | None:
     ref = repo.references.get(remote.local)
     if ref is None or str(ref.resolve().target) != heads.local:
         return None  # moved meanwhile: the pusher asks again
-    # The files first, then the branch: another thread that catches the model up (the notifier's,
-    # through the worker's model()) reads the files HEAD names, so HEAD must not name them before
-    # they are there (it would read the old files as the new commit's, and not again).
-    sync_work_tree(remote.checkout, heads.local, str(new.id))
-    try:
-        ref.set_target(new.id, f"intranet: onto {remote.tracking} {str(onto.id)[:12]}")
-    except (pygit2.GitError, OSError) as exc:
-        raise StoreError(f"could not move {remote.local}: {exc}") from None
+    remote.move(heads.local, str(new.id), f"intranet: onto {remote.tracking} {str(onto.id)[:12]}")
     return heads.local, str(new.id)
 
 
