@@ -49,7 +49,7 @@ from typing import IO, Any
 
 from intranet.format import Community, Intranet, Person, Post
 from intranet.model import Change
-from intranet.processes import alive
+from intranet.processes import alive, close_inherited_channels
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +194,7 @@ class BackgroundBuild:
         """In the child: render, write the result, and leave without running the parent's cleanup."""
         status = 1
         try:
+            close_inherited_channels()  # (a thread here may be starting a program: not the child's to hold)
             os.setpgid(0, 0)  # its own group: stopping kills it and its helper, and Ctrl-C is not theirs
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_DFL)

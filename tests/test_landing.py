@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import select
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,7 @@ import pytest
 from helpers import add_post
 from test_incremental import assert_same_as_full_build
 
-from generator.background import discard_leftovers
+from generator.background import HOLD_ENV, BackgroundBuild, discard_leftovers
 from generator.builder import Builder
 from generator.mkdocs_adapter import BuildError
 from intranet.format import post_relpath
@@ -95,3 +98,45 @@ def test_each_build_stages_apart_and_leftovers_of_dead_processes_go(small_root: 
     while any(p.exists() for p in [*leftovers, result]) and time.monotonic() < wait:
         time.sleep(0.05)
     assert not any(p.exists() for p in [*leftovers, result]) and ours.is_dir()
+
+
+@dataclass
+class _Staged:
+    staging: Path
+    seq: int = 0
+
+
+def test_the_build_process_does_not_hold_what_another_thread_was_starting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A thread that starts a program (``subprocess``) reads a pipe until the program has started: it
+    # learns that from the pipe's writer being closed. The build process is forked while such a pipe
+    # is open; if it kept a copy, the thread would wait until the whole build ends (seen as a reply
+    # not committed while a catch-up build ran).
+    hold = tmp_path / "hold"
+    hold.touch()
+    monkeypatch.setenv(HOLD_ENV, str(hold))
+    reading, writing = os.pipe()
+
+    def render(staged: Any) -> Any:
+        raise RuntimeError("rendered nothing, for the test")
+
+    ended = threading.Event()
+    build = BackgroundBuild(
+        lambda: _Staged(tmp_path / ".site.building-test"), render, lambda *_: None, threading.Lock(), ended.set
+    )
+    try:
+        build.start()
+        deadline = time.monotonic() + 60
+        while not build.pid:
+            assert time.monotonic() < deadline, "the build process was not started"
+            time.sleep(0.01)
+        os.close(writing)  # the program has started: only the build process could still hold the writer
+        readable, _, _ = select.select([reading], [], [], 30)
+        assert readable and os.read(reading, 1) == b"", "the build process holds the pipe while it is held"
+        assert not ended.is_set()  # (it is still under way)
+    finally:
+        hold.unlink()
+        os.close(reading)
+    assert ended.wait(60)
+    assert build.landing().error == "rendered nothing, for the test"  # its result file was kept open
