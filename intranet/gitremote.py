@@ -60,7 +60,7 @@ class Checkout:
         shutil.rmtree(partial, ignore_errors=True)
         partial.parent.mkdir(parents=True, exist_ok=True)
         log.info("cloning %s (branch %s) into %s", public_url(self.url), self.branch, self.checkout)
-        result = self._run(
+        result = self.run(
             ["clone", "--quiet", "--no-tags", "--origin", ORIGIN, "--branch", self.branch, self.url, str(partial)],
             cwd=partial.parent,
         )
@@ -74,7 +74,7 @@ class Checkout:
     def fetch(self) -> str:
         """Bring the remote's branch into the tracking ref; '' if done, else why not."""
         refspec = f"+{self.local}:{self.tracking}"  # '+': a force-push on the remote is followed too
-        result = self._run(["fetch", "--quiet", "--no-tags", ORIGIN, refspec])
+        result = self.run(["fetch", "--quiet", "--no-tags", ORIGIN, refspec])
         return "" if result.returncode == 0 else last_line(result.stderr) or f"git fetch exited {result.returncode}"
 
     def set_tracking(self, sha: str) -> None:
@@ -101,11 +101,12 @@ class Checkout:
             raise StoreError(f"could not move {self.local}: {exc}") from None
 
     def _git(self, *args: str) -> None:
-        result = self._run(list(args))
+        result = self.run(list(args))
         if result.returncode != 0:
             raise StoreError(f"git {args[0]} failed in {self.checkout}: {last_line(result.stderr)}")
 
-    def _run(self, args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def run(self, args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """``git args`` in the checkout (or ``cwd``), its output captured; never raises for git's failures."""
         try:
             return subprocess.run(
                 ["git", *args],

@@ -111,6 +111,9 @@ class Settings:
     notify_http: str = _setting(
         "", "Where `intranet up` takes a Git host's webhook saying the remote moved (HOST:PORT; empty: off)."
     )
+    node: str = _setting(
+        "", "With a remote and more than one gateway: this gateway's own name (letters, digits, '-'; see committer)."
+    )
     # -- from mkdocs.yml itself, not the plugin
     site_name: str = "Intranet"
     site_url: str = ""
@@ -141,6 +144,8 @@ class Settings:
             raise ValueError("intranet setting 'branch' must be a branch name, such as main")
         if values.get("notify_http") and not re.fullmatch(r"\[?[^\s\]]*\]?:\d{1,5}", values["notify_http"]):
             raise ValueError("intranet setting 'notify_http' must be HOST:PORT, such as 127.0.0.1:8026")
+        if values.get("node") and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}", values["node"]):
+            raise ValueError("intranet setting 'node' must be letters, digits and '-', such as mx1")
         for key in ("topics_per_page", "redelivery_days", "max_parse_seconds", "poll_seconds"):
             if values.get(key, 1) < 1:
                 raise ValueError(f"intranet setting {key!r} must be at least 1")
@@ -149,6 +154,13 @@ class Settings:
     @property
     def noreply(self) -> str:
         return self.notice_from or f"intranet-noreply@{self.mail_domain}"
+
+    @property
+    def committer(self) -> tuple[str, str]:
+        """Name and address of the gateway's commits: ``noreply``, with ``+node`` when the gateway has a
+        ``node`` name (two gateways on one remote each know their own commits by it)."""
+        local, _, domain = self.noreply.partition("@")
+        return self.gateway_name, f"{local}+{self.node}@{domain}" if self.node else self.noreply
 
 
 def content_root(root: Path | str, settings: Settings) -> Path:

@@ -263,7 +263,7 @@ class Commands:
             subject=f"{community.slug}: {handle} {words}",
             body=f"{author[0]} {how} that they want this.",
             author=author,
-            committer=(self.fx.settings.gateway_name, self.fx.settings.noreply),
+            committer=self.fx.settings.committer,
             trailers={},
         )
 
@@ -391,7 +391,7 @@ class Commands:
             data,
             body=f"{moderator} approved their message to {community.name} and marked them as known.",
             author=_split_person(moderator),
-            committer=(self.fx.settings.gateway_name, self.fx.settings.noreply),
+            committer=self.fx.settings.committer,
             trailers={},
         )
 
@@ -459,7 +459,7 @@ class Commands:
             subject=subject,
             body=body,
             author=(self.fx.settings.gateway_name, self.fx.settings.noreply),
-            committer=(self.fx.settings.gateway_name, self.fx.settings.noreply),
+            committer=self.fx.settings.committer,
             trailers={},
         )
 

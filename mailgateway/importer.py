@@ -318,7 +318,7 @@ class Importer:
             subject=f"import: {self.batch_posts} posts from {name}",
             body=f"Imported into {self.slug} by {self.editor[0]} with `intranet import`.",
             author=self.editor,
-            committer=(self.settings.gateway_name, self.settings.noreply),
+            committer=self.settings.committer,
             trailers={},
             blobs=self.blobs,
         )

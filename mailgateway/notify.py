@@ -46,6 +46,7 @@ from intranet.pacing import PACING
 from intranet.settings import Settings
 from intranet.threads import Topic, build_topics
 
+from .claims import Claims, claim_ref
 from .outgoing import FANNED, Delivery, Outgoing, Queue
 from .outmail import DigestItem, attachments_to_send, bounce_address, digest_mail, post_body, post_mail
 from .runner import Runner
@@ -135,6 +136,7 @@ class Notifier(Runner):
         self._lock = threading.Lock()
         self._new_jobs: dict[str, dict[str, str]] = {}  # the worker's batch's jobs, not written yet
         self._pruned: dt.datetime | None = None
+        self.claims: Claims | None = None  # with a remote: fan-outs and digests are claimed there first
 
     # -- jobs -----------------------------------------------------------------------
 
@@ -218,16 +220,20 @@ class Notifier(Runner):
         for path in sorted(self.jobs.glob("*.json")):
             data = json.loads(path.read_bytes())
             jobs = data if isinstance(data, list) else [data]  # (a single job: a file from an earlier version)
+            jobs = [job for job in jobs if not (self.fanned / _job_key(job["community"], job["message_id"])).exists()]
+            claimed = self._claimed(jobs)
+            if claimed is None:  # the remote cannot be reached: the jobs wait for it
+                break
+            threads, skipped = claimed
             finished = True
             for job in jobs:
                 if stop():
                     finished = False
                     break
                 key = _job_key(job["community"], job["message_id"])
-                if (self.fanned / key).exists():
-                    continue  # a redelivered message's job, done already
                 PACING.give_way()  # while mail floods in, the worker goes first (intranet.pacing)
-                self.fan_out(job)
+                if key not in skipped:
+                    self.fan_out(job, threads.get(key))
                 os.close(os.open(self.fanned / key, os.O_WRONLY | os.O_CREAT, 0o600))  # (its folder fsynced below)
                 done += 1
             fsync_dir(self.fanned)
@@ -236,10 +242,33 @@ class Notifier(Runner):
             path.unlink(missing_ok=True)
         return done
 
-    def fan_out(self, job: dict[str, Any]) -> int:
+    def _claimed(self, jobs: list[dict[str, Any]]) -> tuple[dict[str, Thread], set[str]] | None:
+        """With :attr:`claims` (two gateways may share a remote): claim each job's post there, in one push.
+        (The threads read for it, by job key; the jobs another gateway holds), or None if the remote is away."""
+        if self.claims is None or not jobs:
+            return {}, set()
+        threads: dict[str, Thread] = {}
+        refs: dict[str, str] = {}
+        for job in jobs:
+            key = _job_key(job["community"], job["message_id"])
+            thread = self.thread_of(job["community"], job.get("relpath", ""), job["message_id"])
+            if thread is not None:
+                threads[key] = thread
+                refs[key] = claim_ref("fanout", thread.post.date.astimezone(dt.UTC).date(), key)
+        held = self.claims.claim(list(refs.values()))
+        if held is None:
+            return None
+        skipped = {key for key, ref in refs.items() if not held[ref]}
+        for key in sorted(skipped):
+            log.info("fan-out of %s: claimed by another gateway; not sent here", threads[key].post.message_id)
+        return threads, skipped
+
+    def fan_out(self, job: dict[str, Any], thread: Thread | None = None) -> int:
+        """Queue the post's mail to each subscriber (``thread``: the post's, if read already)."""
         model = self.model()
         community = model.communities.get(job["community"])
-        thread = self.thread_of(job["community"], job.get("relpath", ""), job["message_id"]) if community else None
+        if thread is None and community is not None:
+            thread = self.thread_of(job["community"], job.get("relpath", ""), job["message_id"])
         if thread is None or community is None:
             log.warning("fan-out of %s: the post is not in the work tree; nothing sent", job["message_id"])
             return 0
@@ -407,6 +436,8 @@ class Notifier(Runner):
         if self._pruned is None or now - self._pruned >= PRUNE_EVERY:
             self._pruned = now
             self.queue.prune(dt.timedelta(days=self.settings.redelivery_days), now)
+            if self.claims is not None:
+                self.claims.prune("fanout", now.date(), self.settings.redelivery_days)
         day = self.digest_due(self.clock())
         if day:
             self.send_digests(day)

@@ -64,7 +64,7 @@ class Pusher(Runner):
     ) -> None:
         super().__init__()
         self.remote = remote
-        self.gateway_email = git_ident(settings.gateway_name, settings.noreply)[1]
+        self.gateway_email = git_ident(*settings.committer)[1]
         remote.committer = self.gateway_email
         self.state_dir = Path(settings.state_dir)
         self.poll_seconds = float(settings.poll_seconds)

@@ -67,7 +67,7 @@ class Remote(Checkout):
         force-push took away (ours is built on them). Refused, it is fetched and replayed first.
         """
         lease = f"--force-with-lease={self.local}:{target(self.repo(), self.tracking)}"
-        result = self._run(["push", "--porcelain", lease, ORIGIN, f"{sha}:{self.local}"])
+        result = self.run(["push", "--porcelain", lease, ORIGIN, f"{sha}:{self.local}"])
         lines = result.stdout.splitlines()
         refused = next((line for line in lines if line.startswith("!")), "")
         if result.returncode == 0 and not refused:

@@ -513,7 +513,7 @@ class Worker(Runner):
             subject=f"{slug}: {post.subject or '(no subject)'}",
             body=f"A {kind} by {name} in {community_name}, received by email.",
             author=(name, mail.from_address or "unknown@invalid"),
-            committer=(self.settings.gateway_name, self.settings.noreply),
+            committer=self.settings.committer,
             trailers={"Message-ID": post.message_id, **({"Approved-by": approved_by} if approved_by else {})},
         )
         return commit.sha if commit else ""
