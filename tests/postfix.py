@@ -164,13 +164,14 @@ class Dns:
 class MailStack:
     """Postfix + OpenDKIM + OpenDMARC on loopback, relaying ``mail_domain`` to LMTP on ``lmtp_port``.
 
-    ``records`` are the DNS the milters see (name -> TXT text).
+    ``records`` are the DNS the milters see (name -> TXT text). With several ports, Postfix tries
+    them in that order (two gateways: the second takes the mail while the first does not answer).
     """
 
-    def __init__(self, folder: Path, records: dict[str, str], lmtp_port: int, mail_domain: str) -> None:
+    def __init__(self, folder: Path, records: dict[str, str], lmtp_port: int | list[int], mail_domain: str) -> None:
         self.folder = folder
         self.records = records
-        self.lmtp_port = lmtp_port
+        self.lmtp_ports = lmtp_port if isinstance(lmtp_port, list) else [lmtp_port]
         self.mail_domain = mail_domain
         self.smtp_port = free_port()
         self.store = Path(tempfile.mkdtemp(prefix="mta-"))
@@ -341,7 +342,7 @@ mynetworks = 127.0.0.0/8
 smtpd_authorized_xclient_hosts = 127.0.0.0/8
 smtpd_peername_lookup = no
 relay_domains = {stack.mail_domain}
-relay_transport = lmtp:inet:{HOST}:{stack.lmtp_port}
+relay_transport = lmtp:{", ".join(f"[{HOST}]:{port}" for port in stack.lmtp_ports)}
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 alias_maps =
 alias_database =
