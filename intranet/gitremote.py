@@ -105,14 +105,15 @@ class Checkout:
         if result.returncode != 0:
             raise StoreError(f"git {args[0]} failed in {self.checkout}: {last_line(result.stderr)}")
 
-    def run(self, args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        """``git args`` in the checkout (or ``cwd``), its output captured; never raises for git's failures."""
+    def run(self, args: list[str], cwd: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """``git args`` in the checkout (or ``cwd``), ``stdin`` its input, its output captured; never raises
+        for git's failures."""
         try:
             return subprocess.run(
                 ["git", *args],
                 cwd=cwd or self.checkout,
                 env=git_env(),
-                stdin=subprocess.DEVNULL,
+                input=stdin,
                 capture_output=True,
                 text=True,
                 timeout=TIMEOUT,

@@ -43,10 +43,12 @@ from intranet.format import (
 )
 from intranet.model import Model
 from intranet.pacing import PACING
+from intranet.render import excerpt
 from intranet.settings import Settings
 from intranet.threads import Topic, build_topics
 
 from .claims import Claims, claim_ref
+from .digestclaim import digest_entries
 from .outgoing import FANNED, Delivery, Outgoing, Queue
 from .outmail import DigestItem, attachments_to_send, bounce_address, digest_mail, post_body, post_mail
 from .runner import Runner
@@ -54,6 +56,7 @@ from .spool import fsync_dir, write_durably
 
 log = logging.getLogger(__name__)
 
+DIGEST_EXCERPT = 300  # characters of each post a digest shows
 PRUNE_EVERY = dt.timedelta(hours=1)  # how often sent/ and fanned/ are pruned
 
 
@@ -249,13 +252,17 @@ class Notifier(Runner):
             return {}, set()
         threads: dict[str, Thread] = {}
         refs: dict[str, str] = {}
+        bodies: dict[str, str] = {}
+        soonest = self.clock().astimezone(dt.UTC).date() - dt.timedelta(days=2)  # (kept long enough: prune)
         for job in jobs:
             key = _job_key(job["community"], job["message_id"])
             thread = self.thread_of(job["community"], job.get("relpath", ""), job["message_id"])
             if thread is not None:
                 threads[key] = thread
-                refs[key] = claim_ref("fanout", thread.post.date.astimezone(dt.UTC).date(), key)
-        held = self.claims.claim(list(refs.values()))
+                refs[key] = claim_ref("fanout", max(thread.post.date.astimezone(dt.UTC).date(), soonest), key)
+                name = author_of(self.model(), thread.post)[0]
+                bodies[refs[key]] = json.dumps(digest_entry(job["community"], thread, name), ensure_ascii=False)
+        held = self.claims.claim(bodies)
         if held is None:
             return None
         skipped = {key for key, ref in refs.items() if not held[ref]}
@@ -303,22 +310,14 @@ class Notifier(Runner):
             queued += self.queue.enqueue(message, envelope, sync_dir=False)
         if queued:
             fsync_dir(self.queue.queue)  # once for the post's messages, before the job is marked done
-        self._add_to_digest(community, thread, name)
+        if self.claims is None:  # (with claims the post's digest entry is in its claim, for either gateway)
+            self._add_to_digest(digest_entry(community.slug, thread, name))
         log.info("fan-out of %s in %s: %d queued", post.message_id, community.slug, queued)
         return queued
 
     # -- digests --------------------------------------------------------------------
 
-    def _add_to_digest(self, community: Community, thread: Thread, name: str) -> None:
-        entry = {
-            "community": community.slug,
-            "message_id": thread.post.message_id,
-            "relpath": thread.post.relpath,
-            "title": thread.title,
-            "topic_src": thread.src,
-            "author": name,
-            "new_topic": thread.post is thread.root,
-        }
+    def _add_to_digest(self, entry: dict[str, Any]) -> None:
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             fd = os.open(self.digest_list, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -347,6 +346,8 @@ class Notifier(Runner):
         """Queue the digest of everything listed since the last one; return how many mails."""
         now = self.clock()
         day = day or now.astimezone(_zone(self.settings.timezone)).date().isoformat()
+        if self.claims is not None:
+            return self._send_shared_digest(day, now)
         with self._lock:
             try:
                 lines = self.digest_list.read_text(encoding="utf-8").splitlines()
@@ -373,6 +374,21 @@ class Notifier(Runner):
         self._wake.set()
         return queued
 
+    def _send_shared_digest(self, day: str, now: dt.datetime) -> int:
+        """With claims: the day's digest of every post either gateway mailed, by the one that claims it."""
+        assert self.claims is not None
+        shared = digest_entries(self.claims, day)
+        if shared is None:
+            log.warning("digest %s: the remote cannot be reached; tried again shortly", day)
+            return 0
+        entries, mine = shared
+        queued = self._queue_digests(entries, day, 1, now) if mine and entries else 0  # (run 1: one a day)
+        write_durably(self.digest_state, json.dumps({"last_day": day, "runs": 1}).encode(), self.queue.tmp)
+        if mine:
+            log.info("digest %s: %d mails queued for %d posts", day, queued, len(entries))
+        self._wake.set()
+        return queued
+
     def _queue_digests(self, entries: list[dict[str, Any]], day: str, run: int, now: dt.datetime) -> int:
         model = self.model()
         people = model.people
@@ -383,10 +399,14 @@ class Notifier(Runner):
             if community is None:
                 continue
             items = []
-            for e in entries:
-                post = self.read_post(slug, e["relpath"], e["message_id"]) if e["community"] == slug else None
-                if post is not None:
-                    items.append(DigestItem(community, post, e["title"], e["topic_src"], e["author"], e["new_topic"]))
+            for e in (e for e in entries if e["community"] == slug):
+                post = self.read_post(slug, e["relpath"], e["message_id"])
+                # As it is now; with claims the other gateway's post may not be in this checkout yet: as mailed.
+                text = excerpt(post.body, DIGEST_EXCERPT) if post is not None else None
+                if text is None and self.claims is not None:
+                    text = e.get("excerpt")
+                if text is not None:
+                    items.append(DigestItem(community, text, e["title"], e["topic_src"], e["author"], e["new_topic"]))
             for person, address in recipients(community, people, "digest", None):
                 per_person.setdefault(person.handle, []).extend(items)
                 addresses[person.handle] = address
@@ -437,11 +457,26 @@ class Notifier(Runner):
             self._pruned = now
             self.queue.prune(dt.timedelta(days=self.settings.redelivery_days), now)
             if self.claims is not None:
-                self.claims.prune("fanout", now.date(), self.settings.redelivery_days)
+                for kind in ("fanout", "digest"):
+                    self.claims.prune(kind, now.date(), self.settings.redelivery_days)
         day = self.digest_due(self.clock())
         if day:
             self.send_digests(day)
         return self.run_once()
+
+
+def digest_entry(slug: str, thread: Thread, author: str) -> dict[str, Any]:
+    """What a digest lists of a post that was mailed (a line of ``digest.jsonl``, or a fan-out claim)."""
+    return {
+        "community": slug,
+        "message_id": thread.post.message_id,
+        "relpath": thread.post.relpath,
+        "title": thread.title,
+        "topic_src": thread.src,
+        "author": author,
+        "new_topic": thread.post is thread.root,
+        "excerpt": excerpt(thread.post.body, DIGEST_EXCERPT),
+    }
 
 
 def _job_key(community: str, message_id: str) -> str:

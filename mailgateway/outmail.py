@@ -28,7 +28,7 @@ from pathlib import Path
 from intranet import urls
 from intranet.addresses import reply_address, signed_address, signed_token, who_of
 from intranet.format import Community, Post
-from intranet.render import excerpt, render_post_markdown
+from intranet.render import render_post_markdown
 from intranet.settings import Settings
 from intranet.urls import published_name
 
@@ -274,7 +274,7 @@ def notice_mail(
 @dataclass
 class DigestItem:
     community: Community
-    post: Post
+    text: str  # the post's excerpt (:func:`intranet.render.excerpt` of its body)
     title: str
     topic_src: str
     author_name: str
@@ -326,7 +326,7 @@ def digest_mail(
             lines.append(f"* {head}")
             parts.append(f"<h3>{_link(url, head)}</h3><ul>")
             for entry in entries:
-                text = excerpt(entry.post.body, 300)
+                text = entry.text
                 lines.append(f"  {entry.author_name}: {text}")
                 parts.append(f"<li><b>{html.escape(entry.author_name)}</b>: {html.escape(text)}</li>")
             if url:

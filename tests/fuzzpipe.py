@@ -53,7 +53,7 @@ from intranet.format import (
     read_post,
 )
 from intranet.model import Model
-from intranet.render import render_post_markdown
+from intranet.render import excerpt, render_post_markdown
 from intranet.settings import Settings, read_settings
 from mailgateway import classify, policy
 from mailgateway.commands import Commands
@@ -342,7 +342,9 @@ def check_rendered(post: Post, base: Intranet, settings: Settings, secret: bytes
         community=community, author_name=post.author.name or post.author.handle, author_address=post.author.email,
         recipient="bo.chen@example.org", settings=settings, secret=secret, topic_src=src,
     )  # fmt: skip
-    item = DigestItem(community, post, topic.title, src, post.author.name or "", post.topic == post.message_id)
+    item = DigestItem(
+        community, excerpt(post.body, 300), topic.title, src, post.author.name or "", post.topic == post.message_id
+    )
     digest = digest_mail(items=[item], recipient="bo.chen@example.org", settings=settings, secret=secret,
                          message_id="<digest@example.org>", now=RECEIVED, day="2026-11-27")  # fmt: skip
     for sent in (message, digest):

@@ -18,18 +18,22 @@ from gitremote import editor_clone, post_files, remote_root, trailers, wait_for
 from mailtest import DOMAIN, Harness, git, git_root, mail
 
 from intranet.gitremote import Checkout
-from mailgateway.claims import Claims, claim_ref, mark
+from mailgateway.claims import PREFIX, Claims, claim_commit, claim_ref
 
 TO = f"handover@{DOMAIN}"
 SENDER = "ann.lee@example.org"
-SUBSCRIBERS = ("bo.chen@example.org", "cy.diaz@example.org")
+SUBSCRIBERS = ("bo.chen@example.org", "cy.diaz@example.org")  # each post mailed to them
+DIGEST = "dee.ng@example.org"  # on the daily digest
 
 
 def _subscribe(root: Path, bare: Path) -> None:
     (root / "people/cy.diaz.yml").write_text(
         "name: Cy Diaz\nemails: [cy.diaz@example.org]\nkind: staff\norganisation: Example Health\n"
     )
-    (root / "communities/handover/subscribers.yml").write_text("bo.chen: each\ncy.diaz: each\n")
+    (root / "people/dee.ng.yml").write_text(
+        "name: Dee Ng\nemails: [dee.ng@example.org]\nkind: staff\norganisation: Example Health\n"
+    )
+    (root / "communities/handover/subscribers.yml").write_text("bo.chen: each\ncy.diaz: each\ndee.ng: digest\n")
     git(root, "add", "-A")
     git(root, "-c", "user.name=E", "-c", "user.email=e@example.org", "commit", "-qm", "Subscribers")
     git(root, "push", "-q", str(bare), "main")
@@ -58,6 +62,16 @@ def test_a_message_both_gateways_take_is_posted_once_and_mailed_once(tmp_path: P
             thread.join()
         ids = [m["Message-ID"] for m in alone_a + alone_b + both]
         wait_for(lambda: all(post_files(bare, ids)[mid] == 1 for mid in ids), 60, "every post on the remote")
+        a.outbox(), b.outbox()  # (each post's mail queued and sent)
+        digests = []  # the next day's digest, asked of both at once: one sends it, of every post
+        askers = [
+            threading.Thread(target=lambda gw=gw: digests.append(gw.gateway.notifier.send_digests("2099-01-02")))
+            for gw in (a, b)
+        ]
+        for thread in askers:
+            thread.start()
+        for thread in askers:
+            thread.join()
         sent = a.outbox() + b.outbox()
     files, commits = post_files(bare, ids), trailers(bare)
     assert [mid for mid in ids if files[mid] != 1 or commits[mid] != 1] == [], (files, commits)
@@ -66,6 +80,12 @@ def test_a_message_both_gateways_take_is_posted_once_and_mailed_once(tmp_path: P
         for address in SUBSCRIBERS:
             times = sum(n for (to, subject), n in got.items() if to == address and message["Subject"] in subject)
             assert times == 1, (message["Subject"], address, got)
+    assert 0 in digests  # at most one of the two sent it
+    # (Today's digest may have come first, at the start: each post is in exactly one digest.)
+    texts = {str(m["Subject"]): m.get_body(("plain",)).get_content() for m in sent if m["Delivered-To"] == DIGEST}
+    assert len(texts) == len([m for m in sent if m["Delivered-To"] == DIGEST])  # one a day
+    for message in alone_a + alone_b + both:
+        assert sum(message["Subject"] in text for text in texts.values()) == 1, (message["Subject"], list(texts))
     # The two gateways committed as themselves.
     committers = set(git(bare, "log", "main", "--format=%ce").split())
     assert {"intranet-noreply+mx1@intranet.localhost", "intranet-noreply+mx2@intranet.localhost"} <= committers
@@ -78,14 +98,19 @@ def test_a_claim_is_kept_by_the_gateway_that_made_it_and_old_ones_are_removed(tm
     mx1, mx2 = Claims(one, "noreply+mx1@example.org"), Claims(two, "noreply+mx2@example.org")
     today = dt.date(2026, 12, 6)
     fresh, old = claim_ref("fanout", today, "k1"), claim_ref("fanout", today - dt.timedelta(days=11), "k2")
-    assert mx1.claim([fresh]) == {fresh: True}
-    assert mx2.claim([fresh, old]) == {fresh: False, old: True}  # one push: one lost, one taken
-    assert mx1.claim([fresh]) == {fresh: True}  # claimed again after a crash: still its own
-    assert mx1.claim([old]) == {old: False}
+    assert mx1.claim({fresh: "what mx1 says"}) == {fresh: True}
+    assert mx2.claim({fresh: "what mx2 says", old: "old"}) == {fresh: False, old: True}  # one push: one lost
+    assert mx1.claim({fresh: "what mx1 says"}) == {fresh: True}  # claimed again after a crash: its own
+    assert mx1.claim({fresh: "said otherwise after a restart"}) == {fresh: True}  # (still its own)
+    assert mx1.claim({old: "old"}) == {old: False}
+    assert mx2.read([f"{PREFIX}/fanout/*"]) == {
+        fresh: ("noreply+mx1@example.org", "what mx1 says\n"),
+        old: ("noreply+mx2@example.org", "old\n"),
+    }
     marked = pygit2.Repository(str(bare)).references[fresh].target
-    assert str(marked) == mark(one.repo(), "noreply+mx1@example.org")
+    assert str(marked) == claim_commit(one.repo(), "noreply+mx1@example.org", "what mx1 says")
     assert mx2.prune("fanout", today, 10) == 1  # the claim of 11 days ago
     refs = git(bare, "for-each-ref", "--format=%(refname)", "refs/intranet/").split()
     assert refs == [fresh]
     git(tmp_path / "one", "remote", "set-url", "origin", str(tmp_path / "nowhere.git"))
-    assert mx1.claim([fresh]) is None  # the remote cannot be reached: nothing is known
+    assert mx1.claim({fresh: "what mx1 says"}) is None  # the remote cannot be reached: nothing is known
