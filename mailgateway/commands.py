@@ -316,6 +316,8 @@ class Commands:
         if who != who_of(mail.from_address) or handle not in community.moderators:
             return "rejected", "not-a-moderator", extra
         held_id = next((h["id"] for h in self.fx.spool.held() if held_ref(h["id"]) == ref), None)
+        if held_id is None and self.fx.held_share is not None:  # held by another gateway of the remote?
+            held_id = self.fx.held_share.fetch(ref)
         if held_id is None:
             return "rejected", "nothing-held", extra  # decided already, by another moderator or at a terminal
         decision = read_decision(mail.body)
@@ -329,6 +331,8 @@ class Commands:
     def decide(self, held_id: str, decision: Decision, moderator: str, model: Model) -> str:
         """Publish or turn down one held message; returns what happened."""
         spool = self.fx.spool
+        if self.fx.held_share is not None and not self.fx.held_share.claim(held_id):
+            return "decided-elsewhere"  # by a moderator at another gateway, first
         spooled, info = spool.load_held(held_id)
         envelope = spooled.envelope
         mail = parse_message(spooled.raw, envelope.received_at, self.fx.settings.mail_domain)

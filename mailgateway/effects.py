@@ -19,6 +19,7 @@ from intranet.model import Model
 from intranet.settings import Settings
 
 from .breakage import Breakages
+from .heldshare import HeldShare
 from .notices import Notices
 from .outgoing import Outgoing, Queue
 from .parse import Inbound
@@ -51,6 +52,7 @@ class Effects:
         self.notices = Notices(root / settings.state_dir, settings, self.send)
         self.breakages = Breakages(root / settings.state_dir, settings, self.send)  # commits that broke a file
         self.wake_notifier: Callable[[], None] = lambda: None
+        self.held_share: HeldShare | None = None  # with a remote: held mail is on it too (another gateway decides)
 
     def send(self, message: Any, envelope: Outgoing) -> None:
         """Queue one outgoing mail; the notifier delivers it."""

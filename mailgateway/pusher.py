@@ -40,6 +40,7 @@ from intranet.errors import StoreError
 from intranet.gitremote import public_url
 from intranet.settings import Settings
 
+from .heldshare import HeldShare
 from .pushplan import FAILED, FORWARD, IDLE, PUSH, PUSHED, REFUSED, REJECTED, REPLAY, plan, retry_delay
 from .remote import Remote
 from .replay import integrate
@@ -71,6 +72,7 @@ class Pusher(Runner):
         self.wake_worker = wake_worker
         self.follow = follow  # the worker's model reads what moved (in the worker's thread)
         self.wanted = threading.Event()  # the worker should bring the branch onto the remote's
+        self.held: HeldShare | None = None  # held mail shared on the remote (see mailgateway.heldshare)
         self._failures = 0
         self._failing_since = ""
         self._not_before = 0.0
@@ -106,6 +108,8 @@ class Pusher(Runner):
         now = time.monotonic()
         if now < self._not_before:
             return False
+        if self.held is not None:
+            self.held.share_pending()  # mail held since: on the remote, where the other gateway finds it
         repo = self.remote.repo()
         heads = self.remote.heads(repo)
         action = plan(heads)
@@ -144,6 +148,8 @@ class Pusher(Runner):
             self._failed(self.remote.waiting(), error, FAILED)
             return False
         self._failures, self._failing_since = 0, ""
+        if self.held is not None:
+            self.held.sync()  # (decisions another gateway made: this gateway's copies go)
         return True
 
     def _failed(self, waiting: int, detail: str, outcome: str) -> None:

@@ -26,6 +26,7 @@ from intranet.model import Model
 from intranet.settings import Settings
 
 from .claims import Claims
+from .heldshare import HeldShare
 from .imap import Intake
 from .notify import Notifier
 from .oneclick import OneClick
@@ -165,8 +166,10 @@ class Gateway:
             self.pusher = Pusher(remote, settings, self.worker.wake, self.worker.model)
             self.worker.pusher = self.pusher
         self.notifier = Notifier(self.root, settings, model=self.worker.model)
-        if self.pusher is not None:  # other gateways may push to the same remote: fan-outs are claimed there
-            self.notifier.claims = Claims(self.pusher.remote, self.pusher.gateway_email)
+        if self.pusher is not None:  # other gateways may push to the same remote: fan-outs are claimed there,
+            self.notifier.claims = Claims(self.pusher.remote, self.pusher.gateway_email)  # held mail shared
+            held = HeldShare(self.pusher.remote, self.worker.spool, self.pusher.gateway_email)
+            self.pusher.held = self.worker.effects.held_share = held
         self.worker.notifier = self.notifier
         self.worker.effects.wake_notifier = self.notifier.wake
         self.notifier.on_refused = self.worker.bounced

@@ -193,7 +193,7 @@ class Spool:
 
     def forget_held(self, held_id: str) -> None:
         """A moderator has decided: the held copy goes."""
-        for suffix in (".msg", ".json"):
+        for suffix in (".msg", ".json", ".shared", ".deciding"):  # (the last two: mailgateway.heldshare)
             (self.held_dir / f"{held_id}{suffix}").unlink(missing_ok=True)
         fsync_dir(self.held_dir)
 

@@ -14,8 +14,10 @@ from collections import Counter
 from pathlib import Path
 
 import pygit2
+import pytest
 from gitremote import editor_clone, post_files, remote_root, trailers, wait_for
 from mailtest import DOMAIN, Harness, git, git_root, mail
+from test_mail_out import reply
 
 from intranet.gitremote import Checkout
 from mailgateway.claims import PREFIX, Claims, claim_commit, claim_ref
@@ -114,3 +116,28 @@ def test_a_claim_is_kept_by_the_gateway_that_made_it_and_old_ones_are_removed(tm
     assert refs == [fresh]
     git(tmp_path / "one", "remote", "set-url", "origin", str(tmp_path / "nowhere.git"))
     assert mx1.claim({fresh: "what mx1 says"}) is None  # the remote cannot be reached: nothing is known
+
+
+def test_held_mail_is_approved_at_the_other_gateway_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTRANET_SECRET", "two-gateways-test-secret-0123456789")  # the same on both
+    root_a, bare = remote_root(tmp_path / "a", node="mx1")
+    root_b = git_root(tmp_path / "b" / "intranet", remote=str(bare), node="mx2")
+    held = mail(subject="Handing over to GPs", body="How do you hand over to GPs?", sender="eve@gp.example")
+    with Harness(root_a) as a, Harness(root_b) as b:
+        a.send(held, TO, sender="eve@gp.example")
+        assert a.wait(held["Message-ID"])[0]["outcome"] == "held"
+        [request] = [m for m in a.outbox() if m["Delivered-To"] == "ann.lee@example.org"]
+        wait_for(lambda: git(bare, "for-each-ref", "refs/intranet/held/"), 30, "the held message on the remote")
+        # Ann's approval reaches the other gateway, which has never seen the message.
+        yes = reply(request, "approve", "ann.lee@example.org")
+        b.send(yes, request["Reply-To"], sender="ann.lee@example.org")
+        assert b.wait(yes["Message-ID"])[0]["outcome"] == "moderated"
+        wait_for(lambda: post_files(bare, [held["Message-ID"]])[held["Message-ID"]] == 1, 30, "the post")
+        assert git(bare, "for-each-ref", "refs/intranet/held/") == ""  # taken off: decided
+        a.gateway.pusher.held.sync()  # (after its next fetch) the first gateway lets its copy go
+        assert list(a.gateway.worker.spool.held()) == []
+        again = reply(request, "approve", "ann.lee@example.org")  # approved a second time, at the first
+        a.send(again, request["Reply-To"], sender="ann.lee@example.org")
+        assert a.wait(again["Message-ID"])[0]["reason"] == "nothing-held"
+    assert post_files(bare, [held["Message-ID"]])[held["Message-ID"]] == 1
+    assert trailers(bare)[held["Message-ID"]] == 1
