@@ -57,6 +57,7 @@ from .format import (
     normalize_address,
     read_intranet,
     read_post,
+    share,
     spill,
 )
 from .gitrepo import changed_paths, discover, head_of
@@ -274,7 +275,7 @@ class Model:
 
     def _keep(self, post: Post) -> Post:
         """``post`` as the model keeps it: without its text (the gateway's), or its text in the spill file."""
-        return spill(post) if self.bodies else stub(post)
+        return spill(share(post)) if self.bodies else share(stub(post))
 
     def _note_problems(self, relpath: str, problems: list[Problem]) -> None:
         if problems:

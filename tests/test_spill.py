@@ -86,3 +86,18 @@ def test_a_model_for_the_site_keeps_long_text_in_the_file(small_root: Path) -> N
     gateway = Model(small_root, bodies=False)
     gateway.load()
     assert gateway.posts["handover"][relpath].body == "" and not is_spilled(gateway.posts["handover"][relpath])
+
+
+def test_posts_a_model_keeps_hold_what_they_have_alike_once(small_root: Path) -> None:
+    for n in range(3):  # three replies by one author to one topic, read from their own files
+        reply = {"in_reply_to": "<t1@example.org>", "topic": "<t1@example.org>"}
+        add_post(small_root, "handover", f"<alike{n}@example.org>", "Re: Night shift handover", "Yes.", **reply)
+    for bodies in (True, False):
+        model = Model(small_root, bodies=bodies)
+        model.load()
+        posts = [p for p in model.posts["handover"].values() if p.message_id.startswith("<alike")]
+        assert len(posts) == 3
+        assert len({id(p.community) for p in posts}) == 1 and len({id(p.author) for p in posts}) == 1
+        assert len({id(p.topic) for p in posts}) == 1
+        first = next(p for p in model.posts["handover"].values() if p.message_id == posts[0].topic)
+        assert posts[0].topic is first.message_id  # the topic's Message-ID: the first post's own string

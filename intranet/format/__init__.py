@@ -112,10 +112,12 @@ from .records import (
     may_read,
     thread_lines,
 )
+from .sharing import share
 from .spill import is_spilled, spill
 
 __all__ = [
     "is_spilled",
+    "share",
     "spill",
     "ATTACHMENT_NAME_RE",
     "AUDIENCES",
