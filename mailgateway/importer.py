@@ -29,10 +29,12 @@ import datetime as dt
 import logging
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from intranet.format import Post, attachments_dir, normalize_message_id, post_relpath, thread_lines
 from intranet.model import Known, Model
@@ -109,6 +111,8 @@ class Importer:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.tmp_file = os.path.join(self.tmp, "import.tmp")  # each file is written here, then renamed
         self.batch_posts = 0
+        self.committing: threading.Thread | None = None  # the batch before this one, being committed
+        self.commit_error: BaseException | None = None  # what committing it raised
 
     def run(self, path: Path, progress: Progress | None = None) -> Summary:
         summary = Summary()
@@ -131,8 +135,9 @@ class Importer:
                     self._commit(path.name, summary)
                 if progress is not None and summary.read % 200 == 0:
                     progress.update(min(done, total), total)
-            self._commit(path.name, summary)
+            self._commit(path.name, summary, last=True)
         finally:
+            self._committed()
             if self.pack is not None:
                 self.pack.abandon()  # (an exception: its blobs are named by no commit)
             self.store.flush()
@@ -172,7 +177,10 @@ class Importer:
 
     def _present(self, path: str) -> str:
         """A message whose Message-ID is taken here: a duplicate, unless a killed run wrote it uncommitted."""
-        if not os.path.isfile(path) or path in self.in_batch or self.store.is_committed(Path(path)):
+        if not os.path.isfile(path) or path in self.in_batch:
+            return "duplicate"
+        self._committed()  # (the store is used by one thread at a time)
+        if self.store.is_committed(Path(path)):
             return "duplicate"
         folder = attachments_dir(Path(path))
         files = sorted(str(p) for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
@@ -306,27 +314,59 @@ class Importer:
             return self.pack.add(data, end)
         return self.pack.add(data)
 
-    def _commit(self, name: str, summary: Summary) -> None:
+    def _commit(self, name: str, summary: Summary, last: bool = False) -> None:
+        """Commit the batch written so far, once the one before it is committed. Unless it is the
+        ``last``, on a thread of its own: it mostly waits for the disk (the sync, Git's index), and
+        meanwhile this thread goes on writing the next batch into a new pack."""
+        self._committed()
         if self.pack is not None:
             self.pack.close()
             self.pack = None
         if not self.batch:
             return
+        batch, posts, blobs = self.batch, self.batch_posts, self.blobs
+        self.batch, self.batch_posts, self.blobs = [], 0, {}  # in_batch stays: those are committed now
+        if not last:
+            self.pack = self.store.blob_writer()  # made here: the store is the other thread's now
+        if last or not isinstance(self.pack, BlobPack):  # (loose blobs are written through the store)
+            self._store_batch(name, summary, batch, posts, blobs)
+            return
+        self.committing = threading.Thread(
+            target=self._store_in_background, args=(name, summary, batch, posts, blobs), name="import-commit"
+        )
+        self.committing.start()
+
+    def _committed(self) -> None:
+        """Wait for the batch being committed; raise what committing it raised."""
+        if self.committing is None:
+            return
+        self.committing.join()
+        self.committing = None
+        error, self.commit_error = self.commit_error, None
+        if error is not None:
+            raise error
+
+    def _store_in_background(self, *args: Any) -> None:
+        try:
+            self._store_batch(*args)
+        except BaseException as exc:  # noqa: BLE001 - raised by _committed, in the thread that imports
+            self.commit_error = exc
+
+    def _store_batch(self, name: str, summary: Summary, batch: list[str], posts: int, blobs: dict[str, str]) -> None:
         os.sync()  # the posts and their blobs reach the disk before the commit that names them
         commit = self.store.commit(
-            self.batch,
-            subject=f"import: {self.batch_posts} posts from {name}",
+            batch,
+            subject=f"import: {posts} posts from {name}",
             body=f"Imported into {self.slug} by {self.editor[0]} with `intranet import`.",
             author=self.editor,
             committer=(self.settings.gateway_name, self.settings.noreply),
             trailers={},
-            blobs=self.blobs,
+            blobs=blobs,
         )
         self.store.flush()
         if commit is not None:
             summary.commits.append(commit.sha)
-            log.info("import into %s: committed %d posts as %s", self.slug, self.batch_posts, commit.sha[:12])
-        self.batch, self.batch_posts, self.blobs = [], 0, {}  # in_batch stays: those are committed now
+            log.info("import into %s: committed %d posts as %s", self.slug, posts, commit.sha[:12])
 
 
 _MESSAGE_ID_RE = re.compile(rb"^message-id:[ \t]*(<[^<>\s]+@[^<>\s]+>)[ \t]*\r?$", re.I | re.M)
