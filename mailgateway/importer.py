@@ -349,6 +349,7 @@ class Importer:
             committer=(self.settings.gateway_name, self.settings.noreply),
             trailers={},
             blobs=blobs,
+            packed=True,
         )
         self.store.flush()
         if commit is not None:
