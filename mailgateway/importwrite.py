@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import threading
 import traceback
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from .gitpack import BlobPack
+from .importjobs import _widen
 from .store import LooseBlobs, Store
 
 log = logging.getLogger(__name__)
@@ -88,10 +90,16 @@ class FilesProcess:
 
     def __init__(self, root: Path, tmp_file: str) -> None:
         fork = multiprocessing.get_context("fork")
-        theirs, self.conn = fork.Pipe(duplex=True)
-        self.process = fork.Process(target=_serve, args=(root, tmp_file, theirs, self.conn), daemon=True)
+        their_writes, self.writes = fork.Pipe(duplex=False)
+        self.answers, their_answers = fork.Pipe(duplex=False)
+        _widen(self.writes)
+        mine = [self.writes, self.answers]
+        self.process = fork.Process(
+            target=_serve, args=(root, tmp_file, their_writes, their_answers, mine), daemon=True
+        )
         self.process.start()
-        theirs.close()
+        their_writes.close()
+        their_answers.close()
         self.unsent: list[Write] = []
 
     def write(self, path: str, data: bytes, end: End = None) -> None:
@@ -113,13 +121,13 @@ class FilesProcess:
 
     def _send(self, writes: list[Write]) -> None:
         try:
-            self.conn.send(writes)
+            self.writes.send(writes)
         except OSError:
             raise RuntimeError(f"import writer process {self.process.pid} ended unexpectedly") from None
 
     def _answer(self) -> dict[str, str]:
         try:
-            blobs, error = self.conn.recv()
+            blobs, error = self.answers.recv()
         except (EOFError, OSError):
             raise RuntimeError(f"import writer process {self.process.pid} ended unexpectedly") from None
         if error:
@@ -129,11 +137,12 @@ class FilesProcess:
     def close(self) -> None:
         """Let the process end once it has written what it was given (an unfinished pack is dropped)."""
         try:
-            self.conn.send([(_STOP, b"", None)])
+            self.writes.send([(_STOP, b"", None)])
         except OSError:  # it has gone already
             self.process.terminate()
         self.process.join()
-        self.conn.close()
+        self.writes.close()
+        self.answers.close()
 
 
 def files_for(store: Store, root: Path, tmp_file: str) -> Files | FilesProcess:
@@ -143,32 +152,50 @@ def files_for(store: Store, root: Path, tmp_file: str) -> Files | FilesProcess:
     return FilesProcess(root, tmp_file)
 
 
-def _serve(root: Path, tmp_file: str, conn: Connection, parents: Connection) -> None:
-    """The writing process: write what comes, answer each batch's end, until told to stop."""
-    parents.close()
+def _serve(root: Path, tmp_file: str, writes: Connection, answers: Connection, inherited: list[Connection]) -> None:
+    """The writing process: write what comes, answer each batch's end, until told to stop. A thread
+    takes what comes off the pipe at once, so the importing process never waits for a slow disk."""
+    for conn in inherited:  # the importing process's ends, as this one was forked
+        conn.close()
+    inbox: queue.SimpleQueue[list[Write] | None] = queue.SimpleQueue()
+    threading.Thread(target=_receive_all, args=(writes, inbox), daemon=True).start()
     files = Files(Store(root), tmp_file)  # (a repository of its own, opened here)
     error = ""
     try:
-        while True:
-            for path, data, end in conn.recv():
-                if path == _END:
-                    blobs = {}
-                    try:
-                        blobs = files.end_batch()() if not error else {}
-                    except Exception:  # noqa: BLE001 - as below
-                        error = traceback.format_exc()
-                    conn.send((blobs, error))
-                elif path == _STOP:
+        while (got := inbox.get()) is not None:  # (None: the importing process has gone)
+            for path, data, end in got:
+                if path == _STOP:
                     return
+                if path == _END:
+                    answer, error = _ended(files, error)
+                    answers.send(answer)
                 elif not error:
                     try:
                         files.write(path, data, end)
                     except Exception:  # noqa: BLE001 - sent back at the batch's end: the import raises it
                         error = traceback.format_exc()
-    except (EOFError, OSError, KeyboardInterrupt):  # the importing process has gone, or is stopping
+    except (OSError, KeyboardInterrupt):  # the importing process has gone, or is stopping
         pass
     finally:
         files.close()
+
+
+def _ended(files: Files, error: str) -> tuple[tuple[dict[str, str], str], str]:
+    """The answer to a batch's end (its blobs, or what failed), and what has failed so far."""
+    if not error:
+        try:
+            return (files.end_batch()(), ""), ""
+        except Exception:  # noqa: BLE001 - sent back: the import raises it
+            error = traceback.format_exc()
+    return ({}, error), error
+
+
+def _receive_all(writes: Connection, inbox: queue.SimpleQueue[list[Write] | None]) -> None:
+    try:
+        while True:
+            inbox.put(writes.recv())
+    except (EOFError, OSError):
+        inbox.put(None)
 
 
 def _write_file(path: str, data: bytes, tmp: str) -> None:
