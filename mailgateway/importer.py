@@ -138,13 +138,15 @@ class Importer:
                     progress.update(min(done, total), total)
             self._commit(path.name, summary, last=True)
         finally:
-            self._committed()
-            self.files.close()
-            self.files = None
-            self.store.flush()
-            if progress is not None:
-                progress.update(total, total)
-                progress.close()
+            try:
+                self._committed()
+            finally:
+                self.files.close()  # (after what it was given is written)
+                self.files = None
+                self.store.flush()
+                if progress is not None:
+                    progress.update(total, total)
+                    progress.close()
         return summary
 
     def _handed_out(self, pieces: Iterator[Piece]) -> Iterator[Item]:

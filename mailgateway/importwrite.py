@@ -137,7 +137,7 @@ class FilesProcess:
     def close(self) -> None:
         """Let the process end once it has written what it was given (an unfinished pack is dropped)."""
         try:
-            self.writes.send([(_STOP, b"", None)])
+            self.writes.send([*self.unsent, (_STOP, b"", None)])
         except OSError:  # it has gone already
             self.process.terminate()
         self.process.join()

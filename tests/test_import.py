@@ -346,3 +346,30 @@ def test_the_writing_process_gives_each_file_its_blob_and_raises_what_failed(tmp
             assert "FileExistsError" in str(failed.value) or isinstance(failed.value, FileExistsError), kind
         finally:
             files.close()
+
+
+def test_a_commit_that_fails_in_the_background_stops_the_import(tmp_path: Path, monkeypatch) -> None:
+    """A batch is committed on a thread while the next is written: what that commit raises, the import
+    raises (at the next batch's end), and the posts written stay on disk for the next run to commit."""
+    import mailgateway.importer
+    from mailgateway.store import Store, StoreError
+
+    monkeypatch.setattr(mailgateway.importer, "COMMIT_EVERY", 3)
+    real = Store.commit
+
+    def failing(self: Store, *args, **kwargs):  # the second batch's commit fails
+        if len(git(self.work_tree, "log", "--format=%s").splitlines()) > 1:
+            raise StoreError("the disk is full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "commit", failing)
+    root = git_root(tmp_path / "r")
+    d = "Mon, 7 Jan 2019 10:00:00 +0000"
+    archive = mbox(tmp_path / "a.mbox", [msg(f"<f{i}@x>", f"Note {i}", f"Text {i}.", Date=d) for i in range(10)])
+    before = len(posts(root))
+    with pytest.raises(StoreError, match="the disk is full"):
+        importer(root).run(archive)
+    assert len(posts(root)) == before + 9  # three batches written; the third waited for the second's commit
+    monkeypatch.setattr(Store, "commit", real)
+    assert importer(root).run(archive).imported == 7  # the first batch (3) was committed
+    assert len(posts(root)) == before + 10 and git(root, "status", "--porcelain") == ""
