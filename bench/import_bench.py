@@ -18,8 +18,9 @@ in the same run:
   tree of the community's ``posts/`` must be the same object.
 
 It prints messages per second, the ratio of the import's time to the bare parse's (below 1: the
-import is faster), CPU seconds (this process and its children: steadier than wall time on a
-busy machine; the main process's share, and how much of that the kernel spent on its files) and the
+import is faster) for both imports and the ratio of one to the other, CPU seconds (this process and
+its children: steadier than wall time on a busy machine; the main process's share, and how much of
+that the kernel spent: its files, before they were written by a process of their own) and the
 peak RSS of the importing process and of its largest child. It asserts
 nothing.
 """
@@ -276,6 +277,10 @@ def main() -> int:
     print(_line("intranet import", now, seconds))
     if isinstance(before, dict):
         print(_line(f"before ({args.before})", before, seconds))
+        print(
+            f"now / before: time {now['seconds'] / before['seconds']:.2f}, CPU {now['cpu'] / before['cpu']:.2f}, "
+            f"main process's CPU {now['cpu_main'] / before['cpu_main']:.2f}"
+        )
         same = "yes" if before["tree"] == now["tree"] else "NO"
         print(f"same posts as before: {same} (tree of posts/ {now['tree'][:12]}, before {before['tree'][:12]})")
     elif before is not None:

@@ -11,6 +11,10 @@ written under temporary names and renamed into ``objects/pack/``, the pack first
 libgit2 use a pack only once its index is there, and find a new one when an object they look
 for is missing. A pack that is never finished (the import was killed) stays a temporary file.
 
+A commit's trees can go into such a pack too (:func:`packed_tree`): an import's commit makes a
+new tree for every folder of posts it adds to, some hundreds, which libgit2 would write as as many
+loose files.
+
 Object ids here are SHA-1: the store writes loose objects into a repository with SHA-256 ids.
 """
 
@@ -21,9 +25,16 @@ import os
 import struct
 import tempfile
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
-BLOB = 3  # the object type in a pack entry's header
+import pygit2
+
+from intranet.errors import StoreError
+
+TREE, BLOB = 2, 3  # object types in a pack entry's header
+_TYPE_NAMES = {TREE: b"tree", BLOB: b"blob"}
+FOLDER = 0o040000  # a tree entry's mode for a tree
 LEVEL = 1  # zlib level, as Git's core.loosecompression: fast
 LARGE_OFFSET = 0x80000000  # offsets from here on go to the index's table of 64-bit offsets
 _IN_LARGE = 0x80000000  # an offset so flagged is the position of the real one in that table
@@ -85,22 +96,23 @@ class BlobPack:
         self._offset = 12
         self._objects: dict[bytes, tuple[int, int]] = {}  # id -> (CRC-32 of its entry, offset)
 
-    def add(self, data: bytes, end: tuple[int, bytes] | None = None) -> str:
-        """Put ``data`` in the pack as a blob (once, however often it comes); its id, in hex.
+    def add(self, data: bytes, end: tuple[int, bytes] | None = None, kind: int = BLOB) -> str:
+        """Put ``data`` in the pack as a blob, or an object of another ``kind`` (once, however often it
+        comes); its id, in hex.
 
         ``end``, if given, is (n, :func:`deflated_end` of the last n bytes of ``data``): the bytes
         before them are stored here, uncompressed (a post's first lines: its Message-ID and thread),
         before that raw deflate stream, in one zlib stream (its checksum is of the whole), which
         inflates to ``data``.
         """
-        oid = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).digest()
+        oid = hashlib.sha1(b"%s %d\0" % (_TYPE_NAMES[kind], len(data)) + data, usedforsecurity=False).digest()
         if oid not in self._objects:
             if end is None:
                 compressed = _compressed(data)
             else:
                 front = _stored(memoryview(data)[: len(data) - end[0]])
                 compressed = _ZLIB_HEADER + front + end[1] + struct.pack(">I", zlib.adler32(data))
-            entry = _entry_header(BLOB, len(data)) + compressed
+            entry = _entry_header(kind, len(data)) + compressed
             self._objects[oid] = (zlib.crc32(entry), self._offset)
             self._file.write(entry)
             self._offset += len(entry)
@@ -136,6 +148,53 @@ class BlobPack:
         if not self._file.closed:
             self._file.close()
         self._path.unlink(missing_ok=True)
+
+
+Files = Mapping[str, tuple[int, str] | None]  # path -> (mode, blob id in hex), or None: removed
+
+
+def packed_tree(repo: pygit2.Repository, tree: pygit2.Tree | None, files: Files, pack: BlobPack) -> str:
+    """The id of ``tree`` with ``files`` put in, the new trees (only along those paths) written into
+    ``pack``: what :func:`mailgateway.store.tree_with` makes, and a folder left empty goes too."""
+    return _packed(repo, tree, files, pack) or pack.add(b"", kind=TREE)
+
+
+def _packed(repo: pygit2.Repository, tree: pygit2.Tree | None, files: Files, pack: BlobPack) -> str | None:
+    entries: dict[bytes, tuple[int, bytes]] = {}  # name -> (mode, raw id)
+    for item in tree if tree is not None else ():
+        assert item.raw_name is not None  # (an entry of a tree has a name)
+        entries[item.raw_name] = (item.filemode, item.id.raw)
+    below: dict[str, dict[str, tuple[int, str] | None]] = {}
+    for path, entry in files.items():
+        name, _, rest = path.partition("/")
+        if rest:
+            below.setdefault(name, {})[rest] = entry
+        elif entry is None:
+            entries.pop(name.encode(), None)
+        else:
+            entries[name.encode()] = (entry[0], bytes.fromhex(entry[1]))
+    for name, inner in below.items():
+        subtree = None
+        if tree is not None and name in tree:
+            found = tree[name]
+            if found.type_str != "tree":
+                raise StoreError(f"cannot commit below {name!r}: it is a file in HEAD, not a folder")
+            subtree = repo[found.id].peel(pygit2.Tree)
+        oid = _packed(repo, subtree, inner, pack)
+        if oid is None:
+            entries.pop(name.encode(), None)
+        else:
+            entries[name.encode()] = (FOLDER, bytes.fromhex(oid))
+    if not entries:
+        return None
+    return pack.add(tree_data(entries), kind=TREE)
+
+
+def tree_data(entries: Mapping[bytes, tuple[int, bytes]]) -> bytes:
+    """A tree object's bytes: each entry (name -> mode, raw id) as ``<mode in octal> <name>\\0<id>``, in
+    Git's order (by name, a folder's as if it ended in ``/``)."""
+    order = sorted(entries, key=lambda name: name + b"/" if entries[name][0] == FOLDER else name)
+    return b"".join(b"%o %s\0%s" % (entries[name][0], name, entries[name][1]) for name in order)
 
 
 def _index(objects: dict[bytes, tuple[int, int]], pack_checksum: bytes) -> bytes:

@@ -17,10 +17,12 @@ imports deliberately: no notices, no notifications, no moderation holds; the ori
 - **Memory** holds the Message-ID index and one subject per topic, not the archive: an mbox is
   read as a stream.
 - **Speed**: messages are read (parsed, trimmed, turned into the post's text) in worker processes
-  (:mod:`mailgateway.importjobs`); this process only threads, writes and commits. A message whose
-  Message-ID is already posted, or is that of a message just before it, is not read at all. The
-  blobs of a batch are made from the bytes as they are written, not read back from disk; the
-  workers compress all of each blob but the few lines that depend on threading.
+  (:mod:`mailgateway.importjobs`); this process only threads the posts and commits them. A message
+  whose Message-ID is already posted, or is that of a message just before it, is not read at all.
+  The files are written by a process of their own (:mod:`mailgateway.importwrite`), which makes the
+  blobs of a batch from the bytes as it writes them, not read back from disk; the workers compress
+  all of each blob but the few lines that depend on threading. A batch is committed on a thread
+  while the next one is written.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ import datetime as dt
 import logging
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from intranet.format import Post, attachments_dir, normalize_message_id, post_relpath, thread_lines
 from intranet.model import Known, Model
@@ -42,11 +46,11 @@ from intranet.settings import Settings
 from .archive import Piece, Raw, read_archive, read_mbox, read_pieces
 from .compose import compose, is_empty, sender_author
 from .existing import foreign_texts
-from .gitpack import BlobPack
 from .importjobs import SOURCE, UNPARSABLE, Context, Item, Ready, Result, prepare, prepared, ready, subject_key
+from .importwrite import Files, FilesProcess, files_for
 from .parse import Inbound
 from .routing import EMPTY
-from .store import LooseBlobs, Store
+from .store import Store
 
 __all__ = ["Importer", "Raw", "Summary", "UNPARSABLE", "prepare", "read_archive", "read_mbox", "subject_key"]
 
@@ -100,15 +104,15 @@ class Importer:
         self.base = str(self.root)
         self.batch: list[str] = []  # paths (strings: this is done for every message)
         self.in_batch: set[str] = set()  # posts of the batch, committed or not yet
-        self.blobs: dict[str, str] = {}  # files of the batch written by this run -> their blobs
-        self.pack: BlobPack | LooseBlobs | None = None  # where those blobs go
-        self.folders: set[str] = set()  # folders known to exist
+        self.files: Files | FilesProcess | None = None  # what writes the files and their blobs, during a run
         self.listed: dict[str, set[str]] = {}  # folders of posts -> their files (listed when first met, kept up)
         self.in_flight: Counter[str] = Counter()  # Message-IDs (found quickly) handed out, not yet taken
         self.tmp = self.root / settings.state_dir / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.tmp_file = os.path.join(self.tmp, "import.tmp")  # each file is written here, then renamed
         self.batch_posts = 0
+        self.committing: threading.Thread | None = None  # the batch before this one, being committed
+        self.commit_error: BaseException | None = None  # what committing it raised
 
     def run(self, path: Path, progress: Progress | None = None) -> Summary:
         summary = Summary()
@@ -116,6 +120,7 @@ class Importer:
         done = 0
         for slug in sorted(self.model.communities):
             self.model.known(slug)  # threaded once here, not in every worker process
+        self.files = files_for(self.store, self.root, self.tmp_file)  # (forked before the workers)
         try:
             for piece, quick, result in prepared(self._handed_out(pieces), self.context):
                 summary.read += 1
@@ -131,14 +136,17 @@ class Importer:
                     self._commit(path.name, summary)
                 if progress is not None and summary.read % 200 == 0:
                     progress.update(min(done, total), total)
-            self._commit(path.name, summary)
+            self._commit(path.name, summary, last=True)
         finally:
-            if self.pack is not None:
-                self.pack.abandon()  # (an exception: its blobs are named by no commit)
-            self.store.flush()
-            if progress is not None:
-                progress.update(total, total)
-                progress.close()
+            try:
+                self._committed()
+            finally:
+                self.files.close()  # (after what it was given is written)
+                self.files = None
+                self.store.flush()
+                if progress is not None:
+                    progress.update(total, total)
+                    progress.close()
         return summary
 
     def _handed_out(self, pieces: Iterator[Piece]) -> Iterator[Item]:
@@ -172,7 +180,10 @@ class Importer:
 
     def _present(self, path: str) -> str:
         """A message whose Message-ID is taken here: a duplicate, unless a killed run wrote it uncommitted."""
-        if not os.path.isfile(path) or path in self.in_batch or self.store.is_committed(Path(path)):
+        if not os.path.isfile(path) or path in self.in_batch:
+            return "duplicate"
+        self._committed()  # (the store is used by one thread at a time)
+        if self.store.is_committed(Path(path)):
             return "duplicate"
         folder = attachments_dir(Path(path))
         files = sorted(str(p) for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
@@ -262,20 +273,15 @@ class Importer:
         """Attachments first, the post last: a post file on disk is a complete post. ``ends``: the
         compressed ends of their blobs, made by a worker process (see :meth:`BlobPack.add`)."""
         ends = ends or {}
+        assert self.files is not None
         folder, _, filename = path.rpartition("/")
-        if folder not in self.folders:
-            os.makedirs(folder, exist_ok=True)
-            self.folders.add(folder)
         written = []
         if files:
-            attachments = attachments_dir(Path(path))
-            attachments.mkdir(exist_ok=True)
+            attachments = str(attachments_dir(Path(path)))
             for name, data in files.items():
-                written.append(str(attachments / name))
-                _write_file(written[-1], data, self.tmp_file)
-                self.blobs[written[-1]] = self._blob(data, ends.get(name))
-        _write_file(path, text, self.tmp_file)
-        self.blobs[path] = self._blob(text, ends.get(""))
+                written.append(f"{attachments}/{name}")
+                self.files.write(written[-1], data, ends.get(name))
+        self.files.write(path, text, ends.get(""))
         self._listing(folder).add(filename)
         self.model.insert(post)
         if key:
@@ -293,40 +299,64 @@ class Importer:
         if names is None:
             try:
                 names = {entry.name for entry in os.scandir(folder) if entry.is_file()}
-                self.folders.add(folder)
             except FileNotFoundError:
                 names = set()
             self.listed[folder] = names
         return names
 
-    def _blob(self, data: bytes, end: tuple[int, bytes] | None = None) -> str:
-        if self.pack is None:
-            self.pack = self.store.blob_writer()
-        if end is not None and isinstance(self.pack, BlobPack):
-            return self.pack.add(data, end)
-        return self.pack.add(data)
-
-    def _commit(self, name: str, summary: Summary) -> None:
-        if self.pack is not None:
-            self.pack.close()
-            self.pack = None
+    def _commit(self, name: str, summary: Summary, last: bool = False) -> None:
+        """Commit the batch written so far, once the one before it is committed. Unless it is the
+        ``last``, on a thread of its own: it mostly waits for the disk (the sync, Git's index), and
+        meanwhile this thread goes on writing the next batch into a new pack."""
+        self._committed()
         if not self.batch:
             return
-        os.sync()  # the posts and their blobs reach the disk before the commit that names them
+        assert self.files is not None
+        blobs = self.files.end_batch()
+        batch, posts = self.batch, self.batch_posts
+        self.batch, self.batch_posts = [], 0  # in_batch stays: those are committed now
+        if last or not self.files.packs():  # (loose blobs are written through the store)
+            self._store_batch(name, summary, batch, posts, blobs)
+            return
+        self.committing = threading.Thread(
+            target=self._store_in_background, args=(name, summary, batch, posts, blobs), name="import-commit"
+        )
+        self.committing.start()
+
+    def _committed(self) -> None:
+        """Wait for the batch being committed; raise what committing it raised."""
+        if self.committing is None:
+            return
+        self.committing.join()
+        self.committing = None
+        error, self.commit_error = self.commit_error, None
+        if error is not None:
+            raise error
+
+    def _store_in_background(self, *args: Any) -> None:
+        try:
+            self._store_batch(*args)
+        except BaseException as exc:  # noqa: BLE001 - raised by _committed, in the thread that imports
+            self.commit_error = exc
+
+    def _store_batch(
+        self, name: str, summary: Summary, batch: list[str], posts: int, synced: Callable[[], dict[str, str]]
+    ) -> None:
+        blobs = synced()  # the posts and their blobs reach the disk before the commit that names them
         commit = self.store.commit(
-            self.batch,
-            subject=f"import: {self.batch_posts} posts from {name}",
+            batch,
+            subject=f"import: {posts} posts from {name}",
             body=f"Imported into {self.slug} by {self.editor[0]} with `intranet import`.",
             author=self.editor,
             committer=self.settings.committer,
             trailers={},
-            blobs=self.blobs,
+            blobs=blobs,
+            packed=True,
         )
         self.store.flush()
         if commit is not None:
             summary.commits.append(commit.sha)
-            log.info("import into %s: committed %d posts as %s", self.slug, self.batch_posts, commit.sha[:12])
-        self.batch, self.batch_posts, self.blobs = [], 0, {}  # in_batch stays: those are committed now
+            log.info("import into %s: committed %d posts as %s", self.slug, posts, commit.sha[:12])
 
 
 _MESSAGE_ID_RE = re.compile(rb"^message-id:[ \t]*(<[^<>\s]+@[^<>\s]+>)[ \t]*\r?$", re.I | re.M)
@@ -337,15 +367,3 @@ def _quick_message_id(data: bytes) -> str:
     end = data.find(b"\n\n")
     found = _MESSAGE_ID_RE.findall(data if end < 0 else data[:end])
     return normalize_message_id(found[0].decode("ascii", "replace")) if len(found) == 1 else ""
-
-
-def _write_file(path: str, data: bytes, tmp: str) -> None:
-    """Write whole or not at all (the temporary file ``tmp`` renamed); fsync comes once per commit."""
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)

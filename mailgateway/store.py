@@ -85,7 +85,7 @@ from intranet.errors import StoreError
 from intranet.gitrepo import discover, file_at
 from intranet.processes import alive
 
-from .gitpack import BlobPack
+from .gitpack import BlobPack, packed_tree
 
 log = logging.getLogger(__name__)
 
@@ -219,11 +219,13 @@ class Store:
         trailers: dict[str, str],
         rewrites: Mapping[Path, Rewrite] | None = None,
         blobs: Mapping[str, str] | None = None,
+        packed: bool = False,
     ) -> Commit | None:
         """Commit exactly ``paths`` as they are on disk, and each file of ``rewrites`` as its function
         makes it from the commit built on (again if the branch moves meanwhile, so an editor's commit
         of the same file is built on, not undone); None if HEAD already has them so. ``blobs`` may
-        give the blob (:meth:`blob`) of some of ``paths`` (by ``os.fspath``), made from the bytes just written there."""
+        give the blob (:meth:`blob`) of some of ``paths`` (by ``os.fspath``), made from the bytes just written there.
+        ``packed``: the new trees go into a pack of their own (many at once: an import's batch)."""
         rel = [self.relpath(p) for p in paths]
         edits = {self.relpath(p): rewrite for p, rewrite in (rewrites or {}).items()}
         self.lock()
@@ -240,7 +242,7 @@ class Store:
             changed = {**files, **self._rewritten(repo, parent, edits)}
             if not changed:
                 return None
-            tree = _tree_with(repo, parent.tree if parent is not None else None, changed)
+            tree = self._tree(repo, parent.tree if parent is not None else None, changed, packed)
             if parent is not None and tree == parent.tree_id:
                 self._pending.update(changed)  # already committed: the index entry may still be missing
                 return None
@@ -367,6 +369,15 @@ class Store:
         if files:
             self._journal(files)
         return files
+
+    def _tree(self, repo: pygit2.Repository, tree: pygit2.Tree | None, files: dict, packed: bool) -> pygit2.Oid:
+        if not packed or not isinstance(writer := self.blob_writer(), BlobPack):
+            return _tree_with(repo, tree, files)
+        try:
+            oid = packed_tree(repo, tree, files, writer)
+        finally:
+            writer.close()  # (found by libgit2 when the commit names the tree)
+        return pygit2.Oid(hex=oid)
 
     def _journal_swap(self, ref_name: str, oid: str) -> None:
         assert self._lock_fd is not None

@@ -151,19 +151,21 @@ def test_maildir_and_cli(tmp_path: Path) -> None:
 KILLER = """
 import sys, os, signal
 sys.path.insert(0, {repo!r})
-import mailgateway.importer as imp
+import mailgateway.importer as imp, mailgateway.importwrite as files
 from intranet.settings import read_settings
 from pathlib import Path
 written = 0
-real = imp._write_file
-def counting(path, data, tmp):
+real = files._write_file
+importing = os.getpid()
+def counting(path, data, tmp):  # in the process that writes the files: the importing one is killed first
     global written
     real(path, data, tmp)
     if str(path).endswith(".md"):
         written += 1
         if written == 40:
+            os.kill(importing, signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGKILL)
-imp._write_file = counting
+files._write_file = counting
 imp.Importer(Path({root!r}), read_settings(Path({root!r})), "handover", ("E", "e@example.org")).run(Path({mbox!r}))
 """
 
@@ -320,3 +322,54 @@ def test_an_archive_is_committed_in_batches_in_order(tmp_path: Path, monkeypatch
     assert subjects[:4] == [f"import: {n} posts from a.mbox" for n in (1, 3, 3, 3)]
     assert git(root, "status", "--porcelain") == ""  # every post written is committed
     assert len(posts(root)) == before + 10
+
+
+def test_the_writing_process_gives_each_file_its_blob_and_raises_what_failed(tmp_path: Path) -> None:
+    import pygit2
+
+    from mailgateway.importwrite import Files, FilesProcess
+    from mailgateway.store import Store
+
+    root = git_root(tmp_path / "r")
+    for kind in ("here", "process"):
+        files = Files(Store(root), str(tmp_path / "t1")) if kind == "here" else FilesProcess(root, str(tmp_path / "t2"))
+        try:
+            written = {str(root / kind / "a" / f"{n}.md"): f"post {n}\n".encode() * n for n in range(1, 4)}
+            for path, data in written.items():
+                files.write(path, data)
+            blobs = files.end_batch()()
+            assert blobs == {path: str(pygit2.hash(data)) for path, data in written.items()}, kind
+            assert all(Path(path).read_bytes() == data for path, data in written.items())
+            with pytest.raises((RuntimeError, OSError)) as failed:  # a folder where a file is
+                files.write(str(root / kind / "a" / "1.md" / "x.md"), b"x")
+                files.end_batch()()
+            assert "FileExistsError" in str(failed.value) or isinstance(failed.value, FileExistsError), kind
+        finally:
+            files.close()
+
+
+def test_a_commit_that_fails_in_the_background_stops_the_import(tmp_path: Path, monkeypatch) -> None:
+    """A batch is committed on a thread while the next is written: what that commit raises, the import
+    raises (at the next batch's end), and the posts written stay on disk for the next run to commit."""
+    import mailgateway.importer
+    from mailgateway.store import Store, StoreError
+
+    monkeypatch.setattr(mailgateway.importer, "COMMIT_EVERY", 3)
+    real = Store.commit
+
+    def failing(self: Store, *args, **kwargs):  # the second batch's commit fails
+        if len(git(self.work_tree, "log", "--format=%s").splitlines()) > 1:
+            raise StoreError("the disk is full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "commit", failing)
+    root = git_root(tmp_path / "r")
+    d = "Mon, 7 Jan 2019 10:00:00 +0000"
+    archive = mbox(tmp_path / "a.mbox", [msg(f"<f{i}@x>", f"Note {i}", f"Text {i}.", Date=d) for i in range(10)])
+    before = len(posts(root))
+    with pytest.raises(StoreError, match="the disk is full"):
+        importer(root).run(archive)
+    assert len(posts(root)) == before + 9  # three batches written; the third waited for the second's commit
+    monkeypatch.setattr(Store, "commit", real)
+    assert importer(root).run(archive).imported == 7  # the first batch (3) was committed
+    assert len(posts(root)) == before + 10 and git(root, "status", "--porcelain") == ""

@@ -371,3 +371,28 @@ def test_a_blob_whose_end_was_compressed_elsewhere_reads_back_whole(tmp_path: Pa
     git(root, "fsck", "--full", "--no-dangling")
     repo = pygit2.Repository(str(root))
     assert [repo[oid].data for oid in ids] == blobs
+
+
+def test_trees_written_into_a_pack_are_those_libgit2_writes(tmp_path: Path) -> None:
+    """packed_tree makes the very trees Store's tree builder makes: Git's order (a folder sorts as if
+    its name ended in "/"), files replaced and removed, a folder left empty gone, an empty root."""
+    from mailgateway.store import FILE, tree_with
+
+    root = git_root(tmp_path / "r")
+    repo = pygit2.Repository(str(root))
+    one, two = str(repo.create_blob(b"one\n")), str(repo.create_blob(b"two\n"))
+    tree = repo.head.peel(pygit2.Commit).tree
+    changes: list[dict[str, tuple[int, str] | None]] = [
+        {"a/b.md": (FILE, one), "a.b": (FILE, one), "a0": (FILE, one), "a-": (FILE, one), "ü/é.md": (FILE, two)},
+        {"gone/x.md": (FILE, one), "a/c/d.md": (FILE, two), "communities/handover/posts/ab/p.md": (FILE, one)},
+        {"gone/x.md": None, "a.b": (FILE, two), "a/b.md": None, "README.md": None, "a/c": None},
+        {name: None for name in [str(entry.name) for entry in tree] + ["a", "a.b", "a0", "a-", "ü", "gone"]},
+    ]
+    for change in changes:
+        expected = tree_with(repo, tree, change)
+        pack = gitpack.BlobPack(root / ".git")
+        assert gitpack.packed_tree(repo, tree, change, pack) == str(expected)
+        pack.close()
+        tree = repo[expected].peel(pygit2.Tree)
+    assert len(tree) == 0
+    git(root, "fsck", "--full", "--no-dangling")
