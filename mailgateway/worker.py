@@ -321,8 +321,8 @@ class Worker(Runner):
         return self.model()
 
     def model_as_is(self) -> Model:
-        """The model without catching up first: for telling it of a commit of our own, which it reads
-        itself (catching up first would diff the very commit it is about to be told of)."""
+        """The model without catching up first: for telling it of a commit of our own (catching up would
+        diff the very commit it is about to be told of), and for a message once :meth:`deliver` caught up."""
         return self._model if self._model is not None else self.model()
 
     def _load_model(self) -> Model:
@@ -470,7 +470,7 @@ class Worker(Runner):
             spooled.envelope.received_at,
             self.settings,
             existing or "",
-            *foreign_texts(self.root, self.model(), community.slug, mail),
+            *foreign_texts(self.root, self.model_as_is(), community.slug, mail),
         )
         if is_empty(draft):
             self.effects.notice(mail, EMPTY, self.clock(), **decision.values)
@@ -505,7 +505,7 @@ class Worker(Runner):
         post = draft.post
         batch = self._unsynced if self._done else None  # folders fsynced as the batch ends; a decision's at once
         paths = self.effects.write_post(post.relpath, post.to_text(), draft.files, batch)
-        person = self.model().people.get(handle) if handle else None
+        person = self.model_as_is().people.get(handle) if handle else None
         name = person.name if person else (mail.from_name or mail.from_address)
         kind = "reply" if post.in_reply_to else "new topic"
         commit = self.effects.commit(
