@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pygit2
 import pytest
-from gitremote import editor_clone, post_files, remote_root, trailers, wait_for
+from gitremote import Daemon, editor_clone, post_files, remote_root, trailers, wait_for
 from mailtest import DOMAIN, Harness, git, git_root, mail
 from test_mail_out import reply
 
 from intranet.gitremote import Checkout
 from mailgateway.claims import PREFIX, Claims, claim_commit, claim_ref
+from mailgateway.outgoing import read_outbox
 
 TO = f"handover@{DOMAIN}"
 SENDER = "ann.lee@example.org"
@@ -141,3 +142,49 @@ def test_held_mail_is_approved_at_the_other_gateway_once(tmp_path: Path, monkeyp
         assert a.wait(again["Message-ID"])[0]["reason"] == "nothing-held"
     assert post_files(bare, [held["Message-ID"]])[held["Message-ID"]] == 1
     assert trailers(bare)[held["Message-ID"]] == 1
+
+
+def test_while_the_remote_is_away_both_take_mail_and_nothing_is_mailed_twice_after(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon = Daemon(tmp_path)
+    root_a, bare = remote_root(tmp_path / "a", daemon.url("a/remote.git"), node="mx1")
+    _subscribe(root_a, bare)
+    root_b = git_root(tmp_path / "b" / "intranet", remote=daemon.url("a/remote.git"), node="mx2")
+    both = [mail(subject=f"Sent to both while away {n}", body=f"Away {n}.", sender=SENDER) for n in range(3)]
+    alone = [mail(subject=f"Sent to one while away {n}", body=f"Alone {n}.", sender=SENDER) for n in range(3)]
+    ids = [m["Message-ID"] for m in both + alone]
+    daemon.start()
+    try:
+        with Harness(root_a) as a, Harness(root_b) as b:
+            daemon.stop()  # the remote goes away: mail is still taken, published and committed
+            for message in both + alone:
+                a.send(message, TO, sender=SENDER)
+            for message in both:
+                b.send(message, TO, sender=SENDER)
+            for mid in ids:
+                assert a.wait(mid)[0]["outcome"] == "published"
+
+            def tried() -> bool:  # both notifiers tried to claim their posts, and could not
+                said = [
+                    r.getMessage() for r in caplog.records if "claims: the remote cannot be reached" in r.getMessage()
+                ]
+                return len(said) >= 2 and not list((a.root / ".intranet/outgoing/jobs").glob("*")) == []
+
+            wait_for(tried, 30, "both gateways to try to claim")
+            queued = list((a.root / ".intranet/outgoing").glob("*/*.msg")) + list(
+                (b.root / ".intranet/outgoing").glob("*/*.msg")
+            )
+            assert queued == [] and read_outbox(a.root / ".intranet") + read_outbox(b.root / ".intranet") == []
+            daemon.start()  # back: the posts are pushed, claimed, and each mailed by one of the two
+            wait_for(lambda: all(post_files(bare, ids)[mid] == 1 for mid in ids), 90, "every post on the remote")
+            sent = a.outbox(90) + b.outbox(90)
+    finally:
+        daemon.stop()
+    files, commits = post_files(bare, ids), trailers(bare)
+    assert [mid for mid in ids if files[mid] != 1 or commits[mid] != 1] == []
+    got = Counter((str(m["Delivered-To"]), str(m["Subject"])) for m in sent)
+    for message in both + alone:
+        for address in SUBSCRIBERS:
+            times = sum(n for (to, subject), n in got.items() if to == address and message["Subject"] in subject)
+            assert times == 1, (message["Subject"], address, got)
