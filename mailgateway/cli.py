@@ -270,6 +270,20 @@ def cmd_digest(args: argparse.Namespace) -> int:
     root, settings = gateway_root(Path(args.root), read_settings(Path(args.root)))
     notifier = Notifier(root, settings)
     waiting = len(notifier.digest_list.read_text().splitlines()) if notifier.digest_list.is_file() else 0
+    if settings.remote:  # the posts mailed are listed in their claims on the remote (mailgateway.digestclaim)
+        from intranet.gitremote import public_url
+
+        from .claims import Claims
+        from .digestclaim import waiting as waiting_on
+        from .remote import Remote
+        from .store import git_ident
+
+        notifier.claims = Claims(Remote(root, settings.remote, settings.branch), git_ident(*settings.committer)[1])
+        found = waiting_on(notifier.claims)
+        if found is None:
+            print(f"the remote {public_url(settings.remote)} cannot be reached", file=sys.stderr)
+            return 1
+        waiting = found
     if not args.send:
         print(
             f"{waiting} posts wait for the next digest (at {settings.digest_time} {settings.timezone}); "

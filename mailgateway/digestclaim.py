@@ -22,6 +22,19 @@ from .claims import PREFIX, Claims, claim_ref
 log = logging.getLogger(__name__)
 
 
+def waiting(claims: Claims) -> int | None:
+    """How many mailed posts no digest has listed yet; None if the remote cannot be reached."""
+    fanouts = claims.read([f"{PREFIX}/fanout/*"])
+    digests = claims.read([f"{PREFIX}/digest/*"])
+    if fanouts is None or digests is None:
+        return None
+    return len(set(fanouts) - _covered(digests))
+
+
+def _covered(digests: dict[str, tuple[str, str]]) -> set[str]:
+    return {line for _, text in digests.values() for line in text.split()}
+
+
 def digest_entries(claims: Claims, day: str) -> tuple[list[dict[str, Any]], bool] | None:
     """(The entries of ``day``'s digest, whether this gateway sends it), or None if the remote is away."""
     ref = claim_ref("digest", dt.date.fromisoformat(day), "all")
@@ -35,8 +48,7 @@ def digest_entries(claims: Claims, day: str) -> tuple[list[dict[str, Any]], bool
             return [], False
         covered = body.split()
     else:
-        done = {line for other, (_, text) in digests.items() for line in text.split()}
-        covered = sorted(set(fanouts) - done)
+        covered = sorted(set(fanouts) - _covered(digests))
         held = claims.claim({ref: "\n".join(covered)})
         if held is None:
             return None

@@ -19,6 +19,7 @@ from gitremote import Daemon, editor_clone, post_files, remote_root, trailers, w
 from mailtest import DOMAIN, Harness, git, git_root, mail
 from test_mail_out import reply
 
+from intranet.cli import main
 from intranet.gitremote import Checkout
 from mailgateway.claims import PREFIX, Claims, claim_commit, claim_ref
 from mailgateway.outgoing import read_outbox
@@ -42,7 +43,9 @@ def _subscribe(root: Path, bare: Path) -> None:
     git(root, "push", "-q", str(bare), "main")
 
 
-def test_a_message_both_gateways_take_is_posted_once_and_mailed_once(tmp_path: Path) -> None:
+def test_a_message_both_gateways_take_is_posted_once_and_mailed_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root_a, bare = remote_root(tmp_path / "a", node="mx1")
     _subscribe(root_a, bare)
     root_b = git_root(tmp_path / "b" / "intranet", remote=str(bare), node="mx2")
@@ -76,6 +79,8 @@ def test_a_message_both_gateways_take_is_posted_once_and_mailed_once(tmp_path: P
         for thread in askers:
             thread.join()
         sent = a.outbox() + b.outbox()
+        assert main(["digest", "--root", str(root_b)]) == 0  # at a terminal: what waits, read on the remote
+        assert capsys.readouterr().out.startswith("0 posts wait for the next digest")
     files, commits = post_files(bare, ids), trailers(bare)
     assert [mid for mid in ids if files[mid] != 1 or commits[mid] != 1] == [], (files, commits)
     got = Counter((str(m["Delivered-To"]), str(m["Subject"])) for m in sent)
