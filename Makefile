@@ -12,6 +12,8 @@ TEST_WORKERS ?= 4
 # fsyncs) go to a tmpfs where there is one: the same run took 133 s there against 167-189 s on
 # this machine's disk, most of the difference waiting on the disk. Nothing tested depends on
 # surviving a power cut. TEST_TMPDIR=/tmp to use the disk.
+# The tests start hundreds of `intranet` processes; the project's modules are compiled first, so
+# each start reads bytecode even where PYTHONDONTWRITEBYTECODE is set (0.7 s against 0.9-1.4 s).
 TEST_TMPDIR ?= $(if $(wildcard /dev/shm/.),/dev/shm,$(or $(TMPDIR),/tmp))
 
 .PHONY: run test install install-test system-deps lint clean
@@ -20,6 +22,7 @@ run: $(VENV)/.installed
 	$(BIN)/intranet up --root . --http $(HTTP)
 
 test: $(VENV)/.installed-test system-deps
+	$(BIN)/python -m compileall -q intranet generator mailgateway tests bench >/dev/null
 	TMPDIR=$(TEST_TMPDIR) $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
