@@ -20,7 +20,7 @@ import jinja2
 
 from intranet import urls
 from intranet.addresses import reply_address
-from intranet.format import AUDIENCES, Author, Community, Intranet, Person, Post, normalize_address
+from intranet.format import AUDIENCES, REACTIONS, Author, Community, Intranet, Person, Post, normalize_address
 from intranet.settings import Settings
 from intranet.threads import Topic, build_topics
 
@@ -141,6 +141,7 @@ class Site:
         self.topic_of: dict[str, Topic] = {}  # post relpath -> its topic
         self.own: dict[str, PostOrder] = {}  # handle -> the posts shown under that person's name
         self.authored: dict[str, dict[str, Post]] = {}  # author's handle or address -> relpath -> post
+        self.reacted: dict[str, dict[str, Post]] = {}  # handle -> relpath -> a post their name shows under
         self._by_id: dict[str, dict[str, Post]] = {}  # community -> Message-ID -> post (the earliest)
         self._waited: dict[str, set[str]] = {}  # community -> Message-IDs its posts answer or name as topic
         grouped: dict[str, list[Post]] = defaultdict(list)
@@ -249,6 +250,8 @@ class Site:
         for post in topic.posts:
             self.topic_of[post.relpath] = topic
             self._own(post, owned)
+            for handle, _ in post.reactions:
+                self.reacted.setdefault(handle, {})[post.relpath] = post
         if tagged is not None:
             for tag in topic.tags:
                 tagged[tag].append(topic)
@@ -258,6 +261,11 @@ class Site:
         for post in topic.posts:
             self.topic_of.pop(post.relpath, None)
             self._disown(post)
+            for handle, _ in post.reactions:
+                found = self.reacted.get(handle, {})
+                found.pop(post.relpath, None)
+                if not found:
+                    self.reacted.pop(handle, None)
         self.post_counts[topic.community] -= len(topic.entries)
 
     def _own(self, post: Post, owned: dict[str, list[Post]] | None = None) -> None:
@@ -397,6 +405,16 @@ class Site:
         if person:
             return person.name
         return author.name or author.handle or "Unknown"
+
+    def reactions(self, post: Post) -> list[tuple[str, str, list[str]]]:
+        """(symbol, reaction, names of the people) of each reaction under ``post``, in the order of REACTIONS."""
+        names: dict[str, list[str]] = {}
+        for handle, reaction in post.reactions:
+            person = self.intranet.people.get(handle)
+            names.setdefault(reaction, []).append(person.name if person else handle)
+        return [
+            (symbol, reaction, sorted(names[reaction])) for reaction, symbol in REACTIONS.items() if reaction in names
+        ]
 
     def address(self, community: Community, suffix: str = "") -> str:
         local = f"{community.mail}+{suffix}" if suffix else community.mail

@@ -23,7 +23,10 @@ Replaying a commit means making its change again on the new commit, file by
 file (:func:`merge_file`): posts are unique paths, so the gateway's file goes
 in as it is; a file the editor changed too (``people/``, ``subscribers.yml``)
 gets the gateway's change made to the editor's version, key by key, never the
-gateway's whole file over the editor's.
+gateway's whole file over the editor's. A post whose ``reactions`` are all the
+gateway changed (someone reacted by mail) gets those reactions set in the
+remote's version, so reactions to one post at two gateways, or a reaction and an
+editor's correction, are all kept.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from intranet.errors import FormatError
+from intranet.format import load_yaml, split_front_matter, with_reaction
 
 from .people_edits import edited_yaml
 
@@ -87,6 +93,10 @@ def merge_file(path: str, base: bytes | None, ours: bytes | None, theirs: bytes 
         return Merged(ours)
     if ours == base:
         return Merged(theirs)
+    if base is not None and ours is not None and theirs is not None and path.endswith(".md"):
+        merged = merge_reactions(base, ours, theirs)
+        if merged is not None:
+            return Merged(merged)
     if ours is not None and theirs is not None and path.endswith((".yml", ".yaml")):
         try:
             data, kept = merge_yaml(base, ours, theirs)
@@ -95,6 +105,38 @@ def merge_file(path: str, base: bytes | None, ours: bytes | None, theirs: bytes 
         note = f"changed on the remote too, the remote's value kept: {', '.join(kept)}" if kept else ""
         return Merged(data, note)
     return Merged(theirs, "changed on the remote too: the remote's version is kept")
+
+
+def merge_reactions(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
+    """``theirs`` with the reactions ``ours`` set or took away since ``base``; None when ``ours``
+    changed anything else of the post (or one of them is not a post that can be read)."""
+    try:
+        (old, old_body), (new, new_body) = (_post_parts(base), _post_parts(ours))
+        text = theirs.decode("utf-8")
+        if old_body != new_body or {k: v for k, v in old.items() if k != "reactions"} != {
+            k: v for k, v in new.items() if k != "reactions"
+        }:
+            return None
+        before, after = _reactions(old), _reactions(new)
+        for handle in sorted(before.keys() | after.keys()):
+            if before.get(handle) != after.get(handle):
+                text = with_reaction(text, handle, after.get(handle))
+        return text.encode("utf-8")
+    except (UnicodeDecodeError, FormatError, ValueError):
+        return None
+
+
+def _post_parts(data: bytes) -> tuple[dict[str, Any], str]:
+    head, body, _ = split_front_matter(data.decode("utf-8"))
+    found = load_yaml(head) if head.strip() else {}
+    if not isinstance(found, dict):
+        raise ValueError("front matter is not a mapping")
+    return found, body
+
+
+def _reactions(data: dict[str, Any]) -> dict[str, str]:
+    found = data.get("reactions")
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
 _GONE = object()  # a key the gateway removed

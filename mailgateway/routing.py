@@ -18,9 +18,11 @@ from intranet.settings import Settings
 
 from . import policy
 from .parse import Inbound
+from .reactwords import reaction_of
 
 # What happens to the message.
 PUBLISH, DUPLICATE, HOLD, REJECT, COMMAND, DIGEST_REPLY = "publish", "duplicate", "hold", "reject", "command", "digest"
+REACT = "react"  # a reply that is only a reaction ("+1"): the post it answers is marked, nothing is posted
 
 # Reasons that are not from classify/policy.
 UNKNOWN_COMMUNITY = "unknown-community"
@@ -126,6 +128,9 @@ def route(
     hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
     if hold:
         return Route(HOLD, hold, community, "held", {**values, "hold": hold}, handle=handle, why=authenticity.why)
+    reaction = reaction_of(mail) if parent and handle and not approved_by else None
+    if reaction:  # from someone in people/ who may post here as themselves: nothing held it
+        return Route(REACT, reaction, community, topic=topic, parent=parent, handle=handle)
     return Route(
         PUBLISH, "reply" if topic else "new-topic", community, values=values, topic=topic, parent=parent, handle=handle
     )

@@ -39,6 +39,7 @@ from .dkimverify import Verifier
 from .effects import Effects
 from .existing import existing_variant, foreign_texts
 from .parse import Inbound, parse_header
+from .reactions import Reactions
 from .reader import Reader
 from .remote import gateway_root
 from .routing import (
@@ -48,6 +49,7 @@ from .routing import (
     HOLD,
     NO_SENDER,
     PUBLISH,
+    REACT,
     REJECT,
     SUBJECT_REPLACED,
     Route,
@@ -105,6 +107,7 @@ class Worker(Runner):
         )
         self.notifier: Any = None  # the gateway's Notifier: fans out what is published
         self.commands = Commands(self.effects, self.deliver)
+        self.reactions = Reactions(self.effects)  # a reply that is only "+1" marks the post it answers
         self.reader = Reader(settings.max_parse_seconds)  # parses each message in a child process, time-limited
         self.dkim = Verifier(settings)  # verify_dkim: the gateway's own DKIM checks
         self._lock_file: Any = None
@@ -311,11 +314,8 @@ class Worker(Runner):
         return self._model
 
     def directory(self) -> Model:
-        """The model for who and what takes mail (communities, people), without waiting for its posts.
-
-        ``intranet up`` reads communities and people first and answers SMTP while it reads the posts:
-        until then this is that model as it is; afterwards the model caught up, as :meth:`model`.
-        """
+        """The model for who and what takes mail (communities, people), without waiting for its posts: as it is
+        while ``intranet up`` reads the posts (it answers SMTP meanwhile), afterwards caught up (:meth:`model`)."""
         if self._model is not None and not self._model.loaded:
             return self._model
         return self.model()
@@ -398,7 +398,7 @@ class Worker(Runner):
             target = target_of(rcpt, model, self.settings, self.secret)
             existing = None
             if target.community is not None and not target.error and (target.command is None or target.command.token):
-                existing = self._existing(target.community.slug, mail)
+                existing = existing_variant(self.root, self.store, target.community.slug, mail)
             decision = route(
                 mail,
                 target,
@@ -427,6 +427,8 @@ class Worker(Runner):
             return (*self.commands.digest_reply(community, mail), decision.extra())
         if decision.action == HOLD:
             return self._hold(decision, spooled, mail, now)
+        if decision.action == REACT:  # no post, no mail: the post answered shows who reacted
+            return self.reactions.carry_out(decision, mail, self.model_as_is())
         if decision.action != PUBLISH:  # a duplicate: its fan-out may not have been queued before a crash
             self._fan_out(community.slug, mail.message_id)
             return DUPLICATE, decision.reason, decision.extra()
@@ -491,9 +493,6 @@ class Worker(Runner):
         if approved_by:
             extra["approved_by"] = approved_by
         return PUBLISHED, decision.reason, extra
-
-    def _existing(self, slug: str, mail: Inbound) -> str | None:
-        return existing_variant(self.root, self.store, slug, mail)
 
     def _fan_out(self, slug: str, message_id: str, relpath: str = "") -> None:
         if self.notifier is not None:

@@ -66,6 +66,7 @@ from .layout import (
     POSTING_POLICIES,
     POSTS_DIR,
     QUOTED_MARK,
+    REACTIONS,
     SIGNATURE_MARK,
     SLUG_RE,
     SOURCES,
@@ -86,6 +87,7 @@ from .layout import (
 from .posts import (
     parse_post,
     read_post,
+    with_reaction,
 )
 from .reading import (
     SYMLINK_PROBLEM,
@@ -152,6 +154,7 @@ __all__ = [
     "SOURCES",
     "SUBSCRIBERS_FILE",
     "SYMLINK_PROBLEM",
+    "REACTIONS",
     "TAG_RE",
     "attachments_dir",
     "cross_check",
@@ -181,6 +184,7 @@ __all__ = [
     "read_pages",
     "read_person",
     "read_post",
+    "with_reaction",
     "read_subscribers",
     "read_yaml_file",
     "split_body",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -17,12 +18,14 @@ from .frontmatter import (
     key_lines,
     load_yaml,
     split_front_matter,
+    yaml_lines,
 )
 from .layout import (
     ATTACHMENT_NAME_RE,
     EMAIL_RE,
     HANDLE_RE,
     POSTS_DIR,
+    REACTIONS,
     SOURCES,
     TAG_RE,
     attachments_dir,
@@ -119,8 +122,44 @@ def parse_post(
         content_hash=f.string("content_hash"),
         closed=_read_flag(f, "closed"),
         derived=tuple(derived),
+        reactions=_read_reactions(f),
     )
     return post, f.problems
+
+
+_REACTIONS_KEY = re.compile(r"reactions[ \t]*:")
+
+
+def with_reaction(text: str, handle: str, reaction: str | None) -> str:
+    """The text of a post file with ``handle``'s reaction set to ``reaction`` (None: taken away).
+
+    Only the ``reactions:`` entry is written again (last in the front matter, its handles in order);
+    every other line stays as it was written. Raises :class:`FormatError` if the front matter
+    cannot be read, ValueError if ``reaction`` is not one of :data:`REACTIONS`.
+    """
+    if reaction is not None and reaction not in REACTIONS:
+        raise ValueError(f"not a reaction: {reaction!r}")
+    head, body, _ = split_front_matter(text)
+    data = load_yaml(head) if head.strip() else {}
+    if not isinstance(data, dict):
+        raise FormatError("front matter must be a mapping of field: value")
+    found = data.get("reactions")
+    reactions = {str(k): v for k, v in found.items()} if isinstance(found, dict) else {}
+    if reaction is None:
+        reactions.pop(handle, None)
+    else:
+        reactions[handle] = reaction
+    kept, inside = [], False
+    for line in head.splitlines(keepends=True):
+        if _REACTIONS_KEY.match(line):
+            inside = True  # the old entry: its line and the indented lines under it go
+        elif not (inside and (line[:1] in (" ", "\t") or not line.strip())):
+            inside = False
+            kept.append(line)
+    if kept and not kept[-1].endswith("\n"):
+        kept[-1] += "\n"
+    entry = yaml_lines({"reactions": dict(sorted(reactions.items()))}) if reactions else ""
+    return f"---\n{''.join(kept)}{entry}---\n{body}"
 
 
 def _read_flag(f: Fields, name: str) -> bool:
@@ -129,6 +168,24 @@ def _read_flag(f: Fields, name: str) -> bool:
         f.problem(name, "must be true or false")
         return False
     return value
+
+
+def _read_reactions(f: Fields) -> tuple[tuple[str, str], ...]:
+    value = f.data.get("reactions")
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        f.problem("reactions", "must be a mapping of handle: reaction")
+        return ()
+    found = []
+    for handle, reaction in value.items():
+        if not isinstance(handle, str) or not HANDLE_RE.match(handle):
+            f.problem("reactions", f"{handle!r} is not a handle")
+        elif reaction not in REACTIONS:
+            f.problem("reactions", f"{handle}: {reaction!r} is not one of {', '.join(REACTIONS)}")
+        else:
+            found.append((handle, str(reaction)))
+    return tuple(sorted(found))
 
 
 def _read_author(f: Fields) -> Author:

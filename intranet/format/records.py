@@ -60,6 +60,7 @@ class Post:
     content_hash: str = ""  # of the message as received; tells a redelivery from a reused Message-ID
     closed: bool = False  # on a topic's first post: no more replies by email
     derived: tuple[str, ...] = ()  # fields filled in by derivation, not written
+    reactions: tuple[tuple[str, str], ...] = ()  # (handle, reaction), by handle: who reacted to it, and how
 
     @property
     def key(self) -> str:
@@ -86,6 +87,8 @@ class Post:
             data["content_hash"] = self.content_hash
         if self.closed:
             data["closed"] = True
+        if self.reactions:
+            data["reactions"] = dict(self.reactions)
         return data
 
     def to_text(self) -> str:
