@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 from intranet.format import EMAIL_RE, Author
 from intranet.model import Model
+from intranet.processes import die_with_parent
 from intranet.settings import Settings
 from intranet.subjects import bare_subject
 
@@ -184,8 +185,9 @@ def _work(chunk: list[Piece | None], context: Context) -> list[Result]:
     return [None if piece is None else ready(piece, context) for piece in chunk]
 
 
-def _serve(context: Context, tasks: Connection, results: Connection, inherited: list[Connection]) -> None:
+def _serve(context: Context, tasks: Connection, results: Connection, inherited: list[Connection], parent: int) -> None:
     """A worker process: read chunks from ``tasks`` until None, send what they make to ``results``."""
+    die_with_parent(parent)
     for conn in inherited:  # other workers' pipes, as this process was forked
         conn.close()
     outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
@@ -228,7 +230,9 @@ class _Worker:
         self.results, their_results = fork.Pipe(duplex=False)
         for conn in (self.tasks, self.results):
             _widen(conn)
-        self.process = fork.Process(target=_serve, args=(context, their_tasks, their_results, inherited), daemon=True)
+        self.process = fork.Process(
+            target=_serve, args=(context, their_tasks, their_results, inherited, os.getpid()), daemon=True
+        )
         self.process.start()
         their_tasks.close()
         their_results.close()

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from intranet.processes import die_with_parent
+
 from .gitpack import BlobPack
 from .importjobs import _widen
 from .store import LooseBlobs, Store
@@ -95,7 +97,7 @@ class FilesProcess:
         _widen(self.writes)
         mine = [self.writes, self.answers]
         self.process = fork.Process(
-            target=_serve, args=(root, tmp_file, their_writes, their_answers, mine), daemon=True
+            target=_serve, args=(root, tmp_file, their_writes, their_answers, mine, os.getpid()), daemon=True
         )
         self.process.start()
         their_writes.close()
@@ -152,9 +154,12 @@ def files_for(store: Store, root: Path, tmp_file: str) -> Files | FilesProcess:
     return FilesProcess(root, tmp_file)
 
 
-def _serve(root: Path, tmp_file: str, writes: Connection, answers: Connection, inherited: list[Connection]) -> None:
+def _serve(
+    root: Path, tmp_file: str, writes: Connection, answers: Connection, inherited: list[Connection], parent: int
+) -> None:
     """The writing process: write what comes, answer each batch's end, until told to stop. A thread
     takes what comes off the pipe at once, so the importing process never waits for a slow disk."""
+    die_with_parent(parent)
     for conn in inherited:  # the importing process's ends, as this one was forked
         conn.close()
     inbox: queue.SimpleQueue[list[Write] | None] = queue.SimpleQueue()

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gitremote import wait_for
 from helpers import need_corpus
 from mailtest import CORPUS, git, git_root
 
@@ -183,6 +184,7 @@ def test_killed_import_completes_on_rerun(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO)
     assert result.returncode == -signal.SIGKILL
     assert len(posts(root)) == 2 + 40  # written, not committed
+    wait_for(lambda: not _processes_naming(str(root)), 10, "the killed import's helper processes to end")
     summary = importer(root).run(archive)
     assert summary.imported == 100 and summary.duplicates == 0
     mids = [p.message_id for p in posts(root)]
@@ -373,3 +375,16 @@ def test_a_commit_that_fails_in_the_background_stops_the_import(tmp_path: Path, 
     monkeypatch.setattr(Store, "commit", real)
     assert importer(root).run(archive).imported == 7  # the first batch (3) was committed
     assert len(posts(root)) == before + 10 and git(root, "status", "--porcelain") == ""
+
+
+def _processes_naming(text: str) -> list[int]:
+    """Processes whose command line holds ``text`` (the import's helpers are forked: they keep its line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:  # (it ended meanwhile)
+                continue
+    return found
