@@ -58,6 +58,12 @@ class Topic:
         return self.last.author
 
     @cached_property
+    def answer(self) -> Post | None:
+        """The reply its first post names as the accepted answer (``accepted``), if it is one of its replies."""
+        wanted = self.root.accepted
+        return next((p for p in self.posts[1:] if p.message_id == wanted), None) if wanted else None
+
+    @cached_property
     def tags(self) -> list[str]:
         seen: dict[str, None] = {}
         for entry in self.entries:

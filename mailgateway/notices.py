@@ -104,11 +104,22 @@ TEXTS = {
         "Your reply about a held message in {community} did not start with approve or reject, so nothing "
         "was done. Reply to the moderation request again with one of those words on the first line.",
     ),
+    "commands-done": (
+        "What your commands did",
+        "Your reply to \u201c{topic}\u201d in {community} began with commands. What became of them:\n\n"
+        "{receipt}\n\n{posted}",
+    ),
+    "command-not-authentic": (
+        "Your commands were not carried out",
+        "Your reply to {address} began with commands (lines such as #accept), but {why}, so nothing "
+        "was done and nothing was published. Commands are taken only from people in the intranet's "
+        "directory whose mail our server can confirm came from them.",
+    ),
 }
 
 
 # Answers to one deliberate act each: sent every time, not once a day.
-EVERY_TIME = {"rejected-by-moderator", "now-each", "now-digest", "now-none"}
+EVERY_TIME = {"rejected-by-moderator", "now-each", "now-digest", "now-none", "commands-done"}
 
 
 class _Blank(dict):

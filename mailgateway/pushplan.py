@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 from intranet.errors import FormatError
-from intranet.format import load_yaml, split_front_matter, with_reaction
+from intranet.format import MANAGED, load_yaml, split_front_matter, with_entries, with_reaction
 
 from .people_edits import edited_yaml
 
@@ -108,20 +108,21 @@ def merge_file(path: str, base: bytes | None, ours: bytes | None, theirs: bytes 
 
 
 def merge_reactions(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
-    """``theirs`` with the reactions ``ours`` set or took away since ``base``; None when ``ours``
-    changed anything else of the post (or one of them is not a post that can be read)."""
+    """``theirs`` with what ``ours`` changed since ``base`` in the entries mail changes (reactions, who
+    by who; ``accepted``, ``closed``); None when ``ours`` changed anything else of the post (or one of
+    them is not a post that can be read)."""
     try:
         (old, old_body), (new, new_body) = (_post_parts(base), _post_parts(ours))
-        text = theirs.decode("utf-8")
-        if old_body != new_body or {k: v for k, v in old.items() if k != "reactions"} != {
-            k: v for k, v in new.items() if k != "reactions"
-        }:
+        mine = [key for key in MANAGED if old.get(key) != new.get(key)]
+        if old_body != new_body or any(old.get(k) != new.get(k) for k in old.keys() | new.keys() if k not in MANAGED):
             return None
+        text = theirs.decode("utf-8")
         before, after = _reactions(old), _reactions(new)
         for handle in sorted(before.keys() | after.keys()):
             if before.get(handle) != after.get(handle):
                 text = with_reaction(text, handle, after.get(handle))
-        return text.encode("utf-8")
+        changes = {key: new.get(key) for key in mine if key != "reactions"}
+        return (with_entries(text, **changes) if changes else text).encode("utf-8")
     except (UnicodeDecodeError, FormatError, ValueError):
         return None
 

@@ -17,12 +17,14 @@ from intranet.model import Known, Model
 from intranet.settings import Settings
 
 from . import policy
+from .hashcommands import commands_in
 from .parse import Inbound
 from .reactwords import reaction_of
 
 # What happens to the message.
 PUBLISH, DUPLICATE, HOLD, REJECT, COMMAND, DIGEST_REPLY = "publish", "duplicate", "hold", "reject", "command", "digest"
 REACT = "react"  # a reply that is only a reaction ("+1"): the post it answers is marked, nothing is posted
+ACT = "act"  # a reply that starts with commands (#accept): its topic changes; the rest of the text is posted
 
 # Reasons that are not from classify/policy.
 UNKNOWN_COMMUNITY = "unknown-community"
@@ -30,6 +32,7 @@ BAD_REPLY_ADDRESS = "bad-reply-address"
 EMPTY = "empty"
 TOPIC_CLOSED = "topic-closed"
 NO_SENDER = "no-sender"
+COMMAND_NOT_AUTHENTIC = "command-not-authentic"  # commands from someone not known, or not shown to be them
 SUBJECT_REPLACED = "subject-replaced"  # published, but under another subject (a notice says why)
 
 DUPLICATE_MARK = "duplicate"  # what the adapter's look-up says of a message already committed here
@@ -119,13 +122,19 @@ def route(
         "community": community.name,
         "community_address": f"{community.mail}@{settings.mail_domain}",
     }
-    if topic and topic in known.closed:
+    commands = commands_in(mail.body) if topic and not approved_by else None  # "#accept" at the top of a reply
+    if topic and topic in known.closed and not commands:
         return Route(REJECT, TOPIC_CLOSED, community, TOPIC_CLOSED, {**values, "topic": known.titles.get(topic, "")})
     handle = model.handle_for(mail.from_address)
     token = target.command.token if target.command is not None else None
     token_ok = token is None or token.issued_to(mail.from_address)
     readable = may_read(community, model.people.get(handle)) if handle else True
     hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
+    if commands:
+        if hold or not handle:
+            why = {**values, "hold": hold or policy.NOT_KNOWN}
+            return Route(REJECT, COMMAND_NOT_AUTHENTIC, community, COMMAND_NOT_AUTHENTIC, why, why=authenticity.why)
+        return Route(ACT, "commands", community, values=values, topic=topic, parent=parent, handle=handle)
     if hold:
         return Route(HOLD, hold, community, "held", {**values, "hold": hold}, handle=handle, why=authenticity.why)
     reaction = reaction_of(mail) if parent and handle and not approved_by else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import json
 import logging
 import queue
@@ -39,7 +40,6 @@ from .dkimverify import Verifier
 from .effects import Effects
 from .existing import existing_variant, foreign_texts
 from .parse import Inbound, parse_header
-from .reactions import Reactions
 from .reader import Reader
 from .remote import gateway_root
 from .routing import (
@@ -49,7 +49,6 @@ from .routing import (
     HOLD,
     NO_SENDER,
     PUBLISH,
-    REACT,
     REJECT,
     SUBJECT_REPLACED,
     Route,
@@ -59,6 +58,7 @@ from .routing import (
 from .runner import Runner
 from .spool import Records, Spool, Spooled, fsync_dirs, write_durably
 from .store import HOLD_SECONDS, Store
+from .topicacts import acting
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class Worker(Runner):
         )
         self.notifier: Any = None  # the gateway's Notifier: fans out what is published
         self.commands = Commands(self.effects, self.deliver)
-        self.reactions = Reactions(self.effects)  # a reply that is only "+1" marks the post it answers
+        self.acts = acting(self.effects)  # a reaction ("+1"), commands ("#accept"): by route
         self.reader = Reader(settings.max_parse_seconds)  # parses each message in a child process, time-limited
         self.dkim = Verifier(settings)  # verify_dkim: the gateway's own DKIM checks
         self._lock_file: Any = None
@@ -427,8 +427,9 @@ class Worker(Runner):
             return (*self.commands.digest_reply(community, mail), decision.extra())
         if decision.action == HOLD:
             return self._hold(decision, spooled, mail, now)
-        if decision.action == REACT:  # no post, no mail: the post answered shows who reacted
-            return self.reactions.carry_out(decision, mail, self.model_as_is())
+        if decision.action in self.acts:  # "+1", "#accept": the post answered, or its topic, changes; maybe a post
+            publish = functools.partial(self._publish, decision, spooled, mail, existing, approved_by)
+            return self.acts[decision.action](decision, mail, self.model_as_is(), publish)
         if decision.action != PUBLISH:  # a duplicate: its fan-out may not have been queued before a crash
             self._fan_out(community.slug, mail.message_id)
             return DUPLICATE, decision.reason, decision.extra()

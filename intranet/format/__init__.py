@@ -85,8 +85,10 @@ from .layout import (
     split_body,
 )
 from .posts import (
+    MANAGED,
     parse_post,
     read_post,
+    with_entries,
     with_reaction,
 )
 from .reading import (
@@ -184,6 +186,8 @@ __all__ = [
     "read_pages",
     "read_person",
     "read_post",
+    "with_entries",
+    "MANAGED",
     "with_reaction",
     "read_subscribers",
     "read_yaml_file",

@@ -100,6 +100,7 @@ POST_FIELDS = (
     "attachments",
     "content_hash",
     "closed",
+    "accepted",
     "reactions",
 )
 

@@ -123,43 +123,70 @@ def parse_post(
         closed=_read_flag(f, "closed"),
         derived=tuple(derived),
         reactions=_read_reactions(f),
+        accepted=_read_accepted(f),
     )
     return post, f.problems
 
 
-_REACTIONS_KEY = re.compile(r"reactions[ \t]*:")
+# The entries of a post's front matter that mail may change, written last and in this order.
+MANAGED = ("closed", "accepted", "reactions")
+_MANAGED_KEY = re.compile(r"(closed|accepted|reactions)[ \t]*:")
 
 
-def with_reaction(text: str, handle: str, reaction: str | None) -> str:
-    """The text of a post file with ``handle``'s reaction set to ``reaction`` (None: taken away).
-
-    Only the ``reactions:`` entry is written again (last in the front matter, its handles in order);
-    every other line stays as it was written. Raises :class:`FormatError` if the front matter
-    cannot be read, ValueError if ``reaction`` is not one of :data:`REACTIONS`.
-    """
-    if reaction is not None and reaction not in REACTIONS:
-        raise ValueError(f"not a reaction: {reaction!r}")
+def with_entries(text: str, **changes: Any) -> str:
+    """The text of a post file with the :data:`MANAGED` entries ``changes`` names set (None, False or
+    empty: taken out). Those entries are written again, last and in that order; every other line stays
+    as it was written. Raises :class:`FormatError` if the front matter cannot be read."""
     head, body, _ = split_front_matter(text)
     data = load_yaml(head) if head.strip() else {}
     if not isinstance(data, dict):
         raise FormatError("front matter must be a mapping of field: value")
-    found = data.get("reactions")
-    reactions = {str(k): v for k, v in found.items()} if isinstance(found, dict) else {}
-    if reaction is None:
-        reactions.pop(handle, None)
-    else:
-        reactions[handle] = reaction
+    values = {key: data[key] for key in MANAGED if key in data}
+    for key, value in changes.items():
+        if key not in MANAGED:
+            raise ValueError(f"not an entry mail may change: {key}")
+        if value in (None, False, {}):
+            values.pop(key, None)
+        else:
+            values[key] = value
     kept, inside = [], False
     for line in head.splitlines(keepends=True):
-        if _REACTIONS_KEY.match(line):
-            inside = True  # the old entry: its line and the indented lines under it go
+        if _MANAGED_KEY.match(line):
+            inside = True  # an old entry: its line and the indented lines under it go
         elif not (inside and (line[:1] in (" ", "\t") or not line.strip())):
             inside = False
             kept.append(line)
     if kept and not kept[-1].endswith("\n"):
         kept[-1] += "\n"
-    entry = yaml_lines({"reactions": dict(sorted(reactions.items()))}) if reactions else ""
-    return f"---\n{''.join(kept)}{entry}---\n{body}"
+    entries = yaml_lines({key: values[key] for key in MANAGED if key in values}) if values else ""
+    return f"---\n{''.join(kept)}{entries}---\n{body}"
+
+
+def with_reaction(text: str, handle: str, reaction: str | None) -> str:
+    """The text of a post file with ``handle``'s reaction set to ``reaction`` (None: taken away), as
+    :func:`with_entries` writes it. Raises ValueError if ``reaction`` is not one of :data:`REACTIONS`."""
+    if reaction is not None and reaction not in REACTIONS:
+        raise ValueError(f"not a reaction: {reaction!r}")
+    head = split_front_matter(text)[0]
+    found = load_yaml(head) if head.strip() else {}
+    found = found.get("reactions") if isinstance(found, dict) else None
+    reactions = {str(k): v for k, v in found.items()} if isinstance(found, dict) else {}
+    if reaction is None:
+        reactions.pop(handle, None)
+    else:
+        reactions[handle] = reaction
+    return with_entries(text, reactions=dict(sorted(reactions.items())))
+
+
+def _read_accepted(f: Fields) -> str:
+    value = f.string("accepted")
+    if not value:
+        return ""
+    value = normalize_message_id(value)
+    if "@" not in value:
+        f.problem("accepted", "must be the Message-ID of a reply in the topic, like <left@right>")
+        return ""
+    return value
 
 
 def _read_flag(f: Fields, name: str) -> bool:

@@ -61,6 +61,7 @@ class Post:
     closed: bool = False  # on a topic's first post: no more replies by email
     derived: tuple[str, ...] = ()  # fields filled in by derivation, not written
     reactions: tuple[tuple[str, str], ...] = ()  # (handle, reaction), by handle: who reacted to it, and how
+    accepted: str = ""  # on a topic's first post: the Message-ID of the reply that answered it
 
     @property
     def key(self) -> str:
@@ -87,6 +88,8 @@ class Post:
             data["content_hash"] = self.content_hash
         if self.closed:
             data["closed"] = True
+        if self.accepted:
+            data["accepted"] = self.accepted
         if self.reactions:
             data["reactions"] = dict(self.reactions)
         return data

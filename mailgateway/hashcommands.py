@@ -1,0 +1,82 @@
+"""Commands in a reply (pure): ``#accept``, ``#close`` or ``#reopen`` alone on a line at the top.
+
+As Tender reads ``#resolve`` alone on a line, and Mailman at most ten command lines: the first
+lines of a reply's new text that are each a ``#`` and a word (blank lines between them allowed,
+at most :data:`MAX_LINES`) are commands; the text after them, if any, is posted as usual. Every
+command acts on the topic the reply belongs to, for someone in ``people/`` whose mail is
+authentic (:mod:`mailgateway.routing` sees to that); :func:`refusal` says who may do what.
+The sender gets one receipt: what was done, what was refused and why, what was not understood.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# What each command does, as the receipt says it.
+COMMANDS = {
+    "accept": "marked the reply you answered as the accepted answer",
+    "close": "closed the topic to replies",
+    "reopen": "opened the topic to replies again",
+}
+COMING = ("follow", "mute", "edit", "delete", "pin", "unpin")  # known words, not carried out yet
+MAX_LINES = 10
+_LINE = re.compile(r"\\?#([A-Za-z][A-Za-z-]{0,30})")  # (Markdown made from HTML may escape the '#')
+
+
+@dataclass(frozen=True)
+class Found:
+    """The command words of a reply (lower case, in order) and the new text after them."""
+
+    words: tuple[str, ...]
+    rest: str
+
+
+def commands_in(body: str) -> Found | None:
+    """The commands at the top of ``body`` (a reply's new text, Markdown), or None if it starts otherwise."""
+    lines = body.split("\n")
+    words: list[str] = []
+    at = 0
+    while at < len(lines) and len(words) < MAX_LINES:
+        line = lines[at].strip()
+        if line:
+            match = _LINE.fullmatch(line)
+            if match is None:
+                break
+            words.append(match.group(1).lower())
+        at += 1
+    return Found(tuple(words), "\n".join(lines[at:]).strip()) if words else None
+
+
+def refusal(word: str, handle: str, author: str | None, moderators: list[str], to_first_post: bool) -> str:
+    """Why ``handle`` may not give command ``word`` in a topic started by ``author`` ("" if they may)."""
+    if word in COMING:
+        return "not available by mail yet"
+    if word not in COMMANDS:
+        return "not a command we know (the commands are " + ", ".join(f"#{w}" for w in COMMANDS) + ")"
+    moderator = handle in moderators
+    if word == "accept":
+        if to_first_post:
+            return "send it in reply to the answer you accept, not to the question"
+        if handle != author and not moderator:
+            return "only the person who asked, or a moderator, may accept an answer"
+    elif not moderator:
+        return "only a moderator of the community may close or reopen a topic"
+    return ""
+
+
+def changes(word: str, answer: str) -> dict[str, object]:
+    """The entries of the topic's first post that command ``word`` sets (``answer``: the reply answered)."""
+    found: dict[str, dict[str, object]] = {
+        "accept": {"accepted": answer},
+        "close": {"closed": True},
+        "reopen": {"closed": None},
+    }
+    return found[word]
+
+
+def receipt(done: list[tuple[str, bool]], refused: list[tuple[str, str]]) -> str:
+    """The text of the receipt: each command done (or found done already), each refused and why."""
+    lines = [f"#{word}: {'done, ' if changed else 'it was so already: '}{COMMANDS[word]}." for word, changed in done]
+    lines += [f"#{word}: not done: {why}." for word, why in refused]
+    return "\n".join(lines)

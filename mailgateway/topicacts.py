@@ -1,0 +1,99 @@
+"""Commands in a reply, carried out: the topic's first post changed in a commit of the sender's, one receipt.
+
+``#accept`` sets ``accepted: <the reply answered>`` on the topic's first post, ``#close`` and
+``#reopen`` set or take away ``closed`` (docs/format.md); :mod:`mailgateway.hashcommands` says
+what a command is and who may give it. The text after the commands, if any, is then published
+as any reply is. The sender gets one receipt when a command changed something or was refused; a
+second delivery of the same mail changes nothing, so it sends none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from intranet.format import with_entries
+
+from .hashcommands import changes, commands_in, receipt, refusal
+from .parse import Inbound
+from .postedits import edit_post
+from .reactions import Reactions
+from .routing import ACT, REACT
+
+if TYPE_CHECKING:
+    from intranet.model import Model
+
+    from .effects import Effects
+    from .routing import Route
+
+Publish = Callable[[], tuple[str, str, dict[str, Any]]]
+Act = Callable[["Route", Inbound, "Model", Publish], tuple[str, str, dict[str, Any]]]
+
+ACTED = "acted"  # the outcome on record when nothing is published
+
+
+def acting(effects: Effects) -> dict[str, Act]:
+    """What carries out each route that changes a post instead of (or before) publishing: by its action."""
+    return {REACT: Reactions(effects).carry_out, ACT: TopicActs(effects).carry_out}
+
+
+class TopicActs:
+    def __init__(self, effects: Effects) -> None:
+        self.fx = effects
+
+    def carry_out(
+        self, decision: Route, mail: Inbound, model: Model, publish: Callable[[], tuple[str, str, dict[str, Any]]]
+    ) -> tuple[str, str, dict[str, Any]]:
+        """Carry out the commands at the top of ``mail`` in its topic, then ``publish`` the rest if there is any."""
+        community, topic, parent, handle = decision.community, decision.topic, decision.parent, decision.handle
+        found = commands_in(mail.body)
+        assert community is not None and topic and parent and handle and found is not None
+        known = model.known(community.slug)
+        first = model.posts.get(community.slug, {}).get(known.paths.get(topic, ""))
+        author = first.author.handle or model.handle_for(first.author.email) if first is not None else None
+        person = model.people.get(handle)
+        name = person.name if person else mail.from_name or handle
+        done: list[tuple[str, bool]] = []
+        refused: list[tuple[str, str]] = []
+        for word in dict.fromkeys(found.words):
+            why = refusal(word, handle, author, community.moderators, parent == topic)
+            if why or first is None:
+                refused.append((word, why or "the topic's first post is not in the repository yet"))
+                continue
+            entries = changes(word, parent)
+            changed = edit_post(
+                self.fx,
+                first.relpath,
+                lambda text, entries=entries: with_entries(text, **entries),  # type: ignore[misc]
+                subject=f"{community.slug}: #{word} by {name}: {known.titles.get(topic, '')}"[:200],
+                body=f"{name} sent #{word} by email, in reply to {parent}.",
+                author=(name, mail.from_address),
+                committer=self.fx.settings.committer,
+                trailers={"Message-ID": mail.message_id, "Command": f"#{word}"},
+            )
+            done.append((word, changed))
+        extra: dict[str, Any] = {"commands": list(found.words)}
+        if refused:
+            extra["refused"] = dict(refused)
+        posted = ""
+        closed = topic in known.closed and "reopen" not in dict(done)  # closed before, and still: no post
+        if found.rest and closed:
+            posted = "The rest of your message was not published: the topic is closed."
+        if found.rest and not closed:
+            mail.body = found.rest
+            outcome, reason, details = publish()
+            extra = {**details, **extra}
+            posted = "The rest of your message was published." if outcome == "published" else ""
+        else:
+            outcome, reason, extra = ACTED, ",".join(found.words), {**decision.extra(), **extra}
+        if refused or any(changed for _, changed in done):
+            self.fx.notice(
+                mail,
+                "commands-done",
+                self.fx.clock(),
+                topic=known.titles.get(topic, ""),
+                receipt=receipt(done, refused),
+                posted=posted,
+                **decision.values,
+            )
+        return outcome, reason, extra

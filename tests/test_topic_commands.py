@@ -1,0 +1,133 @@
+"""Commands by mail (issue #17): ``#accept``, ``#close``, ``#reopen`` at the top of a reply.
+
+The topic's first post changes in a commit authored by the sender; the site shows Solved and the
+accepted answer; the sender gets one receipt; the rest of the text is posted. Real gateway on
+loopback, real Git, real MkDocs builds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mailtest import DOMAIN, Harness, git, git_root, mail
+from test_incremental import assert_same_as_full_build
+
+from generator.builder import Builder, build_site
+from intranet.format import post_relpath, read_post, with_entries
+from mailgateway.hashcommands import commands_in, refusal
+
+TO = f"handover@{DOMAIN}"
+ANN, BO = "ann.lee@example.org", "bo.chen@example.org"  # Ann asked (and moderates handover); Bo answered
+TOPIC, REPLY = "<t1@example.org>", "<r1@example.org>"
+
+
+@pytest.fixture(autouse=True)
+def fixed_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTRANET_SECRET", "commands-test-secret-0123456789abcdef")
+
+
+def test_commands_are_the_lines_of_a_hash_and_a_word_at_the_top() -> None:
+    found = commands_in("#accept\n\n\\#Close\nThanks, this worked.\n#reopen")
+    assert found is not None and found.words == ("accept", "close") and found.rest == "Thanks, this worked.\n#reopen"
+    assert commands_in("Thanks.\n#accept") is None  # not at the top
+    assert commands_in("#1 priority is the ward") is None and commands_in("# Agenda\nItems") is None
+    many = commands_in("\n".join(["#accept"] * 12))
+    assert many is not None and len(many.words) == 10 and many.rest == "#accept\n#accept"
+
+
+def test_who_may_give_which_command() -> None:
+    moderators = ["mo"]
+    assert refusal("accept", "asker", "asker", moderators, False) == ""
+    assert refusal("accept", "mo", "asker", moderators, False) == ""
+    assert "only the person who asked" in refusal("accept", "someone", "asker", moderators, False)
+    assert "in reply to the answer" in refusal("accept", "asker", "asker", moderators, True)
+    assert refusal("close", "mo", "asker", moderators, False) == ""
+    assert "only a moderator" in refusal("close", "asker", "asker", moderators, False)
+    assert "not available by mail yet" in refusal("mute", "asker", "asker", moderators, False)
+    assert "not a command we know" in refusal("frobnicate", "asker", "asker", moderators, False)
+
+
+def _reply(body: str, sender: str, to: str = REPLY) -> object:
+    return mail(subject="Re: Night shift handover", body=body, sender=sender, in_reply_to=to)
+
+
+def _receipts(sent: list, to: str) -> list[str]:
+    return [
+        m.get_body(("plain",)).get_content()
+        for m in sent
+        if str(m["Delivered-To"]) == to and "commands" in str(m["Subject"])
+    ]
+
+
+def test_accept_close_and_reopen_by_mail_with_one_receipt_each(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet")
+    first = root / post_relpath("handover", TOPIC)
+    accept = _reply("#accept\n\nThanks Bo, the ISBAR cards worked for us.\n\nOn Sunday Bo wrote:\n> ISBAR", ANN)
+    not_bos = _reply("#accept\n#close\n#frobnicate", BO)
+    close = _reply("#close", ANN, TOPIC)
+    late = _reply("One more thing.", BO, TOPIC)
+    reopen = _reply("#reopen\n\nOpen again for the night team.", ANN, TOPIC)
+    stranger = _reply("#accept", "eve@elsewhere.example")
+    with Harness(root) as gw:
+        commits = int(git(root, "rev-list", "--count", "HEAD"))
+        gw.send(accept, TO, sender=ANN)
+        [done] = gw.wait(accept["Message-ID"])
+        assert (done["outcome"], done["commands"]) == ("published", ["accept"])  # the rest is a reply
+        topic, _ = read_post(root, "handover", first)
+        assert topic is not None and topic.accepted == REPLY and topic.body == "How do you run it?"
+        assert int(git(root, "rev-list", "--count", "HEAD")) == commits + 2  # the command's, the reply's
+        assert git(root, "log", "-2", "--format=%an|%(trailers:key=Command,valueonly)").split() == [
+            "Ann",
+            "Lee|",
+            "Ann",
+            "Lee|#accept",
+        ]
+        assert gw.post(accept["Message-ID"]).body.startswith("Thanks Bo")  # without the command line
+        gw.send(accept, TO, sender=ANN)  # again: nothing changes, no second receipt
+        gw.wait(accept["Message-ID"], count=2)
+        assert int(git(root, "rev-list", "--count", "HEAD")) == commits + 2
+        gw.send(not_bos, TO, sender=BO)
+        assert gw.wait(not_bos["Message-ID"])[0]["refused"].keys() == {"accept", "close", "frobnicate"}
+        gw.send(close, TO, sender=ANN)
+        assert gw.wait(close["Message-ID"])[0]["outcome"] == "acted"
+        assert read_post(root, "handover", first)[0].closed  # type: ignore[union-attr]
+        gw.send(late, TO, sender=BO)
+        assert gw.wait(late["Message-ID"])[0]["reason"] == "topic-closed"
+        gw.send(reopen, TO, sender=ANN)  # a command reaches a closed topic
+        assert gw.wait(reopen["Message-ID"])[0]["outcome"] == "published"
+        assert not read_post(root, "handover", first)[0].closed  # type: ignore[union-attr]
+        gw.send(stranger, TO, sender="eve@elsewhere.example")
+        assert gw.wait(stranger["Message-ID"])[0]["reason"] == "command-not-authentic"
+        sent = gw.outbox()
+        assert git(root, "status", "--porcelain") == ""
+    ann = _receipts(sent, ANN)
+    assert len(ann) == 3, ann  # accept (once), close, reopen
+    assert "#accept: done, marked the reply you answered as the accepted answer." in ann[0]
+    assert "The rest of your message was published." in ann[0]
+    [bo] = _receipts(sent, BO)
+    assert "#accept: not done: only the person who asked, or a moderator, may accept an answer." in bo
+    assert "#close: not done: only a moderator" in bo and "#frobnicate: not done: not a command we know" in bo
+    assert [
+        m for m in sent if str(m["Delivered-To"]) == "eve@elsewhere.example" and "not carried out" in str(m["Subject"])
+    ]
+    build_site(root)
+    pages = [p.read_text() for p in (root / "site/staff/c/handover/t").glob("*/index.html")]
+    [page] = [p for p in pages if "Night shift handover" in p]
+    assert "✓ Solved" in page and "✓ Accepted answer" in page and "Bo Chen's accepted answer" in page
+    assert "✓ Solved" in (root / "site/staff/c/handover/index.html").read_text()
+
+
+def test_an_accepted_answer_and_a_closed_topic_are_updated_as_a_full_build_shows_them(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet")
+    builder = Builder(root)
+    try:
+        builder.build()
+        first = root / post_relpath("handover", TOPIC)
+        relpath = str(first.relative_to(root))
+        for entries in ({"accepted": REPLY}, {"closed": True}, {"accepted": None}, {"closed": None}):
+            first.write_text(with_entries(first.read_text(), **entries))
+            assert builder.update([relpath]) == "updated"
+            assert_same_as_full_build(root, tmp_path)
+    finally:
+        builder.close()
