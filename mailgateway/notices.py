@@ -104,6 +104,12 @@ TEXTS = {
         "Your reply about a held message in {community} did not start with approve or reject, so nothing "
         "was done. Reply to the moderation request again with one of those words on the first line.",
     ),
+    "announcements-only": (
+        "That community is for announcements",
+        "{community} publishes announcements from its moderators only, so your message to {address} was "
+        "not published. You can still react to an announcement: reply with just +1, a heart or thanks.\n\n"
+        "To discuss it, write to a community open to discussion, or to one of its moderators.",
+    ),
     "commands-done": (
         "What your commands did",
         "Your reply to \u201c{topic}\u201d in {community} began with commands. What became of them:\n\n"

@@ -30,6 +30,7 @@ NOT_KNOWN = "not-known"
 NOT_MEMBER = "not-member"
 TOKEN_MISMATCH = "token-not-yours"  # noqa: S105
 NOT_IN_AUDIENCE = "not-in-audience"
+NOT_MODERATOR = "not-moderator"  # an announcements-only community (``posting: moderators``): refused, not held
 
 # Commands anyone may write to: all they do is mail the From address a confirmation, or a notice.
 OPEN_COMMANDS = frozenset(COMMANDS)
@@ -247,6 +248,8 @@ def hold_reason(
         return TOKEN_MISMATCH
     if sender is not None and not may_read:
         return NOT_IN_AUDIENCE
+    if community.posting == "moderators" and (sender is None or sender not in community.moderators):
+        return NOT_MODERATOR
     if community.posting == "known" and sender is None:
         return NOT_KNOWN
     if community.posting == "members" and (

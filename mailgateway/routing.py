@@ -32,6 +32,7 @@ BAD_REPLY_ADDRESS = "bad-reply-address"
 EMPTY = "empty"
 TOPIC_CLOSED = "topic-closed"
 NO_SENDER = "no-sender"
+ANNOUNCEMENTS_ONLY = "announcements-only"  # a community with ``posting: moderators``, and not one of them
 COMMAND_NOT_AUTHENTIC = "command-not-authentic"  # commands from someone not known, or not shown to be them
 SUBJECT_REPLACED = "subject-replaced"  # published, but under another subject (a notice says why)
 
@@ -130,16 +131,21 @@ def route(
     token_ok = token is None or token.issued_to(mail.from_address)
     readable = may_read(community, model.people.get(handle)) if handle else True
     hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
+    announcements = hold == policy.NOT_MODERATOR  # (the sender is who they say and may read: not a moderator)
     if commands:
+        if announcements:
+            return Route(REJECT, ANNOUNCEMENTS_ONLY, community, ANNOUNCEMENTS_ONLY, values)
         if hold or not handle:
             why = {**values, "hold": hold or policy.NOT_KNOWN}
             return Route(REJECT, COMMAND_NOT_AUTHENTIC, community, COMMAND_NOT_AUTHENTIC, why, why=authenticity.why)
         return Route(ACT, "commands", community, values=values, topic=topic, parent=parent, handle=handle)
+    reaction = reaction_of(mail) if parent and handle and not approved_by and (not hold or announcements) else None
+    if reaction:  # from someone in people/ who may read here, as themselves (an announcement may be liked)
+        return Route(REACT, reaction, community, topic=topic, parent=parent, handle=handle)
+    if announcements:
+        return Route(REJECT, ANNOUNCEMENTS_ONLY, community, ANNOUNCEMENTS_ONLY, values)
     if hold:
         return Route(HOLD, hold, community, "held", {**values, "hold": hold}, handle=handle, why=authenticity.why)
-    reaction = reaction_of(mail) if parent and handle and not approved_by else None
-    if reaction:  # from someone in people/ who may post here as themselves: nothing held it
-        return Route(REACT, reaction, community, topic=topic, parent=parent, handle=handle)
     return Route(
         PUBLISH, "reply" if topic else "new-topic", community, values=values, topic=topic, parent=parent, handle=handle
     )

@@ -207,7 +207,7 @@ def test_content_problems_and_warnings_are_both_reported(repo: Path, capsys: pyt
     edit(repo, ROTA, audience=["staff", "partners"], posting="never")
     status, lines, err = check(capsys, repo)
     assert status == 1
-    assert f"{ROTA}:7: posting: 'never' is not one of: anyone, known, members" in lines
+    assert f"{ROTA}:7: posting: 'never' is not one of: anyone, known, members, moderators" in lines
     assert len(warnings(lines)) == 1 and "1 problem(s) found." in err
 
 

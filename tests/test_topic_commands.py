@@ -131,3 +131,27 @@ def test_an_accepted_answer_and_a_closed_topic_are_updated_as_a_full_build_shows
             assert_same_as_full_build(root, tmp_path)
     finally:
         builder.close()
+
+
+def test_an_announcements_community_takes_its_moderators_posts_and_everyone_elses_reactions(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet")
+    community = root / "communities/handover/community.yml"
+    community.write_text(community.read_text() + "posting: moderators\n")
+    git(root, "commit", "-qam", "Announcements only")
+    news = mail(subject="New handover policy", body="From Monday, ISBAR on every ward.", sender=ANN)
+    answer = _reply("Does this apply to agency staff?", BO, TOPIC)
+    stranger = mail(subject="Offer", body="Buy our cards.", sender="eve@elsewhere.example")
+    with Harness(root) as gw:
+        gw.send(news, TO, sender=ANN)
+        assert gw.wait(news["Message-ID"])[0]["outcome"] == "published"  # a moderator's announcement
+        like = _reply("+1", BO, news["Message-ID"])
+        for message, sender in ((answer, BO), (stranger, "eve@elsewhere.example"), (like, BO)):
+            gw.send(message, TO, sender=sender)
+        assert gw.wait(answer["Message-ID"])[0]["reason"] == "announcements-only"
+        assert gw.wait(stranger["Message-ID"])[0]["reason"] == "announcements-only"
+        assert gw.wait(like["Message-ID"])[0]["outcome"] == "reacted"  # readers may still like it
+        sent = gw.outbox()
+    told = [m for m in sent if "is for announcements" in str(m["Subject"])]
+    assert sorted(str(m["Delivered-To"]) for m in told) == [BO, "eve@elsewhere.example"]
+    post = gw.post(news["Message-ID"])
+    assert post.reactions == (("bo.chen", "like"),)
