@@ -1,10 +1,11 @@
-"""Commands in a reply (pure): ``#accept``, ``#close`` or ``#reopen`` alone on a line at the top.
+"""Commands in a reply (pure): ``#accept``, ``#close``, ``#edit`` and the like, alone on lines at the top.
 
 As Tender reads ``#resolve`` alone on a line, and Mailman at most ten command lines: the first
 lines of a reply's new text that are each a ``#`` and a word (blank lines between them allowed,
 at most :data:`MAX_LINES`) are commands; the text after them, if any, is posted as usual. Every
-command acts on the topic the reply belongs to, for someone in ``people/`` whose mail is
-authentic (:mod:`mailgateway.routing` sees to that); :func:`refusal` says who may do what.
+command acts on the topic the reply belongs to, or on the post it answers (``#edit``, ``#delete``),
+for someone in ``people/`` whose mail is authentic (:mod:`mailgateway.routing` sees to that);
+:func:`refusal` says who may do what.
 The sender gets one receipt: what was done, what was refused and why, what was not understood.
 """
 
@@ -18,8 +19,11 @@ COMMANDS = {
     "accept": "marked the reply you answered as the accepted answer",
     "close": "closed the topic to replies",
     "reopen": "opened the topic to replies again",
+    "edit": "replaced the text of the post you answered with the text after the command",
+    "delete": "took the post you answered off the site (its place in the thread stays)",
 }
-COMING = ("follow", "mute", "edit", "delete", "pin", "unpin")  # known words, not carried out yet
+ON_THE_POST = ("edit", "delete")  # act on the post answered, not on the topic's first post
+COMING = ("follow", "mute", "pin", "unpin")  # known words, not carried out yet
 MAX_LINES = 10
 _LINE = re.compile(r"\\?#([A-Za-z][A-Za-z-]{0,30})")  # (Markdown made from HTML may escape the '#')
 
@@ -48,14 +52,20 @@ def commands_in(body: str) -> Found | None:
     return Found(tuple(words), "\n".join(lines[at:]).strip()) if words else None
 
 
-def refusal(word: str, handle: str, author: str | None, moderators: list[str], to_first_post: bool) -> str:
-    """Why ``handle`` may not give command ``word`` in a topic started by ``author`` ("" if they may)."""
+def refusal(
+    word: str, handle: str, author: str | None, moderators: list[str], to_first_post: bool, writer: str | None = None
+) -> str:
+    """Why ``handle`` may not give command ``word`` in a topic started by ``author``, in reply to a post
+    by ``writer`` ("" if they may)."""
     if word in COMING:
         return "not available by mail yet"
     if word not in COMMANDS:
         return "not a command we know (the commands are " + ", ".join(f"#{w}" for w in COMMANDS) + ")"
     moderator = handle in moderators
-    if word == "accept":
+    if word in ON_THE_POST:
+        if handle != writer and not moderator:
+            return "only the post's author, or a moderator, may change or delete it"
+    elif word == "accept":
         if to_first_post:
             return "send it in reply to the answer you accept, not to the question"
         if handle != author and not moderator:
@@ -65,12 +75,15 @@ def refusal(word: str, handle: str, author: str | None, moderators: list[str], t
     return ""
 
 
-def changes(word: str, answer: str) -> dict[str, object]:
-    """The entries of the topic's first post that command ``word`` sets (``answer``: the reply answered)."""
+def changes(word: str, answer: str, text: str = "", now: str = "") -> dict[str, object]:
+    """What command ``word`` does to the post it acts on, as :func:`intranet.format.with_entries` takes it
+    (``answer``: the reply answered; ``text``: the text after the commands; ``now``: the time, ISO 8601)."""
     found: dict[str, dict[str, object]] = {
         "accept": {"accepted": answer},
         "close": {"closed": True},
         "reopen": {"closed": None},
+        "edit": {"body": text, "edited": now},
+        "delete": {"body": "", "drop_files": True, "deleted": True},
     }
     return found[word]
 

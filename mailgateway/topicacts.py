@@ -10,11 +10,12 @@ second delivery of the same mail changes nothing, so it sends none.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from intranet.format import with_entries
+from intranet.format import format_date, with_entries
 
-from .hashcommands import changes, commands_in, receipt, refusal
+from .hashcommands import ON_THE_POST, changes, commands_in, receipt, refusal
 from .parse import Inbound
 from .postedits import edit_post
 from .reactions import Reactions
@@ -49,21 +50,26 @@ class TopicActs:
         found = commands_in(mail.body)
         assert community is not None and topic and parent and handle and found is not None
         known = model.known(community.slug)
-        first = model.posts.get(community.slug, {}).get(known.paths.get(topic, ""))
-        author = first.author.handle or model.handle_for(first.author.email) if first is not None else None
+        posts = model.posts.get(community.slug, {})
+        first, answered = posts.get(known.paths.get(topic, "")), posts.get(known.paths.get(parent, ""))
+        author, writer = (p.author.handle or model.handle_for(p.author.email) if p else None for p in (first, answered))
+        now = format_date(self.fx.clock())
         person = model.people.get(handle)
         name = person.name if person else mail.from_name or handle
         done: list[tuple[str, bool]] = []
         refused: list[tuple[str, str]] = []
         for word in dict.fromkeys(found.words):
-            why = refusal(word, handle, author, community.moderators, parent == topic)
-            if why or first is None:
-                refused.append((word, why or "the topic's first post is not in the repository yet"))
+            why = refusal(word, handle, author, community.moderators, parent == topic, writer)
+            target = answered if word in ON_THE_POST else first
+            if not why and word == "edit" and not found.rest:
+                why = "write the post's new text after the command"
+            if why or target is None:
+                refused.append((word, why or "that post is not in the repository yet"))
                 continue
-            entries = changes(word, parent)
+            entries = changes(word, parent, found.rest, now)
             changed = edit_post(
                 self.fx,
-                first.relpath,
+                target.relpath,
                 lambda text, entries=entries: with_entries(text, **entries),  # type: ignore[misc]
                 subject=f"{community.slug}: #{word} by {name}: {known.titles.get(topic, '')}"[:200],
                 body=f"{name} sent #{word} by email, in reply to {parent}.",
@@ -77,6 +83,8 @@ class TopicActs:
             extra["refused"] = dict(refused)
         posted = ""
         closed = topic in known.closed and "reopen" not in dict(done)  # closed before, and still: no post
+        if "edit" in found.words:
+            found = replace(found, rest="")  # the text after #edit is the post's new text, not a reply
         if found.rest and closed:
             posted = "The rest of your message was not published: the topic is closed."
         if found.rest and not closed:

@@ -220,7 +220,10 @@ def test_cli_build_and_check(small_root: Path) -> None:
     )
     assert run.returncode == 1
     lines = run.stdout.splitlines()
-    assert "communities/handover/community.yml:3: posting: 'never' is not one of: anyone, known, members, moderators" in lines
+    assert (
+        "communities/handover/community.yml:3: posting: 'never' is not one of: anyone, known, members, moderators"
+        in lines
+    )
     assert any(
         re.fullmatch(r"communities/handover/posts/\w\w/\w+\.md:\d+: date: must be a date .*", line) for line in lines
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import add_person
 from mailtest import DOMAIN, Harness, git, git_root, mail
 from test_incremental import assert_same_as_full_build
 
@@ -155,3 +156,64 @@ def test_an_announcements_community_takes_its_moderators_posts_and_everyone_else
     assert sorted(str(m["Delivered-To"]) for m in told) == [BO, "eve@elsewhere.example"]
     post = gw.post(news["Message-ID"])
     assert post.reactions == (("bo.chen", "like"),)
+
+
+def test_an_author_edits_and_takes_back_their_post_by_mail_and_nobody_else_can(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet")
+    add_person(root, "cy.diaz", name="Cy Diaz")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "Cy")
+    answer = root / post_relpath("handover", REPLY)
+    edit = _reply("#edit\n\nWe use ISBAR cards, laminated.\n\nOn Sunday Bo wrote:\n> We use ISBAR cards.", BO)
+    not_cys = _reply("#edit\n#delete\n\nCy's words.", "cy.diaz@example.org")
+    empty = _reply("#edit", BO)
+    delete = _reply("#delete", BO)
+    with Harness(root) as gw:
+        before = read_post(root, "handover", answer)[0]
+        gw.send(edit, TO, sender=BO)
+        assert gw.wait(edit["Message-ID"])[0]["outcome"] == "acted"  # the new text is not a reply of its own
+        post = read_post(root, "handover", answer)[0]
+        assert post is not None and before is not None
+        assert post.body == "We use ISBAR cards, laminated." and post.edited is not None and not post.deleted
+        assert (post.quoted, post.signature, post.attachments) == (before.quoted, before.signature, before.attachments)
+        assert not (root / post_relpath("handover", edit["Message-ID"])).exists()
+        for message, sender in ((not_cys, "cy.diaz@example.org"), (empty, BO)):
+            gw.send(message, TO, sender=sender)
+        assert gw.wait(not_cys["Message-ID"])[0]["refused"].keys() == {"edit", "delete"}
+        assert "new text" in gw.wait(empty["Message-ID"])[0]["refused"]["edit"]
+        assert read_post(root, "handover", answer)[0].body == "We use ISBAR cards, laminated."  # type: ignore[union-attr]
+        build_site(root)
+        assert "edited <time" in _topic_page(root)
+        gw.send(delete, TO, sender=BO)
+        assert gw.wait(delete["Message-ID"])[0]["outcome"] == "acted"
+        post = read_post(root, "handover", answer)[0]
+        assert post is not None and post.deleted and (post.body, post.quoted, post.attachments) == ("", "", [])
+        assert git(root, "status", "--porcelain") == ""
+    build_site(root)
+    page = _topic_page(root)
+    assert "taken back by its author" in page and "laminated" not in page and "ISBAR card.pdf" not in page
+    assert "How do you run it?" in page  # the thread stays
+
+
+def test_an_edited_and_a_deleted_post_are_updated_as_a_full_build_shows_them(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet")
+    builder = Builder(root)
+    try:
+        builder.build()
+        answer = root / post_relpath("handover", REPLY)
+        relpath = str(answer.relative_to(root))
+        for entries in (
+            {"body": "Laminated cards.", "edited": "2026-12-01T10:00:00+00:00"},
+            {"body": "", "drop_files": True, "deleted": True},
+        ):
+            answer.write_text(with_entries(answer.read_text(), **entries))
+            assert builder.update([relpath]) == "updated"
+            assert_same_as_full_build(root, tmp_path)
+    finally:
+        builder.close()
+
+
+def _topic_page(root: Path) -> str:
+    pages = [p.read_text() for p in (root / "site/staff/c/handover/t").glob("*/index.html")]
+    [page] = [p for p in pages if "Night shift handover" in p]
+    return page

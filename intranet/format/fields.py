@@ -101,6 +101,8 @@ POST_FIELDS = (
     "content_hash",
     "closed",
     "accepted",
+    "edited",
+    "deleted",
     "reactions",
 )
 

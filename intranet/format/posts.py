@@ -30,6 +30,7 @@ from .layout import (
     TAG_RE,
     attachments_dir,
     derived_message_id,
+    join_body,
     normalize_message_id,
     parse_date,
     split_body,
@@ -124,20 +125,28 @@ def parse_post(
         derived=tuple(derived),
         reactions=_read_reactions(f),
         accepted=_read_accepted(f),
+        edited=_read_edited(f),
+        deleted=_read_flag(f, "deleted"),
     )
     return post, f.problems
 
 
 # The entries of a post's front matter that mail may change, written last and in this order.
-MANAGED = ("closed", "accepted", "reactions")
-_MANAGED_KEY = re.compile(r"(closed|accepted|reactions)[ \t]*:")
+MANAGED = ("closed", "accepted", "edited", "deleted", "reactions")
+_MANAGED_KEY = re.compile(r"(closed|accepted|edited|deleted|reactions)[ \t]*:")
+_ATTACHMENTS_KEY = re.compile(r"attachments[ \t]*:")
 
 
-def with_entries(text: str, **changes: Any) -> str:
+def with_entries(text: str, *, body: str | None = None, drop_files: bool = False, **changes: Any) -> str:
     """The text of a post file with the :data:`MANAGED` entries ``changes`` names set (None, False or
     empty: taken out). Those entries are written again, last and in that order; every other line stays
-    as it was written. Raises :class:`FormatError` if the front matter cannot be read."""
-    head, body, _ = split_front_matter(text)
+    as it was written. ``body``: the new text of the post (its quoted text and signature kept; "": all
+    three emptied). ``drop_files``: the ``attachments`` entry goes too. Raises :class:`FormatError` if
+    the front matter cannot be read."""
+    head, text_after, _ = split_front_matter(text)
+    if body is not None:
+        _, quoted, signature = split_body(text_after)
+        text_after = join_body(body, quoted, signature) if body else join_body("")
     data = load_yaml(head) if head.strip() else {}
     if not isinstance(data, dict):
         raise FormatError("front matter must be a mapping of field: value")
@@ -151,15 +160,15 @@ def with_entries(text: str, **changes: Any) -> str:
             values[key] = value
     kept, inside = [], False
     for line in head.splitlines(keepends=True):
-        if _MANAGED_KEY.match(line):
+        if _MANAGED_KEY.match(line) or (drop_files and _ATTACHMENTS_KEY.match(line)):
             inside = True  # an old entry: its line and the indented lines under it go
-        elif not (inside and (line[:1] in (" ", "\t") or not line.strip())):
+        elif not (inside and (line[:1] in (" ", "\t", "-") or not line.strip())):
             inside = False
             kept.append(line)
     if kept and not kept[-1].endswith("\n"):
         kept[-1] += "\n"
     entries = yaml_lines({key: values[key] for key in MANAGED if key in values}) if values else ""
-    return f"---\n{''.join(kept)}{entries}---\n{body}"
+    return f"---\n{''.join(kept)}{entries}---\n{text_after}"
 
 
 def with_reaction(text: str, handle: str, reaction: str | None) -> str:
@@ -176,6 +185,15 @@ def with_reaction(text: str, handle: str, reaction: str | None) -> str:
     else:
         reactions[handle] = reaction
     return with_entries(text, reactions=dict(sorted(reactions.items())))
+
+
+def _read_edited(f: Fields) -> dt.datetime | None:
+    if "edited" not in f.data:
+        return None
+    found = parse_date(f.data.get("edited"))
+    if found is None:
+        f.problem("edited", "must be a date and time such as 2026-11-02T09:14:00+00:00")
+    return found
 
 
 def _read_accepted(f: Fields) -> str:

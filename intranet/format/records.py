@@ -62,6 +62,8 @@ class Post:
     derived: tuple[str, ...] = ()  # fields filled in by derivation, not written
     reactions: tuple[tuple[str, str], ...] = ()  # (handle, reaction), by handle: who reacted to it, and how
     accepted: str = ""  # on a topic's first post: the Message-ID of the reply that answered it
+    edited: dt.datetime | None = None  # when its author last changed its text by mail (#edit)
+    deleted: bool = False  # its author took it back (#delete): its text is gone, its place in the thread stays
 
     @property
     def key(self) -> str:
@@ -90,6 +92,10 @@ class Post:
             data["closed"] = True
         if self.accepted:
             data["accepted"] = self.accepted
+        if self.edited:
+            data["edited"] = format_date(self.edited)
+        if self.deleted:
+            data["deleted"] = True
         if self.reactions:
             data["reactions"] = dict(self.reactions)
         return data
