@@ -12,7 +12,11 @@ The sender gets one receipt: what was done, what was refused and why, what was n
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from intranet.format import with_entries, with_mark
 
 # What each command does, as the receipt says it.
 COMMANDS = {
@@ -21,9 +25,14 @@ COMMANDS = {
     "reopen": "opened the topic to replies again",
     "edit": "replaced the text of the post you answered with the text after the command",
     "delete": "took the post you answered off the site (its place in the thread stays)",
+    "follow": "you get every post of this topic by mail, whatever you get from the community",
+    "mute": "you get no more mail about this topic",
+    "unfollow": "you get this topic's mail as you get the community's again",
+    "unmute": "you get this topic's mail as you get the community's again",
 }
 ON_THE_POST = ("edit", "delete")  # act on the post answered, not on the topic's first post
-COMING = ("follow", "mute", "pin", "unpin")  # known words, not carried out yet
+NOTIFY = {"follow": "follow", "mute": "mute", "unfollow": None, "unmute": None}  # the sender's own choice
+COMING = ("pin", "unpin")  # known words, not carried out yet
 MAX_LINES = 10
 _LINE = re.compile(r"\\?#([A-Za-z][A-Za-z-]{0,30})")  # (Markdown made from HTML may escape the '#')
 
@@ -62,6 +71,8 @@ def refusal(
     if word not in COMMANDS:
         return "not a command we know (the commands are " + ", ".join(f"#{w}" for w in COMMANDS) + ")"
     moderator = handle in moderators
+    if word in NOTIFY:
+        return ""  # anyone who may read the topic, for themselves
     if word in ON_THE_POST:
         if handle != writer and not moderator:
             return "only the post's author, or a moderator, may change or delete it"
@@ -75,17 +86,20 @@ def refusal(
     return ""
 
 
-def changes(word: str, answer: str, text: str = "", now: str = "") -> dict[str, object]:
-    """What command ``word`` does to the post it acts on, as :func:`intranet.format.with_entries` takes it
-    (``answer``: the reply answered; ``text``: the text after the commands; ``now``: the time, ISO 8601)."""
-    found: dict[str, dict[str, object]] = {
+def change_of(word: str, handle: str, answer: str, text: str = "", now: str = "") -> Callable[[str], str]:
+    """What command ``word`` by ``handle`` does to the text of the post it acts on (``answer``: the reply
+    answered; ``text``: the text after the commands; ``now``: the time, ISO 8601)."""
+    if word in NOTIFY:
+        return lambda post: with_mark(post, "notify", handle, NOTIFY[word])
+    found: dict[str, dict[str, Any]] = {
         "accept": {"accepted": answer},
         "close": {"closed": True},
         "reopen": {"closed": None},
         "edit": {"body": text, "edited": now},
         "delete": {"body": "", "drop_files": True, "deleted": True},
     }
-    return found[word]
+    entries = found[word]
+    return lambda post: with_entries(post, **entries)
 
 
 def receipt(done: list[tuple[str, bool]], refused: list[tuple[str, str]]) -> str:

@@ -92,13 +92,17 @@ class Thread:
 
 
 def recipients(
-    community: Community, people: dict[str, Person], mode: str, exclude: Person | None
+    community: Community, people: dict[str, Person], mode: str, exclude: Person | None, chosen: dict[str, str]
 ) -> list[tuple[Person, str]]:
-    """Who gets this community's mail in ``mode`` now, with the address to use."""
+    """Who gets this community's mail in ``mode`` now, with the address to use; ``chosen``: a topic's
+    ``notify`` (handle -> follow or mute), for each post of it (an announcement cannot be muted)."""
     result = []
-    for handle in sorted(set(community.subscribers) | set(community.members) | set(community.moderators)):
-        person = people.get(handle)
-        if person is None or person is exclude or community.delivery(handle) != mode:
+    mute = community.posting != "moderators"
+    for handle in sorted(set(community.subscribers) | set(community.members) | set(community.moderators) | set(chosen)):
+        person, choice = people.get(handle), chosen.get(handle)
+        if person is None or person is exclude or (choice == "mute" and mute):
+            continue
+        if community.delivery(handle) != mode and choice != "follow":
             continue
         if not may_read(community, person):
             continue
@@ -284,7 +288,8 @@ class Notifier(Runner):
         files = attachments_to_send(post, attachments_dir(self.root / post.relpath), self.settings.attach_max_bytes)
         body = post_body(post, community, self.settings, thread.src, files)  # the same for every recipient
         queued = 0
-        for _person, rcpt in recipients(community, model.people, "each", person_of(model, post)):
+        chosen = dict(thread.root.notify)  # who follows or muted this topic
+        for _person, rcpt in recipients(community, model.people, "each", person_of(model, post), chosen):
             if address and normalize_address(rcpt) == normalize_address(address):
                 continue
             message = post_mail(
@@ -407,7 +412,7 @@ class Notifier(Runner):
                     text = e.get("excerpt")
                 if text is not None:
                     items.append(DigestItem(community, text, e["title"], e["topic_src"], e["author"], e["new_topic"]))
-            for person, address in recipients(community, people, "digest", None):
+            for person, address in recipients(community, people, "digest", None, {}):
                 per_person.setdefault(person.handle, []).extend(items)
                 addresses[person.handle] = address
         queued = 0

@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 from intranet.errors import FormatError
-from intranet.format import MANAGED, load_yaml, split_front_matter, with_entries, with_reaction
+from intranet.format import MANAGED, MARKS, load_yaml, split_front_matter, with_entries, with_mark
 
 from .people_edits import edited_yaml
 
@@ -94,7 +94,7 @@ def merge_file(path: str, base: bytes | None, ours: bytes | None, theirs: bytes 
     if ours == base:
         return Merged(theirs)
     if base is not None and ours is not None and theirs is not None and path.endswith(".md"):
-        merged = merge_reactions(base, ours, theirs)
+        merged = merge_marks(base, ours, theirs)
         if merged is not None:
             return Merged(merged)
     if ours is not None and theirs is not None and path.endswith((".yml", ".yaml")):
@@ -107,7 +107,7 @@ def merge_file(path: str, base: bytes | None, ours: bytes | None, theirs: bytes 
     return Merged(theirs, "changed on the remote too: the remote's version is kept")
 
 
-def merge_reactions(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
+def merge_marks(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
     """``theirs`` with what ``ours`` changed since ``base`` in the entries mail changes (reactions, who
     by who; ``accepted``, ``closed``); None when ``ours`` changed anything else of the post (or one of
     them is not a post that can be read)."""
@@ -117,11 +117,12 @@ def merge_reactions(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
         if old_body != new_body or any(old.get(k) != new.get(k) for k in old.keys() | new.keys() if k not in MANAGED):
             return None
         text = theirs.decode("utf-8")
-        before, after = _reactions(old), _reactions(new)
-        for handle in sorted(before.keys() | after.keys()):
-            if before.get(handle) != after.get(handle):
-                text = with_reaction(text, handle, after.get(handle))
-        changes = {key: new.get(key) for key in mine if key != "reactions"}
+        for entry in MARKS:  # each person's own choice: set or taken away one by one
+            before, after = _marks(old, entry), _marks(new, entry)
+            for handle in sorted(before.keys() | after.keys()):
+                if before.get(handle) != after.get(handle):
+                    text = with_mark(text, entry, handle, after.get(handle))
+        changes: dict[str, Any] = {key: new.get(key) for key in mine if key not in MARKS}
         return (with_entries(text, **changes) if changes else text).encode("utf-8")
     except (UnicodeDecodeError, FormatError, ValueError):
         return None
@@ -135,8 +136,8 @@ def _post_parts(data: bytes) -> tuple[dict[str, Any], str]:
     return found, body
 
 
-def _reactions(data: dict[str, Any]) -> dict[str, str]:
-    found = data.get("reactions")
+def _marks(data: dict[str, Any], entry: str) -> dict[str, str]:
+    found = data.get(entry)
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 

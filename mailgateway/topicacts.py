@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from intranet.format import format_date, with_entries
+from intranet.format import format_date
 
-from .hashcommands import ON_THE_POST, changes, commands_in, receipt, refusal
+from .hashcommands import ON_THE_POST, change_of, commands_in, receipt, refusal
 from .parse import Inbound
 from .postedits import edit_post
 from .reactions import Reactions
@@ -66,11 +66,10 @@ class TopicActs:
             if why or target is None:
                 refused.append((word, why or "that post is not in the repository yet"))
                 continue
-            entries = changes(word, parent, found.rest, now)
             changed = edit_post(
                 self.fx,
                 target.relpath,
-                lambda text, entries=entries: with_entries(text, **entries),  # type: ignore[misc]
+                change_of(word, handle, parent, found.rest, now),
                 subject=f"{community.slug}: #{word} by {name}: {known.titles.get(topic, '')}"[:200],
                 body=f"{name} sent #{word} by email, in reply to {parent}.",
                 author=(name, mail.from_address),

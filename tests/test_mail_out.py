@@ -375,9 +375,11 @@ def test_a_fan_out_run_again_queues_nobody_twice(gw: Harness) -> None:
 
 def test_digests_fall_due_once_a_day_at_the_local_digest_time(gw: Harness) -> None:
     notifier = gw.gateway.notifier  # the demo settings: 07:00 in Australia/Sydney (UTC+11 in November)
-    # The gateway's own loop asks too, by its clock: stopped before 07:00 there, it sends no digest of
-    # its own between the steps below (it did when the suite ran after 20:00 UTC).
+    # The gateway's own loop asks too, by the real clock until it is set: after 07:00 in Sydney (20:00
+    # UTC) it may have sent today's digest as the gateway started, and written that day as the last
+    # one between the steps below. Its loop is stopped first; the steps then ask alone.
     notifier.clock = lambda: dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+    assert notifier.stop()
     assert notifier.digest_due(dt.datetime(2026, 11, 26, 19, 59, tzinfo=dt.UTC)) is None  # 06:59 there
     assert notifier.digest_due(dt.datetime(2026, 11, 26, 20, 0, tzinfo=dt.UTC)) == "2026-11-27"
     notifier.send_digests("2026-11-27")

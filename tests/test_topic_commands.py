@@ -45,7 +45,10 @@ def test_who_may_give_which_command() -> None:
     assert "in reply to the answer" in refusal("accept", "asker", "asker", moderators, True)
     assert refusal("close", "mo", "asker", moderators, False) == ""
     assert "only a moderator" in refusal("close", "asker", "asker", moderators, False)
-    assert "not available by mail yet" in refusal("mute", "asker", "asker", moderators, False)
+    assert "not available by mail yet" in refusal("pin", "asker", "asker", moderators, False)
+    assert refusal("mute", "someone", "asker", moderators, False) == ""  # for oneself: anyone who may read
+    assert refusal("edit", "writer", "asker", moderators, False, "writer") == ""
+    assert "only the post's author" in refusal("edit", "someone", "asker", moderators, False, "writer")
     assert "not a command we know" in refusal("frobnicate", "asker", "asker", moderators, False)
 
 
@@ -217,3 +220,34 @@ def _topic_page(root: Path) -> str:
     pages = [p.read_text() for p in (root / "site/staff/c/handover/t").glob("*/index.html")]
     [page] = [p for p in pages if "Night shift handover" in p]
     return page
+
+
+def test_follow_and_mute_a_topic_by_mail_change_who_gets_its_replies(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet")
+    add_person(root, "cy.diaz", name="Cy Diaz")
+    (root / "communities/handover/subscribers.yml").write_text("ann.lee: each\nbo.chen: each\ncy.diaz: none\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "Cy, subscribers")
+    first = root / post_relpath("handover", TOPIC)
+    mute = _reply("#mute", ANN, TOPIC)
+    follow = _reply("#follow", "cy.diaz@example.org", TOPIC)
+    news = _reply("Night staff now use ISBAR too.", BO)
+    elsewhere = mail(subject="A new topic", body="Something else.", sender=BO)
+    with Harness(root) as gw:
+        gw.send(mute, TO, sender=ANN)
+        gw.send(follow, TO, sender="cy.diaz@example.org")
+        assert gw.wait(mute["Message-ID"])[0]["outcome"] == gw.wait(follow["Message-ID"])[0]["outcome"] == "acted"
+        topic = read_post(root, "handover", first)[0]
+        assert topic is not None and topic.notify == (("ann.lee", "mute"), ("cy.diaz", "follow"))
+        gw.send(news, TO, sender=BO)
+        gw.send(elsewhere, TO, sender=BO)
+        assert (
+            gw.wait(news["Message-ID"])[0]["outcome"] == gw.wait(elsewhere["Message-ID"])[0]["outcome"] == "published"
+        )
+        sent = gw.outbox()
+    got = {(str(m["Delivered-To"]), str(m["Subject"])) for m in sent if "commands" not in str(m["Subject"])}
+    about_news = {to for to, subject in got if "Night shift handover" in subject}
+    about_other = {to for to, subject in got if "A new topic" in subject}
+    assert about_news == {"cy.diaz@example.org"}  # Ann muted it, Cy follows it (Bo wrote it)
+    assert about_other == {ANN}  # the community's other topics as before
+    assert len(_receipts(sent, ANN)) == len(_receipts(sent, "cy.diaz@example.org")) == 1

@@ -86,9 +86,11 @@ from .layout import (
 )
 from .posts import (
     MANAGED,
+    MARKS,
     parse_post,
     read_post,
     with_entries,
+    with_mark,
     with_reaction,
 )
 from .reading import (
@@ -187,7 +189,9 @@ __all__ = [
     "read_person",
     "read_post",
     "with_entries",
+    "with_mark",
     "MANAGED",
+    "MARKS",
     "with_reaction",
     "read_subscribers",
     "read_yaml_file",

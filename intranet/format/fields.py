@@ -103,6 +103,7 @@ POST_FIELDS = (
     "accepted",
     "edited",
     "deleted",
+    "notify",
     "reactions",
 )
 

@@ -123,7 +123,8 @@ def parse_post(
         content_hash=f.string("content_hash"),
         closed=_read_flag(f, "closed"),
         derived=tuple(derived),
-        reactions=_read_reactions(f),
+        reactions=_read_marks(f, "reactions"),
+        notify=_read_marks(f, "notify"),
         accepted=_read_accepted(f),
         edited=_read_edited(f),
         deleted=_read_flag(f, "deleted"),
@@ -132,8 +133,10 @@ def parse_post(
 
 
 # The entries of a post's front matter that mail may change, written last and in this order.
-MANAGED = ("closed", "accepted", "edited", "deleted", "reactions")
-_MANAGED_KEY = re.compile(r"(closed|accepted|edited|deleted|reactions)[ \t]*:")
+MANAGED = ("closed", "accepted", "edited", "deleted", "notify", "reactions")
+_MANAGED_KEY = re.compile(r"(closed|accepted|edited|deleted|notify|reactions)[ \t]*:")
+# The entries that map a person's handle to their own choice, and the choices each allows.
+MARKS = {"reactions": tuple(REACTIONS), "notify": ("follow", "mute")}
 _ATTACHMENTS_KEY = re.compile(r"attachments[ \t]*:")
 
 
@@ -174,17 +177,24 @@ def with_entries(text: str, *, body: str | None = None, drop_files: bool = False
 def with_reaction(text: str, handle: str, reaction: str | None) -> str:
     """The text of a post file with ``handle``'s reaction set to ``reaction`` (None: taken away), as
     :func:`with_entries` writes it. Raises ValueError if ``reaction`` is not one of :data:`REACTIONS`."""
-    if reaction is not None and reaction not in REACTIONS:
-        raise ValueError(f"not a reaction: {reaction!r}")
+    return with_mark(text, "reactions", handle, reaction)
+
+
+def with_mark(text: str, entry: str, handle: str, value: str | None) -> str:
+    """The text of a post file with ``handle``'s choice in ``entry`` (one of :data:`MARKS`: reactions,
+    notify) set to ``value`` (None: taken away). Raises ValueError if it is not one of that entry's."""
+    if value is not None and value not in MARKS[entry]:
+        raise ValueError(f"not one of {entry}: {value!r}")
     head = split_front_matter(text)[0]
     found = load_yaml(head) if head.strip() else {}
-    found = found.get("reactions") if isinstance(found, dict) else None
-    reactions = {str(k): v for k, v in found.items()} if isinstance(found, dict) else {}
-    if reaction is None:
-        reactions.pop(handle, None)
+    found = found.get(entry) if isinstance(found, dict) else None
+    marks = {str(k): v for k, v in found.items()} if isinstance(found, dict) else {}
+    if value is None:
+        marks.pop(handle, None)
     else:
-        reactions[handle] = reaction
-    return with_entries(text, reactions=dict(sorted(reactions.items())))
+        marks[handle] = value
+    changes: dict[str, Any] = {entry: dict(sorted(marks.items()))}
+    return with_entries(text, **changes)
 
 
 def _read_edited(f: Fields) -> dt.datetime | None:
@@ -215,21 +225,21 @@ def _read_flag(f: Fields, name: str) -> bool:
     return value
 
 
-def _read_reactions(f: Fields) -> tuple[tuple[str, str], ...]:
-    value = f.data.get("reactions")
+def _read_marks(f: Fields, entry: str) -> tuple[tuple[str, str], ...]:
+    value = f.data.get(entry)
     if value is None:
         return ()
     if not isinstance(value, dict):
-        f.problem("reactions", "must be a mapping of handle: reaction")
+        f.problem(entry, f"must be a mapping of handle: {' or '.join(MARKS[entry])}")
         return ()
     found = []
-    for handle, reaction in value.items():
+    for handle, choice in value.items():
         if not isinstance(handle, str) or not HANDLE_RE.match(handle):
-            f.problem("reactions", f"{handle!r} is not a handle")
-        elif reaction not in REACTIONS:
-            f.problem("reactions", f"{handle}: {reaction!r} is not one of {', '.join(REACTIONS)}")
+            f.problem(entry, f"{handle!r} is not a handle")
+        elif choice not in MARKS[entry]:
+            f.problem(entry, f"{handle}: {choice!r} is not one of {', '.join(MARKS[entry])}")
         else:
-            found.append((handle, str(reaction)))
+            found.append((handle, str(choice)))
     return tuple(sorted(found))
 
 

@@ -64,6 +64,7 @@ class Post:
     accepted: str = ""  # on a topic's first post: the Message-ID of the reply that answered it
     edited: dt.datetime | None = None  # when its author last changed its text by mail (#edit)
     deleted: bool = False  # its author took it back (#delete): its text is gone, its place in the thread stays
+    notify: tuple[tuple[str, str], ...] = ()  # on a topic's first post: (handle, follow or mute), by handle
 
     @property
     def key(self) -> str:
@@ -96,6 +97,8 @@ class Post:
             data["edited"] = format_date(self.edited)
         if self.deleted:
             data["deleted"] = True
+        if self.notify:
+            data["notify"] = dict(self.notify)
         if self.reactions:
             data["reactions"] = dict(self.reactions)
         return data
