@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
 from collections import defaultdict
 from collections.abc import Callable
 from functools import lru_cache
@@ -364,6 +365,17 @@ class Site:
             by_id[post.message_id] = post
             waited.update(i for i in (post.in_reply_to, post.topic) if i)
         return True
+
+    def waiting(self, limit: int, slug: str | None = None) -> list[Topic]:
+        """Up to ``limit`` open topics nobody has answered yet, newest first (of the tree, or of one
+        community; not announcements): where a reader can help."""
+        found: list[Topic] = []
+        for community in [slug] if slug else sorted(self.orders):
+            if community not in self.orders or self.intranet.communities[community].posting == "moderators":
+                continue
+            here = (t for t in self.orders[community].latest if t.reply_count == 0 and not t.root.closed)
+            found += itertools.islice(here, limit)
+        return sorted(found, key=lambda t: (t.root.date, t.key), reverse=True)[:limit]
 
     def latest(self, limit: int, slug: str | None = None) -> list[Post]:
         """The newest ``limit`` posts of the tree (or of one community).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -184,3 +184,55 @@ def test_hostile_mail_through_the_gateway_runs_no_script(browser, tmp_path: Path
     home = Reader(browser, base)
     assert home.page.evaluate("window.__xss") is None
     assert "<script>window.__xss='subject'</script>" in home.text()
+
+
+def test_a_reader_sees_reactions_a_solved_topic_an_edit_a_taken_back_post_and_a_closed_topic(
+    browser, small_root: Path, serve
+) -> None:
+    """What mail changes in posts (issue #17), as Chromium shows it: written as the gateway writes it."""
+    from helpers import add_post
+
+    from intranet.format import with_entries, with_mark
+
+    def change(message_id: str, text: Callable[[str], str]) -> None:
+        path = small_root / post_relpath("handover", message_id)
+        path.write_text(text(path.read_text()))
+
+    change(
+        "<r1@example.org>",
+        lambda t: with_mark(with_mark(t, "reactions", "ann.lee", "like"), "reactions", "bo.chen", "thanks"),
+    )
+    change(
+        "<r1@example.org>",
+        lambda t: with_entries(t, body="We use ISBAR cards, laminated.", edited="2026-11-02T09:00:00+00:00"),
+    )
+    change("<t1@example.org>", lambda t: with_entries(t, accepted="<r1@example.org>", closed=True))
+    add_post(
+        small_root,
+        "handover",
+        "<r2@example.org>",
+        "Re: Night shift handover",
+        "Me too.",
+        in_reply_to="<t1@example.org>",
+    )
+    change("<r2@example.org>", lambda t: with_entries(t, body="", drop_files=True, deleted=True))
+    build_site(small_root)
+    base = serve(small_root / "site" / "staff")
+    key = path_key(post_relpath("handover", "<t1@example.org>"))[:12]
+    topic = Reader(browser, f"{base}c/handover/t/{key}/")
+    meta = topic.page.inner_text(".intranet-meta")
+    assert "✓ Solved" in meta
+    accepted = topic.page.locator("article.intranet-post--accepted")
+    assert accepted.count() == 1 and "✓ Accepted answer" in accepted.inner_text()
+    assert "laminated" in accepted.inner_text() and "edited" in accepted.locator("header").inner_text()
+    reactions = accepted.locator(".intranet-reactions li").all_inner_texts()
+    assert reactions == ["👍 Like 1: Ann Lee", "🙏 Thanks 1: Bo Chen"]
+    topic.page.locator("a", has_text="accepted answer").first.click()
+    assert topic.page.url.endswith("#" + accepted.get_attribute("id"))
+    assert "taken back by its author" in topic.text() and "Me too" not in topic.text()
+    assert topic.page.locator("a.intranet-reply").count() == 0 and "Closed." in topic.text()
+    assert topic.problems == []
+    community = Reader(browser, f"{base}c/handover/")
+    row = community.page.locator(".intranet-topics tbody tr", has_text="Night shift handover")
+    assert "✓ Solved" in row.inner_text()
+    assert community.problems == []

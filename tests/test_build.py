@@ -105,9 +105,12 @@ def test_community_page_lists_latest_activity_and_an_archive_by_start(tmp_path: 
     build_site(tmp_path)
     site = tmp_path / "site" / "staff" / "c" / "big"
     index = (site / "index.html").read_text()
-    titles = re.findall(r"Topic number (\d{3})", index)
+    waiting = index[index.index('id="waiting"') : index.index('id="topics"')]
+    assert re.findall(r"Topic number (\d{3})", waiting) == ["119", "118", "117", "116", "115"]  # none answered
+    table = index[index.index('id="topics"') :]
+    titles = re.findall(r"Topic number (\d{3})", table)
     assert titles[0] == "005" and titles[1] == "119" and len(titles) == 50  # latest activity first
-    row = index[index.index("Topic number 005") : index.index("Topic number 119")]
+    row = table[table.index("Topic number 005") : table.index("Topic number 119")]
     assert re.search(r"<td>1</td>", row) and "Bo Chen" in row
     assert 'href="mailto:big@intranet.localhost"' in index and "md-button" in index
     assert 'href="../../people/ann.lee/"' in index

@@ -24,7 +24,7 @@ from generator import sitemaps
 from generator.backlog import Backlog
 from generator.builder import Builder, build_site
 from generator.deferred import Deferred
-from intranet.format import attachments_dir, post_relpath, read_intranet
+from intranet.format import attachments_dir, post_relpath, read_intranet, with_entries, with_mark
 
 UTC = dt.UTC
 
@@ -88,7 +88,7 @@ def test_a_hundred_changes_to_the_demo_match_a_full_build(tmp_path: Path, half: 
                     root, slug, f"<n{n}@x>", f"Topic {n}", f"New topic {n}.", rng.choice(people), date=date, tags=tags
                 )
                 kinds.append("topic")
-            elif roll < 0.75 or not added:  # a reply, sometimes with an attachment
+            elif roll < 0.65 or not added:  # a reply, sometimes with an attachment
                 attachments = {f"notes-{n}.txt": f"notes {n}".encode()} if rng.random() < 0.2 else None
                 parent = rng.choice(ids[slug])
                 path = add_post(
@@ -103,11 +103,17 @@ def test_a_hundred_changes_to_the_demo_match_a_full_build(tmp_path: Path, half: 
                     attachments=attachments,
                 )
                 kinds.append("reply")
-            elif roll < 0.88:  # an editor corrects a post
+            elif roll < 0.78:  # an editor corrects a post
                 slug, mid, path = rng.choice(added)
                 path.write_text(path.read_text().replace(".\n", ". (edited)\n"))
                 builder.update(changed_files(root, path))
                 kinds.append("edit")
+                continue
+            elif roll < 0.9:  # what mail changes in a post: a reaction, an answer, closed, edited, taken back
+                slug, mid, path = rng.choice(added)
+                path.write_text(_interaction(rng, path.read_text(), people, ids[slug]))
+                builder.update(changed_files(root, path))
+                kinds.append("interaction")
                 continue
             else:  # an editor deletes a post (and its attachments)
                 slug, mid, path = added.pop(rng.randrange(len(added)))
@@ -121,10 +127,26 @@ def test_a_hundred_changes_to_the_demo_match_a_full_build(tmp_path: Path, half: 
             ids[slug].append(f"<n{n}@x>")
             added.append((slug, f"<n{n}@x>", path))
             assert builder.update(changed_files(root, path)) in ("updated", "rebuilt")
-        assert {"topic", "reply", "edit", "delete"} <= set(kinds)
+        assert {"topic", "reply", "edit", "interaction", "delete"} <= set(kinds)
     finally:
         builder.close()
     assert_same_as_full_build(root, tmp_path)
+
+
+def _interaction(rng: random.Random, text: str, people: list[str], ids: list[str]) -> str:
+    """``text`` (a post file) with one of the changes mail makes (:func:`with_entries`, :func:`with_mark`)."""
+    kind = rng.choice(["reaction", "reaction", "accepted", "closed", "edited", "deleted", "notify"])
+    if kind == "reaction":
+        return with_mark(text, "reactions", rng.choice(people), rng.choice(["like", "love", "thanks", None]))
+    if kind == "notify":
+        return with_mark(text, "notify", rng.choice(people), rng.choice(["follow", "mute", None]))
+    if kind == "accepted":
+        return with_entries(text, accepted=rng.choice([*ids, None]))
+    if kind == "closed":
+        return with_entries(text, closed=rng.choice([True, None]))
+    if kind == "edited":
+        return with_entries(text, body=f"Changed by mail {rng.random():.6f}.", edited="2026-12-01T10:00:00+00:00")
+    return with_entries(text, body="", drop_files=True, deleted=True)
 
 
 def test_a_late_parent_pulls_its_reply_into_its_thread(tmp_path: Path) -> None:
