@@ -24,6 +24,7 @@ from intranet.urls import published_name
 from .feeds import atom_feed
 from .orders import TopicOrder, archive_pages
 from .site_model import Site
+from .threadfiles import FEED, MBOX, companion, thread_mbox
 
 KIND_TITLES = {"staff": "Staff", "partner": "Partners", "supplier": "Suppliers"}
 
@@ -38,6 +39,7 @@ class GeneratedPage:
     parent: str = ""  # shown beside it in search results (the community)
     date: str = ""  # ISO date of its last change, for ranking search results
     files: dict[str, Path] = field(default_factory=dict)  # attachments it links to: output path -> source
+    texts: dict[str, str] = field(default_factory=dict)  # files made with it, and gone with it: output path -> text
 
 
 @dataclass
@@ -174,12 +176,18 @@ def plan_topic(site: Site, plan: SitePlan, community: Community, topic: Topic) -
         view["anchor"] = f"p-{entry.post.key[:12]}"
         views.append(view)
         files.update(view["files"])
-    html = site.render("topic.html", here, community=community, topic=topic, views=views)
+    mbox, feed_uri = companion(topic, MBOX), companion(topic, FEED)
+    html = site.render("topic.html", here, community=community, topic=topic, views=views, mbox=mbox, feed=feed_uri)
     search = "\n".join(html_to_text(view["body"]) for view in views)
     date = topic.last_activity.isoformat()
-    plan.pages.append(
-        GeneratedPage(here, topic.title, html, search=search, parent=community.name, date=date, files=files)
-    )
+    newest = sorted(topic.posts, key=lambda p: (p.date, p.message_id), reverse=True)[: site.settings.feed_items]
+    texts = {
+        mbox: thread_mbox(site, topic),
+        feed_uri: _feed(site, newest, f"{topic.title} - {community.name}", here, feed_uri),
+    }
+    page = GeneratedPage(here, topic.title, html, search=search, parent=community.name, date=date, files=files)
+    page.texts = texts
+    plan.pages.append(page)
 
 
 # -- people --------------------------------------------------------------------

@@ -60,13 +60,16 @@ def write_plan(state: TreeState, plan: SitePlan, output: Output, write: Writer) 
         pages[page.src_uri] = dest
         if page.search is not None:
             docs.append(prepare(search_doc(page, state.site)))
-        if page.files or page.src_uri in state.files:
-            for gone in set(state.files.get(page.src_uri, {})) - set(page.files):
+        if page.files or page.texts or page.src_uri in state.files:
+            owned = {**page.files, **dict.fromkeys(page.texts, Path())}  # (a text has no source file)
+            for gone in set(state.files.get(page.src_uri, {})) - set(owned):
                 remove(state.out, gone)
                 state.digests.pop(gone, None)
-            files[page.src_uri] = dict(page.files)
+            files[page.src_uri] = owned
             for dest, source in page.files.items():
                 digests[dest] = copy_file(state.out, dest, source)
+            for dest, text in page.texts.items():
+                digests[dest] = write(state.out, dest, text.encode("utf-8"), state.digests.get(dest))
         output.count += 1
     for src_uri, text in plan.texts.items():
         digests[src_uri] = write(state.out, src_uri, text.encode("utf-8"), state.digests.get(src_uri))
