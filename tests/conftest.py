@@ -187,6 +187,7 @@ FIRST = (
     "test_bodies.py::test_split_deep_nesting",
     "test_up.py::test_up_serves_rebuilds",
     "test_mail_dovecot.py::test_killing_the_gateway",
+    "test_two_mx.py::test_two_gateways_behind_postfix",
 )
 
 
