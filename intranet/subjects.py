@@ -29,6 +29,20 @@ def bare_subject(subject: str) -> str:
     return " ".join(_REPLY_PREFIX_RE.sub("", subject).split()).casefold()
 
 
+def without_tag(subject: str, tag: str) -> str:
+    """``subject`` without the list tag ``[tag]`` a notification put in it (wherever a reply left it)."""
+    if not tag:
+        return subject
+    return " ".join(re.sub(rf"\[{re.escape(tag)}\]", " ", subject, flags=re.IGNORECASE).split())
+
+
+def with_tag(subject: str, tag: str) -> str:
+    """``subject`` with ``[tag]`` in front, once (a reply's subject may carry it already)."""
+    if not tag or f"[{tag}]".casefold() in subject.casefold():
+        return subject
+    return f"[{tag}] {subject}"
+
+
 def subject_words(subject: str) -> str:
     """``subject`` reduced to its words: no prefixes, no ``[list tags]`` anywhere, no punctuation,
     one case, compatibility forms folded (full-width letters, ligatures), single spaces."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from intranet.format import Attachment, Author, Post, post_relpath
 from intranet.settings import Settings
-from intranet.subjects import names_title
+from intranet.subjects import names_title, without_tag
 
 from .parse import Inbound, Part
 from .plaintext import text_to_markdown
@@ -95,16 +95,18 @@ def compose(
     variant: str = "",
     foreign: list[str] | None = None,
     foreign_titles: Sequence[str] = (),
+    subject_tag: str = "",
 ) -> Draft:
     """The post for ``mail`` in ``community``: a new topic when ``topic`` is None.
 
     ``foreign`` is None unless ``mail`` answers posts of another community; then it holds their texts
     (as many as could be read), and the post keeps none of the quoted text: dropped, not folded away.
     A subject that names one of ``foreign_titles`` (the titles of those topics that some readers of
-    ``community`` may not read), even with prefixes, list tags or small edits, is replaced.
+    ``community`` may not read), even with prefixes, list tags or small edits, is replaced. The
+    community's own ``subject_tag`` (which its mail puts in subjects) is taken out.
     """
     kept, skipped = keep_parts(mail.parts, settings)
-    body, quoted, removed, subject = mail.body, mail.quoted, False, mail.subject
+    body, quoted, removed, subject = mail.body, mail.quoted, False, without_tag(mail.subject, subject_tag)
     replaced = any(names_title(subject, title) for title in foreign_titles)
     if replaced:
         subject = SUBJECT_REMOVED

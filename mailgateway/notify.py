@@ -304,6 +304,7 @@ class Notifier(Runner):
                 settings=self.settings,
                 secret=self.secret,
                 topic_src=thread.src,
+                tags=sorted(set(thread.root.tags) | set(post.tags)),
             )
             envelope = Outgoing(
                 mail_from=bounce_address(self.secret, community, self.settings, rcpt),

@@ -30,6 +30,7 @@ from intranet.addresses import reply_address, signed_address, signed_token, who_
 from intranet.format import Community, Post
 from intranet.render import render_post_markdown
 from intranet.settings import Settings
+from intranet.subjects import with_tag
 from intranet.urls import published_name
 
 FOOTER_RULE = "-- "
@@ -195,8 +196,9 @@ def post_mail(
     settings: Settings,
     secret: bytes,
     topic_src: str,
+    tags: list[str] | None = None,
 ) -> EmailMessage:
-    """One post as mail to one subscriber."""
+    """One post as mail to one subscriber (``tags``: its topic's)."""
     message = EmailMessage()
     message["From"] = email.utils.formataddr(
         (f"{_header_text(author_name)} via {_header_text(community.name)}", community_address(community, settings))
@@ -207,8 +209,8 @@ def post_mail(
     if settings.reply_to_author and author_address:
         reply_to.append(email.utils.formataddr((_header_text(author_name), author_address)))
     message["Reply-To"] = ", ".join(reply_to)
-    subject = post.subject or f"Re: {title}"
-    message["Subject"] = " ".join(subject.split())[:250] or "(no subject)"
+    subject = with_tag(" ".join((post.subject or f"Re: {title}").split()), community.subject_tag)
+    message["Subject"] = subject[:250] or "(no subject)"
     message["Date"] = email.utils.format_datetime(post.date)
     message["Message-ID"] = post.message_id
     if post.in_reply_to:
@@ -216,6 +218,8 @@ def post_mail(
     if references:
         message["References"] = " ".join(references)
     list_headers(message, community, settings, secret, recipient)
+    if tags:
+        message["Keywords"] = ", ".join(tags)  # the topic's tags, for mail filters (RFC 5322)
     topic_url = absolute(settings, topic_src)
     if topic_url:
         set_urls(message, "Archived-At", topic_url)

@@ -474,6 +474,7 @@ class Worker(Runner):
             self.settings,
             existing or "",
             *foreign_texts(self.root, self.model_as_is(), community.slug, mail),
+            subject_tag=community.subject_tag,
         )
         if is_empty(draft):
             self.effects.notice(mail, EMPTY, self.clock(), **decision.values)

@@ -75,7 +75,18 @@ class Fields:
                 self.problem(str(name), "unknown field (misspelt?)")
 
 
-COMMUNITY_FIELDS = ("name", "purpose", "mail", "moderators", "audience", "members", "posting", "tags", "subscription")
+COMMUNITY_FIELDS = (
+    "name",
+    "purpose",
+    "mail",
+    "moderators",
+    "audience",
+    "members",
+    "posting",
+    "tags",
+    "subscription",
+    "subject_tag",
+)
 PERSON_FIELDS = (
     "name",
     "emails",

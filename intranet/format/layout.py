@@ -25,6 +25,7 @@ SOURCES = ("smtp", "lmtp", "imap", "import", "editor")
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 HANDLE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 TAG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?$")
+SUBJECT_TAG_RE = re.compile(r"^[\w -]{1,20}$")
 # Reactions a post can carry (front matter ``reactions:``, handle -> one of these), as the site shows them.
 REACTIONS = {"like": "\U0001f44d", "love": "\u2764\ufe0f", "thanks": "\U0001f64f"}
 LOCAL_PART_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")

@@ -31,6 +31,7 @@ from .layout import (
     POSTING_POLICIES,
     POSTS_DIR,
     SLUG_RE,
+    SUBJECT_TAG_RE,
     SUBSCRIBERS_FILE,
     TAG_RE,
     normalize_address,
@@ -97,7 +98,11 @@ def parse_community(slug: str, text: str) -> tuple[Community | None, list[Proble
         tags=f.strings("tags", TAG_RE),
         relpath=relpath,
         subscription=f.choice("subscription", DELIVERY_MODES, default="each"),
+        subject_tag=f.string("subject_tag").strip(),
     )
+    if community.subject_tag and not SUBJECT_TAG_RE.match(community.subject_tag):
+        f.problem("subject_tag", "must be 1-20 letters, digits, spaces, '-' or '_' (no brackets)")
+        community.subject_tag = ""
     if not LOCAL_PART_RE.match(community.mail) or "+" in community.mail:
         f.problem("mail", f"{community.mail!r} is not a valid mail local part")
     if community.audience == ["members"] and not community.members:

@@ -161,6 +161,7 @@ class Community:
     assets: list[str] = field(default_factory=list)  # non-Markdown files in pages/
     subscription: str = "each"  # the mode +subscribe gives, and members' mode in a members-only community
     subscribers: dict[str, str] = field(default_factory=dict)  # handle -> each|digest|none (subscribers.yml)
+    subject_tag: str = ""  # put in brackets before the subject of its mail: "[handover] ..."
 
     @property
     def members_only(self) -> bool:
