@@ -104,7 +104,7 @@ def show_people(site: Site, handles: set[str], redo: Redo, moved: list[Post] | t
     topics they posted in, lists showing them as a topic's last poster, profiles, the directory."""
     people = site.intranet.people
     posts = [p for h in sorted(handles) if (own := site.own.get(h)) for p in own.posts]
-    posts += [p for h in sorted(handles) for p in site.reacted.get(h, {}).values()]  # named under posts
+    posts += [p for h in sorted(handles) for index in (site.reacted, site.mentioned) for p in index.get(h, {}).values()]
     for post in [*posts, *moved]:
         topic = site.topic_of.get(post.relpath)
         if topic is None:

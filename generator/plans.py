@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from intranet import urls
-from intranet.format import Community, Person, Post
+from intranet.format import Community, Person, Post, may_read
+from intranet.mentions import link_mentions
 from intranet.render import excerpt, html_to_text, render_post_markdown
 from intranet.threads import Topic
 from intranet.urls import published_name
@@ -152,9 +153,17 @@ def _post_view(site: Site, here: str, post: Post) -> dict[str, Any]:
         link = urls.relative(here, target, site.directory_urls)
         links[attachment.file] = link
         attachments.append({"name": attachment.name, "size": attachment.size, "url": link, "type": attachment.type})
+    community = site.intranet.communities[post.community]
+
+    def profile(handle: str) -> str | None:  # a mention links where its person may read the community
+        person = site.intranet.people.get(handle)
+        if person is None or handle not in site.listed or not may_read(community, person):
+            return None
+        return urls.relative(here, urls.person(handle), site.directory_urls)
+
     return {
         "post": post,
-        "body": _RENDER(post, "body", post.body, links),
+        "body": link_mentions(_RENDER(post, "body", post.body, links), profile),
         "quoted": _RENDER(post, "quoted", post.quoted, links),
         "signature": _RENDER(post, "signature", post.signature, links),
         "attachments": attachments,

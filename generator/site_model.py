@@ -22,6 +22,7 @@ import jinja2
 from intranet import urls
 from intranet.addresses import reply_address
 from intranet.format import AUDIENCES, REACTIONS, Author, Community, Intranet, Person, Post, normalize_address
+from intranet.mentions import MENTION_RE
 from intranet.settings import Settings
 from intranet.threads import Topic, build_topics
 
@@ -143,6 +144,7 @@ class Site:
         self.own: dict[str, PostOrder] = {}  # handle -> the posts shown under that person's name
         self.authored: dict[str, dict[str, Post]] = {}  # author's handle or address -> relpath -> post
         self.reacted: dict[str, dict[str, Post]] = {}  # handle -> relpath -> a post their name shows under
+        self.mentioned: dict[str, dict[str, Post]] = {}  # handle -> relpath -> a post that mentions them
         self._by_id: dict[str, dict[str, Post]] = {}  # community -> Message-ID -> post (the earliest)
         self._waited: dict[str, set[str]] = {}  # community -> Message-IDs its posts answer or name as topic
         grouped: dict[str, list[Post]] = defaultdict(list)
@@ -253,6 +255,8 @@ class Site:
             self._own(post, owned)
             for handle, _ in post.reactions:
                 self.reacted.setdefault(handle, {})[post.relpath] = post
+            for handle in set(MENTION_RE.findall(post.body)):  # (whoever: a person may come later)
+                self.mentioned.setdefault(handle, {})[post.relpath] = post
         if tagged is not None:
             for tag in topic.tags:
                 tagged[tag].append(topic)
@@ -262,11 +266,16 @@ class Site:
         for post in topic.posts:
             self.topic_of.pop(post.relpath, None)
             self._disown(post)
-            for handle, _ in post.reactions:
-                found = self.reacted.get(handle, {})
-                found.pop(post.relpath, None)
-                if not found:
-                    self.reacted.pop(handle, None)
+            marks = (
+                (self.reacted, {h for h, _ in post.reactions}),
+                (self.mentioned, set(MENTION_RE.findall(post.body))),
+            )
+            for index, handles in marks:
+                for handle in handles:
+                    found = index.get(handle, {})
+                    found.pop(post.relpath, None)
+                    if not found:
+                        index.pop(handle, None)
         self.post_counts[topic.community] -= len(topic.entries)
 
     def _own(self, post: Post, owned: dict[str, list[Post]] | None = None) -> None:

@@ -104,6 +104,11 @@ TEXTS = {
         "Your reply about a held message in {community} did not start with approve or reject, so nothing "
         "was done. Reply to the moderation request again with one of those words on the first line.",
     ),
+    "mention-not-told": (
+        "Some people you mentioned were not told",
+        "Your post in {community} mentions {names}, who may not read {community}: they were not sent it, "
+        "and the mention shows as plain text on the intranet.",
+    ),
     "announcements-only": (
         "That community is for announcements",
         "{community} publishes announcements from its moderators only, so your message to {address} was "
@@ -125,7 +130,7 @@ TEXTS = {
 
 
 # Answers to one deliberate act each: sent every time, not once a day.
-EVERY_TIME = {"rejected-by-moderator", "now-each", "now-digest", "now-none", "commands-done"}
+EVERY_TIME = {"rejected-by-moderator", "now-each", "now-digest", "now-none", "commands-done", "mention-not-told"}
 
 
 class _Blank(dict):

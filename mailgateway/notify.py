@@ -31,11 +31,9 @@ from typing import Any
 from intranet import urls
 from intranet.addresses import load_secret
 from intranet.format import (
-    Community,
     Person,
     Post,
     attachments_dir,
-    may_read,
     message_key,
     normalize_address,
     post_relpath,
@@ -49,8 +47,10 @@ from intranet.threads import Topic, build_topics
 
 from .claims import Claims, claim_ref
 from .digestclaim import digest_entries
+from .notices import Notices
 from .outgoing import FANNED, Delivery, Outgoing, Queue
 from .outmail import DigestItem, attachments_to_send, bounce_address, digest_mail, post_body, post_mail
+from .recipients import mentions, recipients
 from .runner import Runner
 from .spool import fsync_dir, write_durably
 
@@ -91,27 +91,6 @@ class Thread:
         return urls.topic(self.root.community, Topic(self.root.community, self.root).key)
 
 
-def recipients(
-    community: Community, people: dict[str, Person], mode: str, exclude: Person | None, chosen: dict[str, str]
-) -> list[tuple[Person, str]]:
-    """Who gets this community's mail in ``mode`` now, with the address to use; ``chosen``: a topic's
-    ``notify`` (handle -> follow or mute), for each post of it (an announcement cannot be muted)."""
-    result = []
-    mute = community.posting != "moderators"
-    for handle in sorted(set(community.subscribers) | set(community.members) | set(community.moderators) | set(chosen)):
-        person, choice = people.get(handle), chosen.get(handle)
-        if person is None or person is exclude or (choice == "mute" and mute):
-            continue
-        if community.delivery(handle) != mode and choice != "follow":
-            continue
-        if not may_read(community, person):
-            continue
-        address = person.mail_address()
-        if address:
-            result.append((person, address))
-    return result
-
-
 class Notifier(Runner):
     name = "notifier"
     idle = 5.0
@@ -128,6 +107,7 @@ class Notifier(Runner):
         self.state_dir = self.root / settings.state_dir
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.queue = Queue(self.state_dir)
+        self.notices = Notices(self.state_dir, settings, self._notice)  # to a post's author
         self.delivery = Delivery(self.state_dir, settings, on_failure=self._refused, clock=self.clock)
         self.secret = load_secret(self.state_dir)
         self.jobs = self.queue.root / "jobs"
@@ -288,8 +268,20 @@ class Notifier(Runner):
         files = attachments_to_send(post, attachments_dir(self.root / post.relpath), self.settings.attach_max_bytes)
         body = post_body(post, community, self.settings, thread.src, files)  # the same for every recipient
         queued = 0
-        chosen = dict(thread.root.notify)  # who follows or muted this topic
-        for _person, rcpt in recipients(community, model.people, "each", person_of(model, post), chosen):
+        chosen, writer = dict(thread.root.notify), person_of(model, post)  # who follows or muted this topic
+        named, cannot = mentions(community, model.people, post, writer, chosen)
+        if cannot and address:  # mentioned, but may not read the community: left as text, the author told
+            self.notices.send(
+                address,
+                "mention-not-told",
+                post.subject,
+                post.message_id,
+                self.clock(),
+                names=", ".join(p.name for p in cannot),
+                community=community.name,
+            )
+        every = recipients(community, model.people, "each", writer, chosen)
+        for person, rcpt in every + named:
             if address and normalize_address(rcpt) == normalize_address(address):
                 continue
             message = post_mail(
@@ -305,6 +297,7 @@ class Notifier(Runner):
                 secret=self.secret,
                 topic_src=thread.src,
                 tags=sorted(set(thread.root.tags) | set(post.tags)),
+                mentioned_by=name if (person, rcpt) in named else "",
             )
             envelope = Outgoing(
                 mail_from=bounce_address(self.secret, community, self.settings, rcpt),
@@ -320,6 +313,9 @@ class Notifier(Runner):
             self._add_to_digest(digest_entry(community.slug, thread, name))
         log.info("fan-out of %s in %s: %d queued", post.message_id, community.slug, queued)
         return queued
+
+    def _notice(self, message: Any, envelope: Outgoing) -> None:
+        self.queue.enqueue(message, envelope)
 
     # -- digests --------------------------------------------------------------------
 

@@ -197,8 +197,10 @@ def post_mail(
     secret: bytes,
     topic_src: str,
     tags: list[str] | None = None,
+    mentioned_by: str = "",
 ) -> EmailMessage:
-    """One post as mail to one subscriber (``tags``: its topic's)."""
+    """One post as mail to one subscriber (``tags``: its topic's; ``mentioned_by``: its author's name, to
+    someone it mentions who is not a subscriber)."""
     message = EmailMessage()
     message["From"] = email.utils.formataddr(
         (f"{_header_text(author_name)} via {_header_text(community.name)}", community_address(community, settings))
@@ -210,6 +212,8 @@ def post_mail(
         reply_to.append(email.utils.formataddr((_header_text(author_name), author_address)))
     message["Reply-To"] = ", ".join(reply_to)
     subject = with_tag(" ".join((post.subject or f"Re: {title}").split()), community.subject_tag)
+    if mentioned_by:
+        subject = f"{_header_text(mentioned_by)} mentioned you: {subject}"
     message["Subject"] = subject[:250] or "(no subject)"
     message["Date"] = email.utils.format_datetime(post.date)
     message["Message-ID"] = post.message_id
