@@ -111,11 +111,12 @@ def plan_community(site: Site, plan: SitePlan, community: Community, numbers: It
     per_page = site.settings.topics_per_page
     pages = archive_pages(len(topics), per_page)
     here = urls.community(slug)
+    pinned = [t for t in topics if t.root.pinned]  # first, whatever their activity
     html = site.render(
         "community.html",
         here,
         community=community,
-        topics=topics[:per_page],
+        topics=pinned + [t for t in topics if not t.root.pinned][: max(per_page - len(pinned), 0)],
         page=0,
         pages=pages,
         page_uri=lambda n: urls.community(slug, n),

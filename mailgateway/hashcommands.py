@@ -23,6 +23,8 @@ COMMANDS = {
     "accept": "marked the reply you answered as the accepted answer",
     "close": "closed the topic to replies",
     "reopen": "opened the topic to replies again",
+    "pin": "pinned the topic: it is listed first on the community's page",
+    "unpin": "unpinned the topic",
     "edit": "replaced the text of the post you answered with the text after the command",
     "delete": "took the post you answered off the site (its place in the thread stays)",
     "follow": "you get every post of this topic by mail, whatever you get from the community",
@@ -32,7 +34,7 @@ COMMANDS = {
 }
 ON_THE_POST = ("edit", "delete")  # act on the post answered, not on the topic's first post
 NOTIFY = {"follow": "follow", "mute": "mute", "unfollow": None, "unmute": None}  # the sender's own choice
-COMING = ("pin", "unpin")  # known words, not carried out yet
+COMING: tuple[str, ...] = ()  # known words, not carried out yet
 MAX_LINES = 10
 _LINE = re.compile(r"\\?#([A-Za-z][A-Za-z-]{0,30})")  # (Markdown made from HTML may escape the '#')
 
@@ -82,7 +84,7 @@ def refusal(
         if handle != author and not moderator:
             return "only the person who asked, or a moderator, may accept an answer"
     elif not moderator:
-        return "only a moderator of the community may close or reopen a topic"
+        return f"only a moderator of the community may {word} a topic"
     return ""
 
 
@@ -95,6 +97,8 @@ def change_of(word: str, handle: str, answer: str, text: str = "", now: str = ""
         "accept": {"accepted": answer},
         "close": {"closed": True},
         "reopen": {"closed": None},
+        "pin": {"pinned": True},
+        "unpin": {"pinned": None},
         "edit": {"body": text, "edited": now},
         "delete": {"body": "", "drop_files": True, "deleted": True},
     }

@@ -135,7 +135,7 @@ def test_a_hundred_changes_to_the_demo_match_a_full_build(tmp_path: Path, half: 
 
 def _interaction(rng: random.Random, text: str, people: list[str], ids: list[str]) -> str:
     """``text`` (a post file) with one of the changes mail makes (:func:`with_entries`, :func:`with_mark`)."""
-    kind = rng.choice(["reaction", "reaction", "accepted", "closed", "edited", "deleted", "notify"])
+    kind = rng.choice(["reaction", "reaction", "accepted", "closed", "pinned", "edited", "deleted", "notify"])
     if kind == "reaction":
         return with_mark(text, "reactions", rng.choice(people), rng.choice(["like", "love", "thanks", None]))
     if kind == "notify":
@@ -144,6 +144,8 @@ def _interaction(rng: random.Random, text: str, people: list[str], ids: list[str
         return with_entries(text, accepted=rng.choice([*ids, None]))
     if kind == "closed":
         return with_entries(text, closed=rng.choice([True, None]))
+    if kind == "pinned":
+        return with_entries(text, pinned=rng.choice([True, None]))
     if kind == "edited":
         return with_entries(text, body=f"Changed by mail {rng.random():.6f}.", edited="2026-12-01T10:00:00+00:00")
     return with_entries(text, body="", drop_files=True, deleted=True)

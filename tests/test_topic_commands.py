@@ -7,10 +7,12 @@ loopback, real Git, real MkDocs builds.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
-from helpers import add_person
+from helpers import add_person, add_post, write_config
 from mailtest import DOMAIN, Harness, git, git_root, mail
 from test_incremental import assert_same_as_full_build
 
@@ -45,7 +47,8 @@ def test_who_may_give_which_command() -> None:
     assert "in reply to the answer" in refusal("accept", "asker", "asker", moderators, True)
     assert refusal("close", "mo", "asker", moderators, False) == ""
     assert "only a moderator" in refusal("close", "asker", "asker", moderators, False)
-    assert "not available by mail yet" in refusal("pin", "asker", "asker", moderators, False)
+    assert refusal("pin", "mo", "asker", moderators, False) == ""
+    assert "only a moderator of the community may pin a topic" in refusal("pin", "asker", "asker", moderators, False)
     assert refusal("mute", "someone", "asker", moderators, False) == ""  # for oneself: anyone who may read
     assert refusal("edit", "writer", "asker", moderators, False, "writer") == ""
     assert "only the post's author" in refusal("edit", "someone", "asker", moderators, False, "writer")
@@ -68,8 +71,8 @@ def test_accept_close_and_reopen_by_mail_with_one_receipt_each(tmp_path: Path) -
     root = git_root(tmp_path / "intranet")
     first = root / post_relpath("handover", TOPIC)
     accept = _reply("#accept\n\nThanks Bo, the ISBAR cards worked for us.\n\nOn Sunday Bo wrote:\n> ISBAR", ANN)
-    not_bos = _reply("#accept\n#close\n#frobnicate", BO)
-    close = _reply("#close", ANN, TOPIC)
+    not_bos = _reply("#accept\n#close\n#pin\n#frobnicate", BO)
+    close = _reply("#close\n#pin", ANN, TOPIC)
     late = _reply("One more thing.", BO, TOPIC)
     reopen = _reply("#reopen\n\nOpen again for the night team.", ANN, TOPIC)
     stranger = _reply("#accept", "eve@elsewhere.example")
@@ -92,10 +95,11 @@ def test_accept_close_and_reopen_by_mail_with_one_receipt_each(tmp_path: Path) -
         gw.wait(accept["Message-ID"], count=2)
         assert int(git(root, "rev-list", "--count", "HEAD")) == commits + 2
         gw.send(not_bos, TO, sender=BO)
-        assert gw.wait(not_bos["Message-ID"])[0]["refused"].keys() == {"accept", "close", "frobnicate"}
+        assert gw.wait(not_bos["Message-ID"])[0]["refused"].keys() == {"accept", "close", "pin", "frobnicate"}
         gw.send(close, TO, sender=ANN)
         assert gw.wait(close["Message-ID"])[0]["outcome"] == "acted"
         assert read_post(root, "handover", first)[0].closed  # type: ignore[union-attr]
+        assert read_post(root, "handover", first)[0].pinned  # type: ignore[union-attr]
         gw.send(late, TO, sender=BO)
         assert gw.wait(late["Message-ID"])[0]["reason"] == "topic-closed"
         gw.send(reopen, TO, sender=ANN)  # a command reaches a closed topic
@@ -119,7 +123,8 @@ def test_accept_close_and_reopen_by_mail_with_one_receipt_each(tmp_path: Path) -
     pages = [p.read_text() for p in (root / "site/staff/c/handover/t").glob("*/index.html")]
     [page] = [p for p in pages if "Night shift handover" in p]
     assert "✓ Solved" in page and "✓ Accepted answer" in page and "Bo Chen's accepted answer" in page
-    assert "✓ Solved" in (root / "site/staff/c/handover/index.html").read_text()
+    community = (root / "site/staff/c/handover/index.html").read_text()
+    assert "✓ Solved" in community and "Pinned</span>" in community
 
 
 def test_an_accepted_answer_and_a_closed_topic_are_updated_as_a_full_build_shows_them(tmp_path: Path) -> None:
@@ -251,3 +256,29 @@ def test_follow_and_mute_a_topic_by_mail_change_who_gets_its_replies(tmp_path: P
     assert about_news == {"cy.diaz@example.org"}  # Ann muted it, Cy follows it (Bo wrote it)
     assert about_other == {ANN}  # the community's other topics as before
     assert len(_receipts(sent, ANN)) == len(_receipts(sent, "cy.diaz@example.org")) == 1
+
+
+def test_a_pinned_topic_is_listed_first_and_updates_as_a_full_build_shows(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet")
+    write_config(root, topics_per_page=3)
+    for n in range(5):  # newer topics than the small intranet's own
+        add_post(
+            root,
+            "handover",
+            f"<new{n}@x>",
+            f"Newer topic {n}",
+            "News.",
+            date=dt.datetime(2026, 12, 1, n, tzinfo=dt.UTC),
+        )
+    builder = Builder(root)
+    try:
+        builder.build()
+        first = root / post_relpath("handover", TOPIC)
+        first.write_text(with_entries(first.read_text(), pinned=True))
+        assert builder.update([str(first.relative_to(root))]) == "updated"
+        table = (root / "site/staff/c/handover/index.html").read_text().split('id="topics"')[1]
+        titles = re.findall(r">(Night shift handover|Newer topic \d)</a>", table)
+        assert titles[:3] == ["Night shift handover", "Newer topic 4", "Newer topic 3"]  # pinned, then the latest
+        assert_same_as_full_build(root, tmp_path)
+    finally:
+        builder.close()

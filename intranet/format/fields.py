@@ -111,6 +111,7 @@ POST_FIELDS = (
     "attachments",
     "content_hash",
     "closed",
+    "pinned",
     "accepted",
     "edited",
     "deleted",

@@ -122,6 +122,7 @@ def parse_post(
         signature=signature,
         content_hash=f.string("content_hash"),
         closed=_read_flag(f, "closed"),
+        pinned=_read_flag(f, "pinned"),
         derived=tuple(derived),
         reactions=_read_marks(f, "reactions"),
         notify=_read_marks(f, "notify"),
@@ -133,8 +134,8 @@ def parse_post(
 
 
 # The entries of a post's front matter that mail may change, written last and in this order.
-MANAGED = ("closed", "accepted", "edited", "deleted", "notify", "reactions")
-_MANAGED_KEY = re.compile(r"(closed|accepted|edited|deleted|notify|reactions)[ \t]*:")
+MANAGED = ("closed", "pinned", "accepted", "edited", "deleted", "notify", "reactions")
+_MANAGED_KEY = re.compile(r"(closed|pinned|accepted|edited|deleted|notify|reactions)[ \t]*:")
 # The entries that map a person's handle to their own choice, and the choices each allows.
 MARKS = {"reactions": tuple(REACTIONS), "notify": ("follow", "mute")}
 _ATTACHMENTS_KEY = re.compile(r"attachments[ \t]*:")

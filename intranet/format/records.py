@@ -59,6 +59,7 @@ class Post:
     signature: str = ""
     content_hash: str = ""  # of the message as received; tells a redelivery from a reused Message-ID
     closed: bool = False  # on a topic's first post: no more replies by email
+    pinned: bool = False  # on a topic's first post: listed first on its community's page
     derived: tuple[str, ...] = ()  # fields filled in by derivation, not written
     reactions: tuple[tuple[str, str], ...] = ()  # (handle, reaction), by handle: who reacted to it, and how
     accepted: str = ""  # on a topic's first post: the Message-ID of the reply that answered it
@@ -91,6 +92,8 @@ class Post:
             data["content_hash"] = self.content_hash
         if self.closed:
             data["closed"] = True
+        if self.pinned:
+            data["pinned"] = True
         if self.accepted:
             data["accepted"] = self.accepted
         if self.edited:
