@@ -66,7 +66,6 @@ def test_a_mention_of_someone_who_comes_later_links_once_they_do(tmp_path: Path)
         builder.build()
         path = add_post(root, "handover", "<m1@x>", "Welcome", "Say hello to @dee.ng, who starts Monday.")
         assert builder.update([str(path.relative_to(root))]) == "updated"
-        assert_same_as_full_build(root, tmp_path)
         add_person(root, "dee.ng", name="Dee Ng")
         assert builder.update(["people/dee.ng.yml"]) == "updated"
         assert_same_as_full_build(root, tmp_path)

