@@ -47,6 +47,11 @@ class Settings:
     latest_items: int = _setting(20, "Posts listed under 'What is new' on the home page.")
     feed_items: int = _setting(50, "Posts in each Atom feed.")
     profile_posts: int = _setting(10, "Recent posts listed on a profile page.")
+    staff_domains: str = _setting(
+        "",
+        "The organisation's own mail domains (comma-separated): a first message from an address there that "
+        "is not in people/ brings an invitation to join as staff.",
+    )
     guest_directory: str = _setting(
         "contacts",
         "People partners and suppliers see: contacts (people in their communities), everyone, names, or none.",

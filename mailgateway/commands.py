@@ -54,6 +54,8 @@ from .outgoing import Outgoing
 from .outmail import community_address, notice_mail
 from .parse import Inbound, parse_message
 from .people_edits import PeopleFiles, resume_mail, stop_mail
+from .policy import NOT_KNOWN
+from .selfjoin import JOIN_LETTER, Joining
 from .spool import Spooled, write_durably
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,7 @@ class Commands:
             effects.root / settings.state_dir / "bounces.json", BouncePolicy(threshold=float(settings.bounce_threshold))
         )
         self.people = PeopleFiles(effects.root, effects.store, effects.commit, effects.spool.tmp)
+        self.joining = Joining(self, Decision("approve"))  # staff of the organisation's domains join by mail
 
     # -- the addresses ----------------------------------------------------------------
 
@@ -201,6 +204,8 @@ class Commands:
                 community_address=community_address(community, self.fx.settings),
             )
             return "rejected", "confirm-expired"
+        if letter == JOIN_LETTER:
+            return self.joining.join(community, mail, model)
         handle = model.handle_for(mail.from_address)
         person = model.people.get(handle) if handle else None
         mode = LETTER_MODES.get(letter, "")
@@ -305,6 +310,8 @@ class Commands:
             )
             self.fx.send(message, Outgoing(mail_from="", rcpt=address, kind="moderate", community=community.slug))
             sent += 1
+        if reason == NOT_KNOWN:
+            self.joining.invite(community, mail)
         return sent
 
     def moderate_by_mail(

@@ -104,6 +104,12 @@ TEXTS = {
         "Your reply about a held message in {community} did not start with approve or reject, so nothing "
         "was done. Reply to the moderation request again with one of those words on the first line.",
     ),
+    "joined": (
+        "Welcome to the intranet",
+        "You are in the intranet's people directory now, as staff, and can write to any community open "
+        "to staff at its address, such as {community_address}. Messages of yours that were waiting: "
+        "{released}, now published.",
+    ),
     "mention-not-told": (
         "Some people you mentioned were not told",
         "Your post in {community} mentions {names}, who may not read {community}: they were not sent it, "

@@ -1,0 +1,53 @@
+"""Joining by email (issue #17): staff of the organisation's own mail domains add themselves to people/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from mailtest import DOMAIN, Harness, git, git_root, mail
+from test_mail_out import reply
+
+from intranet.format import post_relpath
+
+TO = f"handover@{DOMAIN}"
+NIA = "nia.nurse@northfield-health.example"
+
+
+def test_a_new_colleague_joins_by_answering_the_invitation_and_what_waited_is_published(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet", staff_domains="northfield-health.example, northfield.example")
+    first = mail(subject="Night handover on Ward 9", body="How does Ward 9 do it?", sender=f"Nia Nurse <{NIA}>")
+    partner = mail(subject="From a partner", body="Hello.", sender="pat@coop-nursing.example")
+    with Harness(root) as gw:
+        gw.send(first, TO, sender=NIA)
+        gw.send(partner, TO, sender="pat@coop-nursing.example")
+        assert gw.wait(first["Message-ID"])[0]["reason"] == "not-known"
+        assert gw.wait(partner["Message-ID"])[0]["reason"] == "not-known"
+        sent = gw.outbox()
+        [invitation] = [m for m in sent if str(m["Delivered-To"]) == NIA and "Join" in str(m["Subject"])]
+        assert not [
+            m for m in sent if str(m["Delivered-To"]) == "pat@coop-nursing.example" and "Join" in str(m["Subject"])
+        ]
+        forwarded = reply(invitation, "yes", "someone.else@northfield-health.example")
+        gw.send(forwarded, str(invitation["Reply-To"]), sender="someone.else@northfield-health.example")
+        assert gw.wait(forwarded["Message-ID"])[0]["reason"] == "confirm-not-yours"
+        yes = reply(invitation, "Yes please", f"Nia Nurse <{NIA}>")
+        gw.send(yes, str(invitation["Reply-To"]), sender=NIA)
+        [joined] = gw.wait(yes["Message-ID"])
+        assert (joined["outcome"], joined["reason"]) == ("joined", "nia.nurse")
+        person = yaml.safe_load((root / "people/nia.nurse.yml").read_text())
+        assert person == {
+            "name": "Nia Nurse",
+            "emails": [NIA],
+            "kind": "staff",
+            "organisation": "northfield-health.example",
+        }
+        assert (
+            git(root, "log", "-1", "--format=%an <%ae>", "--", "people/nia.nurse.yml").strip() == f"Nia Nurse <{NIA}>"
+        )
+        post = gw.post(first["Message-ID"])  # what waited is published, as hers
+        assert post.author.handle == "nia.nurse"
+        assert (root / post_relpath("handover", partner["Message-ID"])).exists() is False  # the partner still waits
+        welcome = [m for m in gw.outbox() if str(m["Delivered-To"]) == NIA and "Welcome" in str(m["Subject"])]
+        assert len(welcome) == 1 and "1, now published" in welcome[0].get_body(("plain",)).get_content()
+        assert git(root, "status", "--porcelain") == ""
