@@ -28,7 +28,7 @@ from .htmltree import (
     tags_of,
 )
 
-__all__ = ["split_html_reply", "split_reply_soup"]
+__all__ = ["split_html_reply", "split_reply_soup", "take_signature"]
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +244,30 @@ def _find_start(soup: BeautifulSoup) -> PageElement | None:
         found = {id(node) for node in candidates}
         if found:
             return next((node for node in soup.descendants if id(node) in found), None)
+    return None
+
+
+# How mail clients mark the sender's signature in HTML: Gmail, Thunderbird (class); Outlook, Apple Mail (id).
+_SIGNATURE_CLASSES = ("gmail_signature", "moz-signature")
+_SIGNATURE_IDS = ("signature", "applemailsignature")
+
+
+def take_signature(soup: BeautifulSoup) -> BeautifulSoup | None:
+    """The signature a mail client marked in ``soup`` (the new part of a reply), taken out of it into a
+    document of its own; None if there is none, or if nothing else would be left."""
+    for tag in soup.find_all(True):
+        marked = any(_has_class(tag, name) for name in _SIGNATURE_CLASSES)
+        if (
+            marked
+            or attr_text(tag, "id").lower() in _SIGNATURE_IDS
+            or attr_text(tag, "data-smartmail") == "gmail_signature"
+        ):
+            text = str(tag)
+            rest = "".join(t for t in soup.find_all(string=True) if not any(p is tag for p in t.parents)).strip()
+            if not rest:
+                return None
+            tag.decompose()
+            return parse_html(text)
     return None
 
 

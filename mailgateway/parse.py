@@ -40,7 +40,7 @@ from intranet.format import normalize_message_id
 
 from .flowed import decode_flowed
 from .htmlmail import soup_to_markdown
-from .htmlquotes import split_reply_soup
+from .htmlquotes import split_reply_soup, take_signature
 from .htmltree import parse_html
 from .mimeparse import POLICY, _Message, message_from_bytes
 from .plaintext import text_to_markdown
@@ -494,5 +494,7 @@ def _bodies(texts: list[Message], htmls: list[Message], parts: list[Part]) -> tu
         cid_names = {p.content_id: p.file for p in parts if p.content_id}
         new, old = split_reply_soup(parse_html(html))  # one parse for both halves
         quoted = soup_to_markdown(old, cid_names).strip() if old is not None else ""
-        return soup_to_markdown(new, cid_names).strip(), quoted, ""
+        signed = take_signature(new)  # Gmail's, Outlook's... marked signature, set aside as plain text's is
+        signature = soup_to_markdown(signed, cid_names).strip() if signed is not None else ""
+        return soup_to_markdown(new, cid_names).strip(), quoted, signature
     return "", "", ""

@@ -94,6 +94,7 @@ def _as_ann(fixture: str, plain: tuple[str, str] | None, html: tuple[str, str] |
     [
         ("ios_default.eml", ("### this is a reply", "\n\n\n> On Nov 28"), ("<div>### this", "<div><br>On Nov 28")),
         ("android_gmail.eml", ("### this is a reply", "On Nov 28, 2014"), None),
+        ("gmail_html_reply.eml", None, ("<p>This is a", "</p>")),  # (Gmail's signature div is set aside)
     ],
 )
 def test_real_mail_clients_replies_of_plus_one_are_likes(
@@ -221,3 +222,21 @@ def test_a_closed_topic_shows_closed_and_no_reply_button(tmp_path: Path) -> None
     [page] = [p for p in (root / "site/staff/c/handover/t").glob("*/index.html") if "Night shift" in p.read_text()]
     html = page.read_text()
     assert "This topic takes no more replies" in html and "Reply by email" not in html
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        '<div class="gmail_signature" data-smartmail="gmail_signature">Ann Lee<br>Ward 7</div>',
+        '<div id="Signature"><p>Ann Lee</p><p>Ward 7</p></div>',  # Outlook
+        '<div class="moz-signature">-- <br>Ann Lee<br>Ward 7</div>',  # Thunderbird
+    ],
+)
+def test_a_signature_a_mail_client_marks_in_html_is_set_aside(signature: str) -> None:
+    message = mail(subject="Re: Night shift handover", body="", sender=ANN, in_reply_to=REPLY)
+    message.set_content(f"<div><p>We use cards.</p>{signature}</div>", subtype="html")
+    parsed = parse_message(message.as_bytes(), dt.datetime.now(dt.UTC))
+    assert parsed.body == "We use cards." and "Ward 7" in parsed.signature and "Ward 7" not in parsed.body
+    alone = mail(subject="Re: Night shift handover", body="", sender=ANN, in_reply_to=REPLY)
+    alone.set_content(signature, subtype="html")  # nothing else: kept as the text
+    assert "Ward 7" in parse_message(alone.as_bytes(), dt.datetime.now(dt.UTC)).body
