@@ -191,9 +191,11 @@ def plan_topic(site: Site, plan: SitePlan, community: Community, topic: Topic) -
     search = "\n".join(html_to_text(view["body"]) for view in views)
     date = topic.last_activity.isoformat()
     newest = sorted(topic.posts, key=lambda p: (p.date, p.message_id), reverse=True)[: site.settings.feed_items]
+    # (the feed sits in the page's folder, so the page's HTML of each post serves it, links and all)
+    bodies = {v["post"].relpath: v["body"] for v in views} if site.directory_urls else None
     texts = {
         mbox: thread_mbox(site, topic),
-        feed_uri: _feed(site, newest, f"{topic.title} - {community.name}", here, feed_uri),
+        feed_uri: _feed(site, newest, f"{topic.title} - {community.name}", here, feed_uri, bodies),
     }
     page = GeneratedPage(here, topic.title, html, search=search, parent=community.name, date=date, files=files)
     page.texts = texts
@@ -347,7 +349,11 @@ def plan_home(site: Site, plan: SitePlan) -> None:
     plan.texts[urls.feed()] = _feed(site, latest, site.settings.site_name, urls.home(), urls.feed())
 
 
-def _feed(site: Site, posts: Iterable[Post], title: str, page: str, feed_uri: str) -> str:
+def _feed(
+    site: Site, posts: Iterable[Post], title: str, page: str, feed_uri: str, bodies: dict[str, str] | None = None
+) -> str:
+    """An Atom feed of ``posts``; ``bodies``: their HTML as the page beside the feed shows it (relpath ->
+    HTML, its links relative to that folder), else rendered without links."""
     entries = []
     for post in posts:
         topic = site.topic_of[post.relpath]
@@ -360,7 +366,7 @@ def _feed(site: Site, posts: Iterable[Post], title: str, page: str, feed_uri: st
                 "link": urls.page_url(target, site.directory_urls) + f"#{anchor}",
                 "author": site.author_name(post.author),
                 "date": post.date,
-                "html": _RENDER(post, "feed", post.body, {}),
+                "html": (bodies or {}).get(post.relpath) or _RENDER(post, "feed", post.body, {}),
                 "summary": excerpt(post.body),
             }
         )

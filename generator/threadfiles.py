@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from email.generator import Generator
-from email.message import EmailMessage
-from email.policy import SMTP
-from io import StringIO
+import re
+from email.header import Header
 
 from intranet import urls
 from intranet.format import Post
@@ -32,32 +30,44 @@ def companion(topic: Topic, name: str) -> str:
 
 
 def thread_mbox(site: Site, topic: Topic) -> str:
-    """The thread as an mbox file, its posts in thread order."""
-    out = StringIO()
+    """The thread as an mbox file, its posts in thread order.
+
+    Written by hand rather than with :mod:`email`'s generator, which took a quarter of a full build's
+    time: plain headers (non-ASCII ones RFC 2047 encoded, line breaks taken out), a UTF-8 body."""
+    out: list[str] = []
     for post in topic.posts:
         address = _address(site, post)
-        out.write(f"From {address} {post.date.astimezone(dt.UTC).strftime('%a %b %d %H:%M:%S %Y')}\n")
-        Generator(out, mangle_from_=True, policy=SMTP.clone(linesep="\n", max_line_length=998)).flatten(
-            _message(site, topic, post, address)
-        )
-        out.write("\n")
-    return out.getvalue()
+        when = post.date.astimezone(dt.UTC).strftime("%a %b %d %H:%M:%S %Y")
+        headers = {
+            "From": email.utils.formataddr((_line(site.author_name(post.author)), address), charset="utf-8"),
+            "Date": email.utils.format_datetime(post.date),
+            "Subject": _encoded(post.subject or f"Re: {topic.title}"),
+            "Message-ID": _line(post.message_id),
+        }
+        if post.in_reply_to:
+            headers["In-Reply-To"] = _line(post.in_reply_to)
+        headers |= {"MIME-Version": "1.0", "Content-Type": "text/plain; charset=utf-8"}
+        headers["Content-Transfer-Encoding"] = "8bit"
+        if post.deleted:
+            text = "(This post was taken back by its author.)"
+        else:
+            text = post.body.rstrip() + (f"\n\n-- \n{post.signature.rstrip()}" if post.signature.strip() else "")
+        out.append(f"From {address} {when}\n")
+        out += [f"{name}: {value}\n" for name, value in headers.items()]
+        out.append("\n" + _FROM_LINE.sub(">From ", text.replace("\r", "")) + "\n\n")
+    return "".join(out)
 
 
-def _message(site: Site, topic: Topic, post: Post, address: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = email.utils.formataddr((site.author_name(post.author), address))
-    message["Date"] = email.utils.format_datetime(post.date)
-    message["Subject"] = post.subject or f"Re: {topic.title}"
-    message["Message-ID"] = post.message_id
-    if post.in_reply_to:
-        message["In-Reply-To"] = post.in_reply_to
-    if post.deleted:
-        text = "(This post was taken back by its author.)"
-    else:
-        text = post.body.rstrip() + (f"\n\n-- \n{post.signature.rstrip()}" if post.signature.strip() else "")
-    message.set_content(text + "\n", charset="utf-8", cte="8bit")
-    return message
+_FROM_LINE = re.compile(r"^From ", re.M)  # (mboxo: a body line starting so would start a message)
+
+
+def _line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _encoded(value: str) -> str:
+    value = _line(value)
+    return value if value.isascii() else Header(value, "utf-8").encode()
 
 
 def _address(site: Site, post: Post) -> str:
