@@ -121,6 +121,10 @@ TEXTS = {
         "not published. You can still react to an announcement: reply with just +1, a heart or thanks.\n\n"
         "To discuss it, write to a community open to discussion, or to one of its moderators.",
     ),
+    "profile-done": (
+        "Your profile",
+        "You sent #profile. What became of it:\n\n{receipt}",
+    ),
     "commands-done": (
         "What your commands did",
         "Your reply to \u201c{topic}\u201d in {community} began with commands. What became of them:\n\n"
@@ -136,7 +140,15 @@ TEXTS = {
 
 
 # Answers to one deliberate act each: sent every time, not once a day.
-EVERY_TIME = {"rejected-by-moderator", "now-each", "now-digest", "now-none", "commands-done", "mention-not-told"}
+EVERY_TIME = {
+    "rejected-by-moderator",
+    "now-each",
+    "now-digest",
+    "now-none",
+    "commands-done",
+    "mention-not-told",
+    "profile-done",
+}
 
 
 class _Blank(dict):

@@ -25,6 +25,7 @@ from .reactwords import reaction_of
 PUBLISH, DUPLICATE, HOLD, REJECT, COMMAND, DIGEST_REPLY = "publish", "duplicate", "hold", "reject", "command", "digest"
 REACT = "react"  # a reply that is only a reaction ("+1"): the post it answers is marked, nothing is posted
 ACT = "act"  # a reply that starts with commands (#accept): its topic changes; the rest of the text is posted
+PROFILE = "profile"  # a message that starts with #profile: the sender's own people/ file changes
 
 # Reasons that are not from classify/policy.
 UNKNOWN_COMMUNITY = "unknown-community"
@@ -132,6 +133,11 @@ def route(
     readable = may_read(community, model.people.get(handle)) if handle else True
     hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
     announcements = hold == policy.NOT_MODERATOR  # (the sender is who they say and may read: not a moderator)
+    if not approved_by and (found := commands_in(mail.body)) and found.words[0] == "profile":
+        if (hold and not announcements) or not handle:
+            why = {**values, "hold": hold or policy.NOT_KNOWN}
+            return Route(REJECT, COMMAND_NOT_AUTHENTIC, community, COMMAND_NOT_AUTHENTIC, why, why=authenticity.why)
+        return Route(PROFILE, "profile", community, values=values, handle=handle)
     if commands:
         if announcements:
             return Route(REJECT, ANNOUNCEMENTS_ONLY, community, ANNOUNCEMENTS_ONLY, values)

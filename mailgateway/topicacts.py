@@ -18,8 +18,9 @@ from intranet.format import format_date
 from .hashcommands import ON_THE_POST, change_of, commands_in, receipt, refusal
 from .parse import Inbound
 from .postedits import edit_post
+from .profiles import Profiles
 from .reactions import Reactions
-from .routing import ACT, REACT
+from .routing import ACT, PROFILE, REACT
 
 if TYPE_CHECKING:
     from intranet.model import Model
@@ -33,9 +34,13 @@ Act = Callable[["Route", Inbound, "Model", Publish], tuple[str, str, dict[str, A
 ACTED = "acted"  # the outcome on record when nothing is published
 
 
-def acting(effects: Effects) -> dict[str, Act]:
-    """What carries out each route that changes a post instead of (or before) publishing: by its action."""
-    return {REACT: Reactions(effects).carry_out, ACT: TopicActs(effects).carry_out}
+def acting(effects: Effects, commands: Any) -> dict[str, Act]:
+    """What carries out each route that changes a post or a profile instead of (or before) publishing."""
+    return {
+        REACT: Reactions(effects).carry_out,
+        ACT: TopicActs(effects).carry_out,
+        PROFILE: Profiles(commands).carry_out,
+    }
 
 
 class TopicActs:

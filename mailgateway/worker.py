@@ -107,7 +107,7 @@ class Worker(Runner):
         )
         self.notifier: Any = None  # the gateway's Notifier: fans out what is published
         self.commands = Commands(self.effects, self.deliver)
-        self.acts = acting(self.effects)  # a reaction ("+1"), commands ("#accept"): by route
+        self.acts = acting(self.effects, self.commands)  # a reaction ("+1"), commands ("#accept"): by route
         self.reader = Reader(settings.max_parse_seconds)  # parses each message in a child process, time-limited
         self.dkim = Verifier(settings)  # verify_dkim: the gateway's own DKIM checks
         self._lock_file: Any = None

@@ -51,3 +51,34 @@ def test_a_new_colleague_joins_by_answering_the_invitation_and_what_waited_is_pu
         welcome = [m for m in gw.outbox() if str(m["Delivered-To"]) == NIA and "Welcome" in str(m["Subject"])]
         assert len(welcome) == 1 and "1, now published" in welcome[0].get_body(("plain",)).get_content()
         assert git(root, "status", "--porcelain") == ""
+
+
+def test_profile_by_mail_changes_only_ones_own_file_and_keeps_what_an_editor_wrote(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet")
+    people = root / "people/ann.lee.yml"
+    people.write_text("# Ann's file: kept by the editors\n" + people.read_text())
+    git(root, "commit", "-qam", "A comment")
+    ann = "ann.lee@example.org"
+    update = mail(
+        subject="my profile",
+        body="#profile\nrole: Clinical nurse educator\nexpertise: ISBAR, night shifts\nshoe size: 38",
+        sender=f"Ann Lee <{ann}>",
+    )
+    stranger = mail(subject="x", body="#profile\nrole: Chief", sender="eve@elsewhere.example")
+    with Harness(root) as gw:
+        gw.send(update, TO, sender=ann)
+        [done] = gw.wait(update["Message-ID"])
+        assert (done["outcome"], done["changed"]) == ("profiled", ["expertise", "role"])
+        text = people.read_text()
+        assert text.startswith("# Ann's file: kept by the editors\n")  # the rest as written
+        data = yaml.safe_load(text)
+        assert data["role"] == "Clinical nurse educator" and data["expertise"] == ["ISBAR", "night shifts"]
+        assert git(root, "log", "-1", "--format=%an <%ae>").strip() == f"Ann Lee <{ann}>"
+        assert not (root / post_relpath("handover", update["Message-ID"])).exists()  # nothing posted
+        gw.send(stranger, TO, sender="eve@elsewhere.example")
+        assert gw.wait(stranger["Message-ID"])[0]["reason"] == "command-not-authentic"
+        sent = gw.outbox()
+        assert git(root, "status", "--porcelain") == ""
+    [receipt] = [m for m in sent if str(m["Delivered-To"]) == ann and "Your profile" in str(m["Subject"])]
+    body = receipt.get_body(("plain",)).get_content()
+    assert "role: now 'Clinical nurse educator'" in body and "Not taken: 'shoe size: 38'" in body
