@@ -17,7 +17,7 @@ from intranet.model import Known, Model
 from intranet.settings import Settings
 
 from . import policy
-from .hashcommands import commands_in
+from .hashcommands import Found, commands_in
 from .parse import Inbound
 from .reactwords import reaction_of
 
@@ -125,29 +125,22 @@ def route(
         "community_address": f"{community.mail}@{settings.mail_domain}",
     }
     commands = commands_in(mail.body) if topic and not approved_by else None  # "#accept" at the top of a reply
-    if topic and topic in known.closed and not commands:
-        return Route(REJECT, TOPIC_CLOSED, community, TOPIC_CLOSED, {**values, "topic": known.titles.get(topic, "")})
+    closed = Route(
+        REJECT, TOPIC_CLOSED, community, TOPIC_CLOSED, {**values, "topic": known.titles.get(topic or "", "")}
+    )
+    if topic and topic in known.closed and not commands and not (parent and reaction_of(mail)):
+        return closed  # (a reaction is taken: a closed topic may still be liked)
     handle = model.handle_for(mail.from_address)
     token = target.command.token if target.command is not None else None
     token_ok = token is None or token.issued_to(mail.from_address)
     readable = may_read(community, model.people.get(handle)) if handle else True
     hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
     announcements = hold == policy.NOT_MODERATOR  # (the sender is who they say and may read: not a moderator)
-    if not approved_by and (found := commands_in(mail.body)) and found.words[0] == "profile":
-        if (hold and not announcements) or not handle:
-            why = {**values, "hold": hold or policy.NOT_KNOWN}
-            return Route(REJECT, COMMAND_NOT_AUTHENTIC, community, COMMAND_NOT_AUTHENTIC, why, why=authenticity.why)
-        return Route(PROFILE, "profile", community, values=values, handle=handle)
-    if commands:
-        if announcements:
-            return Route(REJECT, ANNOUNCEMENTS_ONLY, community, ANNOUNCEMENTS_ONLY, values)
-        if hold or not handle:
-            why = {**values, "hold": hold or policy.NOT_KNOWN}
-            return Route(REJECT, COMMAND_NOT_AUTHENTIC, community, COMMAND_NOT_AUTHENTIC, why, why=authenticity.why)
-        return Route(ACT, "commands", community, values=values, topic=topic, parent=parent, handle=handle)
-    reaction = reaction_of(mail) if parent and handle and not approved_by and (not hold or announcements) else None
-    if reaction:  # from someone in people/ who may read here, as themselves (an announcement may be liked)
-        return Route(REACT, reaction, community, topic=topic, parent=parent, handle=handle)
+    acting = _acting(mail, community, values, handle, hold, authenticity, topic, parent, commands, approved_by)
+    if acting is not None:  # #profile, commands, a reaction: something changes, nothing is posted (or after)
+        return acting
+    if topic and topic in known.closed:
+        return closed  # a reaction from someone whose mail would be held
     if announcements:
         return Route(REJECT, ANNOUNCEMENTS_ONLY, community, ANNOUNCEMENTS_ONLY, values)
     if hold:
@@ -155,6 +148,37 @@ def route(
     return Route(
         PUBLISH, "reply" if topic else "new-topic", community, values=values, topic=topic, parent=parent, handle=handle
     )
+
+
+def _acting(
+    mail: Inbound,
+    community: Community,
+    values: dict[str, str],
+    handle: str | None,
+    hold: str | None,
+    authenticity: policy.Authenticity,
+    topic: str | None,
+    parent: str | None,
+    commands: Found | None,
+    approved_by: str,
+) -> Route | None:
+    """The route of a message that acts rather than posts (#profile, commands, a reaction), or None."""
+    announcements = hold == policy.NOT_MODERATOR  # (the sender is who they say and may read: not a moderator)
+    why = {**values, "hold": hold or policy.NOT_KNOWN}
+    refused = Route(REJECT, COMMAND_NOT_AUTHENTIC, community, COMMAND_NOT_AUTHENTIC, why, why=authenticity.why)
+    if not approved_by and (found := commands_in(mail.body)) and found.words[0] == "profile":
+        ok = handle and (not hold or announcements)
+        return Route(PROFILE, "profile", community, values=values, handle=handle) if ok else refused
+    if commands:
+        if announcements:
+            return Route(REJECT, ANNOUNCEMENTS_ONLY, community, ANNOUNCEMENTS_ONLY, values)
+        if hold or not handle:
+            return refused
+        return Route(ACT, "commands", community, values=values, topic=topic, parent=parent, handle=handle)
+    reaction = reaction_of(mail) if parent and handle and not approved_by and (not hold or announcements) else None
+    if reaction:  # from someone in people/ who may read here, as themselves (an announcement may be liked)
+        return Route(REACT, reaction, community, topic=topic, parent=parent, handle=handle)
+    return None
 
 
 def _thread_of(mail: Inbound, known: Known, command: Command | None) -> tuple[str | None, str | None]:

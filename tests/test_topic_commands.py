@@ -102,6 +102,11 @@ def test_accept_close_and_reopen_by_mail_with_one_receipt_each(tmp_path: Path) -
         assert read_post(root, "handover", first)[0].pinned  # type: ignore[union-attr]
         gw.send(late, TO, sender=BO)
         assert gw.wait(late["Message-ID"])[0]["reason"] == "topic-closed"
+        liked, stranger_liked = _reply("+1", BO), _reply("+1", "eve@elsewhere.example")
+        gw.send(liked, TO, sender=BO)  # a closed topic may still be liked
+        assert gw.wait(liked["Message-ID"])[0]["outcome"] == "reacted"
+        gw.send(stranger_liked, TO, sender="eve@elsewhere.example")  # by someone whose mail would be held: no
+        assert gw.wait(stranger_liked["Message-ID"])[0]["reason"] == "topic-closed"
         gw.send(reopen, TO, sender=ANN)  # a command reaches a closed topic
         assert gw.wait(reopen["Message-ID"])[0]["outcome"] == "published"
         assert not read_post(root, "handover", first)[0].closed  # type: ignore[union-attr]
