@@ -158,16 +158,6 @@ class Commands:
         if mode != "none" and not may_read(community, person):
             self.fx.notice(mail, "not-in-audience", now, **values)
             return "rejected", "not-in-audience"
-        settings = self.fx.settings
-        address = signed_address(
-            self.fx.secret,
-            community.mail,
-            settings.mail_domain,
-            "c",
-            MODE_LETTERS[mode],
-            f"{epoch_day(now):04x}",
-            who_of(mail.from_address),
-        )
         what = {
             "each": f"to get every post of {community.name} by email",
             "digest": f"to get a daily digest of {community.name} by email",
@@ -177,8 +167,19 @@ class Commands:
             f"We were asked {what} at this address. To confirm, reply to this message (any text will do) "
             f"within {CONFIRM_DAYS} days.\n\nIf you did not ask, ignore this message and nothing changes."
         )
+        self.send_confirmation(community, mail, MODE_LETTERS[mode], f"Please confirm: {community.name}", text)
+        return "confirming", mode
+
+    def send_confirmation(self, community: Community, mail: Inbound, letter: str, subject: str, text: str) -> None:
+        """Mail the sender ``text``, replied to at a confirmation address (``letter``: what it confirms, a
+        subscription mode or joining) signed for their address and today, which :meth:`confirm` reads."""
+        now, settings = self.fx.clock(), self.fx.settings
+        who = who_of(mail.from_address)
+        address = signed_address(
+            self.fx.secret, community.mail, settings.mail_domain, "c", letter, f"{epoch_day(now):04x}", who
+        )
         message = notice_mail(
-            subject=f"Please confirm: {community.name}",
+            subject=subject,
             text=text,
             to=mail.from_address,
             settings=settings,
@@ -188,7 +189,6 @@ class Commands:
             in_reply_to=mail.message_id,
         )
         self.fx.send(message, Outgoing(mail_from="", rcpt=mail.from_address, kind="confirm", community=community.slug))
-        return "confirming", mode
 
     def confirm(self, community: Community, mail: Inbound, command: Command, model: Model) -> tuple[str, str]:
         letter, day, who = command.fields

@@ -269,7 +269,8 @@ class Notifier(Runner):
         body = post_body(post, community, self.settings, thread.src, files)  # the same for every recipient
         queued = 0
         chosen, writer = dict(thread.root.notify), person_of(model, post)  # who follows or muted this topic
-        named, cannot = mentions(community, model.people, post, writer, chosen)
+        every = recipients(community, model.people, "each", writer, chosen)
+        named, cannot = mentions(community, model.people, post, writer, chosen, {p.handle for p, _ in every})
         if cannot and address:  # mentioned, but may not read the community: left as text, the author told
             self.notices.send(
                 address,
@@ -280,7 +281,6 @@ class Notifier(Runner):
                 names=", ".join(p.name for p in cannot),
                 community=community.name,
             )
-        every = recipients(community, model.people, "each", writer, chosen)
         for person, rcpt in every + named:
             if address and normalize_address(rcpt) == normalize_address(address):
                 continue

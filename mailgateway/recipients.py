@@ -33,11 +33,15 @@ def recipients(
 
 
 def mentions(
-    community: Community, people: dict[str, Person], post: Post, exclude: Person | None, chosen: dict[str, str]
+    community: Community,
+    people: dict[str, Person],
+    post: Post,
+    exclude: Person | None,
+    chosen: dict[str, str],
+    told: set[str],
 ) -> tuple[list[tuple[Person, str]], list[Person]]:
-    """(whom ``post`` mentions and who may read it but would not get it in ``each`` mode, with their
-    address; whom it mentions who may not read the community). A topic muted is not mailed."""
-    told = {person.handle for person, _ in recipients(community, people, "each", exclude, chosen)}
+    """(whom ``post`` mentions and who may read it but is not among ``told`` (the handles :func:`recipients`
+    gave), with their address; whom it mentions who may not read the community). A topic muted is not mailed."""
     tell, cannot = [], []
     for handle in mentioned(post.body, people):
         person = people[handle]

@@ -124,11 +124,13 @@ def route(
         "community": community.name,
         "community_address": f"{community.mail}@{settings.mail_domain}",
     }
-    commands = commands_in(mail.body) if topic and not approved_by else None  # "#accept" at the top of a reply
+    found = None if approved_by else commands_in(mail.body)  # "#accept", "#profile"... at the top
+    reaction = reaction_of(mail) if parent and not approved_by else None  # the whole reply is "+1"
+    commands = found if topic else None  # (commands act on a topic: a reply's)
     closed = Route(
         REJECT, TOPIC_CLOSED, community, TOPIC_CLOSED, {**values, "topic": known.titles.get(topic or "", "")}
     )
-    if topic and topic in known.closed and not commands and not (parent and reaction_of(mail)):
+    if topic and topic in known.closed and not commands and not reaction:
         return closed  # (a reaction is taken: a closed topic may still be liked)
     handle = model.handle_for(mail.from_address)
     token = target.command.token if target.command is not None else None
@@ -136,7 +138,7 @@ def route(
     readable = may_read(community, model.people.get(handle)) if handle else True
     hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
     announcements = hold == policy.NOT_MODERATOR  # (the sender is who they say and may read: not a moderator)
-    acting = _acting(mail, community, values, handle, hold, authenticity, topic, parent, commands, approved_by)
+    acting = _acting(community, values, handle, hold, authenticity, topic, parent, found, reaction)
     if acting is not None:  # #profile, commands, a reaction: something changes, nothing is posted (or after)
         return acting
     if topic and topic in known.closed:
@@ -151,7 +153,6 @@ def route(
 
 
 def _acting(
-    mail: Inbound,
     community: Community,
     values: dict[str, str],
     handle: str | None,
@@ -159,24 +160,24 @@ def _acting(
     authenticity: policy.Authenticity,
     topic: str | None,
     parent: str | None,
-    commands: Found | None,
-    approved_by: str,
+    found: Found | None,
+    reaction: str | None,
 ) -> Route | None:
-    """The route of a message that acts rather than posts (#profile, commands, a reaction), or None."""
+    """The route of a message that acts rather than posts (#profile, commands, a reaction), or None;
+    ``found``: the commands at its top, ``reaction``: the reaction it is (neither for an approved one)."""
     announcements = hold == policy.NOT_MODERATOR  # (the sender is who they say and may read: not a moderator)
     why = {**values, "hold": hold or policy.NOT_KNOWN}
     refused = Route(REJECT, COMMAND_NOT_AUTHENTIC, community, COMMAND_NOT_AUTHENTIC, why, why=authenticity.why)
-    if not approved_by and (found := commands_in(mail.body)) and found.words[0] == "profile":
+    if found and found.words[0] == "profile":
         ok = handle and (not hold or announcements)
         return Route(PROFILE, "profile", community, values=values, handle=handle) if ok else refused
-    if commands:
+    if found and topic:
         if announcements:
             return Route(REJECT, ANNOUNCEMENTS_ONLY, community, ANNOUNCEMENTS_ONLY, values)
         if hold or not handle:
             return refused
         return Route(ACT, "commands", community, values=values, topic=topic, parent=parent, handle=handle)
-    reaction = reaction_of(mail) if parent and handle and not approved_by and (not hold or announcements) else None
-    if reaction:  # from someone in people/ who may read here, as themselves (an announcement may be liked)
+    if reaction and handle and (not hold or announcements):  # someone in people/, as themselves, who may read
         return Route(REACT, reaction, community, topic=topic, parent=parent, handle=handle)
     return None
 

@@ -14,12 +14,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from intranet.addresses import signed_address, who_of
 from intranet.format import HANDLE_RE, Community, normalize_address
 from intranet.model import Model
 
-from .outgoing import Outgoing
-from .outmail import community_address, notice_mail
+from .outmail import community_address
 from .parse import Inbound
 
 JOIN_LETTER = "j"  # in a confirmation address: join, not a subscription mode
@@ -45,11 +43,6 @@ class Joining:
         settings = self.fx.settings
         if not staff_domain(mail.from_address, settings.staff_domains):
             return False
-        now = self.fx.clock()
-        day = f"{(now.date().toordinal() - 719163):04x}"  # days since 1970, as a subscription's confirmation
-        address = signed_address(
-            self.fx.secret, community.mail, settings.mail_domain, "c", JOIN_LETTER, day, who_of(mail.from_address)
-        )
         text = (
             f"Your message to {community.name} is waiting, because your address is not in the intranet's "
             f"people directory yet. Your address is one of the organisation's, so you can add yourself: "
@@ -57,17 +50,8 @@ class Joining:
             "staff, and your waiting messages are published.\n\n"
             "If you did not write to us, ignore this message and nothing changes."
         )
-        message = notice_mail(
-            subject=f"Join the intranet to post in {community.name}",
-            text=text,
-            to=mail.from_address,
-            settings=settings,
-            now=now,
-            sender=address,
-            reply_to=address,
-            in_reply_to=mail.message_id,
-        )
-        self.fx.send(message, Outgoing(mail_from="", rcpt=mail.from_address, kind="confirm", community=community.slug))
+        subject = f"Join the intranet to post in {community.name}"
+        self.commands.send_confirmation(community, mail, JOIN_LETTER, subject, text)
         return True
 
     def join(self, community: Community, mail: Inbound, model: Model) -> tuple[str, str]:
