@@ -159,6 +159,16 @@ def packed_tree(repo: pygit2.Repository, tree: pygit2.Tree | None, files: Files,
     return _packed(repo, tree, files, pack) or pack.add(b"", kind=TREE)
 
 
+def subtree_of(repo: pygit2.Repository, tree: pygit2.Tree | None, name: str) -> pygit2.Tree | None:
+    """The folder ``name`` of ``tree``, if it has one; raises StoreError if ``name`` is a file there."""
+    if tree is None or name not in tree:
+        return None
+    found = tree[name]
+    if found.type_str != "tree":
+        raise StoreError(f"cannot commit below {name!r}: it is a file in HEAD, not a folder")
+    return repo[found.id].peel(pygit2.Tree)
+
+
 def _packed(repo: pygit2.Repository, tree: pygit2.Tree | None, files: Files, pack: BlobPack) -> str | None:
     entries: dict[bytes, tuple[int, bytes]] = {}  # name -> (mode, raw id)
     for item in tree if tree is not None else ():
@@ -174,12 +184,7 @@ def _packed(repo: pygit2.Repository, tree: pygit2.Tree | None, files: Files, pac
         else:
             entries[name.encode()] = (entry[0], bytes.fromhex(entry[1]))
     for name, inner in below.items():
-        subtree = None
-        if tree is not None and name in tree:
-            found = tree[name]
-            if found.type_str != "tree":
-                raise StoreError(f"cannot commit below {name!r}: it is a file in HEAD, not a folder")
-            subtree = repo[found.id].peel(pygit2.Tree)
+        subtree = subtree_of(repo, tree, name)
         oid = _packed(repo, subtree, inner, pack)
         if oid is None:
             entries.pop(name.encode(), None)

@@ -85,7 +85,7 @@ from intranet.errors import StoreError
 from intranet.gitrepo import discover, file_at
 from intranet.processes import alive
 
-from .gitpack import BlobPack, packed_tree
+from .gitpack import BlobPack, packed_tree, subtree_of
 
 log = logging.getLogger(__name__)
 
@@ -488,12 +488,7 @@ def _build(
         else:
             builder.insert(name, pygit2.Oid(hex=entry[1]), entry[0])
     for name, inner in below.items():
-        subtree = None
-        if tree is not None and name in tree:
-            found = tree[name]
-            if found.type_str != "tree":
-                raise StoreError(f"cannot commit below {name!r}: it is a file in HEAD, not a folder")
-            subtree = repo[found.id].peel(pygit2.Tree)
+        subtree = subtree_of(repo, tree, name)
         oid, size = _build(repo, subtree, inner)
         if size:
             builder.insert(name, oid, TREE)
