@@ -7,14 +7,17 @@ new release, then update CHECKED_WITH in the adapter, the pins in pyproject.toml
 from __future__ import annotations
 
 import inspect
+import re
+import tempfile
 import tomllib
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pytest
-from helpers import small_intranet
+from helpers import add_post, small_intranet
 from material.plugins.search.plugin import SearchPlugin
 from mkdocs import utils
 from mkdocs.commands.build import get_context
@@ -29,7 +32,7 @@ from mkdocs.utils.yaml import RelativeDirPlaceholder
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from generator import mkdocs_adapter
+from generator import compiled_templates, mkdocs_adapter
 from generator.builder import build_site
 from generator.mkdocs_adapter import CHECKED_WITH, SEARCH_PLUGIN, _mute_search_index, load_intranet_config
 from generator.search_worker import worker_relpath
@@ -136,6 +139,38 @@ def test_the_material_templates_the_adapter_renders_exist(config: MkDocsConfig) 
     )
 
 
+def test_materials_sidebars_show_of_the_page_only_what_the_kept_sidebars_are_keyed_by(config: MkDocsConfig) -> None:
+    """The kept sidebars (mkdocs_adapter._SiteNav) assume the ``site_nav`` block reads only these of the page."""
+    env = config.theme.get_env()
+
+    def source(name: str) -> str:
+        return env.loader.get_source(env, name)[0]  # type: ignore[union-attr]
+
+    base = source("base.html")
+    block = base[base.index("{% block site_nav %}") : base.index("{% endblock %}", base.index("{% block site_nav %}"))]
+    used = {"base.html#site_nav": set(re.findall(r"\bpage(?:\.\w+)*", block))}
+    includes = set(re.findall(r'include "([^"]+)"', block))
+    assert includes == {"partials/nav.html", "partials/toc.html"}, f"Material's site_nav block changed: {RECHECK}"
+    for name in (
+        "partials/nav.html",
+        "partials/nav-item.html",
+        "partials/toc.html",
+        "partials/toc-item.html",
+        "partials/logo.html",
+        "partials/source.html",
+    ):
+        used[name] = set(re.findall(r"\bpage(?:\.\w+)*", source(name)))
+    assert used == {
+        "base.html#site_nav": {"page.meta", "page.meta.hide"},
+        "partials/nav.html": set(),
+        "partials/nav-item.html": {"page", "page.toc"},  # (page == or in nav items; its table of contents)
+        "partials/toc.html": {"page.toc"},
+        "partials/toc-item.html": set(),
+        "partials/logo.html": set(),
+        "partials/source.html": set(),
+    }, f"Material's sidebars read more of the page than the kept sidebars are keyed by: {RECHECK}"
+
+
 def tree_files(site: Path) -> dict[str, bytes]:
     return {str(p.relative_to(site)): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file()}
 
@@ -143,24 +178,59 @@ def tree_files(site: Path) -> dict[str, bytes]:
 def test_templates_compiled_and_theme_files_listed_once_make_the_same_site(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The adapter's per-process caches change nothing: the same bytes as compiling and listing anew."""
+    """The adapter's caches change nothing: the same bytes as compiling, listing and rendering sidebars anew."""
     (tmp_path / "intranet").mkdir()
     root = small_intranet(tmp_path / "intranet")
+    for n in range(8):  # topic pages whose sidebars read the same
+        add_post(root, "handover", f"<same-{n}@example.org>", subject=f"Topic {n}", body=f"Text {n}.")
     build_site(root, tmp_path / "first")  # fills the caches (if another test has not)
+    sidebars, sidebars_rendered = [], []
+    real_render = mkdocs_adapter._SiteNav.render
+
+    def counted(self: Any, context: Any, parent: Any) -> str:
+        sidebars.append(context["page"].url)
+        return real_render(self, context, lambda: sidebars_rendered.append(1) or parent())
+
+    monkeypatch.setattr(mkdocs_adapter._SiteNav, "render", counted)
     build_site(root, tmp_path / "cached")  # every tree from them
-    assert mkdocs_adapter._THEME_FILES and mkdocs_adapter._COMPILED._code
+    assert mkdocs_adapter._THEME_FILES and compiled_templates.COMPILED._code
+    assert len(sidebars) - len(sidebars_rendered) >= 2 * 7  # in each of two trees, seven topic pages reused one
 
     def listed_anew(env: jinja2.Environment, config: MkDocsConfig) -> Files:
         files = Files([])
         files.add_files_from_theme(env, config)
         return files
 
-    monkeypatch.setattr(mkdocs_adapter, "_COMPILED", None)  # each environment compiles for itself
+    monkeypatch.setattr(mkdocs_adapter, "COMPILED", None)  # each environment compiles for itself
     monkeypatch.setattr(mkdocs_adapter, "_theme_files", listed_anew)
+    monkeypatch.setattr(mkdocs_adapter._SiteNav, "install", classmethod(lambda cls, env, nav: "main.html"))
     build_site(root, tmp_path / "anew")
     cached, anew = tree_files(tmp_path / "cached"), tree_files(tmp_path / "anew")
     assert sorted(cached) == sorted(anew)
     assert [name for name in anew if cached[name] != anew[name]] == []
+
+
+def test_compiled_templates_are_taken_from_disk_by_the_next_process_only_while_their_source_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # Jinja's private cache folder goes here
+    source = {"page.html": "<p>{{ greeting }}</p>"}
+
+    def environment() -> jinja2.Environment:
+        return jinja2.Environment(loader=jinja2.DictLoader(source), bytecode_cache=compiled_templates.SharedCompiled())
+
+    assert environment().get_template("page.html").render(greeting="hi") == "<p>hi</p>"  # compiled, kept
+    assert any(p.name.startswith("__intranet_") for p in tmp_path.rglob("*.cache"))
+    later = environment()  # as a new process: nothing in memory
+
+    def no_compiling(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(later, "compile", no_compiling)
+    assert later.get_template("page.html").render(greeting="again") == "<p>again</p>"
+    source["page.html"] = "<div>{{ greeting }}</div>"  # an edited template is compiled anew
+    edited = environment()
+    assert edited.get_template("page.html").render(greeting="new") == "<div>new</div>"
 
 
 def test_an_edited_theme_override_is_used_by_the_next_build_of_the_process(tmp_path: Path) -> None:
