@@ -175,11 +175,11 @@ class TreeRenderer:
         try:
             config = load_intranet_config(root, docs_dir.parent / "unused-site", docs_dir)
             _plugin(config).frame = frame
+            _compile_once(config)
             config = config.plugins.on_config(config)
             _mute_search_index(config)
             config.plugins.on_pre_build(config=config)
             env = config.theme.get_env()
-            env.bytecode_cache = COMPILED
             files = _theme_files(env, config)
             files = config.plugins.on_files(files, config=config)
             set_exclusions(files, config)
@@ -363,6 +363,21 @@ def _theme_files(env: jinja2.Environment, config: MkDocsConfig) -> Files:
     for src_uri, src_dir in found:
         files.append(File(src_uri, src_dir, config.site_dir, config.use_directory_urls))
     return files
+
+
+def _compile_once(config: MkDocsConfig) -> None:
+    """Every environment the theme makes for this configuration takes compiled templates from
+    :data:`COMPILED`: the page renderer's, and the three Material's search plugin makes to look up
+    words in its language template when configured (six compilations a tree, otherwise)."""
+    theme = config.theme
+    made = theme.get_env
+
+    def get_env() -> jinja2.Environment:
+        env = made()
+        env.bytecode_cache = COMPILED
+        return env
+
+    theme.get_env = get_env  # type: ignore[method-assign]
 
 
 def _read_page(page: Page, config: MkDocsConfig, files: Files) -> None:

@@ -164,7 +164,7 @@ def _post_view(site: Site, here: str, post: Post) -> dict[str, Any]:
 
     return {
         "post": post,
-        "body": link_mentions(_RENDER(post, "body", post.body, links), profile),
+        "body": link_mentions(_RENDER(post, "body", post.body, links), profile, site.names),
         "quoted": _RENDER(post, "quoted", post.quoted, links),
         "signature": _RENDER(post, "signature", post.signature, links),
         "attachments": attachments,

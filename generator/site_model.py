@@ -22,10 +22,11 @@ import jinja2
 from intranet import urls
 from intranet.addresses import reply_address
 from intranet.format import AUDIENCES, REACTIONS, Author, Community, Intranet, Person, Post, normalize_address
-from intranet.mentions import MENTION_RE
+from intranet.mentions import MENTION_RE, NAME_KEY, name_key, name_keys, unique_names
 from intranet.settings import Settings
 from intranet.threads import Topic, build_topics
 
+from .compiled_templates import COMPILED
 from .orders import PostOrder, TopicOrder
 
 AUDIENCE_WORDS = {"staff": "staff", "partners": "partners", "suppliers": "suppliers", "members": "its members only"}
@@ -39,6 +40,7 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
+        bytecode_cache=COMPILED,
     )
     env.filters["filesize"] = _filesize
     env.globals.update(
@@ -75,6 +77,14 @@ def _resolve(author: Author, people: dict[str, Person], by_email: dict[str, str]
         handle = by_email.get(normalize_address(author.email))
         return people.get(handle) if handle else None
     return None
+
+
+def _mention_keys(post: Post) -> set[str]:
+    """What the site's index of mentions files ``post`` under: each handle and name it might mention."""
+    body = post.body  # (read once: it may be kept outside the heap)
+    if "@" not in body:
+        return set()
+    return set(MENTION_RE.findall(body)) | {NAME_KEY + key for key in name_keys(body)}
 
 
 def _same_topic(a: Topic, b: Topic) -> bool:
@@ -144,7 +154,8 @@ class Site:
         self.own: dict[str, PostOrder] = {}  # handle -> the posts shown under that person's name
         self.authored: dict[str, dict[str, Post]] = {}  # author's handle or address -> relpath -> post
         self.reacted: dict[str, dict[str, Post]] = {}  # handle -> relpath -> a post their name shows under
-        self.mentioned: dict[str, dict[str, Post]] = {}  # handle -> relpath -> a post that mentions them
+        self.mentioned: dict[str, dict[str, Post]] = {}  # handle, or NAME_KEY + name -> relpath -> a post naming it
+        self.names = unique_names((h, p.name) for h, p in intranet.people.items())  # for @First Last
         self._by_id: dict[str, dict[str, Post]] = {}  # community -> Message-ID -> post (the earliest)
         self._waited: dict[str, set[str]] = {}  # community -> Message-IDs its posts answer or name as topic
         grouped: dict[str, list[Post]] = defaultdict(list)
@@ -255,7 +266,7 @@ class Site:
             self._own(post, owned)
             for handle, _ in post.reactions:
                 self.reacted.setdefault(handle, {})[post.relpath] = post
-            for handle in set(MENTION_RE.findall(post.body)):  # (whoever: a person may come later)
+            for handle in _mention_keys(post):  # (whoever: a person may come later)
                 self.mentioned.setdefault(handle, {})[post.relpath] = post
         if tagged is not None:
             for tag in topic.tags:
@@ -268,7 +279,7 @@ class Site:
             self._disown(post)
             marks = (
                 (self.reacted, {h for h, _ in post.reactions}),
-                (self.mentioned, set(MENTION_RE.findall(post.body))),
+                (self.mentioned, _mention_keys(post)),
             )
             for index, handles in marks:
                 for handle in handles:
@@ -315,8 +326,10 @@ class Site:
                 keys.update(normalize_address(e) for e in (person.emails if person else []))
         old_by_email = self.by_email
         self.by_email = self.intranet.person_by_email()
+        self.names = unique_names((h, p.name) for h, p in self.intranet.people.items())
         moved: set[str] = set()
-        posts = []
+        named = {name_key(p.name) for h in handles for p in (before.get(h), self.intranet.people.get(h)) if p}
+        posts = [p for name in sorted(named) for p in self.mentioned.get(NAME_KEY + name, {}).values()]
         for key in sorted(keys):
             for post in list(self.authored.get(key, {}).values()):
                 was = _resolve(post.author, before, old_by_email)
@@ -385,6 +398,21 @@ class Site:
             here = (t for t in self.orders[community].latest if t.reply_count == 0 and not t.root.closed)
             found += itertools.islice(here, limit)
         return sorted(found, key=lambda t: (t.root.date, t.key), reverse=True)[:limit]
+
+    def unsolved(self, limit: int, slug: str | None = None) -> list[Topic]:
+        """Up to ``limit`` open questions (:attr:`Topic.question`) that have replies but no accepted
+        answer, most recently active first (of the tree, or of one community; not announcements)."""
+        found: list[Topic] = []
+        for community in [slug] if slug else sorted(self.orders):
+            if community not in self.orders or self.intranet.communities[community].posting == "moderators":
+                continue
+            here = (
+                t
+                for t in self.orders[community].latest
+                if t.question and t.reply_count and t.answer is None and not t.root.closed
+            )
+            found += itertools.islice(here, limit)
+        return sorted(found, key=lambda t: (t.last_activity, t.key), reverse=True)[:limit]
 
     def latest(self, limit: int, slug: str | None = None) -> list[Post]:
         """The newest ``limit`` posts of the tree (or of one community).

@@ -64,6 +64,13 @@ class Topic:
         return next((p for p in self.posts[1:] if p.message_id == wanted), None) if wanted else None
 
     @cached_property
+    def question(self) -> bool:
+        """Asked as a question: its title ends with a question mark, or it is tagged ``question``.
+
+        There is no "question" kind of post to choose in a mail client; people ask as they write."""
+        return self.title.rstrip().endswith(("?", "？")) or "question" in self.tags
+
+    @cached_property
     def tags(self) -> list[str]:
         seen: dict[str, None] = {}
         for entry in self.entries:

@@ -8,7 +8,7 @@ would not get it otherwise, and names those it mentions who may not (its author 
 from __future__ import annotations
 
 from intranet.format import Community, Person, Post, may_read
-from intranet.mentions import mentioned
+from intranet.mentions import mentioned, unique_names
 
 
 def recipients(
@@ -43,7 +43,7 @@ def mentions(
     """(whom ``post`` mentions and who may read it but is not among ``told`` (the handles :func:`recipients`
     gave), with their address; whom it mentions who may not read the community). A topic muted is not mailed."""
     tell, cannot = [], []
-    for handle in mentioned(post.body, people):
+    for handle in mentioned(post.body, people, names_of(people)):
         person = people[handle]
         if person is exclude or handle in told or chosen.get(handle) == "mute":
             continue
@@ -52,3 +52,16 @@ def mentions(
         elif address := person.mail_address():
             tell.append((person, address))
     return tell, cannot
+
+
+_NAMES: tuple[dict[str, Person], dict[str, str]] | None = None  # people as last asked, their unique names
+
+
+def names_of(people: dict[str, Person]) -> dict[str, str]:
+    """The whole names only one of ``people`` has (:func:`unique_names`), worked out once per ``people``
+    (the model replaces its dict when people change)."""
+    global _NAMES
+    found = _NAMES
+    if found is None or found[0] is not people:
+        found = _NAMES = (people, unique_names((h, p.name) for h, p in people.items()))
+    return found[1]

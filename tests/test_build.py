@@ -17,7 +17,7 @@ from helpers import UTC, add_community, add_person, add_post, write_config
 from generator.builder import BuildError, build_site
 from generator.search_format import pages_with
 from intranet.addresses import check_token, load_secret, topic_ref
-from intranet.format import path_key, post_relpath
+from intranet.format import path_key, post_relpath, with_entries
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -81,6 +81,54 @@ def test_topic_page_thread_reply_link_attachments_and_folding(small_site: Path) 
         r'<details class="note intranet-signature"><summary>Signature</summary>\s*<p>Bo Chen<br>\s*Coop Nursing</p>',
         html,
     )
+
+
+def test_questions_without_an_accepted_answer_are_listed_where_readers_can_help(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    add_person(tmp_path, "ann.lee", name="Ann Lee")
+    add_person(tmp_path, "bo.chen", name="Bo Chen")
+    add_community(tmp_path, "ward", name="Ward", moderators=["ann.lee"])
+    add_community(tmp_path, "news", name="News", moderators=["ann.lee"], posting="moderators")
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+
+    def topic(slug: str, name: str, subject: str, replies: int, hours: int, **marks: object) -> None:
+        path = add_post(tmp_path, slug, f"<{name}@x>", subject=subject, date=start + dt.timedelta(hours=hours))
+        for n in range(replies):
+            add_post(
+                tmp_path,
+                slug,
+                f"<{name}-r{n}@x>",
+                subject=f"Re: {subject}",
+                author="bo.chen",
+                in_reply_to=f"<{name}@x>",
+                topic=f"<{name}@x>",
+                date=start + dt.timedelta(hours=hours + n + 1),
+            )
+        if marks:
+            path.write_text(with_entries(path.read_text(), **marks))
+
+    topic("ward", "asked", "Which gloves fit best?", 2, 0)  # listed
+    topic("ward", "tagged", "Glove sizes", 1, 10)  # listed: tagged a question (below)
+    topic("ward", "unanswered", "Anyone on nights?", 0, 20)  # waiting for a reply instead
+    topic("ward", "solved", "Where is the rota?", 1, 30, accepted="<solved-r0@x>")
+    topic("ward", "closed", "Is the lift fixed?", 1, 40, closed=True)
+    topic("ward", "statement", "New rota is out", 1, 50)  # not a question
+    topic("news", "announced", "Questions for the board?", 1, 60)  # announcements: not listed
+    tagged = tmp_path / post_relpath("ward", "<tagged-r0@x>")
+    tagged.write_text(tagged.read_text().replace("subject:", "tags:\n- question\nsubject:", 1))
+    build_site(tmp_path)
+    for page, limit in (("c/ward/index.html", "topics"), ("index.html", "by-email")):
+        html = (tmp_path / "site" / "staff" / page).read_text()
+        listed = html[html.index('id="unsolved"') : html.index(f'id="{limit}"')]
+        assert re.findall(r'<li><a href="[^"]*">([^<]+)</a>', listed) == [
+            "Glove sizes",
+            "Which gloves fit best?",
+        ], listed  # most recently active first
+        for absent in ("Anyone on nights?", "Where is the rota?", "Is the lift fixed?", "New rota", "board"):
+            assert absent not in listed
+        assert "2 replies" in listed and "1 reply" in listed
+        waiting = html[html.index('id="waiting"') : html.index('id="unsolved"')]
+        assert "Anyone on nights?" in waiting
 
 
 def test_community_page_lists_latest_activity_and_an_archive_by_start(tmp_path: Path) -> None:

@@ -82,10 +82,17 @@ def test_a_hundred_changes_to_the_demo_match_a_full_build(tmp_path: Path, half: 
             slug = rng.choice(sorted(ids))
             date = dt.datetime(2026, 11, 25, tzinfo=UTC) + dt.timedelta(minutes=37 * n)
             roll = rng.random()
-            if roll < 0.25:  # a new topic, sometimes tagged (new tags and pages of tags)
+            if roll < 0.25:  # a new topic, sometimes tagged (new tags and pages of tags), sometimes a question
                 tags = rng.sample(["isbar", "handover", f"zz-new-{n % 4}"], k=rng.randint(0, 2))
                 path = add_post(
-                    root, slug, f"<n{n}@x>", f"Topic {n}", f"New topic {n}.", rng.choice(people), date=date, tags=tags
+                    root,
+                    slug,
+                    f"<n{n}@x>",
+                    f"Topic {n}" + "?" * (n % 2),
+                    f"New topic {n}.",
+                    rng.choice(people),
+                    date=date,
+                    tags=tags,
                 )
                 kinds.append("topic")
             elif roll < 0.65 or not added:  # a reply, sometimes with an attachment
