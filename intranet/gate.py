@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pygit2
@@ -46,6 +46,7 @@ from .format import (
     COMMUNITY_FILE,
     PAGES_DIR,
     PEOPLE,
+    PICTURE_MAGIC,
     POSTS_DIR,
     SLUG_RE,
     SUBSCRIBERS_FILE,
@@ -55,6 +56,7 @@ from .format import (
     Person,
     Problem,
     cross_check,
+    picture_problem,
 )
 from .gitrepo import tree_changes
 from .quarantine import content_kind, parse_file, sizes_in
@@ -86,6 +88,7 @@ class Snapshot:
         return list(folder) if isinstance(folder, pygit2.Tree) else []
 
     def _read_people(self) -> None:
+        pictures: dict[str, list[tuple[str, pygit2.Blob]]] = {}  # handle -> its pictures (as reading finds them)
         for entry in self._entries(PEOPLE):
             relpath = f"{PEOPLE}/{entry.name}"
             if entry.name is None or entry.name.startswith("."):
@@ -93,11 +96,24 @@ class Snapshot:
             if not isinstance(entry, pygit2.Blob) or entry.filemode == LINK:
                 continue  # a folder or a link: reported per file, as a changed path (layout_problem)
             if content_kind(relpath) != "person":
+                pictures.setdefault(PurePosixPath(entry.name).stem, []).append((relpath, entry))
                 continue
             person, problems = self._parse(relpath, entry)
             self.problems += problems
             if person is not None:
                 self.people[person.handle] = person
+        for handle, found in sorted(pictures.items()):
+            for relpath, blob in found:
+                data = blob.data
+                why = picture_problem(PurePosixPath(relpath).suffix, data[:16], len(data))
+                if why is None and handle not in self.people:
+                    why = f"a picture of nobody: there is no people/{handle}.yml"
+                if why is None and len(found) > 1:
+                    why = f"one picture a person: {', '.join(sorted(r.rpartition('/')[2] for r, _ in found))}"
+                if why is not None:
+                    self.problems.append(Problem(relpath, 1, "file", why))
+                else:
+                    self.people[handle] = replace(self.people[handle], picture=relpath)
 
     def _read_communities(self) -> None:
         for entry in self._entries(COMMUNITIES):
@@ -160,8 +176,9 @@ def layout_problem(relpath: str, filemode: int) -> Problem | None:
     if parts[0] == PEOPLE:
         if len(parts) > 2:
             return Problem(relpath, 1, "file", "people files sit directly in people/")
-        if not parts[1].endswith((".yml", ".yaml")):
-            return Problem(relpath, 1, "file", "people/ holds only .yml files")
+        suffix = PurePosixPath(parts[1]).suffix
+        if not parts[1].endswith((".yml", ".yaml")) and suffix not in PICTURE_MAGIC:
+            return Problem(relpath, 1, "file", picture_problem(suffix, b"", 0) or "")
         return None
     if len(parts) == 2:
         return Problem(relpath, 1, "file", "communities/ holds only community folders")

@@ -55,12 +55,11 @@ from .outmail import community_address, notice_mail
 from .parse import Inbound, parse_message
 from .people_edits import PeopleFiles, resume_mail, stop_mail
 from .policy import NOT_KNOWN
-from .selfjoin import JOIN_LETTER, Joining
+from .selfjoin import CONFIRM_DAYS, JOIN_LETTER, JOIN_MAIL, Joining
 from .spool import Spooled, write_durably
 
 log = logging.getLogger(__name__)
 
-CONFIRM_DAYS = 7
 LETTER_MODES = {v: k for k, v in MODE_LETTERS.items()}
 PLAIN_MODES = {"subscribe": "", "digest": "digest", "unsubscribe": "none"}
 APPROVE_WORDS = ("approve", "approved", "accept", "yes", "ok")
@@ -170,14 +169,16 @@ class Commands:
         self.send_confirmation(community, mail, MODE_LETTERS[mode], f"Please confirm: {community.name}", text)
         return "confirming", mode
 
-    def send_confirmation(self, community: Community, mail: Inbound, letter: str, subject: str, text: str) -> None:
+    def send_confirmation(
+        self, community: Community | None, mail: Inbound, letter: str, subject: str, text: str
+    ) -> None:
         """Mail the sender ``text``, replied to at a confirmation address (``letter``: what it confirms, a
-        subscription mode or joining) signed for their address and today, which :meth:`confirm` reads."""
+        subscription mode or joining) of ``community``'s (None: of ``join@``) signed for their address and
+        today, which :meth:`confirm` reads."""
         now, settings = self.fx.clock(), self.fx.settings
         who = who_of(mail.from_address)
-        address = signed_address(
-            self.fx.secret, community.mail, settings.mail_domain, "c", letter, f"{epoch_day(now):04x}", who
-        )
+        local = community.mail if community is not None else JOIN_MAIL
+        address = signed_address(self.fx.secret, local, settings.mail_domain, "c", letter, f"{epoch_day(now):04x}", who)
         message = notice_mail(
             subject=subject,
             text=text,
@@ -188,24 +189,26 @@ class Commands:
             reply_to=address,
             in_reply_to=mail.message_id,
         )
-        self.fx.send(message, Outgoing(mail_from="", rcpt=mail.from_address, kind="confirm", community=community.slug))
+        slug = community.slug if community is not None else ""
+        self.fx.send(message, Outgoing(mail_from="", rcpt=mail.from_address, kind="confirm", community=slug))
 
-    def confirm(self, community: Community, mail: Inbound, command: Command, model: Model) -> tuple[str, str]:
+    def confirm(self, community: Community | None, mail: Inbound, command: Command, model: Model) -> tuple[str, str]:
+        """A reply to a confirmation address of ``community``'s (None: of ``join@``, which confirms joining)."""
         letter, day, who = command.fields
         now = self.fx.clock()
         if who != who_of(mail.from_address):
             return "rejected", "confirm-not-yours"
         if epoch_day(now) - int(day, 16) > CONFIRM_DAYS:
-            self.fx.notice(
-                mail,
-                "confirm-expired",
-                now,
-                community=community.name,
-                community_address=community_address(community, self.fx.settings),
-            )
+            settings = self.fx.settings
+            again = f"{JOIN_MAIL}@{settings.mail_domain}"  # (to join)
+            if community is not None and letter != JOIN_LETTER:
+                again = community_address(community, settings, "subscribe")
+            self.fx.notice(mail, "confirm-expired", now, again=again)
             return "rejected", "confirm-expired"
         if letter == JOIN_LETTER:
             return self.joining.join(community, mail, model)
+        if community is None:
+            return "rejected", "bad-reply-address"
         handle = model.handle_for(mail.from_address)
         person = model.people.get(handle) if handle else None
         mode = LETTER_MODES.get(letter, "")

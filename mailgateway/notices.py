@@ -59,8 +59,7 @@ TEXTS = {
     ),
     "confirm-expired": (
         "That confirmation has expired",
-        "The confirmation you answered is more than a week old. Please ask again by writing to "
-        "{community_address}'s subscribe address.",
+        "The confirmation you answered is more than a week old. Please ask again by writing to {again}.",
     ),
     "now-each": ("You are subscribed", "From now on you get every post of {community} by email."),
     "now-digest": ("You get the daily digest", "From now on you get a daily digest of {community} by email."),
@@ -109,6 +108,18 @@ TEXTS = {
         "You are in the intranet's people directory now, as staff, and can write to any community open "
         "to staff at its address, such as {community_address}. Messages of yours that were waiting: "
         "{released}, now published.",
+    ),
+    "join-already": (
+        "You are in the intranet already",
+        "You wrote to {address} to join the intranet, but your address is in its people directory already, "
+        "as {name}. Write to any community's address to post; to change your profile, send #profile to it.",
+    ),
+    "join-not-open": (
+        "Joining the intranet",
+        "You wrote to {address} to join the intranet. Only addresses of the organisation's own mail "
+        "domains can add themselves; partners and suppliers are added by a community's moderator (when "
+        "they approve your first message) or by the intranet's editors. Write to the community you want "
+        "to take part in, and its moderators will see your message.",
     ),
     "mention-not-told": (
         "Some people you mentioned were not told",

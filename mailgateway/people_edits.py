@@ -160,6 +160,14 @@ class PeopleFiles:
             )
         return commit
 
+    def set_picture(self, handle: str, data: bytes, **message: Any) -> Commit | None:
+        """Commit ``data`` as ``people/<handle>.jpg`` (written to the work tree first); None if it is so already."""
+        path = self.root / PEOPLE / f"{handle}.jpg"
+        if self.store.committed(path) == data:
+            return None
+        write_durably(path, data, self.tmp_dir)
+        return self.commit([], rewrites={path: lambda current: data}, **message)
+
     def add(self, base: str, data: dict[str, Any], **message: Any) -> str:
         """Commit a new person's file as ``base``, or ``base-2``, ``base-3``...: the first handle the
         branch and the work tree both leave free (or that holds this very file already, from an

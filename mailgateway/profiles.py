@@ -4,7 +4,9 @@ Yammer users keep their own profile; here the sender's own ``people/<handle>.yml
 (:class:`~mailgateway.people_edits.PeopleFiles`: comments, order and the rest of the file kept), in
 a commit authored by them. Only those three fields, and only one's own file; each value is
 checked (:func:`profile_changes`, pure) and the sender gets one receipt saying what changed and
-what was not taken. Send it to any community's address; nothing is posted.
+what was not taken. Send it to any community's address; nothing is posted. An image sent with it
+becomes their picture, ``people/<handle>.jpg`` (:mod:`mailgateway.pictures` makes it anew), in a
+commit of its own.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .parse import Inbound
+from .pictures import picture_part, profile_picture
 
 if TYPE_CHECKING:
     from intranet.model import Model
@@ -81,6 +84,34 @@ class Profiles:
         lines = [f"{key}: {'taken away' if value is None else 'now ' + repr(value)}" for key, value in changes.items()]
         if changes and commit is None:
             lines = ["Your profile already said so: nothing changed."]
+        changed = sorted(changes) if commit else []
+        picture, why = self._picture(mail, person)
+        if picture:
+            changed.append("picture")
+            lines.append("picture: now the one you sent")
+        elif why:
+            refused.append(f"the picture: {why}")
         receipt = "\n".join([*lines, *(f"Not taken: {why}." for why in refused)]) or "No lines to take."
         self.fx.notice(mail, "profile-done", self.fx.clock(), receipt=receipt)
-        return PROFILED, "profile", {**decision.extra(), "changed": sorted(changes) if commit else []}
+        return PROFILED, "profile", {**decision.extra(), "changed": changed}
+
+    def _picture(self, mail: Inbound, person: Any) -> tuple[bool, str]:
+        """(Whether an image sent with ``mail`` is now ``person``'s picture, why not); (False, "") for none sent."""
+        part = picture_part(mail)
+        if part is None:
+            return False, ""
+        if person.picture and not person.picture.endswith(".jpg"):
+            return False, f"your picture is {person.picture}, put there by an editor: ask them to change it"
+        data, why = profile_picture(part.data)
+        if data is None:
+            return False, why
+        self.commands.people.set_picture(
+            person.handle,
+            data,
+            subject=f"people: {person.name} changed their picture by email",
+            body=f"{person.name} sent a picture with #profile.",
+            author=(person.name, mail.from_address),
+            committer=self.fx.settings.committer,
+            trailers={"Message-ID": mail.message_id},
+        )
+        return True, ""

@@ -20,12 +20,14 @@ from . import policy
 from .hashcommands import Found, commands_in
 from .parse import Inbound
 from .reactwords import reaction_of
+from .selfjoin import JOIN_MAIL
 
 # What happens to the message.
 PUBLISH, DUPLICATE, HOLD, REJECT, COMMAND, DIGEST_REPLY = "publish", "duplicate", "hold", "reject", "command", "digest"
 REACT = "react"  # a reply that is only a reaction ("+1"): the post it answers is marked, nothing is posted
 ACT = "act"  # a reply that starts with commands (#accept): its topic changes; the rest of the text is posted
 PROFILE = "profile"  # a message that starts with #profile: the sender's own people/ file changes
+JOIN = "join"  # a message to join@ (or to its confirmation address): the sender asks to join
 
 # Reasons that are not from classify/policy.
 UNKNOWN_COMMUNITY = "unknown-community"
@@ -48,6 +50,7 @@ class Target:
     community: Community | None
     command: Command | None = None
     error: str = ""  # UNKNOWN_COMMUNITY or BAD_REPLY_ADDRESS
+    join: bool = False  # join@ (no community): asks to join the intranet
 
 
 @dataclass
@@ -76,6 +79,13 @@ def target_of(rcpt: str, model: Model, settings: Settings, secret: bytes) -> Tar
     """Which community ``rcpt`` is, and what its ``+suffix`` asks for."""
     address = split_address(rcpt)
     community = model.community_for(address.mail) if address else None
+    if address is not None and community is None and address.mail == JOIN_MAIL:  # (a community's address wins)
+        if address.domain != settings.mail_domain.lower():
+            return Target(rcpt, None, error=UNKNOWN_COMMUNITY)
+        command = parse_suffix(secret, JOIN_MAIL, address.suffix) if address.suffix else None
+        if address.suffix and (command is None or command.kind != "confirm"):
+            return Target(rcpt, None, error=BAD_REPLY_ADDRESS, join=True)
+        return Target(rcpt, None, command, join=True)
     if address is None or community is None or address.domain != settings.mail_domain.lower():
         return Target(rcpt, None, error=UNKNOWN_COMMUNITY)
     if not address.suffix:
@@ -104,6 +114,11 @@ def route(
     held message: no hold then.
     """
     community = target.community
+    if target.join and not target.error:
+        refusal = policy.command_refusal("confirm", authenticity) if target.command is not None else None
+        if refusal:  # joining needs the address's owner, shown as such
+            return Route(REJECT, refusal, why=authenticity.why)
+        return Route(JOIN, "confirm" if target.command is not None else "join", command=target.command)
     if community is None or target.error == UNKNOWN_COMMUNITY:
         return Route(REJECT, UNKNOWN_COMMUNITY, notice=UNKNOWN_COMMUNITY, values={"address": target.rcpt})
     if target.error:

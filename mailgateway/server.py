@@ -32,6 +32,7 @@ from .notify import Notifier
 from .oneclick import OneClick
 from .pusher import Pusher
 from .remote import Remote, gateway_root
+from .selfjoin import JOIN_MAIL
 from .spool import Envelope as SpoolEnvelope
 from .spool import Records, Spool
 from .worker import Worker
@@ -74,7 +75,7 @@ class Handler:
             return NO_SUCH_COMMUNITY
         if parts.domain != self.settings.mail_domain.lower():
             return WRONG_DOMAIN
-        if self.worker.directory().community_for(parts.mail) is None:
+        if self.worker.directory().community_for(parts.mail) is None and parts.mail != JOIN_MAIL:
             return NO_SUCH_COMMUNITY
         if parts.suffix and parse_suffix(self.secret, parts.mail, parts.suffix) is None:
             return BAD_REPLY_ADDRESS

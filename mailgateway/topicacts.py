@@ -20,7 +20,7 @@ from .parse import Inbound
 from .postedits import edit_post
 from .profiles import Profiles
 from .reactions import Reactions
-from .routing import ACT, PROFILE, REACT
+from .routing import ACT, JOIN, PROFILE, REACT
 
 if TYPE_CHECKING:
     from intranet.model import Model
@@ -40,6 +40,7 @@ def acting(effects: Effects, commands: Any) -> dict[str, Act]:
         REACT: Reactions(effects).carry_out,
         ACT: TopicActs(effects).carry_out,
         PROFILE: Profiles(commands).carry_out,
+        JOIN: commands.joining.carry_out,
     }
 
 

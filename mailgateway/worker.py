@@ -420,6 +420,9 @@ class Worker(Runner):
             self.effects.notice(mail, decision.notice, now, **decision.values)
         if decision.action == REJECT:
             return REJECTED, decision.reason, decision.extra()
+        if decision.action in self.acts:  # "+1", "#accept", join@: a post, a topic or a profile changes; maybe a post
+            publish = functools.partial(self._publish, decision, spooled, mail, existing, approved_by)
+            return self.acts[decision.action](decision, mail, self.model_as_is(), publish)
         assert community is not None  # every other route names its community
         if decision.action == COMMAND and decision.command is not None:
             return self.commands.handle(decision.command, community, spooled, mail, self.model())
@@ -427,9 +430,6 @@ class Worker(Runner):
             return (*self.commands.digest_reply(community, mail), decision.extra())
         if decision.action == HOLD:
             return self._hold(decision, spooled, mail, now)
-        if decision.action in self.acts:  # "+1", "#accept": the post answered, or its topic, changes; maybe a post
-            publish = functools.partial(self._publish, decision, spooled, mail, existing, approved_by)
-            return self.acts[decision.action](decision, mail, self.model_as_is(), publish)
         if decision.action != PUBLISH:  # a duplicate: its fan-out may not have been queued before a crash
             self._fan_out(community.slug, mail.message_id)
             return DUPLICATE, decision.reason, decision.extra()

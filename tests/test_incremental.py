@@ -254,6 +254,9 @@ def test_people_edits_render_only_what_shows_them(tmp_path: Path) -> None:
         assert "Amira Haddad-Kerr" in page.read_text()
         # Only their role: their profile and the directory.
         assert builder.update([edit_yaml(root, "people/tomas.lindqvist.yml", role="Director of Nursing")]) == "updated"
+        # A picture (not shown yet: nothing else may change).
+        (root / "people" / "tomas.lindqvist.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(200))
+        assert builder.update(["people/tomas.lindqvist.jpg"]) in ("updated", "nothing")
         # Someone new, who had already written from an address: those posts are theirs now (and a
         # partners' directory of contacts lists them).
         add_person(

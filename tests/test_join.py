@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import smtplib
 from pathlib import Path
 
+import pytest
 import yaml
 from mailtest import DOMAIN, Harness, git, git_root, mail
 from test_mail_out import reply
@@ -50,6 +52,40 @@ def test_a_new_colleague_joins_by_answering_the_invitation_and_what_waited_is_pu
         assert (root / post_relpath("handover", partner["Message-ID"])).exists() is False  # the partner still waits
         welcome = [m for m in gw.outbox() if str(m["Delivered-To"]) == NIA and "Welcome" in str(m["Subject"])]
         assert len(welcome) == 1 and "1, now published" in welcome[0].get_body(("plain",)).get_content()
+        assert git(root, "status", "--porcelain") == ""
+
+
+def test_writing_to_join_invites_a_colleague_and_tells_anyone_else_why_not(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet", staff_domains="northfield-health.example")
+    join = f"join@{DOMAIN}"
+    ask = mail(subject="join", body="", sender=f"Nia Nurse <{NIA}>")
+    partner = mail(subject="join", body="Please add me.", sender="pat@coop-nursing.example")
+    known = mail(subject="join", body="", sender="Ann Lee <ann.lee@example.org>")
+    with Harness(root) as gw:
+        for message, sender in ((ask, NIA), (partner, "pat@coop-nursing.example"), (known, "ann.lee@example.org")):
+            gw.send(message, join, sender=sender)
+        assert gw.wait(ask["Message-ID"])[0]["outcome"] == "confirming"
+        assert gw.wait(partner["Message-ID"])[0]["reason"] == "not-a-staff-domain"
+        assert gw.wait(known["Message-ID"])[0]["reason"] == "join-already-known"
+        sent = gw.outbox()
+        by = {str(m["Delivered-To"]): m for m in sent}
+        invitation = by[NIA]
+        assert str(invitation["Subject"]) == "Join the intranet"
+        assert str(invitation["Reply-To"]).startswith("join+cj")
+        assert "You asked to join the intranet." in invitation.get_body(("plain",)).get_content()
+        assert "moderator" in by["pat@coop-nursing.example"].get_body(("plain",)).get_content()
+        assert "as Ann Lee" in by["ann.lee@example.org"].get_body(("plain",)).get_content()
+        tampered = str(invitation["Reply-To"]).replace("join+cj", "join+ce", 1)
+        with pytest.raises(smtplib.SMTPRecipientsRefused):  # a confirmation address that does not check out
+            gw.send(reply(invitation, "yes", f"Nia Nurse <{NIA}>"), tampered, sender=NIA)
+        yes = reply(invitation, "Yes please", f"Nia Nurse <{NIA}>")
+        gw.send(yes, str(invitation["Reply-To"]), sender=NIA)
+        [joined] = gw.wait(yes["Message-ID"])
+        assert (joined["outcome"], joined["reason"]) == ("joined", "nia.nurse")
+        assert yaml.safe_load((root / "people/nia.nurse.yml").read_text())["kind"] == "staff"
+        assert "answered the invitation sent to join@" in git(root, "log", "-1", "--format=%B")
+        [welcome] = [m for m in gw.outbox() if str(m["Delivered-To"]) == NIA and "Welcome" in str(m["Subject"])]
+        assert f"handover@{DOMAIN}" in welcome.get_body(("plain",)).get_content()
         assert git(root, "status", "--porcelain") == ""
 
 

@@ -32,6 +32,10 @@ LOCAL_PART_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 ATTACHMENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}(?:\.[A-Za-z0-9]{1,10})?$")
 EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"'.][^@\s<>\"']*$")
 
+# A person's picture: people/<handle>.<one of these>, checked by its first bytes, at most this big.
+PICTURE_MAGIC = {".jpg": b"\xff\xd8\xff", ".jpeg": b"\xff\xd8\xff", ".png": b"\x89PNG\r\n\x1a\n", ".webp": b"RIFF"}
+PICTURE_MAX_BYTES = 1_000_000
+
 QUOTED_MARK = "<!-- intranet:quoted -->"
 SIGNATURE_MARK = "<!-- intranet:signature -->"
 
@@ -142,3 +146,16 @@ def split_body(text: str) -> tuple[str, str, str]:
             continue
         sections[current].append(line)
     return tuple("".join(sections[k]).strip("\n") for k in ("body", "quoted", "signature"))  # type: ignore[return-value]
+
+
+def picture_problem(suffix: str, head: bytes, size: int) -> str | None:
+    """What is wrong with a person's picture named with ``suffix`` (".jpg"...), whose first 16 bytes
+    are ``head``, of ``size`` bytes; None if nothing."""
+    magic = PICTURE_MAGIC.get(suffix)
+    if magic is None:
+        return f"people/ holds .yml files and pictures ({', '.join(sorted(PICTURE_MAGIC))})"
+    if size > PICTURE_MAX_BYTES:
+        return f"a picture is at most {PICTURE_MAX_BYTES:,} bytes; this one is {size:,}"
+    if not head.startswith(magic) or (suffix == ".webp" and head[8:12] != b"WEBP"):
+        return f"not a {suffix[1:].upper()} picture (its first bytes say otherwise)"
+    return None

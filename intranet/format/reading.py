@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -35,6 +36,7 @@ from .layout import (
     SUBSCRIBERS_FILE,
     TAG_RE,
     normalize_address,
+    picture_problem,
 )
 from .posts import read_post
 from .records import (
@@ -292,6 +294,7 @@ def read_intranet(root: Path | str, now: dt.datetime | None = None, posts: bool 
     root = Path(root)
     problems: list[Problem] = []
     people: dict[str, Person] = {}
+    pictures: dict[str, list[Path]] = {}  # handle -> people/<handle>.<not yml>
     people_dir = root / PEOPLE
     if people_dir.is_dir():
         for path in sorted(_walk_files(people_dir, problems, root)):
@@ -301,12 +304,24 @@ def read_intranet(root: Path | str, now: dt.datetime | None = None, posts: bool 
                 )
                 continue
             if path.suffix not in (".yml", ".yaml"):
-                problems.append(Problem(path.relative_to(root).as_posix(), 1, "file", "people/ holds only .yml files"))
+                pictures.setdefault(path.stem, []).append(path)
                 continue
             person, found = read_person(root, path)
             problems.extend(found)
             if person is not None:
                 people[person.handle] = person
+        for handle, paths in sorted(pictures.items()):
+            for path in paths:
+                relpath = path.relative_to(root).as_posix()
+                why = picture_problem(path.suffix, _head(path), path.stat().st_size)
+                if why is None and handle not in people:
+                    why = f"a picture of nobody: there is no people/{handle}.yml"
+                if why is None and len(paths) > 1:
+                    why = f"one picture a person: {', '.join(sorted(p.name for p in paths))}"
+                if why is not None:
+                    problems.append(Problem(relpath, 1, "file", why))
+                else:
+                    people[handle] = dataclasses.replace(people[handle], picture=relpath)
     communities: dict[str, Community] = {}
     all_posts: list[Post] = []
     communities_dir = root / COMMUNITIES
@@ -387,3 +402,8 @@ def _is_variant(a: str, b: str) -> bool:
     match_a = _GATEWAY_NAME.match(a.rsplit("/", 1)[-1])
     match_b = _GATEWAY_NAME.match(b.rsplit("/", 1)[-1])
     return bool(match_a and match_b and match_a.group(1) == match_b.group(1) and a != b)
+
+
+def _head(path: Path, size: int = 16) -> bytes:
+    with path.open("rb") as file:
+        return file.read(size)

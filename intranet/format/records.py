@@ -193,6 +193,7 @@ class Person:
     about: str
     relpath: str
     undeliverable: dict[str, str] = field(default_factory=dict)  # address -> date mail to it stopped (bounces)
+    picture: str = ""  # people/<handle>.jpg (or .png, .webp) when there is one
 
     @property
     def is_team(self) -> bool:
