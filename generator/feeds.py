@@ -31,7 +31,8 @@ def atom_feed(*, title: str, site_url: str, page: str, feed: str, entries: list[
     """Return an Atom document for ``entries`` (newest first).
 
     Each entry has ``id`` (a Message-ID), ``title``, ``link`` (site path),
-    ``author``, ``date``, ``html`` (already sanitised) and ``summary``.
+    ``author``, ``date``, ``html`` (already sanitised) and ``summary``, and may have
+    ``categories``: (term, label) pairs, such as ("solved", "Solved").
     """
     fg = FeedGenerator()
     fg.id(_absolute(site_url, feed))
@@ -49,5 +50,7 @@ def atom_feed(*, title: str, site_url: str, page: str, feed: str, entries: list[
         fe.published(item["date"])
         fe.updated(item["date"])
         fe.summary(_xml(item["summary"]))
+        for term, label in item.get("categories", ()):
+            fe.category(term=term, label=label)
         fe.content(_xml(item["html"]), type="html")
     return fg.atom_str(pretty=True).decode("utf-8")

@@ -368,6 +368,7 @@ def _feed(
                 "date": post.date,
                 "html": (bodies or {}).get(post.relpath) or _RENDER(post, "feed", post.body, {}),
                 "summary": excerpt(post.body),
+                "categories": _marks(topic, post),
             }
         )
     return atom_feed(
@@ -377,6 +378,14 @@ def _feed(
         feed=feed_uri,
         entries=entries,
     )
+
+
+def _marks(topic: Topic, post: Post) -> list[tuple[str, str]]:
+    """Atom categories (term, label) of ``post``'s entry: whether its topic is solved, and by this post."""
+    answer = topic.answer
+    if answer is None:
+        return []
+    return [("solved", "Solved")] + ([("accepted-answer", "Accepted answer")] if answer is post else [])
 
 
 def _nav(site: Site, communities: list[Community]) -> list[Any]:

@@ -8,17 +8,21 @@ loopback, real Git, real MkDocs builds.
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.message
+import email.policy
 import re
 from pathlib import Path
 
 import pytest
-from helpers import add_person, add_post, write_config
+from helpers import CORPUS, add_person, add_post, write_config
 from mailtest import DOMAIN, Harness, git, git_root, mail
 from test_incremental import assert_same_as_full_build
 
 from generator.builder import Builder, build_site
 from intranet.format import path_key, post_relpath, read_post, with_entries
 from mailgateway.hashcommands import commands_in, refusal
+from mailgateway.parse import parse_message
 
 TO = f"handover@{DOMAIN}"
 ANN, BO = "ann.lee@example.org", "bo.chen@example.org"  # Ann asked (and moderates handover); Bo answered
@@ -142,6 +146,10 @@ def test_an_accepted_answer_and_a_closed_topic_are_updated_as_a_full_build_shows
         for n, entries in enumerate(({"accepted": REPLY}, {"closed": True}, {"accepted": None}, {"closed": None})):
             first.write_text(with_entries(first.read_text(), **entries))
             assert builder.update([relpath]) == "updated"
+            feeds = [(root / "site/staff" / f).read_text() for f in ("feed.xml", "c/handover/feed.xml")]
+            for feed in feeds:  # feed readers see solved topics and their answer marked
+                assert feed.count('term="solved"') == (2 if n < 2 else 0), feed
+                assert feed.count('term="accepted-answer"') == (1 if n < 2 else 0)
             if n % 2:  # (a full build to compare with every second step: each costs one)
                 assert_same_as_full_build(root, tmp_path)
     finally:
@@ -295,3 +303,33 @@ def test_a_pinned_topic_is_listed_first_and_updates_as_a_full_build_shows(tmp_pa
         assert_same_as_full_build(root, tmp_path)
     finally:
         builder.close()
+
+
+TALON = CORPUS / "mailgun-talon" / "standard_replies"
+
+
+@pytest.mark.parametrize("fixture", ["outlook.eml", "apple_mail.eml", "gmail.eml", "android.eml", "iphone.eml"])
+def test_commands_at_the_top_of_real_mail_clients_replies_are_read(fixture: str) -> None:
+    """talon's replies from Outlook, Apple Mail, Gmail and phones, their new text ("Hello" and the like)
+    replaced by commands and a line of text, in every part the client sent, as those clients would."""
+    original = email.message_from_bytes((TALON / fixture).read_bytes(), policy=email.policy.default)
+    assert isinstance(original, email.message.EmailMessage)
+    plain, html = original.get_body(("plain",)), original.get_body(("html",))
+    new_plain = "#accept\n#close\nThanks, that settles it.\n"
+    new_html = "#accept<br>#close<br>Thanks, that settles it.<br>"
+    message = mail(subject="Re: Gloves", body="", in_reply_to="<p1@example.org>")
+    first = plain.get_content() if plain is not None else ""
+    word = re.match(r"\s*(\S[^\n]*)", first).group(1) if first else "Hello"  # the reply's own first line
+    if plain is not None:
+        message.set_content(first.replace(word, new_plain, 1))
+    if html is not None:
+        text = html.get_content()
+        assert word in text, fixture
+        if plain is not None:
+            message.add_alternative(text.replace(word, new_html, 1), subtype="html")
+        else:
+            message.set_content(text.replace(word, new_html, 1), subtype="html")
+    parsed = parse_message(message.as_bytes(), dt.datetime.now(dt.UTC))
+    found = commands_in(parsed.body)
+    assert found is not None and found.words == ("accept", "close"), parsed.body
+    assert found.rest.strip() == "Thanks, that settles it.", parsed.body
