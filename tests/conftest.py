@@ -179,6 +179,7 @@ FIRST = (
     "test_follow.py::test_two_editors_and_the_gateway",
     "test_crash.py::test_sigkill_at_random_moments",
     "test_incremental.py::test_community_edits",
+    "test_accessibility.py::test_every_kind_of_page",
     "test_up_background.py::test_mail_during_a_full_rebuild",
     "test_incremental.py::test_people_edits",
     "test_corpora.py::test_every_corpus_message",

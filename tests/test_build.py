@@ -159,7 +159,7 @@ def test_community_page_lists_latest_activity_and_an_archive_by_start(tmp_path: 
     titles = re.findall(r"Topic number (\d{3})", table)
     assert titles[0] == "005" and titles[1] == "119" and len(titles) == 50  # latest activity first
     row = table[table.index("Topic number 005") : table.index("Topic number 119")]
-    assert re.search(r"<td>1</td>", row) and "Bo Chen" in row
+    assert re.search(r"<td[^>]*>1</td>", row) and "Bo Chen" in row
     assert 'href="mailto:big@intranet.localhost"' in index and "md-button" in index
     assert 'href="../../people/ann.lee/"' in index
     assert 'href="page-3/"' in index and 'href="page-1/"' in index  # the archive: newest and oldest pages

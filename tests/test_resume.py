@@ -59,8 +59,8 @@ def test_other_settings_or_other_trees_mean_a_full_build(small_root: Path) -> No
     kept = state.read_bytes()
     config = root / "mkdocs.yml"
     text = config.read_text()
-    assert "primary: teal" in text
-    config.write_text(text.replace("primary: teal", "primary: indigo"))
+    assert "primary: custom" in text
+    config.write_text(text.replace("primary: custom", "primary: indigo"))
     builder = Builder(root)
     try:
         assert resume_trees(builder) is None  # another mkdocs.yml: the pages differ

@@ -1,0 +1,121 @@
+"""Every kind of page for every reader (issue #18, in part): axe-core finds no WCAG 2.2 AA violation in
+light and dark mode, and nothing scrolls sideways on a 390 px phone. Debian's Chromium, pages on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import write_config
+from test_browser import ARGS, CHROMIUM
+
+from generator.builder import build_site
+
+pytestmark = pytest.mark.browser
+
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+PHONE, DESK = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
+
+
+def page_kinds(tree: Path) -> dict[str, str]:
+    """A page of each kind in ``tree`` (the demo's staff tree): name -> path. The topic is one with a folded part."""
+    topics = sorted(tree.glob("c/*/t/*/index.html"))
+    folded = next(p for p in topics if "<details" in p.read_text())
+    guide = next(iter(sorted(tree.glob("c/*/pages/*/index.html"))))
+    tag = next(p for p in sorted(tree.glob("tags/*/index.html")))
+
+    def path(file: Path) -> str:
+        return file.parent.relative_to(tree).as_posix() + "/"
+
+    return {
+        "home": "",
+        "communities": "c/",
+        "community": path(topics[0].parents[2] / "index.html"),
+        "topic": path(folded),
+        "guide": path(guide),
+        "people": "people/",
+        "profile": "people/amira.haddad/",
+        "tags": "tags/",
+        "tag": path(tag),
+        "not found": "no/such/page/",
+    }
+
+
+def violations(page) -> list[str]:
+    """What axe-core (the copy axe-playwright-python ships) finds wrong with ``page`` as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG}}).response["violations"]
+    return [f"{v['id']} ({v['impact']}): {n['target']} {n['failureSummary'][:160]}" for v in found for n in v["nodes"]]
+
+
+def sideways(page) -> list[str]:
+    """What scrolls sideways: the page itself, or a box in the article."""
+    return page.evaluate(
+        """() => {
+          const found = [];
+          if (document.documentElement.scrollWidth > window.innerWidth) found.push('the page');
+          for (const e of document.querySelectorAll('article *')) {
+            if (e.scrollWidth > e.clientWidth + 1 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+              found.push(e.tagName.toLowerCase() + '.' + e.className);
+          }
+          return found;
+        }"""
+    )
+
+
+@pytest.fixture(scope="module")
+def archive_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small intranet at one topic a page: archive pages."""
+    from helpers import small_intranet
+
+    root = small_intranet(tmp_path_factory.mktemp("archive"))
+    write_config(root, topics_per_page=1)
+    build_site(root)
+    return root / "site" / "staff"
+
+
+@pytest.mark.parametrize(("scheme", "viewport"), [("light", DESK), ("dark", PHONE)])
+def test_every_kind_of_page_has_no_wcag_violation_and_no_sideways_scrolling(
+    demo_site: Path, archive_site: Path, serve, scheme: str, viewport: dict[str, int]
+) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run `make test`, which installs it")
+    from playwright.sync_api import sync_playwright
+
+    base, archive = serve(demo_site), serve(archive_site)
+    pages = {name: base + path for name, path in page_kinds(demo_site).items()}
+    pages["archive page"] = archive + "c/handover/page-1/"
+    found: dict[str, list[str]] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(color_scheme=scheme, viewport=viewport)
+        page = context.new_page()
+        for name, url in pages.items():
+            page.goto(url, wait_until="load")
+            assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == (
+                "slate" if scheme == "dark" else "default"
+            )
+            found[name] = violations(page) + [f"scrolls sideways: {s}" for s in sideways(page)]
+            if name == "topic":  # with its folded parts open
+                for summary in page.locator("article details summary").all():
+                    summary.click()
+                found["topic, folded parts open"] = violations(page)
+        page.goto(base, wait_until="load")  # the search box, open with results
+        if viewport is PHONE:
+            page.locator("label.md-header__button[for='__search']").click()
+        box = page.locator("input.md-search__input")
+        for _ in range(30):  # the worker loads its index in the background: retype until it answers
+            box.click()
+            box.fill("")
+            box.type("handover", delay=10)
+            try:
+                page.wait_for_selector(".md-search-result__item", timeout=2_000)
+                break
+            except Exception:  # noqa: BLE001 - playwright's TimeoutError; try again
+                continue
+        found["search results"] = violations(page)
+        browser.close()
+    problems = [f"{name}: {problem}" for name, listed in found.items() for problem in listed]
+    assert not problems, "\n".join(problems)
+    assert len(found) == 13
