@@ -227,8 +227,7 @@ def plan_people(site: Site, plan: SitePlan, handles: Iterable[str] | None = None
         person = people[handle]
         here = urls.person(handle)
         own = site.own.get(handle) if full else None
-        newest = own.newest(site.settings.profile_posts) if own else []
-        recent = [(p, site.topic_of.get(p.relpath)) for p in newest]
+        recent = _recent_topics(site, own, site.settings.profile_posts) if own else []
         teams = [p for h in sorted(site.listed) if handle in (p := people[h]).members] if full else []
         html = site.render(
             "person.html",
@@ -378,6 +377,19 @@ def _feed(
         feed=feed_uri,
         entries=entries,
     )
+
+
+def _recent_topics(site: Site, own: Any, limit: int) -> list[tuple[Post, Topic]]:
+    """Up to ``limit`` topics someone posted in, newest first, each with their latest post in it (among
+    their newest ``4 * limit`` posts: a profile lists topics, not one line a post)."""
+    found: dict[int, tuple[Post, Topic]] = {}
+    for post in own.newest(4 * limit):
+        topic = site.topic_of.get(post.relpath)
+        if topic is not None and id(topic) not in found:
+            found[id(topic)] = (post, topic)
+            if len(found) == limit:
+                break
+    return list(found.values())
 
 
 def _marks(topic: Topic, post: Post) -> list[tuple[str, str]]:

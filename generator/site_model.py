@@ -24,6 +24,7 @@ from intranet.addresses import reply_address
 from intranet.format import AUDIENCES, REACTIONS, Author, Community, Intranet, Person, Post, normalize_address
 from intranet.mentions import MENTION_RE, NAME_KEY, name_key, name_keys, unique_names
 from intranet.settings import Settings
+from intranet.subjects import names_title
 from intranet.threads import Topic, build_topics
 
 from .compiled_templates import COMPILED
@@ -454,6 +455,17 @@ class Site:
         if person:
             return person.name
         return author.name or author.handle or "Unknown"
+
+    def initials(self, author: Author) -> str:
+        """Up to two letters for ``author``, shown beside their name in a thread: first and last name's."""
+        words = [w for w in self.author_name(author).split() if w[0].isalnum()]
+        return (words[0][0] + (words[-1][0] if len(words) > 1 else "")).upper() if words else "?"
+
+    @staticmethod
+    def changed_subject(post: Post, topic: Topic) -> bool:
+        """Whether a reply's subject says something of its own: not the topic's title again, whatever
+        ``Re:``, ``AW:``, ``Sv:``, list tags, case or a typo a mail client or its sender added."""
+        return bool(post.subject) and not names_title(post.subject, topic.title)
 
     def reactions(self, post: Post) -> list[tuple[str, str, list[str]]]:
         """(symbol, reaction, names of the people) of each reaction under ``post``, in the order of REACTIONS."""

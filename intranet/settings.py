@@ -46,7 +46,7 @@ class Settings:
     topics_per_page: int = _setting(50, "Topics listed on each page of a community.")
     latest_items: int = _setting(20, "Posts listed under 'What is new' on the home page.")
     feed_items: int = _setting(50, "Posts in each Atom feed.")
-    profile_posts: int = _setting(10, "Recent posts listed on a profile page.")
+    profile_posts: int = _setting(10, "Recent topics listed on a profile page, with the person's latest post in each.")
     staff_domains: str = _setting(
         "",
         "The organisation's own mail domains (comma-separated): a first message from an address there that "

@@ -153,6 +153,31 @@ def demo_site(demo_trees: Path) -> Path:
     return demo_trees / "staff"
 
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """Headless Chromium (Debian's), once for a test module."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run `make test`, which installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
 @pytest.fixture
 def serve() -> Iterator:
     """Serve a site folder on loopback with the same server `intranet up` uses."""

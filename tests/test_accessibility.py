@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from helpers import write_config
-from test_browser import ARGS, CHROMIUM
 
 from generator.builder import build_site
 
@@ -77,19 +76,14 @@ def archive_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize(("scheme", "viewport"), [("light", DESK), ("dark", PHONE)])
 def test_every_kind_of_page_has_no_wcag_violation_and_no_sideways_scrolling(
-    demo_site: Path, archive_site: Path, serve, scheme: str, viewport: dict[str, int]
+    browser, demo_site: Path, archive_site: Path, serve, scheme: str, viewport: dict[str, int]
 ) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: run `make test`, which installs it")
-    from playwright.sync_api import sync_playwright
-
     base, archive = serve(demo_site), serve(archive_site)
     pages = {name: base + path for name, path in page_kinds(demo_site).items()}
     pages["archive page"] = archive + "c/handover/page-1/"
     found: dict[str, list[str]] = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(color_scheme=scheme, viewport=viewport)
+    context = browser.new_context(color_scheme=scheme, viewport=viewport)
+    try:
         page = context.new_page()
         for name, url in pages.items():
             page.goto(url, wait_until="load")
@@ -115,7 +109,8 @@ def test_every_kind_of_page_has_no_wcag_violation_and_no_sideways_scrolling(
             except Exception:  # noqa: BLE001 - playwright's TimeoutError; try again
                 continue
         found["search results"] = violations(page)
-        browser.close()
+    finally:
+        context.close()
     problems = [f"{name}: {problem}" for name, listed in found.items() for problem in listed]
     assert not problems, "\n".join(problems)
     assert len(found) == 13

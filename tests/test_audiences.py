@@ -207,9 +207,9 @@ def test_partners_see_names_and_roles_only(tmp_path: Path) -> None:
     assert listed == {"ann.lee", "bo.chen", "cy.ward"}
     ann = (tree / "people" / "ann.lee" / "index.html").read_text()
     assert "Charge nurse" in ann and "Ann about." not in ann and "handover</dd>" not in ann
-    assert "Recent posts" not in ann and "Handover topic" not in ann
+    assert "Recent topics" not in ann and "Handover topic" not in ann
     staff = (tmp_path / "site" / "staff" / "people" / "ann.lee" / "index.html").read_text()
-    assert "Ann about." in staff and "Recent posts" in staff
+    assert "Ann about." in staff and "Recent topics" in staff
 
 
 def test_no_directory_for_guests(tmp_path: Path) -> None:

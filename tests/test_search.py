@@ -27,8 +27,6 @@ from generator.search_text import fold, tokenize
 from generator.search_worker import worker_relpath, worker_script
 from generator.serve import make_server
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
 # -- words ---------------------------------------------------------------------------
 
 
@@ -205,8 +203,6 @@ def test_worker_goes_where_materials_is() -> None:
 
 # -- in the browser ------------------------------------------------------------------
 
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-
 ASK = """async (queries) => {
   const index = await (await fetch("search/search_index.json")).json()
   const worker = new Worker(WORKER)
@@ -229,15 +225,9 @@ ASK = """async (queries) => {
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: run `make test`, which installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield browser
-        browser.close()
+def chromium(browser) -> Iterator:
+    """Chromium for this module and the search-results tests (conftest's ``browser``)."""
+    yield browser
 
 
 def write_tree(tree: Path, index: SearchIndex) -> None:
