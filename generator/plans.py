@@ -18,7 +18,7 @@ from typing import Any
 from intranet import urls
 from intranet.format import Community, Person, Post, may_read
 from intranet.mentions import link_mentions
-from intranet.render import excerpt, html_to_text, render_post_markdown
+from intranet.render import html_to_text, render_post_markdown, text_excerpt
 from intranet.threads import Topic
 from intranet.urls import published_name
 
@@ -365,8 +365,8 @@ def _feed(
                 "link": urls.page_url(target, site.directory_urls) + f"#{anchor}",
                 "author": site.author_name(post.author),
                 "date": post.date,
-                "html": (bodies or {}).get(post.relpath) or _RENDER(post, "feed", post.body, {}),
-                "summary": excerpt(post.body),
+                "html": (shown := (bodies or {}).get(post.relpath) or _RENDER(post, "feed", post.body, {})),
+                "summary": text_excerpt(html_to_text(shown)),
                 "categories": _marks(topic, post),
             }
         )

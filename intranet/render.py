@@ -126,18 +126,22 @@ def render_post_markdown(text: str, attachments: dict[str, str] | None = None) -
 
 
 def excerpt(text: str, limit: int = 200) -> str:
-    """Plain-text excerpt of a Markdown body for lists and feeds."""
-    words = []
+    """Plain-text excerpt of a Markdown body (for digests): its rendered words, never cut inside a word
+    nor inside Markdown (a link shows as its text, a picture not at all)."""
+    return text_excerpt(html_to_text(render_post_markdown(text)), limit)
+
+
+def text_excerpt(words: str, limit: int = 200) -> str:
+    """The first words of plain ``words`` up to about ``limit`` characters, "…" when there are more."""
+    kept: list[str] = []
     length = 0
-    for word in text.replace("\\", "").split():
-        if word.startswith(("![", "<!--")):
-            continue
-        words.append(word.strip("*_`#>"))
-        length += len(word) + 1
+    for word in words.split():
         if length >= limit:
-            words.append("…")
+            kept.append("…")
             break
-    return " ".join(w for w in words if w)
+        kept.append(word)
+        length += len(word) + 1
+    return " ".join(kept)
 
 
 _TAG = re.compile(r"<[^>]+>")

@@ -28,6 +28,7 @@ from pathlib import Path
 from intranet import urls
 from intranet.addresses import reply_address, signed_address, signed_token, who_of
 from intranet.format import Community, Post
+from intranet.readable import html_to_readable
 from intranet.render import render_post_markdown
 from intranet.settings import Settings
 from intranet.subjects import with_tag
@@ -168,10 +169,10 @@ def post_body(
         f"You get every post of {community.name}. For a daily digest instead write to "
         f"{community_address(community, settings, 'digest')}; to stop, use the unsubscribe link of your mail client."
     )
-    text = post.body.rstrip() + "\n"
+    body_html = render_post_markdown(post.body, {a.file: linked[a.file] for a in post.attachments if linked[a.file]})
+    text = html_to_readable(body_html) + "\n"  # what the page shows, as text: no Markdown escapes
     if links:
         text += "\nAttachments:\n" + "\n".join(links) + "\n"
-    body_html = render_post_markdown(post.body, {a.file: linked[a.file] for a in post.attachments if linked[a.file]})
     link_html = "".join(f'<li><a href="{html.escape(u)}">{html.escape(n)}</a></li>' for n, u in pairs)
     foot_html = "<br>".join(html.escape(line) for line in footer[1:])
     return PostBody(

@@ -111,7 +111,7 @@ def test_a_post_goes_to_each_subscriber_with_list_headers_and_a_reply_lands_in_t
     subscribe(gw, "cy.diaz@example.org")
     post = mail(
         subject="Bedside handover audit",
-        body="Audit results are in: 92% compliance.",
+        body="Audit results are in: 92% compliance.\n- Ward 7 | days\n- Ward 9 | *nights*",
         sender="Cy Diaz <cy.diaz@example.org>",
     )
     gw.send(post, f"handover@{DOMAIN}", sender="cy.diaz@example.org")
@@ -132,7 +132,8 @@ def test_a_post_goes_to_each_subscriber_with_list_headers_and_a_reply_lands_in_t
         "All",
     )
     assert note["Return-Path"].startswith("<handover+b")
-    assert "92% compliance" in note.get_body(("plain",)).get_content()
+    text = note.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith("Audit results are in: 92% compliance.\n- Ward 7 | days\n- Ward 9 | *nights*\n")  # as typed
     assert "92% compliance" in note.get_body(("html",)).get_content()
 
     # Ann replies from her mail client: the reply is in the topic and goes to Cy, threaded.

@@ -1,0 +1,79 @@
+"""Screenshots of the demo intranet's pages, for docs/screenshots/ (issue #18).
+
+    python docs/screenshots/make.py OUT_DIR [--label after]
+
+Builds the demo (this repository's communities/, people/ and mkdocs.yml) with the code it is run
+with, serves the staff tree on loopback and takes, in Debian's Chromium, the home page, a community
+and a topic at 1280 px (light) and 390 px (dark): ``<label>-<page>-<width>.png``. Run it with an
+older checkout's Python to take the "before" pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import os
+import shutil
+import socketserver
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = [(1280, 900, "light"), (390, 844, "dark")]
+
+
+def build(into: Path) -> Path:
+    from generator.builder import build_site
+
+    for name in ("communities", "people"):
+        shutil.copytree(REPO / name, into / name)
+    shutil.copy(REPO / "mkdocs.yml", into / "mkdocs.yml")
+    os.environ.setdefault("INTRANET_SECRET", "screenshots-secret-0123456789abcdef")
+    build_site(into)
+    return into / "site" / "staff"
+
+
+def pages(tree: Path) -> dict[str, str]:
+    community = "c/clinical-handover/"
+    topics = sorted((tree / community / "t").iterdir(), key=lambda p: -len((p / "index.html").read_text()))
+    return {"home": "", "community": community, "topic": f"{community}t/{topics[0].name}/"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--label", default="after")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        tree = build(Path(work))
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tree))
+        handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            for width, height, scheme in SHOTS:
+                context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
+                page = context.new_page()
+                for name, path in pages(tree).items():
+                    page.goto(base + path, wait_until="load")
+                    page.wait_for_timeout(300)
+                    target = args.out / f"{args.label}-{name}-{width}.png"
+                    page.screenshot(path=str(target))
+                    print(target)
+                context.close()
+            browser.close()
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
