@@ -1,11 +1,11 @@
 """Screenshots of the demo intranet's pages, for docs/screenshots/ (issue #18).
 
-    python docs/screenshots/make.py OUT_DIR [--label after]
+    python docs/screenshots/make.py OUT_DIR [--label after] [--content CHECKOUT]
 
 Builds the demo (this repository's communities/, people/ and mkdocs.yml) with the code it is run
-with, serves the staff tree on loopback and takes, in Debian's Chromium, the home page, a community
-and a topic at 1280 px (light) and 390 px (dark): ``<label>-<page>-<width>.png``. Run it with an
-older checkout's Python to take the "before" pictures.
+with (or ``--content``'s), serves the staff tree on loopback and takes, in Debian's Chromium, the
+home page, a community and a topic at 1280 px (light) and 390 px (dark): ``<label>-<page>-<width>.png``.
+For the "before" pictures, run it with an older checkout's Python and ``--content`` that checkout.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = [(1280, 900, "light"), (390, 844, "dark")]
 
 
-def build(into: Path) -> Path:
+def build(content: Path, into: Path) -> Path:
     from generator.builder import build_site
 
     for name in ("communities", "people"):
-        shutil.copytree(REPO / name, into / name)
-    shutil.copy(REPO / "mkdocs.yml", into / "mkdocs.yml")
+        shutil.copytree(content / name, into / name)
+    shutil.copy(content / "mkdocs.yml", into / "mkdocs.yml")
     os.environ.setdefault("INTRANET_SECRET", "screenshots-secret-0123456789abcdef")
     build_site(into)
     return into / "site" / "staff"
@@ -43,18 +43,23 @@ def pages(tree: Path) -> dict[str, str]:
     return {"home": "", "community": community, "topic": f"{community}t/{topics[0].name}/"}
 
 
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--label", default="after")
+    parser.add_argument("--content", type=Path, default=REPO, help="the checkout whose demo is built")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
-        tree = build(Path(work))
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tree))
-        handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+        tree = build(args.content, Path(work))
+        handler = functools.partial(_Quiet, directory=str(tree))
         server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_address[1]}/"
