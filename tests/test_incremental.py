@@ -282,7 +282,7 @@ def test_people_edits_render_only_what_shows_them(tmp_path: Path) -> None:
 
 def test_a_new_name_on_many_topic_pages_is_rendered_in_parts_behind_new_mail(tmp_path: Path) -> None:
     root = copy_demo(tmp_path / "demo")
-    write_config(root, topics_per_page=2)  # archive pages, which list topics' last posters
+    write_config(root, topics_per_page=4)  # archive pages, which list topics' last posters
     builder = Builder(root)
     builder.defer, builder.deferred = True, Deferred(part=4)  # as in `intranet up`, a few pages at a time
     try:
