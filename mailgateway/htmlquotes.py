@@ -16,6 +16,8 @@ from itertools import chain
 from bs4 import BeautifulSoup, CData, Comment, Declaration, Doctype, NavigableString, Tag
 from bs4.element import PageElement
 
+from .disclaimers import MAX_CHARS as DISCLAIMER_CHARS
+from .disclaimers import opens_disclaimer
 from .htmltree import (
     BLOCK_TAGS,
     attr_text,
@@ -28,7 +30,7 @@ from .htmltree import (
     tags_of,
 )
 
-__all__ = ["split_html_reply", "split_reply_soup", "take_signature"]
+__all__ = ["split_html_reply", "split_reply_soup", "take_signature", "take_tail_signature"]
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +251,7 @@ def _find_start(soup: BeautifulSoup) -> PageElement | None:
 
 # How mail clients mark the sender's signature in HTML: Gmail, Thunderbird (class); Outlook, Apple Mail (id).
 _SIGNATURE_CLASSES = ("gmail_signature", "moz-signature")
+SIGNATURE_CHARS = 2000  # most text after a "--" line that is still a signature (plain text: 25 lines)
 _SIGNATURE_IDS = ("signature", "applemailsignature")
 
 
@@ -268,6 +271,49 @@ def take_signature(soup: BeautifulSoup) -> BeautifulSoup | None:
                 return None
             tag.decompose()
             return parse_html(text)
+    return None
+
+
+def take_tail_signature(soup: BeautifulSoup) -> tuple[BeautifulSoup, BeautifulSoup | None]:
+    """(what the sender wrote, signature) of the new part of a reply whose client marked no signature:
+    from a line of just ``--`` (Outlook, Thunderbird in HTML), or from a confidentiality disclaimer
+    (:mod:`mailgateway.disclaimers`), when little follows it and the sender wrote something above it.
+    ``(soup, None)`` when there is no such place; the ``--`` line itself is dropped."""
+    try:
+        start = _delimiter_line(soup) or _disclaimer_block(soup)
+    except RecursionError:
+        return soup, None
+    if start is None or not any(
+        s.strip() for s in start.find_all_previous(string=True) if not isinstance(s, _NOT_TEXT)
+    ):  # (nothing above it: all of it is the sender's)
+        return soup, None
+    kept = _cut_before(start)
+    if isinstance(start, NavigableString):
+        start.extract()
+    _as_parsed_again(kept)
+    _as_parsed_again(soup)
+    return kept, soup
+
+
+def _delimiter_line(soup: BeautifulSoup) -> PageElement | None:
+    """The first line that is only ``--`` with at most :data:`SIGNATURE_CHARS` of text after it."""
+    for string in soup.find_all(string=True):
+        if isinstance(string, _NOT_TEXT) or string.strip(" \xa0\t\r\n") not in ("--", "-- "):
+            continue
+        before, after = string.previous_sibling, string.next_sibling
+        alone = (before is None or _is_br(before)) and (after is None or _is_br(after) or not _is_inline(after))
+        if alone and len(_text_after(string, SIGNATURE_CHARS + 1)) <= SIGNATURE_CHARS:
+            return string
+    return None
+
+
+def _disclaimer_block(soup: BeautifulSoup) -> PageElement | None:
+    """The first block (no blocks inside) that opens a disclaimer, with little text after it."""
+    for tag in soup.find_all(("p", "div", "td")):
+        if contains(tag, BLOCK_TAGS) or not opens_disclaimer(_words_within(tag, 400, cut=True)):
+            continue
+        if len(_text_after(tag, DISCLAIMER_CHARS + 1)) <= DISCLAIMER_CHARS:
+            return tag
     return None
 
 

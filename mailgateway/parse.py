@@ -40,7 +40,7 @@ from intranet.format import normalize_message_id
 
 from .flowed import decode_flowed
 from .htmlmail import soup_to_markdown
-from .htmlquotes import split_reply_soup, take_signature
+from .htmlquotes import split_reply_soup, take_signature, take_tail_signature
 from .htmltree import parse_html
 from .mimeparse import POLICY, _Message, message_from_bytes
 from .plaintext import text_to_markdown
@@ -495,6 +495,8 @@ def _bodies(texts: list[Message], htmls: list[Message], parts: list[Part]) -> tu
         new, old = split_reply_soup(parse_html(html))  # one parse for both halves
         quoted = soup_to_markdown(old, cid_names).strip() if old is not None else ""
         signed = take_signature(new)  # Gmail's, Outlook's... marked signature, set aside as plain text's is
+        if signed is None:  # or one after a "--" line, or a confidentiality disclaimer
+            new, signed = take_tail_signature(new)
         signature = soup_to_markdown(signed, cid_names).strip() if signed is not None else ""
         return soup_to_markdown(new, cid_names).strip(), quoted, signature
     return "", "", ""

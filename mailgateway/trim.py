@@ -50,6 +50,8 @@ import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .disclaimers import MAX_CHARS as DISCLAIMER_CHARS
+from .disclaimers import opens_disclaimer
 from .replylines import (
     ATTRIB,
     BLANK,
@@ -86,6 +88,7 @@ BODY, QUOTED, SIG, DROP = "body", "quoted", "sig", "drop"
 
 MAX_SIG_LINES = 25  # most non-blank lines after "--" that still make a signature
 MAX_TAIL_STEPS = 40  # most blocks peeled off the end of the body
+MAX_DISCLAIMER = DISCLAIMER_CHARS  # characters from the end of the body looked at for a disclaimer
 STOPS = (DELIM, ATTRIB, HEADER)  # kinds that end the sender's text when looking ahead
 
 _SIGNOFFS = frozenset(
@@ -299,7 +302,7 @@ def _signature_below_quotes(doc: _Doc, cut: int) -> None:
 
 
 def _trim_tail(doc: _Doc) -> None:
-    steps = (_tail_footer, _tail_quotes, _tail_delimiter, _tail_signoff, _tail_contact_block)
+    steps = (_tail_footer, _tail_quotes, _tail_delimiter, _tail_disclaimer, _tail_signoff, _tail_contact_block)
     for _ in range(MAX_TAIL_STEPS):  # real mail needs a handful; the bound keeps hostile input linear
         body = doc.body()  # each step changes roles only when it says yes, so all may share these
         lines = doc.content(body)
@@ -340,6 +343,24 @@ def _tail_delimiter(doc: _Doc, body: list[int], lines: list[int]) -> bool:
             doc.set_role(body[n + 1 :], SIG)
             return True
         seen_text = seen_text or doc.kinds[i] in (TEXT, QUOTE)
+    return False
+
+
+def _tail_disclaimer(doc: _Doc, body: list[int], lines: list[int]) -> bool:
+    """A confidentiality disclaimer in the last paragraphs (:mod:`mailgateway.disclaimers`) and what
+    follows it go to the signature, when the sender wrote something above it."""
+    chars = 0
+    for n in range(len(lines) - 1, 0, -1):
+        i = lines[n]
+        chars += len(doc.clean[i])
+        if chars > MAX_DISCLAIMER:
+            return False
+        starts_paragraph = doc.kinds[i] == TEXT and doc.kinds[i - 1] == BLANK
+        if starts_paragraph and opens_disclaimer(" ".join(doc.clean[j] for j in lines[n : n + 4])):
+            if not any(doc.kinds[j] in (TEXT, QUOTE) for j in lines[:n]):
+                return False
+            doc.set_role(range(i, lines[-1] + 1), SIG)
+            return True
     return False
 
 
