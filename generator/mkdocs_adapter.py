@@ -211,7 +211,7 @@ class TreeRenderer:
         assert file.page is not None
         target = file.page
         target.markdown, target.meta = "", {"title": html.escape(page.title)}
-        target.content, target.toc = page.html, get_toc([])
+        target.content, target.toc = f'<div id="{MAIN}">{page.html}</div>', _SKIP_TOC
         return file.dest_uri, self._finish(target)
 
     def render_markdown_pages(self) -> dict[str, bytes]:
@@ -275,6 +275,12 @@ class TreeRenderer:
         return output.encode("utf-8", errors="xmlcharrefreplace")
 
 
+MAIN = "intranet-main"  # the id of a generated page's content: where Material's "Skip to content" link goes
+# A table of contents of one entry at level 1 with nothing below it: Material shows its "Skip to content"
+# link (only pages with a table of contents get one) and an empty secondary sidebar, as for no contents.
+_SKIP_TOC = get_toc([{"level": 1, "id": MAIN, "name": "", "children": []}])
+
+
 class _SiteNav:
     """Material's sidebars (its ``site_nav`` block), rendered once for each set of links and kept.
 
@@ -324,7 +330,10 @@ class _SiteNav:
         return found
 
     def _key(self, page: Any, base_url: str) -> tuple[Any, ...] | None:
-        if not isinstance(page, Page) or page.toc or "hide" in (page.meta or {}) or page.file.src_uri in self.in_nav:
+        skip_only = page.toc is _SKIP_TOC if isinstance(page, Page) else False  # (its sidebar: as for none)
+        if not isinstance(page, Page) or (page.toc and not skip_only) or "hide" in (page.meta or {}):
+            return None
+        if page.file.src_uri in self.in_nav:
             return None
         links = tuple(
             (None if url is None else utils.normalize_url(url, page, base_url), active)

@@ -114,3 +114,27 @@ def test_every_kind_of_page_has_no_wcag_violation_and_no_sideways_scrolling(
     problems = [f"{name}: {problem}" for name, listed in found.items() for problem in listed]
     assert not problems, "\n".join(problems)
     assert len(found) == 13
+
+
+def test_a_keyboard_reaches_the_content_first_and_opens_folded_parts(browser, demo_site: Path, serve) -> None:
+    base = serve(demo_site)
+    page = browser.new_page()
+    try:
+        page.goto(base + page_kinds(demo_site)["topic"], wait_until="load")
+        page.keyboard.press("Tab")  # the first stop is Material's "Skip to content"
+        assert page.evaluate("document.activeElement.textContent.trim()") == "Skip to content"
+        page.keyboard.press("Enter")
+        assert page.url.endswith("#intranet-main")
+        summary = page.locator("article details summary").first
+        summary.focus()
+        page.keyboard.press("Enter")  # a folded quote opens from the keyboard
+        assert page.locator("article details").first.get_attribute("open") is not None
+        threaded = next(p for p in sorted(demo_site.glob("c/*/t/*/index.html")) if "intranet-inreply" in p.read_text())
+        page.goto(base + threaded.parent.relative_to(demo_site).as_posix() + "/", wait_until="load")
+        reply_to = page.locator(".intranet-inreply a").first  # "in reply to" leads to the post answered
+        target = reply_to.get_attribute("href")
+        reply_to.focus()
+        page.keyboard.press("Enter")
+        assert page.url.endswith(target) and page.locator(f"article{target}").count() == 1
+    finally:
+        page.close()
