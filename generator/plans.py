@@ -240,7 +240,8 @@ def plan_people(site: Site, plan: SitePlan, handles: Iterable[str] | None = None
             kinds=KIND_TITLES,
         )
         search = " ".join([person.role, person.organisation, *person.expertise, *person.teams]) if full else None
-        plan.pages.append(GeneratedPage(here, person.name, html, search=search, parent="People"))
+        files = {urls.picture(handle, person.picture): site.intranet.root / person.picture} if person.picture else {}
+        plan.pages.append(GeneratedPage(here, person.name, html, search=search, parent="People", files=files))
 
 
 def _communities_of(site: Site, person: Person, posted: Counter[str]) -> list[tuple[Community, str]]:

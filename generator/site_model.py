@@ -49,6 +49,7 @@ def _env() -> jinja2.Environment:
         community_page_uri=urls.community_page,
         topic_uri=urls.topic,
         person_uri=urls.person,
+        picture_uri=urls.picture,
         tag_uri=urls.tag,
         feed_uri=urls.feed,
     )
@@ -455,6 +456,13 @@ class Site:
         if person:
             return person.name
         return author.name or author.handle or "Unknown"
+
+    def picture_of(self, author: Author) -> str | None:
+        """Where ``author``'s picture is in this tree (it goes with their profile), or None."""
+        person = self.person_for(author)
+        if person is None or not person.picture or person.handle not in self.listed:
+            return None
+        return urls.picture(person.handle, person.picture)
 
     def initials(self, author: Author) -> str:
         """Up to two letters for ``author``, shown beside their name in a thread: first and last name's."""

@@ -32,7 +32,7 @@ from .incremental import Redo, show_people, write_redo
 from .site_model import Site
 from .treestate import TreeState
 
-WIDE = ("name", "kind", "organisation")  # what pages other than a person's profile and the directory show
+WIDE = ("name", "kind", "organisation", "picture")  # what pages other than a person's profile and the directory show
 
 
 @dataclass

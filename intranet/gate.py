@@ -32,6 +32,7 @@ deleting any other branch is accepted, and so is any ref that is not a branch
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -113,7 +114,8 @@ class Snapshot:
                 if why is not None:
                     self.problems.append(Problem(relpath, 1, "file", why))
                 else:
-                    self.people[handle] = replace(self.people[handle], picture=relpath)
+                    digest = hashlib.sha256(data).hexdigest()[:16]
+                    self.people[handle] = replace(self.people[handle], picture=relpath, picture_digest=digest)
 
     def _read_communities(self) -> None:
         for entry in self._entries(COMMUNITIES):

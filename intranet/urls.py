@@ -47,6 +47,11 @@ def person(handle: str) -> str:
     return f"people/{handle}.md"
 
 
+def picture(handle: str, source: str) -> str:
+    """Where a person's picture (``source``: ``people/<handle>.jpg`` in the content) is published."""
+    return f"people/{handle}/picture{posixpath.splitext(source)[1].lower()}"
+
+
 def tags() -> str:
     return "tags/index.md"
 

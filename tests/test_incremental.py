@@ -254,9 +254,21 @@ def test_people_edits_render_only_what_shows_them(tmp_path: Path) -> None:
         assert "Amira Haddad-Kerr" in page.read_text()
         # Only their role: their profile and the directory.
         assert builder.update([edit_yaml(root, "people/tomas.lindqvist.yml", role="Director of Nursing")]) == "updated"
-        # A picture (not shown yet: nothing else may change).
-        (root / "people" / "tomas.lindqvist.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(200))
-        assert builder.update(["people/tomas.lindqvist.jpg"]) in ("updated", "nothing")
+        # A picture: beside their posts and on their profile; then another one under the same name (only
+        # the profile copies it again: the full build at the end compares the copied bytes too).
+        picture = root / "people" / "tomas.lindqvist.jpg"
+        picture.write_bytes(b"\xff\xd8\xff\xe0" + bytes(200))
+        assert builder.update(["people/tomas.lindqvist.jpg"]) == "updated"
+        profile = root / "site" / "staff" / "people" / "tomas.lindqvist"
+        assert (profile / "picture.jpg").read_bytes() == picture.read_bytes()
+        picture.write_bytes(b"\xff\xd8\xff\xe1" + bytes(300))
+        assert builder.update(["people/tomas.lindqvist.jpg"]) == "updated"
+        assert (profile / "picture.jpg").read_bytes() == picture.read_bytes()
+        (root / "people" / "amira.haddad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+        assert builder.update(["people/amira.haddad.png"]) == "updated"
+        (root / "people" / "amira.haddad.png").unlink()  # and taken away again
+        assert builder.update(["people/amira.haddad.png"]) == "updated"
+        assert not (root / "site" / "staff" / "people" / "amira.haddad" / "picture.png").exists()
         # Someone new, who had already written from an address: those posts are theirs now (and a
         # partners' directory of contacts lists them).
         add_person(

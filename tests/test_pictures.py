@@ -12,7 +12,8 @@ import pygit2
 from mailtest import DOMAIN, Harness, git, git_root, mail
 from PIL import Image
 
-from intranet.format import PICTURE_MAX_BYTES, read_intranet
+from generator.builder import build_site
+from intranet.format import PICTURE_MAX_BYTES, path_key, post_relpath, read_intranet
 from intranet.gate import check_update
 from mailgateway.pictures import SIDE, profile_picture
 
@@ -108,6 +109,16 @@ def test_a_picture_sent_with_profile_becomes_ones_own_in_a_commit_of_ones_own(tm
     with Image.open(root / "people/ann.lee.jpg") as kept:
         assert kept.format == "JPEG" and kept.size == (SIDE, SIDE)
     assert read_intranet(root).people["ann.lee"].picture == "people/ann.lee.jpg"
+    build_site(root)  # shown: on her profile, and beside her posts instead of her initials
+    staff = root / "site" / "staff"
+    assert (staff / "people/ann.lee/picture.jpg").read_bytes() == (root / "people/ann.lee.jpg").read_bytes()
+    profile = (staff / "people/ann.lee/index.html").read_text()
+    assert '<img class="intranet-picture" src="picture.jpg" alt="Picture of Ann Lee"' in profile
+    topic = (
+        staff / f"c/handover/t/{path_key(post_relpath('handover', '<t1@example.org>'))[:12]}/index.html"
+    ).read_text()
+    assert '<img class="intranet-avatar" src="../../../../people/ann.lee/picture.jpg" alt=""' in topic
+    assert '<span class="intranet-avatar" aria-hidden="true">BC</span>' in topic  # (Bo has none: initials)
     texts = sorted(m.get_body(("plain",)).get_content() for m in receipts)
     assert any("picture: now the one you sent" in t for t in texts)
     assert any("Not taken: the picture: it is not a JPEG, PNG, GIF or WebP picture." in t for t in texts)

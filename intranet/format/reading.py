@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -321,7 +322,8 @@ def read_intranet(root: Path | str, now: dt.datetime | None = None, posts: bool 
                 if why is not None:
                     problems.append(Problem(relpath, 1, "file", why))
                 else:
-                    people[handle] = dataclasses.replace(people[handle], picture=relpath)
+                    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+                    people[handle] = dataclasses.replace(people[handle], picture=relpath, picture_digest=digest)
     communities: dict[str, Community] = {}
     all_posts: list[Post] = []
     communities_dir = root / COMMUNITIES

@@ -194,6 +194,7 @@ class Person:
     relpath: str
     undeliverable: dict[str, str] = field(default_factory=dict)  # address -> date mail to it stopped (bounces)
     picture: str = ""  # people/<handle>.jpg (or .png, .webp) when there is one
+    picture_digest: str = ""  # of its bytes: a changed picture is a changed person (its profile copies it again)
 
     @property
     def is_team(self) -> bool:
