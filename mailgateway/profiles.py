@@ -75,11 +75,7 @@ class Profiles:
             commit = self.commands.people.edit(
                 handle,
                 change,
-                subject=f"people: {person.name} changed their profile by email",
-                body=f"{person.name} sent #profile: {', '.join(sorted(changes))}.",
-                author=(person.name, mail.from_address),
-                committer=self.fx.settings.committer,
-                trailers={"Message-ID": mail.message_id},
+                **self._message(person, mail, "profile", f"#profile: {', '.join(sorted(changes))}"),
             )
         lines = [f"{key}: {'taken away' if value is None else 'now ' + repr(value)}" for key, value in changes.items()]
         if changes and commit is None:
@@ -106,12 +102,16 @@ class Profiles:
         if data is None:
             return False, why
         self.commands.people.set_picture(
-            person.handle,
-            data,
-            subject=f"people: {person.name} changed their picture by email",
-            body=f"{person.name} sent a picture with #profile.",
-            author=(person.name, mail.from_address),
-            committer=self.fx.settings.committer,
-            trailers={"Message-ID": mail.message_id},
+            person.handle, data, **self._message(person, mail, "picture", "a picture with #profile")
         )
         return True, ""
+
+    def _message(self, person: Any, mail: Inbound, what: str, sent: str) -> dict[str, Any]:
+        """The commit message and identities of a change ``person`` made to their own ``what`` by ``mail``."""
+        return {
+            "subject": f"people: {person.name} changed their {what} by email",
+            "body": f"{person.name} sent {sent}.",
+            "author": (person.name, mail.from_address),
+            "committer": self.fx.settings.committer,
+            "trailers": {"Message-ID": mail.message_id},
+        }

@@ -176,3 +176,19 @@ def small_intranet(root: Path) -> Path:
         date=t0,
     )
     return root
+
+
+def type_query(page, text: str) -> None:
+    """Type ``text`` in Material's search box (a Playwright page) until results show: the search worker
+    loads its index in the background (up to a minute on a busy machine; at once on a quiet one)."""
+    box = page.locator("input.md-search__input")
+    for _ in range(30):
+        box.click()
+        box.fill("")
+        box.type(text, delay=20)
+        try:
+            page.wait_for_selector(".md-search-result__item", timeout=2_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; try again
+            continue
+    raise AssertionError(f"no results for {text!r}")

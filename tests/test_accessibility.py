@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import write_config
+from helpers import type_query, write_config
 
 from generator.builder import build_site
 
@@ -98,16 +98,7 @@ def test_every_kind_of_page_has_no_wcag_violation_and_no_sideways_scrolling(
         page.goto(base, wait_until="load")  # the search box, open with results
         if viewport is PHONE:
             page.locator("label.md-header__button[for='__search']").click()
-        box = page.locator("input.md-search__input")
-        for _ in range(30):  # the worker loads its index in the background: retype until it answers
-            box.click()
-            box.fill("")
-            box.type("handover", delay=10)
-            try:
-                page.wait_for_selector(".md-search-result__item", timeout=2_000)
-                break
-            except Exception:  # noqa: BLE001 - playwright's TimeoutError; try again
-                continue
+        type_query(page, "handover")
         found["search results"] = violations(page)
     finally:
         context.close()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import type_query
 from test_security import hostile_site_fixture  # noqa: F401 - the fixture hostile_site
 
 from generator.builder import build_site
@@ -91,17 +92,7 @@ def test_folded_quotes_open_on_click(browser, small_site: Path, serve) -> None:
 
 def test_search_finds_a_post(browser, small_site: Path, serve) -> None:
     reader = Reader(browser, serve(small_site / "site" / "staff"))
-    search = reader.page.locator("input.md-search__input")
-    # The search worker loads its index in the background: retype until it answers.
-    for _ in range(30):  # up to a minute on a busy machine; at once on a quiet one
-        search.click()
-        search.fill("")
-        search.type("ISBAR", delay=20)
-        try:
-            reader.page.wait_for_selector(".md-search-result__item", timeout=2_000)
-            break
-        except Exception:  # noqa: BLE001 - playwright's TimeoutError; try again
-            continue
+    type_query(reader.page, "ISBAR")
     assert "Night shift handover" in reader.page.inner_text(".md-search-result")
 
 

@@ -17,6 +17,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
+from helpers import type_query
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -387,16 +388,7 @@ def test_materials_search_box_uses_the_sharded_index(chromium, demo_site: Path, 
             ),
         )
         page.goto(base)
-        box = page.locator("input.md-search__input")
-        for _ in range(30):  # the worker starts in the background: retype until it answers (a minute at most)
-            box.click()
-            box.fill("")
-            box.type("ISBAR", delay=20)
-            try:
-                page.wait_for_selector(".md-search-result__item", timeout=2_000)
-                break
-            except Exception:  # noqa: BLE001 - playwright's TimeoutError; try again
-                continue
+        type_query(page, "ISBAR")
         assert page.locator(".md-search-result__item").count() >= 1
         assert page.locator(".md-search-result__item mark").first.inner_text().lower() == "isbar"
         assert "matching document" in page.inner_text(".md-search-result__meta")

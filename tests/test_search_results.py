@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import add_community, add_person, add_post, write_config
+from helpers import add_community, add_person, add_post, type_query, write_config
 from test_search import SITE_DOCS, chromium, serve_tree, write_tree  # noqa: F401 - chromium is a fixture
 
 import generator.search_format as search
@@ -174,20 +174,6 @@ def rostering_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = _rostering_intranet(tmp_path_factory.mktemp("rostering") / "intranet")
     build_site(root)
     return root / "site" / "staff"
-
-
-def type_query(page, text: str) -> None:
-    box = page.locator("input.md-search__input")
-    for _ in range(30):  # the worker starts in the background: retype until it answers
-        box.click()
-        box.fill("")
-        box.type(text, delay=20)
-        try:
-            page.wait_for_selector(".md-search-result__item", timeout=2_000)
-            return
-        except Exception:  # noqa: BLE001 - playwright's TimeoutError; try again
-            continue
-    raise AssertionError(f"no results for {text!r}")
 
 
 def arrow_to_more(page) -> None:
