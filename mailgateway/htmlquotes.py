@@ -310,7 +310,7 @@ def _delimiter_line(soup: BeautifulSoup) -> PageElement | None:
 def _disclaimer_block(soup: BeautifulSoup) -> PageElement | None:
     """The first block (no blocks inside) that opens a disclaimer, with little text after it."""
     for tag in soup.find_all(("p", "div", "td")):
-        if contains(tag, BLOCK_TAGS) or not opens_disclaimer(_words_within(tag, 400, cut=True)):
+        if not opens_disclaimer(_words_within(tag, 400, cut=True)) or contains(tag, BLOCK_TAGS):
             continue
         if len(_text_after(tag, DISCLAIMER_CHARS + 1)) <= DISCLAIMER_CHARS:
             return tag
