@@ -169,6 +169,9 @@ def test_materials_sidebars_show_of_the_page_only_what_the_kept_sidebars_are_key
         "partials/logo.html": set(),
         "partials/source.html": set(),
     }, f"Material's sidebars read more of the page than the kept sidebars are keyed by: {RECHECK}"
+    skip = base[base.index('data-md-component="skip"') : base.index("md-skip")]
+    assert "page.toc | first is defined" in skip, f"Material's skip link no longer follows the contents: {RECHECK}"
+    assert "first.level == 1" in source("partials/toc.html"), f"Material's contents sidebar changed: {RECHECK}"
 
 
 def tree_files(site: Path) -> dict[str, bytes]:
