@@ -29,6 +29,7 @@ from .htmltree import (
     style_text,
     tags_of,
 )
+from .replylines import clean_line, is_mobile_footer
 
 __all__ = ["split_html_reply", "split_reply_soup", "take_signature", "take_tail_signature"]
 
@@ -259,7 +260,7 @@ def take_signature(soup: BeautifulSoup) -> BeautifulSoup | None:
     """The signature a mail client marked in ``soup`` (the new part of a reply), taken out of it into a
     document of its own; None if there is none, or if nothing else would be left."""
     for tag in soup.find_all(True):
-        marked = any(_has_class(tag, name) for name in _SIGNATURE_CLASSES)
+        marked = bool(set(attr_text(tag, "class").split()) & set(_SIGNATURE_CLASSES))  # (not "..._prefix")
         if (
             marked
             or attr_text(tag, "id").lower() in _SIGNATURE_IDS
@@ -270,17 +271,20 @@ def take_signature(soup: BeautifulSoup) -> BeautifulSoup | None:
             if not rest:
                 return None
             tag.decompose()
+            for prefix in soup.find_all(class_="gmail_signature_prefix"):  # Gmail's "-- " above it
+                prefix.decompose()
             return parse_html(text)
     return None
 
 
 def take_tail_signature(soup: BeautifulSoup) -> tuple[BeautifulSoup, BeautifulSoup | None]:
     """(what the sender wrote, signature) of the new part of a reply whose client marked no signature:
-    from a line of just ``--`` (Outlook, Thunderbird in HTML), or from a confidentiality disclaimer
-    (:mod:`mailgateway.disclaimers`), when little follows it and the sender wrote something above it.
+    from a line of just ``--`` (Outlook, Thunderbird in HTML), from a confidentiality disclaimer
+    (:mod:`mailgateway.disclaimers`), when little follows it, or from a mobile footer ("Sent from my
+    iPhone") that ends the text; always with something of the sender's above it.
     ``(soup, None)`` when there is no such place; the ``--`` line itself is dropped."""
     try:
-        start = _delimiter_line(soup) or _disclaimer_block(soup)
+        start = _delimiter_line(soup) or _disclaimer_block(soup) or _mobile_footer(soup)
     except RecursionError:
         return soup, None
     if start is None or not any(
@@ -288,8 +292,8 @@ def take_tail_signature(soup: BeautifulSoup) -> tuple[BeautifulSoup, BeautifulSo
     ):  # (nothing above it: all of it is the sender's)
         return soup, None
     kept = _cut_before(start)
-    if isinstance(start, NavigableString):
-        start.extract()
+    if isinstance(start, NavigableString) and start.strip(" \xa0\t\r\n") in ("--", "-- "):
+        start.extract()  # (the delimiter goes, as in plain text)
     _as_parsed_again(kept)
     _as_parsed_again(soup)
     return kept, soup
@@ -304,6 +308,17 @@ def _delimiter_line(soup: BeautifulSoup) -> PageElement | None:
         alone = (before is None or _is_br(before)) and (after is None or _is_br(after) or not _is_inline(after))
         if alone and len(_text_after(string, SIGNATURE_CHARS + 1)) <= SIGNATURE_CHARS:
             return string
+    return None
+
+
+def _mobile_footer(soup: BeautifulSoup) -> PageElement | None:
+    """The last line of text, if it is a mobile client's footer ("Sent from my iPhone") on a line of its own."""
+    for string in reversed(soup.find_all(string=True)):
+        if isinstance(string, _NOT_TEXT) or not string.strip():
+            continue
+        before, after = string.previous_sibling, string.next_sibling
+        alone = (before is None or _is_br(before)) and (after is None or _is_br(after))
+        return string if alone and is_mobile_footer(clean_line(str(string))) else None
     return None
 
 

@@ -208,6 +208,11 @@ def _line_kind(line: str) -> str:
     return TEXT
 
 
+def is_mobile_footer(line: str) -> bool:
+    """Whether ``line`` (cleaned: :func:`clean_line`) is a mobile client's footer ("Sent from my iPhone")."""
+    return _is_mobile_footer(line)
+
+
 def _is_mobile_footer(line: str) -> bool:
     if _MOBILE_RE.match(line):
         return True
