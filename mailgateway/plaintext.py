@@ -253,22 +253,48 @@ def text_to_markdown(text: str) -> str:
 
     Every character that could start Markdown is backslash-escaped, leading
     indentation becomes ``&nbsp;`` (so it shows and never makes a code block),
+    two or more lines in a row that start with ``- `` become a list (each item
+    escaped as any line),
     line breaks stay line breaks and blank lines paragraph breaks. Bare
     ``http(s)://`` and ``www.`` addresses become links; other things linkify
     would link (bare domains, e-mail addresses) stay text.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    typed = [line.rstrip(" \t") for line in text.split("\n")]
+    items = _bullet_items(typed)
     lines: list[str] = []
-    for line in text.split("\n"):
-        line = line.rstrip(" \t")
+    marker = "+"
+    for n, line in enumerate(typed):
         if not line.strip():
             lines.append("")
+            continue
+        if n in items:  # "- item" lines, two or more together: a list, as the sender meant
+            if n - 1 not in items:  # a new list takes the other marker: Markdown would join it to one above
+                marker = "+" if marker == "-" else "-"
+            lines.append(f"{marker} {escape_inline(line[2:], line_start=True)}")
             continue
         content = line.lstrip(" \t")
         indent = line[: len(line) - len(content)]
         width = len(indent.expandtabs(4))
         lines.append("&nbsp;" * width + escape_inline(content, line_start=not indent))
     return no_stray_images("\n".join(lines).strip("\n"))
+
+
+_BULLET_RE = re.compile(r"- \S")
+
+
+def _bullet_items(lines: list[str]) -> set[int]:
+    """The lines that are items of a typed list: ``- text`` at the line's start, two or more in a row."""
+    found: set[int] = set()
+    run: list[int] = []
+    for n, line in enumerate([*lines, ""]):
+        if _BULLET_RE.match(line):
+            run.append(n)
+            continue
+        if len(run) >= 2:
+            found.update(run)
+        run = []
+    return found
 
 
 _BANG_BRACKET_RE = re.compile(r"(?<!\\)((?:\\\\)*)!\[")

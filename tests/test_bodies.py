@@ -36,28 +36,35 @@ TALON = CORPUS / "mailgun-talon"
 
 
 def normalise(text: str) -> str:
-    """Whitespace-normalised lines; runs of blank lines count as one; no blank lines at the ends."""
+    """Whitespace-normalised lines; runs of blank lines count as one; no blank lines at the ends, nor
+    before a "- " line (a list reads the same with or without one above it: the page shows neither)."""
     lines: list[str] = []
     for line in text.split("\n"):
         line = " ".join(line.split())
         if not line and (not lines or not lines[-1]):
             continue
+        if line.startswith("- ") and lines and not lines[-1]:
+            lines.pop()
         lines.append(line)
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines)
 
 
-def visible(rendered: str) -> str:
-    """What a reader sees: tags stripped, entities unescaped, <br> and paragraph ends as newlines."""
+def visible(rendered: str, bullets: bool = True) -> str:
+    """What a reader sees: tags stripped, entities unescaped, <br> and paragraph ends as newlines, a list's
+    items as "- " lines (a list right after a paragraph: on the next line, as typed)."""
     text = re.sub(r"<br\s*/?>\n?", "\n", rendered)
+    text = re.sub(r"<ul>\n?", "", text)
+    text = re.sub(r"</ul>\n?", "\n\n", text)
+    text = text.replace("<li>", "- " if bullets else "")
     text = re.sub(r"</p>\n?", "\n\n", text)
     text = re.sub(r"<[^>]*>", "", text)
     return normalise(html.unescape(text))
 
 
-def shown(markdown: str, attachments: dict[str, str] | None = None) -> str:
-    return visible(render_post_markdown(markdown, attachments))
+def shown(markdown: str, attachments: dict[str, str] | None = None, bullets: bool = True) -> str:
+    return visible(render_post_markdown(markdown, attachments), bullets)
 
 
 def soup_text(fragment: str) -> str:
@@ -345,6 +352,25 @@ TEXT = st.lists(
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(TEXT)
 def test_text_property_renders_as_typed(text: str) -> None:
+    markdown = text_to_markdown(text)
+    assert shown(markdown) == normalise(text)
+
+
+_LINE_TEXT = (
+    st.lists(
+        st.one_of(st.sampled_from(MARKDOWN_BITS[:9]), st.characters(exclude_categories=["Cc", "Cs", "Zl", "Zp"])),
+        min_size=1,
+        max_size=8,
+    )
+    .map("".join)
+    .filter(lambda t: "\n" not in t and t.strip() == t and t != "")
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.just(""), _LINE_TEXT, _LINE_TEXT.map(lambda t: "- " + t)), max_size=12).map("\n".join))
+def test_text_property_typed_lists_become_lists_and_read_as_typed(text: str) -> None:
+    """Lines of "- item" (two or more together) are a list; everything still reads as typed."""
     markdown = text_to_markdown(text)
     assert shown(markdown) == normalise(text)
 
@@ -640,7 +666,7 @@ def test_html_property_text_shows_literally(text: str) -> None:
 def test_html_property_structures_keep_text(parts: list[tuple[str, str]]) -> None:
     source = "".join(f"<{tag}>{html.escape(text)}</{tag}>" for tag, text in parts)
     out = md(source)
-    words = "".join(shown(out).split())
+    words = "".join(shown(out, bullets=False).split())  # (the words only: not the bullets HTML's <li> gets)
     expected = "".join("".join(text.replace("\u00a0", " ").split()) for _, text in parts)
     assert words == expected
 

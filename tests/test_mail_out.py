@@ -133,7 +133,7 @@ def test_a_post_goes_to_each_subscriber_with_list_headers_and_a_reply_lands_in_t
     )
     assert note["Return-Path"].startswith("<handover+b")
     text = note.get_body(("plain",)).get_content().replace("\r\n", "\n")
-    assert text.startswith("Audit results are in: 92% compliance.\n- Ward 7 | days\n- Ward 9 | *nights*\n")  # as typed
+    assert text.startswith("Audit results are in: 92% compliance.\n\n- Ward 7 | days\n- Ward 9 | *nights*\n")  # a list
     assert "92% compliance" in note.get_body(("html",)).get_content()
 
     # Ann replies from her mail client: the reply is in the topic and goes to Cy, threaded.

@@ -18,7 +18,8 @@ def test_plain_text_comes_back_as_typed_without_markdown_escapes() -> None:
         "Ward | Score\n7 | 92%\n\n*bold* stays, so do \\ and <b>tags</b> -- and # not a heading\n"
         "1. first\n2. second"
     )
-    assert as_sent(typed) == typed.replace("\\", "\\")  # (nothing escaped, nothing lost)
+    # (nothing escaped, nothing lost; a list now a list, set apart by a blank line)
+    assert as_sent(typed) == typed.replace("order:\n- Identify", "order:\n\n- Identify")
     assert "\\-" not in as_sent("- a\n- b") and "\\|" not in as_sent("a|b")
 
 
