@@ -116,7 +116,7 @@ def test_a_keyboard_reaches_the_content_first_and_opens_folded_parts(browser, de
         page.keyboard.press("Tab")  # the first stop is Material's "Skip to content"
         assert page.evaluate("document.activeElement.textContent.trim()") == "Skip to content"
         page.keyboard.press("Enter")
-        assert page.url.endswith("#intranet-main")
+        page.wait_for_url("**#intranet-main", timeout=15_000)
         summary = page.locator("article details summary").first
         summary.focus()
         page.keyboard.press("Enter")  # a folded quote opens from the keyboard
@@ -127,6 +127,17 @@ def test_a_keyboard_reaches_the_content_first_and_opens_folded_parts(browser, de
         target = reply_to.get_attribute("href")
         reply_to.focus()
         page.keyboard.press("Enter")
-        assert page.url.endswith(target) and page.locator(f"article{target}").count() == 1
+        page.wait_for_url(f"**{target}", timeout=15_000)
+        assert page.locator(f"article{target}").count() == 1
+        page.set_default_timeout(15_000)
+        page.goto(base, wait_until="load")  # search from the keyboard: "/" focuses the box, the arrows the results
+        page.keyboard.press("/")
+        assert page.evaluate("document.activeElement.classList.contains('md-search__input')")
+        type_query(page, "handover")
+        page.keyboard.press("ArrowDown")
+        link = page.evaluate("document.activeElement.closest('.md-search-result__item') !== null")
+        assert link, "the arrow keys reach the results"
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/t/**", timeout=15_000)  # a topic the search found
     finally:
         page.close()
