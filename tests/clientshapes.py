@@ -229,34 +229,24 @@ HTML_SHAPES: dict[str, Callable[[Content], str]] = {
 }
 
 
-def html_message(body: str, n: int) -> bytes:
-    message = EmailMessage()
-    message["From"] = "Bo Chen <bo.chen@northfield-health.example>"
-    message["To"] = "handover@intranet.localhost"
-    message["Subject"] = "Re: Rota"
-    message["Message-ID"] = f"<shape-{n}@northfield-health.example>"
-    message["In-Reply-To"] = "<rota@northfield-health.example>"
-    message.set_content(body, subtype="html")
-    return message.as_bytes()
-
-
-def text_message(body: str, n: int) -> bytes:
-    message = EmailMessage()
-    message["From"] = "Bo Chen <bo.chen@northfield-health.example>"
-    message["To"] = "handover@intranet.localhost"
-    message["Subject"] = "Re: Rota"
-    message["Message-ID"] = f"<shape-{n}@northfield-health.example>"
-    message["In-Reply-To"] = "<rota@northfield-health.example>"
-    message.set_content(body)
-    return message.as_bytes()
+def message(body: str, subtype: str, n: int) -> bytes:
+    """Bo's reply to Ann's "Rota", its only body ``body`` (``subtype``: "plain" or "html")."""
+    reply = EmailMessage()
+    reply["From"] = "Bo Chen <bo.chen@northfield-health.example>"
+    reply["To"] = "handover@intranet.localhost"
+    reply["Subject"] = "Re: Rota"
+    reply["Message-ID"] = f"<shape-{n}@northfield-health.example>"
+    reply["In-Reply-To"] = "<rota@northfield-health.example>"
+    reply.set_content(body, subtype=subtype)
+    return reply.as_bytes()
 
 
 def cases() -> list[Case]:
     found = []
-    for shapes, make in ((TEXT_SHAPES, text_message), (HTML_SHAPES, html_message)):
+    for shapes, subtype in ((TEXT_SHAPES, "plain"), (HTML_SHAPES, "html")):
         for name, shape in shapes.items():
             for n, content in enumerate(CONTENTS):
-                raw = make(shape(content), len(found))
+                raw = message(shape(content), subtype, len(found))
                 signature = content.signature
                 if name.startswith(("iphone", "ios")):
                     signature = f"{signature}\n{MOBILE}".strip()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import free_port
-from helpers import CORPUS, small_intranet, write_config  # noqa: F401 - CORPUS for the tests that import it here
+from helpers import CORPUS, add_person, small_intranet, write_config  # noqa: F401 - CORPUS for the tests that import it here
 
 from intranet.addresses import load_secret, reply_address
 from intranet.format import read_intranet
@@ -38,6 +38,15 @@ def git_root(root: Path, **settings: Any) -> Path:
     git(root, "init", "-q", "-b", "main")
     git(root, "-c", "user.name=Editor", "-c", "user.email=editor@example.org", "add", "-A")
     git(root, "-c", "user.name=Editor", "-c", "user.email=editor@example.org", "commit", "-qm", "Start")
+    return root
+
+
+def with_subscribers(root: Path, subscribers: str) -> Path:
+    """``root`` (a :func:`git_root`) with Cy Diaz added and handover's ``subscribers.yml`` as given, committed."""
+    add_person(root, "cy.diaz", name="Cy Diaz")
+    (root / "communities/handover/subscribers.yml").write_text(subscribers)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "Cy, subscribers")
     return root
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from helpers import add_person, add_post
-from mailtest import DOMAIN, Harness, git, git_root, mail
+from mailtest import DOMAIN, Harness, git_root, mail, with_subscribers
 from test_incremental import assert_same_as_full_build
 
 from generator.builder import Builder, build_site
@@ -62,11 +62,7 @@ def test_a_mention_by_whole_name_is_taken_only_when_one_person_has_that_name() -
 
 
 def test_a_mention_mails_who_may_read_once_and_the_author_hears_of_who_may_not(tmp_path: Path) -> None:
-    root = git_root(tmp_path / "intranet")
-    add_person(root, "cy.diaz", name="Cy Diaz")
-    (root / "communities/handover/subscribers.yml").write_text("bo.chen: each\ncy.diaz: none\n")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "Cy")
+    root = with_subscribers(git_root(tmp_path / "intranet"), "bo.chen: each\ncy.diaz: none\n")
     post = mail(
         subject="Laminated cards", body="Thanks @Cy Diaz and @sup.desk; @bo.chen has the cards, @cy.diaz.", sender=ANN
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers import CORPUS, add_person, add_post, write_config
-from mailtest import DOMAIN, Harness, git, git_root, mail
+from mailtest import DOMAIN, Harness, git, git_root, mail, with_subscribers
 from test_incremental import assert_same_as_full_build
 
 from generator.builder import Builder, build_site
@@ -249,11 +249,7 @@ def _topic_page(root: Path) -> str:
 
 
 def test_follow_and_mute_a_topic_by_mail_change_who_gets_its_replies(tmp_path: Path) -> None:
-    root = git_root(tmp_path / "intranet")
-    add_person(root, "cy.diaz", name="Cy Diaz")
-    (root / "communities/handover/subscribers.yml").write_text("ann.lee: each\nbo.chen: each\ncy.diaz: none\n")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "Cy, subscribers")
+    root = with_subscribers(git_root(tmp_path / "intranet"), "ann.lee: each\nbo.chen: each\ncy.diaz: none\n")
     first = root / post_relpath("handover", TOPIC)
     mute = _reply("#mute", ANN, TOPIC)
     follow = _reply("#follow", "cy.diaz@example.org", TOPIC)
