@@ -3,14 +3,28 @@
 A community's address is ``<mail>@<domain>``. A topic's reply address is
 ``<mail>+<token>@<domain>`` where the token names the topic and the person it
 was issued to and carries an HMAC-SHA256 over both, keyed with a secret, so
-nobody can make one up for a topic (or a person) without the secret::
+nobody can make one up for a topic (or a person) without the secret. It is
+written in Crockford's base 32 (digits and lower-case letters without i, l,
+o and u; read back with i and l as 1, o as 0)::
 
-    token = "r" + topic[12 hex] + who[8 hex] + mac[12 hex]
+    t<topic 7><mac 8>            the site's *Reply by email* link, for any reader
+    p<topic 7><who 4><mac 8>     a notification's Reply-To, for the person it went to
 
-``topic`` is the start of the SHA-256 of the topic's first Message-ID,
-``who`` the start of the SHA-256 of the normalised address it was issued to
-(``00000000`` for the site's *Reply by email* link, issued to any reader),
-and ``mac`` the start of the HMAC of ``<mail>|<topic>|<who>``.
+``topic`` is the first 35 bits of the SHA-256 of the topic's first
+Message-ID, ``who`` the first 20 bits of the SHA-256 of the normalised address
+it was issued to, and ``mac`` the first 40 bits of the HMAC of
+``<mail>|<kind>|<topic>[|<who>]``. 40 bits of MAC: each made-up address has
+one chance in 2^40 (about 10^12) of being right, and each guess costs an SMTP
+RCPT answered 550, so a forger sending a thousand a second would need on
+average 17 years for one hit. ``topic`` only finds the topic when the reply
+lost its headers (two topics of a community sharing 35 bits are then not
+told apart: the reply starts a topic); ``who`` only tells whether the person
+replying is the one the address went to (when not, the reply is held).
+
+Addresses made before these, ``r<topic 12 hex><who 8 hex><mac 12 hex>`` (the
+first 48 bits of the topic's hash, 32 of the address's, 48 of the HMAC of
+``<mail>|<topic>|<who>``, ``who`` all zeros for any reader), stay valid: they
+are in people's mailboxes.
 
 Other signed addresses of a community use the same scheme, one letter for
 the kind, then the fields, then a 12-hex HMAC over ``<mail>|<kind>|<fields>``:
@@ -46,6 +60,9 @@ log = logging.getLogger(__name__)
 SECRET_ENV = "INTRANET_SECRET"  # noqa: S105 - the name of the variable
 ANYONE = "0" * 8
 TOKEN_RE = re.compile(r"^r([0-9a-f]{12})([0-9a-f]{8})([0-9a-f]{12})$")
+BASE32 = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford's: no i, l, o, u
+_AS_TYPED = str.maketrans("ilo", "110")
+SHORT_RE = re.compile(r"^(?:t([0-9a-z]{7})|p([0-9a-z]{7})([0-9a-z]{4}))([0-9a-z]{8})$")
 
 
 def load_secret(state_dir: Path) -> bytes:
@@ -76,17 +93,42 @@ def who_of(address: str | None) -> str:
 
 
 def topic_ref(topic_message_id: str) -> str:
+    """The topic in the addresses made before base 32 (still read)."""
     return message_key(topic_message_id)[:12]
+
+
+def base32(data: bytes, chars: int) -> str:
+    """The first ``5 * chars`` bits of ``data`` in Crockford's base 32."""
+    bits = 5 * chars
+    number = int.from_bytes(data, "big") >> (8 * len(data) - bits)
+    return "".join(BASE32[(number >> shift) & 31] for shift in range(bits - 5, -1, -5))
+
+
+def short_ref(topic_message_id: str) -> str:
+    """The topic in a reply address: 35 bits of its first Message-ID's hash."""
+    return base32(bytes.fromhex(message_key(topic_message_id)[:10]), 7)
+
+
+def short_who(address: str) -> str:
+    """The person in a reply address: 20 bits of their normalised address's hash."""
+    return base32(hashlib.sha256(normalize_address(address).encode("utf-8")).digest(), 4)
 
 
 def _mac(secret: bytes, mail: str, topic: str, who: str) -> str:
     return hmac.new(secret, f"{mail}|{topic}|{who}".encode(), hashlib.sha256).hexdigest()[:12]
 
 
+def _short_mac(secret: bytes, mail: str, kind: str, *fields: str) -> str:
+    signed = "|".join((mail, kind, *fields)).encode()
+    return base32(hmac.new(secret, signed, hashlib.sha256).digest(), 8)
+
+
 def make_token(secret: bytes, mail: str, topic_message_id: str, issued_to: str | None = None) -> str:
-    topic = topic_ref(topic_message_id)
-    who = who_of(issued_to)
-    return f"r{topic}{who}{_mac(secret, mail, topic, who)}"
+    topic = short_ref(topic_message_id)
+    if not issued_to:
+        return f"t{topic}{_short_mac(secret, mail, 't', topic)}"
+    who = short_who(issued_to)
+    return f"p{topic}{who}{_short_mac(secret, mail, 'p', topic, who)}"
 
 
 def reply_address(secret: bytes, mail: str, domain: str, topic_message_id: str, issued_to: str | None = None) -> str:
@@ -95,22 +137,33 @@ def reply_address(secret: bytes, mail: str, domain: str, topic_message_id: str, 
 
 @dataclass(frozen=True)
 class Token:
-    topic: str  # topic_ref of the topic's first Message-ID
-    who: str  # who_of the address it was issued to, or ANYONE
+    topic: str  # short_ref (or, in an older address, topic_ref) of the topic's first Message-ID
+    who: str  # short_who (or who_of) of the address it was issued to, or ANYONE
 
     def issued_to(self, address: str) -> bool:
-        return self.who == ANYONE or self.who == who_of(address)
+        if self.who == ANYONE:
+            return True
+        return self.who == (who_of(address) if len(self.who) == len(ANYONE) else short_who(address))
 
 
 def check_token(secret: bytes, mail: str, token: str) -> Token | None:
     """The token's topic and person if its MAC is right, else None."""
-    match = TOKEN_RE.match(token.lower())
+    token = token.lower()
+    if token.startswith("r"):
+        match = TOKEN_RE.match(token)
+        if match is None:
+            return None
+        topic, who, mac = match.groups()
+        return Token(topic=topic, who=who) if hmac.compare_digest(mac, _mac(secret, mail, topic, who)) else None
+    match = SHORT_RE.match(token.translate(_AS_TYPED))
     if match is None:
         return None
-    topic, who, mac = match.groups()
-    if not hmac.compare_digest(mac, _mac(secret, mail, topic, who)):
-        return None
-    return Token(topic=topic, who=who)
+    anyone_topic, topic, who, mac = match.groups()
+    if anyone_topic:
+        expected, found = _short_mac(secret, mail, "t", anyone_topic), Token(topic=anyone_topic, who=ANYONE)
+    else:
+        expected, found = _short_mac(secret, mail, "p", topic, who), Token(topic=topic, who=who)
+    return found if hmac.compare_digest(mac, expected) else None
 
 
 COMMANDS = ("subscribe", "digest", "unsubscribe", "digest-reply")
@@ -157,7 +210,7 @@ def parse_suffix(secret: bytes, mail: str, suffix: str) -> Command | None:
     suffix = suffix.lower()
     if suffix in COMMANDS:
         return Command(suffix)
-    if suffix.startswith("r"):
+    if suffix[:1] in ("r", "t", "p"):
         token = check_token(secret, mail, suffix)
         return Command("reply", (token.topic, token.who), token) if token else None
     match = SIGNED_RE.match(suffix)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import modelcache
-from .addresses import topic_ref
+from .addresses import short_ref, topic_ref
 from .errors import StoreError
 from .format import (
     COMMUNITIES,
@@ -105,11 +105,20 @@ class Known:
     """What one community's threads say, for the gateway: where each Message-ID belongs."""
 
     topic_of: dict[str, str] = field(default_factory=dict)  # Message-ID -> topic's first Message-ID
-    by_ref: dict[str, str] = field(default_factory=dict)  # topic_ref -> topic's first Message-ID
+    by_ref: dict[str, str] = field(default_factory=dict)  # topic_ref and short_ref -> topic's first Message-ID
     closed: set[str] = field(default_factory=set)  # first Message-IDs of closed topics
     titles: dict[str, str] = field(default_factory=dict)  # first Message-ID -> title
     paths: dict[str, str] = field(default_factory=dict)  # Message-ID -> post file, relative to the root
     wanted: set[str] = field(default_factory=set)  # Message-IDs posts answer that are not here (yet)
+
+    def refer(self, root: str) -> None:
+        """Let reply addresses find topic ``root``; a short reference two topics share finds neither."""
+        self.by_ref[topic_ref(root)] = root
+        short = short_ref(root)
+        self.by_ref[short] = root if self.by_ref.get(short, root) == root else ""
+
+    def topic_by_ref(self, ref: str) -> str | None:
+        return self.by_ref.get(ref) or None
 
 
 def classify(path: str) -> str:
@@ -478,7 +487,7 @@ def _thread(posts: list[Post]) -> Known:
     for topics in build_topics(posts).values():
         for topic in topics:
             root_id = topic.root.message_id
-            known.by_ref[topic_ref(root_id)] = root_id
+            known.refer(root_id)
             known.titles[root_id] = topic.title
             if topic.root.closed:
                 known.closed.add(root_id)
@@ -492,7 +501,7 @@ def _know(known: Known, post: Post, root: str) -> None:
     known.topic_of[post.message_id] = root
     known.paths[post.message_id] = post.relpath
     if root == post.message_id:
-        known.by_ref[topic_ref(root)] = root
+        known.refer(root)
         known.titles[root] = post.subject
         if post.closed:
             known.closed.add(root)

@@ -202,7 +202,6 @@ def _thread_of(mail: Inbound, known: Known, command: Command | None) -> tuple[st
     parent = next((mid for mid in mail.thread_ids() if mid in known.topic_of), None)
     topic = known.topic_of[parent] if parent else None
     token = command.token if command is not None else None
-    if topic is None and token is not None and token.topic in known.by_ref:
-        topic = known.by_ref[token.topic]  # headers lost: the reply address says where
-        parent = topic
+    if topic is None and token is not None and known.topic_by_ref(token.topic):
+        topic = parent = known.topic_by_ref(token.topic)  # headers lost: the reply address says where
     return topic, parent

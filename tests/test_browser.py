@@ -67,7 +67,7 @@ def test_reader_walks_home_community_topic_and_profile(browser, demo_site: Path,
     assert topic.page.locator(".intranet-post__body").first.inner_text().strip()
     reply = first_link(topic.page, "a.intranet-reply")
     assert re.fullmatch(
-        re.escape(mailto.split("@")[0]) + r"\+r[0-9a-f]{32}@intranet\.localhost\?subject=Re%3A%20.+", reply
+        re.escape(mailto.split("@")[0]) + r"\+t[0-9a-z]{15}@intranet\.localhost\?subject=Re%3A%20.+", reply
     )
     assert topic.problems == []
 

@@ -16,7 +16,7 @@ from helpers import UTC, add_community, add_person, add_post, write_config
 
 from generator.builder import BuildError, build_site
 from generator.search_format import pages_with
-from intranet.addresses import check_token, load_secret, topic_ref
+from intranet.addresses import check_token, load_secret, short_ref
 from intranet.format import path_key, post_relpath, with_entries
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -64,7 +64,7 @@ def test_topic_page_thread_reply_link_attachments_and_folding(small_site: Path) 
     )
     assert link is not None
     token = check_token(load_secret(small_site / ".intranet"), "handover", link.group(1))
-    assert token is not None and token.topic == topic_ref("<t1@example.org>") and token.issued_to("anyone@example.org")
+    assert token is not None and token.topic == short_ref("<t1@example.org>") and token.issued_to("anyone@example.org")
     attachment = re.search(
         r'<a href="([^"]+)" download="ISBAR card.pdf">ISBAR card.pdf</a> <span class="intranet-size">\((\d+) B\)', html
     )

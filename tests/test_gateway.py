@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import smtplib
 import socket
 import subprocess
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 from mailtest import DOMAIN, Harness, git, git_root, mail, wire
 
+from intranet.addresses import load_secret, topic_ref
 from intranet.format import attachments_dir, post_relpath, read_intranet
 
 
@@ -63,6 +66,16 @@ def test_reply_by_in_reply_to_and_by_reply_address(gw: Harness) -> None:
     post = gw.post(lost["Message-ID"])
     assert post.topic == topic and post.in_reply_to == topic
 
+    # An address of the older, longer form (still in people's mailboxes), and one typed in capitals.
+    ref, who = topic_ref(topic), "0" * 8
+    old = f"r{ref}{who}" + hmac.new(load_secret(gw.root / gw.settings.state_dir), f"handover|{ref}|{who}".encode(), hashlib.sha256).hexdigest()[:12]
+    typed = gw.reply_address("handover", topic, issued_to="ann.lee@example.org").upper()
+    for address in (f"handover+{old}@{DOMAIN}", typed):
+        again = mail(subject="Re: Night shift handover", body=f"Once more, to {address}.")
+        gw.send(again, address)
+        assert gw.wait(again["Message-ID"])[0]["reason"] == "reply"
+        assert gw.post(again["Message-ID"]).topic == topic
+
     # A reply to a post in another community does not join that thread.
     elsewhere = mail(
         subject="Re: Night shift handover", body="Crossing over.", to=f"procurement@{DOMAIN}", in_reply_to=topic
@@ -88,8 +101,9 @@ def test_unknown_community_and_bad_token_are_refused_at_rcpt(gw: Harness) -> Non
         client.mail("ann.lee@example.org")
         code, text = client.rcpt(f"nosuch@{DOMAIN}")
         assert (code, text[:5]) == (550, b"5.1.1")
-        code, text = client.rcpt(f"handover+r{'0' * 32}@{DOMAIN}")
-        assert (code, text[:5]) == (550, b"5.1.1")
+        for made_up in (f"r{'0' * 32}", f"t{'0' * 15}", f"p{'a' * 19}"):
+            code, text = client.rcpt(f"handover+{made_up}@{DOMAIN}")
+            assert (code, text[:5]) == (550, b"5.1.1")
         code, _ = client.rcpt("handover@elsewhere.example")
         assert code == 550
         code, _ = client.rcpt(f"HandOver@{DOMAIN.upper()}")

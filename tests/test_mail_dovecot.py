@@ -61,7 +61,7 @@ def test_round_trip_subscribe_post_reply_through_dovecot(tmp_path: Path, dovecot
             [note] = [m for m in mailbox if m["Message-ID"] == post["Message-ID"]]
             notes[who] = note
             assert note["List-Id"] == f"Clinical Handover <handover.{DOMAIN}>"
-            assert note["Reply-To"].startswith("handover+r")
+            assert note["Reply-To"].startswith("handover+p")
             assert note["List-Unsubscribe"].startswith("<mailto:handover+u")
             assert note["Archived-At"].startswith("<http://127.0.0.1:8000/c/handover/t/")
             assert note["Precedence"] == "list" and note["Auto-Submitted"] == "auto-generated"

@@ -120,7 +120,7 @@ def test_a_post_goes_to_each_subscriber_with_list_headers_and_a_reply_lands_in_t
     [note] = sent_to(gw, "ann.lee@example.org", "Bedside")
     assert note["Message-ID"] == post["Message-ID"]
     assert email.utils.parseaddr(note["From"]) == ("Cy Diaz via Clinical Handover", f"handover@{DOMAIN}")
-    assert note["Reply-To"].startswith("handover+r") and note["Reply-To"].endswith(f"@{DOMAIN}")
+    assert note["Reply-To"].startswith("handover+p") and note["Reply-To"].endswith(f"@{DOMAIN}")
     assert note["List-Id"] == f"Clinical Handover <handover.{DOMAIN}>"
     assert note["List-Post"] == f"<mailto:handover@{DOMAIN}>"
     assert note["List-Unsubscribe"].startswith("<mailto:handover+u")
