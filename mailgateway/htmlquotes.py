@@ -30,6 +30,7 @@ from .htmltree import (
     tags_of,
 )
 from .replylines import clean_line, is_mobile_footer
+from .signername import is_own_name
 
 __all__ = ["split_html_reply", "split_reply_soup", "take_signature", "take_tail_signature"]
 
@@ -277,14 +278,18 @@ def take_signature(soup: BeautifulSoup) -> BeautifulSoup | None:
     return None
 
 
-def take_tail_signature(soup: BeautifulSoup) -> tuple[BeautifulSoup, BeautifulSoup | None]:
+def take_tail_signature(soup: BeautifulSoup, sender: str = "") -> tuple[BeautifulSoup, BeautifulSoup | None]:
     """(what the sender wrote, signature) of the new part of a reply whose client marked no signature:
     from a line of just ``--`` (Outlook, Thunderbird in HTML), from a confidentiality disclaimer
     (:mod:`mailgateway.disclaimers`), when little follows it, or from a mobile footer ("Sent from my
-    iPhone") that ends the text; always with something of the sender's above it.
+    iPhone") that ends the text, or from the sender's own name (``sender``, their display name) starting
+    a paragraph near the end, if that comes first; always with something of the sender's above it.
     ``(soup, None)`` when there is no such place; the ``--`` line itself is dropped."""
     try:
         start = _delimiter_line(soup) or _disclaimer_block(soup) or _mobile_footer(soup)
+        named = _own_name_line(soup, sender) if sender else None
+        if named is not None and (start is None or any(el is start for el in named.next_elements)):
+            start = named
     except RecursionError:
         return soup, None
     if start is None or not any(
@@ -320,6 +325,36 @@ def _mobile_footer(soup: BeautifulSoup) -> PageElement | None:
         alone = (before is None or _is_br(before)) and (after is None or _is_br(after))
         return string if alone and is_mobile_footer(clean_line(str(string))) else None
     return None
+
+
+def _own_name_line(soup: BeautifulSoup, sender: str) -> PageElement | None:
+    """The last string that is the sender's own name (:func:`mailgateway.signername.is_own_name`) and
+    starts a paragraph (first in its block, or after a blank line), with little text after it."""
+    for string in reversed(soup.find_all(string=True)):
+        if isinstance(string, _NOT_TEXT) or not is_own_name(clean_line(str(string)), sender):
+            continue
+        if _starts_paragraph(string) and len(_text_after(string, SIGNATURE_CHARS + 1)) <= SIGNATURE_CHARS:
+            return string
+        return None
+    return None
+
+
+def _starts_paragraph(node: PageElement) -> bool:
+    """Whether ``node`` is the first thing in its block, or follows a blank line (two ``<br>``)."""
+
+    def before(el: PageElement) -> PageElement | None:
+        sibling = el.previous_sibling
+        while isinstance(sibling, NavigableString) and not isinstance(sibling, _NOT_TEXT) and not sibling.strip():
+            sibling = sibling.previous_sibling
+        return sibling
+
+    while before(node) is None and isinstance(node.parent, Tag) and _is_inline(node.parent):
+        node = node.parent  # (the first thing in a <b> or <span> starts where they start)
+    first = before(node)
+    if first is None:
+        return True
+    second = before(first)
+    return _is_br(first) and (second is None or _is_br(second))
 
 
 def _disclaimer_block(soup: BeautifulSoup) -> PageElement | None:

@@ -413,7 +413,7 @@ def parse_message(raw: bytes, received: dt.datetime, mail_domain: str = "intrane
     else:
         _walk(message, texts, htmls, parts)
     name_parts(parts)
-    mail.body, mail.quoted, mail.signature = _bodies(texts, htmls, parts)
+    mail.body, mail.quoted, mail.signature = _bodies(texts, htmls, parts, mail.from_name)
     mail.parts = parts
     mail.defects = [type(d).__name__ for d in message.defects]
     return mail
@@ -481,14 +481,15 @@ def _check_depth(message: Message) -> None:
         stack.extend((child, depth + 1) for child in payload if isinstance(child, Message))
 
 
-def _bodies(texts: list[Message], htmls: list[Message], parts: list[Part]) -> tuple[str, str, str]:
-    """Choose the body: plain text as typed, unless only HTML says it all (tables, inline images)."""
+def _bodies(texts: list[Message], htmls: list[Message], parts: list[Part], sender: str) -> tuple[str, str, str]:
+    """Choose the body: plain text as typed, unless only HTML says it all (tables, inline images);
+    ``sender``: the From's display name (a signature may start with it)."""
     html = "\n".join(_text_of(p) for p in htmls)
     inline_images = any(p.content_id and p.content_type.startswith("image/") for p in parts)
     rich = bool(html) and (inline_images or "<table" in html.lower())
     if texts and not rich:
         text = "\n\n".join(_text_of(p) for p in texts)
-        reply = split_reply(text)
+        reply = split_reply(text, sender)
         return text_to_markdown(reply.body), text_to_markdown(reply.quoted), text_to_markdown(reply.signature)
     if html.strip():
         cid_names = {p.content_id: p.file for p in parts if p.content_id}
@@ -496,7 +497,7 @@ def _bodies(texts: list[Message], htmls: list[Message], parts: list[Part]) -> tu
         quoted = soup_to_markdown(old, cid_names).strip() if old is not None else ""
         signed = take_signature(new)  # Gmail's, Outlook's... marked signature, set aside as plain text's is
         if signed is None:  # or one after a "--" line, or a confidentiality disclaimer
-            new, signed = take_tail_signature(new)
+            new, signed = take_tail_signature(new, sender)
         signature = soup_to_markdown(signed, cid_names).strip() if signed is not None else ""
         return soup_to_markdown(new, cid_names).strip(), quoted, signature
     return "", "", ""

@@ -36,7 +36,9 @@ every trace of a signature: a line that cannot be placed with confidence stays i
       ``--``/``__`` delimiter with text above and at most 25 lines below opens the signature; a trailing
       ``>`` block below the sender's text is quoted; a sign-off ("Best regards", "Mit freundlichen
       Grüßen", ...) followed by a short name block *with contact details* (phone, email, URL) is the
-      signature, and so is such a contact block alone. A bare "Thanks,\\nAnn" stays in the body.
+      signature, and so is such a contact block alone; and so is a last paragraph that starts with the
+      sender's own name (:mod:`mailgateway.signername`), or a sign-off then that name, when the name
+      comes from the ``From`` header. A bare "Thanks,\\nAnn" stays in the body.
    d. A message made only of quotes keeps them as its body, unless they open with a quoted attribution
       (a quoted thread with nothing new).
 """
@@ -70,6 +72,7 @@ from .replylines import (
     split_lines,
     strip_decoration,
 )
+from .signername import MAX_LINE, is_own_name
 
 __all__ = ["Reply", "split_reply"]
 
@@ -88,6 +91,7 @@ BODY, QUOTED, SIG, DROP = "body", "quoted", "sig", "drop"
 
 MAX_SIG_LINES = 25  # most non-blank lines after "--" that still make a signature
 MAX_TAIL_STEPS = 40  # most blocks peeled off the end of the body
+MAX_NAME_BLOCK = 6  # most lines of a signature that starts with the sender's name
 MAX_DISCLAIMER = DISCLAIMER_CHARS  # characters from the end of the body looked at for a disclaimer
 STOPS = (DELIM, ATTRIB, HEADER)  # kinds that end the sender's text when looking ahead
 
@@ -111,10 +115,11 @@ _CONTACT_LABEL_RE = re.compile(r"^(?:tel|phone|mobile?|mob|cell|fax|direct|skype
 # ------------------------------------------------------------------------------------------ public API
 
 
-def split_reply(text: str) -> Reply:
-    """Split ``text`` (a plain-text email body) into new text, quoted history and signature."""
+def split_reply(text: str, sender: str = "") -> Reply:
+    """Split ``text`` (a plain-text email body) into new text, quoted history and signature;
+    ``sender``: the display name of who wrote it, if known."""
     try:
-        return _split(text)
+        return _split(text, sender)
     except Exception as exc:  # noqa: BLE001 - a bug in a heuristic must not lose the message: it is kept whole
         frames = traceback.extract_tb(exc.__traceback__)
         where = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno} {frames[-1].name}" if frames else "?"
@@ -122,8 +127,9 @@ def split_reply(text: str) -> Reply:
         return Reply(body=_join(split_lines(str(text))), quoted="", signature="")
 
 
-def _split(text: str) -> Reply:
+def _split(text: str, sender: str = "") -> Reply:
     doc = _Doc.parse(text)
+    doc.sender = sender
     start = _take_leading_headers(doc)
     _cut_history(doc, start)
     _trim_tail(doc)
@@ -141,6 +147,7 @@ class _Doc:
     kinds: list[str]
     roles: list[str]
     size: int  # how many lines
+    sender: str = ""  # the sender's display name
 
     @classmethod
     def parse(cls, text: str) -> _Doc:
@@ -302,7 +309,15 @@ def _signature_below_quotes(doc: _Doc, cut: int) -> None:
 
 
 def _trim_tail(doc: _Doc) -> None:
-    steps = (_tail_footer, _tail_quotes, _tail_delimiter, _tail_disclaimer, _tail_signoff, _tail_contact_block)
+    steps = (
+        _tail_footer,
+        _tail_quotes,
+        _tail_delimiter,
+        _tail_disclaimer,
+        _tail_signoff,
+        _tail_contact_block,
+        _tail_own_name,
+    )
     for _ in range(MAX_TAIL_STEPS):  # real mail needs a handful; the bound keeps hostile input linear
         body = doc.body()  # each step changes roles only when it says yes, so all may share these
         lines = doc.content(body)
@@ -405,6 +420,24 @@ def _tail_contact_block(doc: _Doc, body: list[int], lines: list[int]) -> bool:
     if sum(_is_contact(doc.clean[j], urls=False) for j in block[1:]) < 2:
         return False
     doc.set_role(block, SIG)
+    return True
+
+
+def _tail_own_name(doc: _Doc, body: list[int], lines: list[int]) -> bool:
+    """A last paragraph of at most six short lines that starts with the sender's own name (or a sign-off
+    and then it) is a signature, when the sender wrote something above it."""
+    if not doc.sender or not lines:
+        return False
+    last = lines[-1]
+    first = last
+    while first - 1 >= 0 and doc.roles[first - 1] == BODY and doc.kinds[first - 1] == TEXT:
+        first -= 1
+    if last - first >= MAX_NAME_BLOCK or any(len(doc.clean[j]) > MAX_LINE for j in range(first, last + 1)):
+        return False
+    name = first + 1 if first < last and _is_signoff(doc.clean[first]) else first
+    if not is_own_name(doc.clean[name], doc.sender) or not any(doc.kinds[j] == TEXT for j in doc.body(0, first)):
+        return False
+    doc.set_role(range(first, last + 1), SIG)
     return True
 
 

@@ -25,6 +25,7 @@ class Content:
     new: str  # paragraphs separated by blank lines
     quoted: str
     signature: str  # "" for none
+    sender: str = "Bo Chen <bo.chen@northfield-health.example>"  # who signs it sends it
 
 
 CONTENTS = [
@@ -39,6 +40,7 @@ CONTENTS = [
         "https://intranet.example/rota",
         "Who covers the rota next week?\n\nAnn",
         "Dee Ng\nAfter-hours coordinator",
+        "Dee Ng <dee.ng@northfield-health.example>",
     ),
 ]
 DISCLAIMER = "This email and any attachments are confidential and intended solely for the addressee."
@@ -229,10 +231,10 @@ HTML_SHAPES: dict[str, Callable[[Content], str]] = {
 }
 
 
-def message(body: str, subtype: str, n: int) -> bytes:
-    """Bo's reply to Ann's "Rota", its only body ``body`` (``subtype``: "plain" or "html")."""
+def message(body: str, subtype: str, n: int, sender: str) -> bytes:
+    """``sender``'s reply to Ann's "Rota", its only body ``body`` (``subtype``: "plain" or "html")."""
     reply = EmailMessage()
-    reply["From"] = "Bo Chen <bo.chen@northfield-health.example>"
+    reply["From"] = sender
     reply["To"] = "handover@intranet.localhost"
     reply["Subject"] = "Re: Rota"
     reply["Message-ID"] = f"<shape-{n}@northfield-health.example>"
@@ -246,7 +248,7 @@ def cases() -> list[Case]:
     for shapes, subtype in ((TEXT_SHAPES, "plain"), (HTML_SHAPES, "html")):
         for name, shape in shapes.items():
             for n, content in enumerate(CONTENTS):
-                raw = message(shape(content), subtype, len(found))
+                raw = message(shape(content), subtype, len(found), content.sender)
                 signature = content.signature
                 if name.startswith(("iphone", "ios")):
                     signature = f"{signature}\n{MOBILE}".strip()

@@ -71,3 +71,48 @@ def test_outlooks_dashes_line_opens_the_signature_in_html() -> None:
 def test_what_the_sender_wrote_stays_in_the_post(body: str, subtype: str) -> None:
     mail = parsed(body, subtype)
     assert mail.signature == "" and mail.body.replace("\\", "").strip()
+
+
+def signed(body: str, subtype: str, sender: str):
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"], message["Message-ID"] = sender, "h@y.org", "s", "<2@x>"
+    message.set_content(body, subtype=subtype)
+    return parse_message(message.as_bytes(), dt.datetime.now(dt.UTC))
+
+
+BO = "Bo Chen <bo.chen@northfield-health.example>"
+NAME_BLOCKS = [
+    ("Yes, at the bedside.\n\nBo Chen\nClinical Nurse Educator, Ward 9", "plain", BO),
+    ("Yes, at the bedside.\n\nThanks,\nDr Bo Chen, RN MSc\nWard 9", "plain", BO),
+    ("Yes, at the bedside.\n\nBo Chen | Ward 9\n\nSent from my iPhone", "plain", BO),
+    ("Yes, at the bedside.\n\nBo Chen\nWard 9", "plain", '"Chen, Bo" <bo.chen@northfield-health.example>'),
+    ("<div>Yes, at the bedside.</div><div><br></div><div>Bo Chen<br>Clinical Nurse Educator</div>", "html", BO),
+    ("<p>Yes, at the bedside.</p><p>Bo Chen<br>Ward 9</p><p>Sent from my iPhone</p>", "html", BO),
+    ("<div>Yes, at the bedside.<br><br>Bo Chen<br>Ward 9</div>", "html", BO),
+]
+
+
+@pytest.mark.parametrize(("body", "subtype", "sender"), NAME_BLOCKS)
+def test_a_last_paragraph_starting_with_the_senders_name_is_the_signature(body, subtype, sender) -> None:
+    mail = signed(body, subtype, sender)
+    assert mail.body.replace("\\", "").strip() == "Yes, at the bedside."
+    signature = mail.signature.replace("\\", "")
+    assert "Bo Chen" in signature and ("Ward 9" in signature or "Educator" in signature)
+
+
+@pytest.mark.parametrize(
+    ("body", "subtype", "sender"),
+    [
+        ("Yes, at the bedside.\n\nBo Chen\nClinical Nurse Educator, Ward 9", "plain", "Ann Lee <ann@x.org>"),  # not Bo
+        ("Yes, at the bedside.\n\nBo Chen will bring the cards on Monday.", "plain", BO),  # a sentence
+        ("Yes, at the bedside.\n\nBo Chenoweth\nWard 9", "plain", BO),  # another name
+        ("Bo Chen\nClinical Nurse Educator, Ward 9", "plain", BO),  # nothing above it
+        ("Yes.\n\n" + "\n".join(["Bo Chen"] + [f"Line {n} of a long list" for n in range(8)]), "plain", BO),
+        ("Yes, at the bedside.\n\nBo\nWard 9", "plain", "Bo <bo@x.org>"),  # one word: a sign-off
+        ("<p>Yes, at the bedside.</p><p>Ask Bo Chen<br>Ward 9</p>", "html", BO),  # not at a line's start
+        ("<p>Yes, at the bedside, said <b>Bo Chen</b><br>on Ward 9</p>", "html", BO),  # inside a line
+    ],
+)
+def test_a_name_that_does_not_start_a_signature_stays(body, subtype, sender) -> None:
+    mail = signed(body, subtype, sender)
+    assert mail.signature == "", mail.signature

@@ -15,21 +15,7 @@ from mailgateway.parse import parse_message
 CASES = cases()
 # Cases our parser gets wrong, and why: each is reported by the bench, and a fix makes its test fail
 # here until it is taken off this list.
-_NAME_BLOCK = (
-    "a name, a title and one phone line with no '--' above them stay in the text: the rule that takes a "
-    "contact block without a delimiter wants two contact lines, so that a short sign-off stays"
-)
-_NAME_ONLY = "a name and a title with no '--' above them and no contact details stay in the text"
-KNOWN: dict[str, str] = {
-    "iphone-text-1": _NAME_BLOCK,
-    "disclaimer-text-1": _NAME_BLOCK,
-    "ios-html-1": _NAME_BLOCK + " (and HTML gets no contact-block rule yet)",
-    "apple-html-1": "Apple Mail marks no signature in HTML, and HTML gets no contact-block rule yet",
-    "iphone-text-2": _NAME_ONLY,
-    "disclaimer-text-2": _NAME_ONLY,
-    "apple-html-2": _NAME_ONLY,
-    "ios-html-2": _NAME_ONLY,
-}
+KNOWN: dict[str, str] = {}
 
 
 def words(text: str) -> list[str]:

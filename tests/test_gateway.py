@@ -68,7 +68,12 @@ def test_reply_by_in_reply_to_and_by_reply_address(gw: Harness) -> None:
 
     # An address of the older, longer form (still in people's mailboxes), and one typed in capitals.
     ref, who = topic_ref(topic), "0" * 8
-    old = f"r{ref}{who}" + hmac.new(load_secret(gw.root / gw.settings.state_dir), f"handover|{ref}|{who}".encode(), hashlib.sha256).hexdigest()[:12]
+    old = (
+        f"r{ref}{who}"
+        + hmac.new(
+            load_secret(gw.root / gw.settings.state_dir), f"handover|{ref}|{who}".encode(), hashlib.sha256
+        ).hexdigest()[:12]
+    )
     typed = gw.reply_address("handover", topic, issued_to="ann.lee@example.org").upper()
     for address in (f"handover+{old}@{DOMAIN}", typed):
         again = mail(subject="Re: Night shift handover", body=f"Once more, to {address}.")
