@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import html
 import logging
 import os
@@ -74,11 +75,12 @@ class IntranetPlugin(BasePlugin):  # type: ignore[type-arg]
         self.frame: SitePlan | None = None
 
     def settings(self, config: MkDocsConfig) -> Settings:
-        return Settings.from_mapping(
+        settings = Settings.from_mapping(
             {s.name: self.config[s.name] for s in SETTINGS},
             site_name=config.site_name,
             site_url=config.site_url or "",
         )
+        return dataclasses.replace(settings, directory_urls=bool(config.use_directory_urls))
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         if self.frame is None:

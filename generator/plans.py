@@ -187,7 +187,14 @@ def plan_topic(site: Site, plan: SitePlan, community: Community, topic: Topic) -
         views.append(view)
         files.update(view["files"])
     mbox, feed_uri = companion(topic, MBOX), companion(topic, FEED)
-    html = site.render("topic.html", here, community=community, topic=topic, views=views, mbox=mbox, feed=feed_uri)
+    guides = [
+        (page.title, urls.community_page(community.slug, page.name))
+        for page in community.pages
+        if page.topic and page.topic == topic.root.message_id
+    ]
+    html = site.render(
+        "topic.html", here, community=community, topic=topic, views=views, mbox=mbox, feed=feed_uri, guides=guides
+    )
     search = "\n".join(html_to_text(view["body"]) for view in views)
     date = topic.last_activity.isoformat()
     newest = sorted(topic.posts, key=lambda p: (p.date, p.message_id), reverse=True)[: site.settings.feed_items]

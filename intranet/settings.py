@@ -18,6 +18,7 @@ live here: they come from the environment (``INTRANET_SECRET``, see
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from dataclasses import MISSING, dataclass, field, fields
@@ -122,6 +123,7 @@ class Settings:
     # -- from mkdocs.yml itself, not the plugin
     site_name: str = "Intranet"
     site_url: str = ""
+    directory_urls: bool = True  # use_directory_urls: pages at name/ (True) or name.html
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], site_name: str = "Intranet", site_url: str = "") -> Settings:
@@ -243,4 +245,5 @@ def settings_from_text(text: str) -> Settings:
     for entry in data.get("plugins") or []:
         if isinstance(entry, dict) and "intranet" in entry:
             plugin = entry["intranet"] or {}
-    return Settings.from_mapping(plugin, data.get("site_name") or "Intranet", data.get("site_url") or "")
+    settings = Settings.from_mapping(plugin, data.get("site_name") or "Intranet", data.get("site_url") or "")
+    return dataclasses.replace(settings, directory_urls=data.get("use_directory_urls") is not False)

@@ -31,6 +31,8 @@ COMMANDS = {
     "mute": "you get no more mail about this topic",
     "unfollow": "you get this topic's mail as you get the community's again",
     "unmute": "you get this topic's mail as you get the community's again",
+    "guide": "made a page of the community from this topic (the question, the answer or your summary, "
+    "who took part), for editors to refine",
 }
 ON_THE_POST = ("edit", "delete")  # act on the post answered, not on the topic's first post
 NOTIFY = {"follow": "follow", "mute": "mute", "unfollow": None, "unmute": None}  # the sender's own choice
@@ -83,6 +85,8 @@ def refusal(
             return "send it in reply to the answer you accept, not to the question"
         if handle != author and not moderator:
             return "only the person who asked, or a moderator, may accept an answer"
+    elif word == "guide" and not moderator:
+        return "only a moderator of the community may make a guide of a topic"
     elif not moderator:
         return f"only a moderator of the community may {word} a topic"
     return ""

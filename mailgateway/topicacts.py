@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from intranet.format import format_date
 
+from .guides import make_guide
 from .hashcommands import ON_THE_POST, change_of, commands_in, receipt, refusal
 from .parse import Inbound
 from .postedits import edit_post
@@ -72,24 +73,30 @@ class TopicActs:
             if why or target is None:
                 refused.append((word, why or "that post is not in the repository yet"))
                 continue
-            changed = edit_post(
-                self.fx,
-                target.relpath,
-                change_of(word, handle, parent, found.rest, now),
-                subject=f"{community.slug}: #{word} by {name}: {known.titles.get(topic, '')}"[:200],
-                body=f"{name} sent #{word} by email, in reply to {parent}.",
-                author=(name, mail.from_address),
-                committer=self.fx.settings.committer,
-                trailers={"Message-ID": mail.message_id, "Command": f"#{word}"},
-            )
-            done.append((word, changed))
+            message = {
+                "subject": f"{community.slug}: #{word} by {name}: {known.titles.get(topic, '')}"[:200],
+                "body": f"{name} sent #{word} by email, in reply to {parent}.",
+                "author": (name, mail.from_address),
+                "committer": self.fx.settings.committer,
+                "trailers": {"Message-ID": mail.message_id, "Command": f"#{word}"},
+            }
+            if word == "guide":  # a new page, not a change to a post
+                changed, why = make_guide(self.fx, model, community, topic, found.rest, **message)
+            else:
+                changed = edit_post(
+                    self.fx, target.relpath, change_of(word, handle, parent, found.rest, now), **message
+                )
+            if why:
+                refused.append((word, why))
+            else:
+                done.append((word, changed))
         extra: dict[str, Any] = {"commands": list(found.words)}
         if refused:
             extra["refused"] = dict(refused)
         posted = ""
         closed = topic in known.closed and "reopen" not in dict(done)  # closed before, and still: no post
-        if "edit" in found.words:
-            found = replace(found, rest="")  # the text after #edit is the post's new text, not a reply
+        if "edit" in found.words or "guide" in found.words:
+            found = replace(found, rest="")  # the text after #edit is the post's new text (#guide's, the summary)
         if found.rest and closed:
             posted = "The rest of your message was not published: the topic is closed."
         if found.rest and not closed:

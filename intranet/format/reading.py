@@ -168,23 +168,27 @@ def read_pages(root: Path, slug: str) -> tuple[list[Page], list[str], list[Probl
             problems.append(Problem(relpath, 1, "file", "page file names must be lower-case letters, digits and '-'"))
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        title = _page_title(text) or path.stem.replace("-", " ").capitalize()
-        pages.append(Page(community=slug, relpath=relpath, name=path.stem, title=title, text=text))
+        title, topic = _page_meta(text)
+        title = title or path.stem.replace("-", " ").capitalize()
+        pages.append(Page(community=slug, relpath=relpath, name=path.stem, title=title, text=text, topic=topic))
     return pages, assets, problems
 
 
-def _page_title(text: str) -> str:
+def _page_meta(text: str) -> tuple[str, str]:
+    """(title, topic) of a page: its front matter's, or its first ``# `` heading and no topic."""
+    topic = ""
     if text.startswith("---"):
         try:
             data, text, _ = parse_front_matter(text)
-            if isinstance(data.get("title"), str):
-                return data["title"]
         except FormatError:
-            return ""
+            return "", ""
+        topic = data["topic"] if isinstance(data.get("topic"), str) else ""
+        if isinstance(data.get("title"), str):
+            return data["title"], topic
     for line in text.splitlines():
         if line.startswith("# "):
-            return line[2:].strip()
-    return ""
+            return line[2:].strip(), topic
+    return "", topic
 
 
 def read_person(root: Path, path: Path) -> tuple[Person | None, list[Problem]]:

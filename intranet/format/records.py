@@ -146,6 +146,7 @@ class Page:
     name: str  # file stem: the page's URL part
     title: str
     text: str  # Markdown, rendered by MkDocs as trusted content
+    topic: str = ""  # a guide's: the Message-ID of the topic it was made from (front matter ``topic``)
 
 
 @dataclass
