@@ -18,11 +18,15 @@ What :meth:`Reader.read` gives back:
 
 The child is ``python -m mailgateway.reader``, started with the first message (it takes about
 0.2 s to import the parsing modules, more on a busy machine: the time limit starts once it says
-it is ready) and kept for the next ones. Each request and answer is a
-pickle after its length in 8 bytes, over the child's stdin and stdout; the child writes nothing
-else there, and sends back what it logged, which is logged again here. It ignores SIGINT (a
-Ctrl-C at the terminal is for the gateway) and ends when its stdin closes: when the worker
-finishes, when the reader is collected, or when the gateway exits or dies.
+it is ready) and kept for the next ones. A reader that is done with its child without fault (its
+worker finished) leaves it idle for the next reader of the process to take (at most
+:data:`MAX_IDLE` wait): it holds nothing of the mail it read. One gateway a process makes no
+difference; a process that starts many, as the tests do, starts one child each, not one a gateway.
+Each request and answer is a pickle after its length in 8 bytes, over the child's stdin and
+stdout; the child writes nothing else there, and sends back what it logged, which is logged again
+here. It ignores SIGINT (a Ctrl-C at the terminal is for the gateway) and ends when its stdin
+closes: when a reader closes it, when the reader holding it is collected, or when the gateway
+exits or dies.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import weakref
 from pathlib import Path
 from typing import IO, Any
@@ -49,6 +54,7 @@ log = logging.getLogger(__name__)
 OK, UNREADABLE, ERROR = "ok", "unreadable", "error"  # the child's answers
 READY = "ready"  # the child's first word: it has imported what it needs
 START_SECONDS = 120.0  # longest wait for a new child to be ready (a failure of ours past it: retried)
+MAX_IDLE = 4  # children left by finished readers, for the next ones of the process
 _LENGTH = struct.Struct(">Q")
 _PACKAGES = str(Path(__file__).resolve().parents[1])  # where mailgateway and intranet are
 
@@ -98,10 +104,33 @@ class Reader:
         if end is not None:
             end()
 
+    def release(self) -> None:
+        """Done with the child, which answered its last message: leave it for the process's next reader."""
+        child, end = self._child, self._end
+        if child is None or end is None or self._busy or child.poll() is not None:
+            self.close()
+            return
+        end.detach()
+        self._child, self._end = None, None
+        with _IDLE_LOCK:
+            if len(_IDLE) < MAX_IDLE:
+                _IDLE.append(child)
+                return
+        _end_child(child)
+
     def _started(self) -> subprocess.Popen[bytes]:
         if self._child is not None and self._child.poll() is None:
             return self._child
         self.close()
+        while True:
+            with _IDLE_LOCK:
+                idle = _IDLE.pop() if _IDLE else None
+            if idle is None:
+                break
+            if idle.poll() is None:
+                self._child, self._end = idle, weakref.finalize(self, _end_child, idle)
+                return idle
+            _end_child(idle)
         path = os.environ.get("PYTHONPATH", "")
         env = {**os.environ, "PYTHONPATH": _PACKAGES + (os.pathsep + path if path else "")}
         command = [sys.executable, "-P", "-m", __name__]  # (-P: nothing in the current folder shadows a module)
@@ -120,6 +149,10 @@ class Reader:
             self.close()
             raise ReaderError(f"the process reading mail did not start ({exc})") from exc
         return child
+
+
+_IDLE: list[subprocess.Popen[bytes]] = []  # children no reader holds (their stdin closes with the process)
+_IDLE_LOCK = threading.Lock()
 
 
 def _end_child(child: subprocess.Popen[bytes]) -> None:

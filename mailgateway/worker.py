@@ -144,7 +144,7 @@ class Worker(Runner):
         """End the current batch and keep the cache: in the worker's own thread, or once it has stopped."""
         self._end_batch()
         self.save_model()
-        self.reader.close()
+        self.reader.release()
 
     def stop(self, timeout: float = 60.0) -> bool:
         if not super().stop(timeout):
