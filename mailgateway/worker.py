@@ -40,6 +40,7 @@ from .dkimverify import Verifier
 from .effects import Effects
 from .existing import existing_variant, foreign_texts
 from .parse import Inbound, parse_header
+from .polls import POLL_NOT_OPENED, opening
 from .reader import Reader
 from .remote import gateway_root
 from .routing import (
@@ -479,6 +480,7 @@ class Worker(Runner):
         if is_empty(draft):
             self.effects.notice(mail, EMPTY, self.clock(), **decision.values)
             return REJECTED, EMPTY, decision.extra()
+        draft, poll_problem = opening(draft) if decision.topic is None else (draft, "")  # #poll (issue #19)
         commit = self._store(draft, community.slug, community.name, mail, decision.handle, approved_by)
         self._fan_out(community.slug, mail.message_id, draft.post.relpath)
         extra: dict[str, Any] = {**decision.extra(), "path": draft.post.relpath}
@@ -488,6 +490,10 @@ class Worker(Runner):
         if draft.subject_replaced:
             extra["subject_replaced"] = True
             self.effects.notice(mail, SUBJECT_REPLACED, self.clock(), new_subject=draft.post.subject, **decision.values)
+        if poll_problem:
+            extra["poll_not_opened"] = True
+            values = {**decision.values, "topic": draft.post.subject, "problem": poll_problem}
+            self.effects.notice(mail, POLL_NOT_OPENED, self.clock(), **values)
         if draft.skipped:
             extra["attachments_not_kept"] = [p.filename or p.file for p in draft.skipped]
         if commit:
