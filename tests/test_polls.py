@@ -223,7 +223,7 @@ def test_a_poll_by_mail_votes_changed_votes_and_closing(tmp_path: Path) -> None:
     build_site(root)
     html = _page(root, "ISBAR training")
     assert "Closed" in html and "2 votes" in html
-    assert 'role="img"' in html and "Tuesday: 1 vote (50%)" in html and "Wednesday *late*: 0 votes (0%)" in html
+    assert '<svg class="intranet-poll__bar"' in html and "Tuesday: 1 vote (50%)" in html and "Wednesday *late*: 0 votes (0%)" in html
 
 
 def _page(root: Path, title: str) -> str:
