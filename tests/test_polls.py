@@ -9,7 +9,6 @@ MkDocs builds.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -223,10 +222,44 @@ def test_a_poll_by_mail_votes_changed_votes_and_closing(tmp_path: Path) -> None:
     build_site(root)
     html = _page(root, "ISBAR training")
     assert "Closed" in html and "2 votes" in html
-    assert '<svg class="intranet-poll__bar"' in html and "Tuesday: 1 vote (50%)" in html and "Wednesday *late*: 0 votes (0%)" in html
+    assert (
+        '<svg class="intranet-poll__bar"' in html
+        and "Tuesday: 1 vote (50%)" in html
+        and "Wednesday *late*: 0 votes (0%)" in html
+    )
 
 
 def _page(root: Path, title: str) -> str:
     pages = [p.read_text() for p in (root / "site/staff/c/handover/t").glob("*/index.html")]
     [html] = [h for h in pages if title in h]
     return html
+
+
+def test_votes_and_closing_by_commits_are_updated_as_a_full_build_shows_them(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet")
+    builder = Builder(root)
+    try:
+        builder.build()
+        first = add_post(
+            root, "handover", "<poll@example.org>", subject="Which day?", body="Pick one.", author="bo.chen"
+        )
+        text = first.read_text().replace("source: smtp\n", "source: smtp\npoll:\n  options: [Tuesday, Thursday]\n")
+        first.write_text(text)
+        relpath = str(first.relative_to(root))
+        assert builder.update([relpath]) == "updated"
+        steps = [("ann.lee", 1), ("bo.chen", 2), ("ann.lee", 2)]  # Ann changes her vote
+        for handle, option in steps:
+            first.write_text(with_vote(first.read_text(), handle, option))
+            git(root, "add", "-A")
+            git(root, "-c", f"user.name={handle}", "-c", f"user.email={handle}@example.org", "commit", "-qm", "Vote")
+            assert builder.update([relpath]) == "updated"
+        assert "Tuesday: 0 votes (0%)" in _page(root, "Which day?") and "Thursday: 2 votes (100%)" in _page(
+            root, "Which day?"
+        )
+        assert_same_as_full_build(root, tmp_path)
+        first.write_text(with_entries(first.read_text(), closed=True))
+        assert builder.update([relpath]) == "updated"
+        assert "intranet-poll__closed" in _page(root, "Which day?")
+        assert_same_as_full_build(root, tmp_path)
+    finally:
+        builder.close()
