@@ -22,6 +22,7 @@ from intranet.format import parse_post, post_relpath, read_post, with_entries, w
 from mailgateway.hashcommands import refusal
 from mailgateway.parse import parse_message
 from mailgateway.polls import HOW_TO_VOTE, poll_in, vote_in, vote_of
+from mailgateway.pushplan import merge_file
 
 TO = f"handover@{DOMAIN}"
 ANN, BO, CY = "ann.lee@example.org", "bo.chen@example.org", "cy.diaz@example.org"  # Ann moderates handover
@@ -263,3 +264,19 @@ def test_votes_and_closing_by_commits_are_updated_as_a_full_build_shows_them(tmp
         assert_same_as_full_build(root, tmp_path)
     finally:
         builder.close()
+
+
+def test_votes_made_at_two_gateways_are_both_kept_when_replayed() -> None:
+    path = "communities/handover/posts/aa/bb.md"
+    base = (
+        "---\nmessage_id: <a@b>\ntopic: <a@b>\nauthor: bo.chen\ndate: '2026-11-03T09:14:22+00:00'\nsubject: When?\n"
+        "poll:\n  options: [Tuesday, Thursday]\n---\nWhich day?\n"
+    )
+    ours, theirs = with_vote(base, "ann.lee", 1), with_vote(base, "cy.diaz", 2)  # the other gateway's came first
+    merged = merge_file(path, base.encode(), ours.encode(), theirs.encode())
+    assert merged.note == "" and merged.data is not None
+    post, problems = parse_post("handover", path, merged.data.decode(), lambda _: None)
+    assert problems == [] and post is not None and post.votes == (("ann.lee", 1), ("cy.diaz", 2))
+    changed = with_vote(ours, "ann.lee", 2)  # Ann changed her vote here; there, Cy voted
+    merged = merge_file(path, ours.encode(), changed.encode(), with_vote(ours, "cy.diaz", 2).encode())
+    assert merged.data == with_vote(with_vote(base, "ann.lee", 2), "cy.diaz", 2).encode()
