@@ -149,11 +149,9 @@ def is_post_path(root: Path, relpath: str) -> bool:
 
 def stub(post: Post) -> Post:
     """``post`` with only what threading and look-ups need (the gateway's model keeps no text)."""
-    if not (
-        post.body or post.quoted or post.signature or post.tags or post.attachments or post.reactions or post.votes
-    ):
+    if not (post.body or post.quoted or post.signature or post.tags or post.attachments or post.reactions):
         return post  # one already (an import makes them so)
-    return replace(post, body="", quoted="", signature="", tags=[], attachments=[], reactions=(), votes=())
+    return replace(post, body="", quoted="", signature="", tags=[], attachments=[], reactions=())
 
 
 class Model:

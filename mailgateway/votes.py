@@ -1,4 +1,6 @@
-"""Votes by mail, carried out: the poll's first post counts the sender's vote, in a commit of theirs.
+"""Polls by mail, carried out: a poll opened (or its sender told why not), a vote counted in a commit of the voter's.
+
+A new topic that starts with ``#poll`` is published with the poll it opens (:func:`open_poll`).
 
 A vote is not a post: nothing is published and no subscriber is mailed. The topic's first post
 gains ``votes: {handle: <option number>}`` (docs/format.md), in a commit authored by the voter; a
@@ -15,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from intranet.format import with_vote
 
+from .compose import Draft
 from .parse import Inbound
+from .polls import POLL_NOT_OPENED, opening
 from .postedits import edit_post
 
 if TYPE_CHECKING:
@@ -26,6 +30,15 @@ if TYPE_CHECKING:
 
 VOTED = "voted"  # the outcome on record
 RECEIPT = "vote-taken"  # the notice the voter gets
+
+
+def open_poll(fx: Effects, draft: Draft, mail: Inbound, values: dict[str, str]) -> Draft:
+    """``draft`` (a new topic's) with the poll its ``#poll`` opens; when it opens none, the sender is told
+    why (``values``: the route's, for the notice) and the topic is published as written."""
+    draft, problem = opening(draft)
+    if problem:
+        fx.notice(mail, POLL_NOT_OPENED, fx.clock(), **{**values, "topic": draft.post.subject, "problem": problem})
+    return draft
 
 
 class Votes:
@@ -59,5 +72,6 @@ class Votes:
         )
         if changed and first is not None:
             chosen = first.poll[option - 1] if option <= len(first.poll) else str(option)
-            self.fx.notice(mail, RECEIPT, self.fx.clock(), **{**decision.values, "option": f"{option}. {chosen}"})
+            values = {**decision.values, "topic": title, "option": f"{option}. {chosen}"}
+            self.fx.notice(mail, RECEIPT, self.fx.clock(), **values)
         return VOTED, decision.reason, {**decision.extra(), "topic": topic, "option": option, "changed": changed}

@@ -25,9 +25,7 @@ from typing import Any
 
 from intranet.addresses import load_secret, parse_suffix, split_address
 from intranet.errors import UnreadableMessage
-from intranet.format import (
-    EMAIL_RE,
-)
+from intranet.format import EMAIL_RE
 from intranet.gitremote import sync_work_tree
 from intranet.model import Model
 from intranet.pacing import PACING
@@ -40,7 +38,6 @@ from .dkimverify import Verifier
 from .effects import Effects
 from .existing import existing_variant, foreign_texts
 from .parse import Inbound, parse_header
-from .polls import POLL_NOT_OPENED, opening
 from .reader import Reader
 from .remote import gateway_root
 from .routing import (
@@ -60,6 +57,7 @@ from .runner import Runner
 from .spool import Records, Spool, Spooled, fsync_dirs, write_durably
 from .store import HOLD_SECONDS, Store
 from .topicacts import acting
+from .votes import open_poll
 
 log = logging.getLogger(__name__)
 
@@ -480,7 +478,7 @@ class Worker(Runner):
         if is_empty(draft):
             self.effects.notice(mail, EMPTY, self.clock(), **decision.values)
             return REJECTED, EMPTY, decision.extra()
-        draft, poll_problem = opening(draft) if decision.topic is None else (draft, "")  # #poll (issue #19)
+        draft = open_poll(self.effects, draft, mail, decision.values) if decision.topic is None else draft  # #poll
         commit = self._store(draft, community.slug, community.name, mail, decision.handle, approved_by)
         self._fan_out(community.slug, mail.message_id, draft.post.relpath)
         extra: dict[str, Any] = {**decision.extra(), "path": draft.post.relpath}
@@ -490,10 +488,6 @@ class Worker(Runner):
         if draft.subject_replaced:
             extra["subject_replaced"] = True
             self.effects.notice(mail, SUBJECT_REPLACED, self.clock(), new_subject=draft.post.subject, **decision.values)
-        if poll_problem:
-            extra["poll_not_opened"] = True
-            values = {**decision.values, "topic": draft.post.subject, "problem": poll_problem}
-            self.effects.notice(mail, POLL_NOT_OPENED, self.clock(), **values)
         if draft.skipped:
             extra["attachments_not_kept"] = [p.filename or p.file for p in draft.skipped]
         if commit:
