@@ -29,7 +29,7 @@ from .parse import Inbound
 _OPENING = re.compile(r"\\?#poll", re.IGNORECASE)  # (Markdown made from HTML may escape the '#')
 # A list item: a bullet or a number with "." or ")" (either maybe escaped, as plain text mail gives it).
 _ITEM = re.compile(r"[ \t]{0,3}(?:\\?[-*+]|\d{1,3}\\?[.)])[ \t]+(\S.*?)[ \t]*")
-_ESCAPE = re.compile(r"\\(?=[^\w\s])")
+_ESCAPE = re.compile(r"\\(?=[!-/:-@\[-`{-~])")  # a backslash before ASCII punctuation (CommonMark)
 _NUMBER = re.compile(r"#?[ \t]*(\d{1,3})[ \t]*[.)]?")
 HOW_TO_VOTE = "_To vote, reply with the number or the text of one option._"
 POLL_NOT_OPENED = "poll-not-opened"  # the notice a #poll that opens none gets

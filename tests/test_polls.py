@@ -49,6 +49,15 @@ def test_a_poll_is_a_list_under_a_first_line_of_hash_poll() -> None:
     assert poll_in("Hello.\n#poll\n- a\n- b") is None and poll_in("#poll a or b?") is None  # not at the top
 
 
+def test_a_poll_from_html_mail_is_read_from_its_list() -> None:
+    message = mail(subject="Which day?", body="")
+    html = "<p>#poll</p><p>Which <b>day</b>?</p><ol><li>Tuesday</li><li>Wed_nesday &amp; after</li></ol><p>Thanks</p>"
+    message.set_content(html, subtype="html")
+    opened = poll_in(parse_message(message.as_bytes(), dt.datetime.now(dt.UTC)).body)
+    assert opened is not None and opened.options == ("Tuesday", "Wed_nesday & after")
+    assert opened.body.startswith("Which **day**?\n\n1. Tuesday\n2. Wed") and "Thanks" in opened.body
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
@@ -244,7 +253,8 @@ def test_votes_and_closing_by_commits_are_updated_as_a_full_build_shows_them(tmp
         first = add_post(
             root, "handover", "<poll@example.org>", subject="Which day?", body="Pick one.", author="bo.chen"
         )
-        text = first.read_text().replace("source: smtp\n", "source: smtp\npoll:\n  options: [Tuesday, Thursday]\n")
+        options = "poll:\n  options: [Tuesday, Thursday <script>x()</script>]\n"  # (options are text, never markup)
+        text = first.read_text().replace("source: smtp\n", "source: smtp\n" + options)
         first.write_text(text)
         relpath = str(first.relative_to(root))
         assert builder.update([relpath]) == "updated"
@@ -254,9 +264,9 @@ def test_votes_and_closing_by_commits_are_updated_as_a_full_build_shows_them(tmp
             git(root, "add", "-A")
             git(root, "-c", f"user.name={handle}", "-c", f"user.email={handle}@example.org", "commit", "-qm", "Vote")
             assert builder.update([relpath]) == "updated"
-        assert "Tuesday: 0 votes (0%)" in _page(root, "Which day?") and "Thursday: 2 votes (100%)" in _page(
+        assert "Tuesday: 0 votes (0%)" in _page(
             root, "Which day?"
-        )
+        ) and "Thursday &lt;script&gt;x()&lt;/script&gt;: 2 votes (100%)" in _page(root, "Which day?")
         assert_same_as_full_build(root, tmp_path)
         first.write_text(with_entries(first.read_text(), closed=True))
         assert builder.update([relpath]) == "updated"
