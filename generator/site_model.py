@@ -29,6 +29,7 @@ from intranet.threads import Topic, build_topics
 
 from .compiled_templates import COMPILED
 from .orders import PostOrder, TopicOrder
+from .polls import results_of
 
 AUDIENCE_WORDS = {"staff": "staff", "partners": "partners", "suppliers": "suppliers", "members": "its members only"}
 
@@ -53,6 +54,7 @@ def _env() -> jinja2.Environment:
         tag_uri=urls.tag,
         feed_uri=urls.feed,
     )
+    env.globals["poll_of"] = results_of  # (polls, issue #19: templates/poll.html)
     return env
 
 

@@ -19,10 +19,11 @@ from .format import Author, Post
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "index-cache.json"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
-# relpath -> (community, message_id, topic, in_reply_to, date (ISO), subject, closed, content_hash)
-Record = tuple[str, str, str, str | None, str, str, bool, str]
+# relpath -> (community, message_id, topic, in_reply_to, date (ISO), subject, closed, content_hash,
+# author's handle ("" for a sender not in people/), poll options)
+Record = tuple[str, str, str, str | None, str, str, bool, str, str, list[str]]
 
 
 def record_of(post: Post) -> Record:
@@ -35,18 +36,20 @@ def record_of(post: Post) -> Record:
         post.subject,
         post.closed,
         post.content_hash,
+        post.author.handle or "",  # who may #accept, and close their poll
+        list(post.poll),  # what a reply to the topic votes for
     )
 
 
 def post_of(relpath: str, record: Record) -> Post:
-    community, message_id, topic, in_reply_to, date, subject, closed, content_hash = record
+    community, message_id, topic, in_reply_to, date, subject, closed, content_hash, handle, poll = record
     return Post(
         community=community,
         relpath=relpath,
         message_id=message_id,
         topic=topic,
         in_reply_to=in_reply_to,
-        author=Author(),
+        author=Author(handle=handle or None),
         date=dt.datetime.fromisoformat(date),
         subject=subject,
         source="",
@@ -55,6 +58,7 @@ def post_of(relpath: str, record: Record) -> Post:
         body="",
         content_hash=content_hash,
         closed=closed,
+        poll=tuple(poll),
     )
 
 

@@ -66,10 +66,18 @@ def commands_in(body: str) -> Found | None:
 
 
 def refusal(
-    word: str, handle: str, author: str | None, moderators: list[str], to_first_post: bool, writer: str | None = None
+    word: str,
+    handle: str,
+    author: str | None,
+    moderators: list[str],
+    to_first_post: bool,
+    writer: str | None = None,
+    poll: bool = False,
 ) -> str:
     """Why ``handle`` may not give command ``word`` in a topic started by ``author``, in reply to a post
-    by ``writer`` ("" if they may)."""
+    by ``writer`` ("" if they may); ``poll``: the topic is a poll, which its author may close and reopen."""
+    if word == "poll":
+        return "a poll is opened by a new topic whose first line is #poll, not by a reply"
     if word in COMING:
         return "not available by mail yet"
     if word not in COMMANDS:
@@ -87,6 +95,8 @@ def refusal(
             return "only the person who asked, or a moderator, may accept an answer"
     elif word == "guide" and not moderator:
         return "only a moderator of the community may make a guide of a topic"
+    elif word in ("close", "reopen") and poll and handle == author:
+        return ""
     elif not moderator:
         return f"only a moderator of the community may {word} a topic"
     return ""

@@ -141,6 +141,18 @@ TEXTS = {
         "Your reply to \u201c{topic}\u201d in {community} began with commands. What became of them:\n\n"
         "{receipt}\n\n{posted}",
     ),
+    "vote-taken": (
+        "Your vote",
+        "Your vote in \u201c{topic}\u201d: {option}.\n\nIt was counted in {community}; nothing was published and "
+        "nobody else was mailed. To change it, reply to the topic again with another option's number or "
+        "text: your last vote is the one counted.",
+    ),
+    "poll-not-opened": (
+        "Your topic was published, but no poll was opened",
+        "Your topic \u201c{topic}\u201d in {community} began with #poll, but no poll was opened: {problem}.\n\n"
+        "It was published as written. To run the poll, start a new topic whose first line is #poll, "
+        "followed by the options as a list, one a line:\n\n#poll\n- First option\n- Second option",
+    ),
     "command-not-authentic": (
         "Your commands were not carried out",
         "Your reply to {address} began with commands (lines such as #accept), but {why}, so nothing "
@@ -159,6 +171,8 @@ EVERY_TIME = {
     "commands-done",
     "mention-not-told",
     "profile-done",
+    "vote-taken",
+    "poll-not-opened",
 }
 
 

@@ -136,9 +136,9 @@ def _post_parts(data: bytes) -> tuple[dict[str, Any], str]:
     return found, body
 
 
-def _marks(data: dict[str, Any], entry: str) -> dict[str, str]:
+def _marks(data: dict[str, Any], entry: str) -> dict[str, Any]:
     found = data.get(entry)
-    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+    return {str(k): v for k, v in found.items()} if isinstance(found, dict) else {}  # (a vote is a number)
 
 
 _GONE = object()  # a key the gateway removed

@@ -19,6 +19,7 @@ from intranet.settings import Settings
 from . import policy
 from .hashcommands import Found, commands_in
 from .parse import Inbound
+from .polls import vote_in
 from .reactwords import reaction_of
 from .selfjoin import JOIN_MAIL
 
@@ -28,6 +29,7 @@ REACT = "react"  # a reply that is only a reaction ("+1"): the post it answers i
 ACT = "act"  # a reply that starts with commands (#accept): its topic changes; the rest of the text is posted
 PROFILE = "profile"  # a message that starts with #profile: the sender's own people/ file changes
 JOIN = "join"  # a message to join@ (or to its confirmation address): the sender asks to join
+VOTE = "vote"  # a reply to a poll that is only an option ("2"): the poll's first post counts it, nothing is posted
 
 # Reasons that are not from classify/policy.
 UNKNOWN_COMMUNITY = "unknown-community"
@@ -139,8 +141,9 @@ def route(
         "community": community.name,
         "community_address": f"{community.mail}@{settings.mail_domain}",
     }
-    found = None if approved_by else commands_in(mail.body)  # "#accept", "#profile"... at the top
-    reaction = reaction_of(mail) if parent and not approved_by else None  # the whole reply is "+1"
+    vote = _vote_of(mail, model, community.slug, known, topic) if parent and not approved_by else None  # "2"
+    found = None if approved_by or vote else commands_in(mail.body)  # "#accept", "#profile"... at the top
+    reaction = reaction_of(mail) if parent and not approved_by and not vote else None  # the whole reply is "+1"
     commands = found if topic else None  # (commands act on a topic: a reply's)
     closed = Route(
         REJECT, TOPIC_CLOSED, community, TOPIC_CLOSED, {**values, "topic": known.titles.get(topic or "", "")}
@@ -153,7 +156,7 @@ def route(
     readable = may_read(community, model.people.get(handle)) if handle else True
     hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
     announcements = hold == policy.NOT_MODERATOR  # (the sender is who they say and may read: not a moderator)
-    acting = _acting(community, values, handle, hold, authenticity, topic, parent, found, reaction)
+    acting = _acting(community, values, handle, hold, authenticity, topic, parent, found, reaction, vote)
     if acting is not None:  # #profile, commands, a reaction: something changes, nothing is posted (or after)
         return acting
     if topic and topic in known.closed:
@@ -177,9 +180,11 @@ def _acting(
     parent: str | None,
     found: Found | None,
     reaction: str | None,
+    vote: int | None = None,
 ) -> Route | None:
-    """The route of a message that acts rather than posts (#profile, commands, a reaction), or None;
-    ``found``: the commands at its top, ``reaction``: the reaction it is (neither for an approved one)."""
+    """The route of a message that acts rather than posts (#profile, commands, a reaction, a vote), or None;
+    ``found``: the commands at its top, ``reaction``: the reaction it is, ``vote``: the option of the topic's
+    poll it is (none of them for an approved one)."""
     announcements = hold == policy.NOT_MODERATOR  # (the sender is who they say and may read: not a moderator)
     why = {**values, "hold": hold or policy.NOT_KNOWN}
     refused = Route(REJECT, COMMAND_NOT_AUTHENTIC, community, COMMAND_NOT_AUTHENTIC, why, why=authenticity.why)
@@ -194,7 +199,15 @@ def _acting(
         return Route(ACT, "commands", community, values=values, topic=topic, parent=parent, handle=handle)
     if reaction and handle and (not hold or announcements):  # someone in people/, as themselves, who may read
         return Route(REACT, reaction, community, topic=topic, parent=parent, handle=handle)
+    if vote and handle and (not hold or announcements):  # as a reaction
+        return Route(VOTE, "vote", community, values={**values, "option": str(vote)}, topic=topic, handle=handle)
     return None
+
+
+def _vote_of(mail: Inbound, model: Model, slug: str, known: Known, topic: str | None) -> int | None:
+    """The option (its number) ``mail`` votes for, when its topic is a poll (:mod:`mailgateway.polls`)."""
+    first = model.posts.get(slug, {}).get(known.paths.get(topic or "", ""))
+    return vote_in(mail, first.poll) if first is not None and first.poll else None
 
 
 def _thread_of(mail: Inbound, known: Known, command: Command | None) -> tuple[str | None, str | None]:

@@ -21,7 +21,8 @@ from .parse import Inbound
 from .postedits import edit_post
 from .profiles import Profiles
 from .reactions import Reactions
-from .routing import ACT, JOIN, PROFILE, REACT
+from .routing import ACT, JOIN, PROFILE, REACT, VOTE
+from .votes import Votes
 
 if TYPE_CHECKING:
     from intranet.model import Model
@@ -42,6 +43,7 @@ def acting(effects: Effects, commands: Any) -> dict[str, Act]:
         ACT: TopicActs(effects).carry_out,
         PROFILE: Profiles(commands).carry_out,
         JOIN: commands.joining.carry_out,
+        VOTE: Votes(effects).carry_out,
     }
 
 
@@ -66,7 +68,8 @@ class TopicActs:
         done: list[tuple[str, bool]] = []
         refused: list[tuple[str, str]] = []
         for word in dict.fromkeys(found.words):
-            why = refusal(word, handle, author, community.moderators, parent == topic, writer)
+            poll = bool(first and first.poll)  # (its author may close their poll)
+            why = refusal(word, handle, author, community.moderators, parent == topic, writer, poll)
             target = answered if word in ON_THE_POST else first
             if not why and word == "edit" and not found.rest:
                 why = "write the post's new text after the command"

@@ -25,9 +25,7 @@ from typing import Any
 
 from intranet.addresses import load_secret, parse_suffix, split_address
 from intranet.errors import UnreadableMessage
-from intranet.format import (
-    EMAIL_RE,
-)
+from intranet.format import EMAIL_RE
 from intranet.gitremote import sync_work_tree
 from intranet.model import Model
 from intranet.pacing import PACING
@@ -59,6 +57,7 @@ from .runner import Runner
 from .spool import Records, Spool, Spooled, fsync_dirs, write_durably
 from .store import HOLD_SECONDS, Store
 from .topicacts import acting
+from .votes import open_poll
 
 log = logging.getLogger(__name__)
 
@@ -479,6 +478,7 @@ class Worker(Runner):
         if is_empty(draft):
             self.effects.notice(mail, EMPTY, self.clock(), **decision.values)
             return REJECTED, EMPTY, decision.extra()
+        draft = open_poll(self.effects, draft, mail, decision.values) if decision.topic is None else draft  # #poll
         commit = self._store(draft, community.slug, community.name, mail, decision.handle, approved_by)
         self._fan_out(community.slug, mail.message_id, draft.post.relpath)
         extra: dict[str, Any] = {**decision.extra(), "path": draft.post.relpath}

@@ -6,13 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import type_query, write_config
+from helpers import add_post, type_query, write_config
 
 from generator.builder import build_site
+from intranet.format import path_key, post_relpath, with_entries, with_vote
 
 pytestmark = pytest.mark.browser
 
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+POLL = "<poll@example.org>"
 PHONE, DESK = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
 
 
@@ -71,6 +73,10 @@ def archive_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = small_intranet(tmp_path_factory.mktemp("archive"))
     write_config(root, topics_per_page=1)
+    add_post(root, "handover", POLL, subject="Which day for the training?", body="The trainer can come once.")
+    poll = root / post_relpath("handover", POLL)  # a poll with votes, one option without (issue #19)
+    text = poll.read_text().replace("source: smtp\n", "source: smtp\npoll:\n  options: [Tuesday, Wednesday, Friday]\n")
+    poll.write_text(with_entries(with_vote(with_vote(text, "ann.lee", 1), "bo.chen", 2), closed=True))
     build_site(root)
     return root / "site" / "staff"
 
@@ -82,6 +88,9 @@ def test_every_kind_of_page_has_no_wcag_violation_and_no_sideways_scrolling(
     base, archive = serve(demo_site), serve(archive_site)
     pages = {name: base + path for name, path in page_kinds(demo_site).items()}
     pages["archive page"] = archive + "c/handover/page-1/"
+    pages["poll topic"] = archive + f"c/handover/t/{path_key(post_relpath('handover', POLL))[:12]}/"
+    poll_page = archive_site / pages["poll topic"].removeprefix(archive) / "index.html"
+    assert poll_page.read_text().count('<svg class="intranet-poll__bar"') == 3  # (the page is the poll's)
     found: dict[str, list[str]] = {}
     context = browser.new_context(color_scheme=scheme, viewport=viewport)
     try:
@@ -105,7 +114,7 @@ def test_every_kind_of_page_has_no_wcag_violation_and_no_sideways_scrolling(
         context.close()
     problems = [f"{name}: {problem}" for name, listed in found.items() for problem in listed]
     assert not problems, "\n".join(problems)
-    assert len(found) == 13
+    assert len(found) == 14
 
 
 def test_a_keyboard_reaches_the_content_first_and_opens_folded_parts(browser, demo_site: Path, serve) -> None:

@@ -90,11 +90,15 @@ from .layout import (
 from .posts import (
     MANAGED,
     MARKS,
+    POLL_MAX,
+    POLL_MIN,
+    POLL_OPTION_CHARS,
     parse_post,
     read_post,
     with_entries,
     with_mark,
     with_reaction,
+    with_vote,
 )
 from .reading import (
     SYMLINK_PROBLEM,
@@ -199,6 +203,10 @@ __all__ = [
     "MANAGED",
     "MARKS",
     "with_reaction",
+    "POLL_MAX",
+    "POLL_MIN",
+    "POLL_OPTION_CHARS",
+    "with_vote",
     "read_subscribers",
     "read_yaml_file",
     "split_body",

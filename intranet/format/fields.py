@@ -117,6 +117,8 @@ POST_FIELDS = (
     "deleted",
     "notify",
     "reactions",
+    "poll",
+    "votes",
 )
 
 

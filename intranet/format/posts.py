@@ -105,6 +105,7 @@ def parse_post(
         derived.append("source")
     attachments = _read_attachments(f, relpath, attachment_size)
     body, quoted, signature = split_body(body_text)
+    poll = _read_poll(f)
     post = Post(
         community=community,
         relpath=relpath,
@@ -126,6 +127,8 @@ def parse_post(
         derived=tuple(derived),
         reactions=_read_marks(f, "reactions"),
         notify=_read_marks(f, "notify"),
+        poll=poll,
+        votes=_read_votes(f, len(poll)),
         accepted=_read_accepted(f),
         edited=_read_edited(f),
         deleted=_read_flag(f, "deleted"),
@@ -133,11 +136,13 @@ def parse_post(
     return post, f.problems
 
 
+# A poll's options (``poll: {options: [...]}``, written when it is opened): how many, how long each.
+POLL_MIN, POLL_MAX, POLL_OPTION_CHARS = 2, 20, 200
 # The entries of a post's front matter that mail may change, written last and in this order.
-MANAGED = ("closed", "pinned", "accepted", "edited", "deleted", "notify", "reactions")
-_MANAGED_KEY = re.compile(r"(closed|pinned|accepted|edited|deleted|notify|reactions)[ \t]*:")
+MANAGED = ("closed", "pinned", "accepted", "edited", "deleted", "notify", "reactions", "votes")
+_MANAGED_KEY = re.compile(r"(closed|pinned|accepted|edited|deleted|notify|reactions|votes)[ \t]*:")
 # The entries that map a person's handle to their own choice, and the choices each allows.
-MARKS = {"reactions": tuple(REACTIONS), "notify": ("follow", "mute")}
+MARKS = {"reactions": tuple(REACTIONS), "notify": ("follow", "mute"), "votes": tuple(range(1, POLL_MAX + 1))}
 _ATTACHMENTS_KEY = re.compile(r"attachments[ \t]*:")
 
 
@@ -181,10 +186,16 @@ def with_reaction(text: str, handle: str, reaction: str | None) -> str:
     return with_mark(text, "reactions", handle, reaction)
 
 
-def with_mark(text: str, entry: str, handle: str, value: str | None) -> str:
+def with_vote(text: str, handle: str, option: int | None) -> str:
+    """The text of a poll's first post with ``handle``'s vote set to ``option`` (its number, from 1;
+    None: taken away), as :func:`with_entries` writes it; a later vote replaces an earlier one."""
+    return with_mark(text, "votes", handle, option)
+
+
+def with_mark(text: str, entry: str, handle: str, value: str | int | None) -> str:
     """The text of a post file with ``handle``'s choice in ``entry`` (one of :data:`MARKS`: reactions,
-    notify) set to ``value`` (None: taken away). Raises ValueError if it is not one of that entry's."""
-    if value is not None and value not in MARKS[entry]:
+    notify, votes) set to ``value`` (None: taken away). Raises ValueError if it is not one of that entry's."""
+    if value is not None and (isinstance(value, bool) or value not in MARKS[entry]):
         raise ValueError(f"not one of {entry}: {value!r}")
     head = split_front_matter(text)[0]
     found = load_yaml(head) if head.strip() else {}
@@ -231,16 +242,55 @@ def _read_marks(f: Fields, entry: str) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     if not isinstance(value, dict):
-        f.problem(entry, f"must be a mapping of handle: {' or '.join(MARKS[entry])}")
+        f.problem(entry, f"must be a mapping of handle: {' or '.join(map(str, MARKS[entry]))}")
         return ()
     found = []
     for handle, choice in value.items():
         if not isinstance(handle, str) or not HANDLE_RE.match(handle):
             f.problem(entry, f"{handle!r} is not a handle")
         elif choice not in MARKS[entry]:
-            f.problem(entry, f"{handle}: {choice!r} is not one of {', '.join(MARKS[entry])}")
+            f.problem(entry, f"{handle}: {choice!r} is not one of {', '.join(map(str, MARKS[entry]))}")
         else:
             found.append((handle, str(choice)))
+    return tuple(sorted(found))
+
+
+def _read_poll(f: Fields) -> tuple[str, ...]:
+    value = f.data.get("poll")
+    if value is None:
+        return ()
+    options = value.get("options") if isinstance(value, dict) else None
+    if not isinstance(options, list) or set(value) != {"options"}:
+        f.problem("poll", "must be a mapping with options: (a list of the poll's options)")
+        return ()
+    found = tuple(str(o).strip() for o in options if isinstance(o, (str, int)) and not isinstance(o, bool))
+    if len(found) != len(options) or not all(found) or any(len(o) > POLL_OPTION_CHARS for o in found):
+        f.problem("poll", f"each option must be text of 1 to {POLL_OPTION_CHARS} characters")
+        return ()
+    if not POLL_MIN <= len(found) <= POLL_MAX:
+        f.problem("poll", f"must have {POLL_MIN} to {POLL_MAX} options")
+        return ()
+    return found
+
+
+def _read_votes(f: Fields, options: int) -> tuple[tuple[str, int], ...]:
+    value = f.data.get("votes")
+    if value is None:
+        return ()
+    if not options:
+        f.problem("votes", "only a post with a poll: entry can have votes")
+        return ()
+    if not isinstance(value, dict):
+        f.problem("votes", "must be a mapping of handle: option number")
+        return ()
+    found = []
+    for handle, choice in value.items():
+        if not isinstance(handle, str) or not HANDLE_RE.match(handle):
+            f.problem("votes", f"{handle!r} is not a handle")
+        elif isinstance(choice, bool) or not isinstance(choice, int) or not 1 <= choice <= options:
+            f.problem("votes", f"{handle}: {choice!r} is not the number of an option (1 to {options})")
+        else:
+            found.append((handle, choice))
     return tuple(sorted(found))
 
 

@@ -66,6 +66,8 @@ class Post:
     edited: dt.datetime | None = None  # when its author last changed its text by mail (#edit)
     deleted: bool = False  # its author took it back (#delete): its text is gone, its place in the thread stays
     notify: tuple[tuple[str, str], ...] = ()  # on a topic's first post: (handle, follow or mute), by handle
+    poll: tuple[str, ...] = ()  # on a topic's first post: the options of its poll (#poll), in order
+    votes: tuple[tuple[str, int], ...] = ()  # on a poll's first post: (handle, option number from 1), by handle
 
     @property
     def key(self) -> str:
@@ -90,6 +92,8 @@ class Post:
             ]
         if self.content_hash:
             data["content_hash"] = self.content_hash
+        if self.poll:
+            data["poll"] = {"options": list(self.poll)}
         if self.closed:
             data["closed"] = True
         if self.pinned:
@@ -104,6 +108,8 @@ class Post:
             data["notify"] = dict(self.notify)
         if self.reactions:
             data["reactions"] = dict(self.reactions)
+        if self.votes:
+            data["votes"] = dict(self.votes)
         return data
 
     def to_text(self) -> str:
