@@ -14,15 +14,16 @@ import logging
 import os
 from pathlib import Path
 
-from .format import Author, Post
+from .format import Author, Fields, Post
+from .format.events import read_event
 
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "index-cache.json"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
-# relpath -> (community, message_id, topic, in_reply_to, date (ISO), subject, closed, content_hash)
-Record = tuple[str, str, str, str | None, str, str, bool, str]
+# relpath -> (community, message_id, topic, in_reply_to, date (ISO), subject, closed, content_hash, event entry)
+Record = tuple[str, str, str, str | None, str, str, bool, str, dict | None]
 
 
 def record_of(post: Post) -> Record:
@@ -35,11 +36,12 @@ def record_of(post: Post) -> Record:
         post.subject,
         post.closed,
         post.content_hash,
+        post.event.to_yaml() if post.event is not None else None,  # (calendar mail finds its event by UID)
     )
 
 
 def post_of(relpath: str, record: Record) -> Post:
-    community, message_id, topic, in_reply_to, date, subject, closed, content_hash = record
+    community, message_id, topic, in_reply_to, date, subject, closed, content_hash, event = record
     return Post(
         community=community,
         relpath=relpath,
@@ -55,6 +57,7 @@ def post_of(relpath: str, record: Record) -> Post:
         body="",
         content_hash=content_hash,
         closed=closed,
+        event=read_event(Fields({"event": event}, relpath, {})) if event else None,
     )
 
 

@@ -11,6 +11,7 @@ from intranet.format import Attachment, Author, Post, post_relpath
 from intranet.settings import Settings
 from intranet.subjects import names_title, without_tag
 
+from .events import new_event
 from .parse import Inbound, Part
 from .plaintext import text_to_markdown
 
@@ -22,6 +23,7 @@ class Draft:
     skipped: list[Part] = field(default_factory=list)
     quotes_removed: bool = False  # quoted text from another community was left out
     subject_replaced: bool = False  # the subject named a topic some of this community's readers may not read
+    event_problem: str = ""  # why the #event lines or the invitation it carries made no event
 
 
 QUOTES_REMOVED = "_(Quoted text from another community was removed.)_"
@@ -107,6 +109,9 @@ def compose(
     """
     kept, skipped = keep_parts(mail.parts, settings)
     body, quoted, removed, subject = mail.body, mail.quoted, False, without_tag(mail.subject, subject_tag)
+    event, event_problem = None, ""
+    if topic is None:  # a new topic may be an event: #event and its lines, or an invitation (mailgateway.events)
+        event, event_problem, body = new_event(mail, body, settings)
     replaced = any(names_title(subject, title) for title in foreign_titles)
     if replaced:
         subject = SUBJECT_REMOVED
@@ -140,6 +145,7 @@ def compose(
         quoted=quoted,
         signature=mail.signature,
         content_hash=mail.content_hash,
+        event=event,
     )
     return Draft(
         post=post,
@@ -147,8 +153,9 @@ def compose(
         skipped=skipped,
         quotes_removed=removed,
         subject_replaced=replaced,
+        event_problem=event_problem,
     )
 
 
 def is_empty(draft: Draft) -> bool:
-    return not draft.post.body.strip() and not draft.files
+    return not draft.post.body.strip() and not draft.files and draft.post.event is None

@@ -17,6 +17,7 @@ from intranet.model import Known, Model
 from intranet.settings import Settings
 
 from . import policy
+from .events import calendar_kind
 from .hashcommands import Found, commands_in
 from .parse import Inbound
 from .reactwords import reaction_of
@@ -28,6 +29,7 @@ REACT = "react"  # a reply that is only a reaction ("+1"): the post it answers i
 ACT = "act"  # a reply that starts with commands (#accept): its topic changes; the rest of the text is posted
 PROFILE = "profile"  # a message that starts with #profile: the sender's own people/ file changes
 JOIN = "join"  # a message to join@ (or to its confirmation address): the sender asks to join
+EVENT = "event"  # a calendar for an event here (an update, a cancellation, an answer): the event changes
 
 # Reasons that are not from classify/policy.
 UNKNOWN_COMMUNITY = "unknown-community"
@@ -37,6 +39,7 @@ TOPIC_CLOSED = "topic-closed"
 NO_SENDER = "no-sender"
 ANNOUNCEMENTS_ONLY = "announcements-only"  # a community with ``posting: moderators``, and not one of them
 COMMAND_NOT_AUTHENTIC = "command-not-authentic"  # commands from someone not known, or not shown to be them
+EVENT_UNKNOWN = "event-unknown"  # an answer to (or cancellation of) an event that is not in the community
 SUBJECT_REPLACED = "subject-replaced"  # published, but under another subject (a notice says why)
 
 DUPLICATE_MARK = "duplicate"  # what the adapter's look-up says of a message already committed here
@@ -153,6 +156,9 @@ def route(
     readable = may_read(community, model.people.get(handle)) if handle else True
     hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
     announcements = hold == policy.NOT_MODERATOR  # (the sender is who they say and may read: not a moderator)
+    event = None if approved_by else _event(mail, model, settings, community, values, handle, hold, authenticity)
+    if event is not None:  # a calendar for an event here: it changes; nothing is posted
+        return event
     acting = _acting(community, values, handle, hold, authenticity, topic, parent, found, reaction)
     if acting is not None:  # #profile, commands, a reaction: something changes, nothing is posted (or after)
         return acting
@@ -195,6 +201,30 @@ def _acting(
     if reaction and handle and (not hold or announcements):  # someone in people/, as themselves, who may read
         return Route(REACT, reaction, community, topic=topic, parent=parent, handle=handle)
     return None
+
+
+def _event(
+    mail: Inbound,
+    model: Model,
+    settings: Settings,
+    community: Community,
+    values: dict[str, str],
+    handle: str | None,
+    hold: str | None,
+    authenticity: policy.Authenticity,
+) -> Route | None:
+    """The route of a calendar that acts on an event of the community (see :func:`calendar_kind`), or None:
+    only for someone in people/, shown to be themselves, who may read it (who may change it: later)."""
+    kind, first, _ = calendar_kind(mail, model.posts.get(community.slug, {}).values(), settings)
+    if not kind:
+        return None
+    if not handle or (hold and hold != policy.NOT_MODERATOR):
+        why = {**values, "hold": hold or policy.NOT_KNOWN}
+        return Route(REJECT, COMMAND_NOT_AUTHENTIC, community, COMMAND_NOT_AUTHENTIC, why, why=authenticity.why)
+    if first is None:
+        return Route(REJECT, EVENT_UNKNOWN, community, EVENT_UNKNOWN, values)
+    topic = first.message_id
+    return Route(EVENT, kind, community, values=values, topic=topic, parent=topic, handle=handle)
 
 
 def _thread_of(mail: Inbound, known: Known, command: Command | None) -> tuple[str | None, str | None]:

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from intranet.format import format_date
 
-from .hashcommands import ON_THE_POST, change_of, commands_in, receipt, refusal
+from .eventacts import EventActs, event_command
+from .hashcommands import EVENT_WORDS, ON_THE_POST, change_of, commands_in, receipt, refusal
 from .parse import Inbound
 from .postedits import edit_post
 from .profiles import Profiles
 from .reactions import Reactions
-from .routing import ACT, JOIN, PROFILE, REACT
+from .routing import ACT, EVENT, JOIN, PROFILE, REACT
 
 if TYPE_CHECKING:
     from intranet.model import Model
@@ -41,6 +42,7 @@ def acting(effects: Effects, commands: Any) -> dict[str, Act]:
         ACT: TopicActs(effects).carry_out,
         PROFILE: Profiles(commands).carry_out,
         JOIN: commands.joining.carry_out,
+        EVENT: EventActs(effects).carry_out,
     }
 
 
@@ -69,13 +71,17 @@ class TopicActs:
             target = answered if word in ON_THE_POST else first
             if not why and word == "edit" and not found.rest:
                 why = "write the post's new text after the command"
+            change = None
+            if word in EVENT_WORDS:  # (#event's lines are not part of the reply, whoever sent them)
+                change, event_why, rest = event_command(word, handle, first, found.rest, topic, self.fx.settings)
+                found, why = replace(found, rest=rest), why or event_why
             if why or target is None:
                 refused.append((word, why or "that post is not in the repository yet"))
                 continue
             changed = edit_post(
                 self.fx,
                 target.relpath,
-                change_of(word, handle, parent, found.rest, now),
+                change or change_of(word, handle, parent, found.rest, now),
                 subject=f"{community.slug}: #{word} by {name}: {known.titles.get(topic, '')}"[:200],
                 body=f"{name} sent #{word} by email, in reply to {parent}.",
                 author=(name, mail.from_address),

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import FormatError
 
 # Reading, with validation
+from .events import RSVP, read_event
 from .fields import POST_FIELDS, Fields
 from .frontmatter import (
     Problem,
@@ -129,15 +130,17 @@ def parse_post(
         accepted=_read_accepted(f),
         edited=_read_edited(f),
         deleted=_read_flag(f, "deleted"),
+        event=read_event(f),
+        rsvp=_read_marks(f, "rsvp"),
     )
     return post, f.problems
 
 
 # The entries of a post's front matter that mail may change, written last and in this order.
-MANAGED = ("closed", "pinned", "accepted", "edited", "deleted", "notify", "reactions")
-_MANAGED_KEY = re.compile(r"(closed|pinned|accepted|edited|deleted|notify|reactions)[ \t]*:")
+MANAGED = ("closed", "pinned", "accepted", "edited", "deleted", "notify", "event", "rsvp", "reactions")
+_MANAGED_KEY = re.compile(r"(closed|pinned|accepted|edited|deleted|notify|event|rsvp|reactions)[ \t]*:")
 # The entries that map a person's handle to their own choice, and the choices each allows.
-MARKS = {"reactions": tuple(REACTIONS), "notify": ("follow", "mute")}
+MARKS = {"reactions": tuple(REACTIONS), "notify": ("follow", "mute"), "rsvp": RSVP}
 _ATTACHMENTS_KEY = re.compile(r"attachments[ \t]*:")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import spill
+from .events import Event
 from .frontmatter import Problem, dump_front_matter, yaml_lines, yaml_scalar
 from .layout import (
     KIND_AUDIENCE,
@@ -66,6 +67,8 @@ class Post:
     edited: dt.datetime | None = None  # when its author last changed its text by mail (#edit)
     deleted: bool = False  # its author took it back (#delete): its text is gone, its place in the thread stays
     notify: tuple[tuple[str, str], ...] = ()  # on a topic's first post: (handle, follow or mute), by handle
+    event: Event | None = None  # on a topic's first post: the event it announces (intranet.format.events)
+    rsvp: tuple[tuple[str, str], ...] = ()  # on an event's first post: (handle, going, maybe or not-going)
 
     @property
     def key(self) -> str:
@@ -102,6 +105,10 @@ class Post:
             data["deleted"] = True
         if self.notify:
             data["notify"] = dict(self.notify)
+        if self.event is not None:
+            data["event"] = self.event.to_yaml()
+        if self.rsvp:
+            data["rsvp"] = dict(self.rsvp)
         if self.reactions:
             data["reactions"] = dict(self.reactions)
         return data

@@ -1,0 +1,338 @@
+"""Events by mail (issue #19): invitations from calendar clients and ``#event``, updates, ``#cancel``,
+answers (``#going``, iTIP REPLY), and what the site shows of them.
+
+Invitations are built as Outlook, Google Calendar and Apple Calendar send them (:mod:`calendars`);
+the ``icalendar`` library's own test calendars are read in place from the shared corpus. Real
+gateway on loopback, real Git, real MkDocs builds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from calendars import apple_ics, apple_mail, google_ics, google_mail, outlook_ics, outlook_mail, reply_ics
+from helpers import CORPUS
+from mailtest import DOMAIN, Harness, git, git_root, mail, with_subscribers
+
+from intranet.format import Event, parse_post, post_relpath, read_post
+from mailgateway.eventlines import parse_when, read_event_lines
+from mailgateway.events import answered, cancelled, replaced_by, updated_by
+from mailgateway.invitations import MAX_BYTES, Invitation, Refused, read_invitation
+
+SYDNEY = ZoneInfo("Australia/Sydney")
+TO = f"handover@{DOMAIN}"
+ANN, BO = "ann.lee@example.org", "bo.chen@example.org"  # Ann moderates handover
+OUTLOOK_UID = "040000008200E00074C5B7101A82E00800000000D0C8E4B3E1A4DB01000000000000000010000000"
+
+
+@pytest.fixture(autouse=True)
+def fixed_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTRANET_SECRET", "events-test-secret-0123456789abcdef")
+
+
+# -- reading invitations -------------------------------------------------------------------
+
+
+def test_invitations_from_the_three_big_clients_read_in_the_site_zone() -> None:
+    outlook = read_invitation(outlook_ics(OUTLOOK_UID, sequence=2).encode(), SYDNEY)
+    assert isinstance(outlook, Invitation) and outlook.method == "REQUEST" and outlook.summary == "Handover workshop"
+    assert outlook.event.start == dt.datetime(2026, 12, 10, 14, 0, tzinfo=SYDNEY)  # a Windows zone name, read
+    assert outlook.event.to_yaml() == {
+        "start": "2026-12-10T14:00:00+11:00",
+        "end": "2026-12-10T15:30:00+11:00",
+        "location": "Room 3, Level 2",
+        "uid": OUTLOOK_UID,
+        "sequence": 2,
+    }
+    google = read_invitation(google_ics("7kq2@google.com").encode(), ZoneInfo("Europe/London"))
+    assert isinstance(google, Invitation) and google.event.start.isoformat() == "2026-12-10T03:00:00+00:00"
+    apple = read_invitation(apple_ics("5F3A0C1E-AAAA").encode(), SYDNEY)
+    assert isinstance(apple, Invitation) and apple.event.all_day and apple.event.start == dt.date(2026, 12, 11)
+    assert apple.event.end is None and apple.event.location == "Ward 7, Northfield Hospital"  # one day: no end
+    reply = read_invitation(reply_ics("u1", "Bo.Chen@Example.org", "DECLINED").encode(), SYDNEY)
+    assert isinstance(reply, Invitation) and reply.answers == (("bo.chen@example.org", "not-going"),)
+    cancel = read_invitation(outlook_ics("u1", method="CANCEL", sequence=3).encode(), SYDNEY)
+    assert isinstance(cancel, Invitation) and cancel.event.cancelled
+
+
+def test_hostile_calendars_are_refused_before_parsing() -> None:
+    assert isinstance(read_invitation(b"BEGIN:VCALENDAR\r\n" + b"X" * MAX_BYTES, SYDNEY), Refused)
+    many = "BEGIN:VCALENDAR\r\n" + "BEGIN:VEVENT\r\nEND:VEVENT\r\n" * 300 + "END:VCALENDAR\r\n"
+    assert "more than" in read_invitation(many.encode(), SYDNEY).reason  # type: ignore[union-attr]
+    deep = "BEGIN:VCALENDAR\r\n" + "BEGIN:X-A\r\n" * 40 + "END:X-A\r\n" * 40 + "END:VCALENDAR\r\n"
+    assert "nested" in read_invitation(deep.encode(), SYDNEY).reason  # type: ignore[union-attr]
+    assert isinstance(read_invitation(b"\xff\xfe not a calendar", SYDNEY), Refused)
+    no_uid = outlook_ics("x").replace("UID:x\r\n", "")
+    assert read_invitation(no_uid.encode(), SYDNEY) == Refused("the event has no usable UID")
+
+
+def test_the_icalendar_librarys_own_calendars_never_crash_and_broken_ones_are_refused() -> None:
+    files = sorted((CORPUS / "icalendar").glob("*/*.ics"))
+    if not files:
+        pytest.skip("the icalendar corpus is not beside the repository")
+    read = {path.name: read_invitation(path.read_bytes(), SYDNEY) for path in files}
+    assert len(read) > 100
+    made = {name for name, found in read.items() if isinstance(found, Invitation)}
+    for name in ("broken_dtstart.ics", "big_bad_calendar.ics", "fuzz_testcase_invalid_month.ics", "empty.ics"):
+        assert isinstance(read[name], Refused), name
+    for name in ("issue_836_do_not_quote_tzid.ics", "timezoned.ics", "example.ics", "x_location.ics"):
+        assert name in made, (name, read[name])
+    vienna = read["timezoned.ics"]
+    assert isinstance(vienna, Invitation) and vienna.event.start == dt.datetime(2012, 2, 13, 20, 0, tzinfo=SYDNEY)
+    for found in read.values():  # what is made is what the format can hold
+        if isinstance(found, Invitation):
+            text = "---\nauthor: a\nsubject: s\ndate: 2026-01-01\n" + _yaml_entry(found.event) + "---\n"
+            post, problems = parse_post("c", "communities/c/posts/x.md", text, lambda name: 0)
+            assert not problems and post is not None and post.event == _in_text(found.event), problems
+
+
+def _yaml_entry(event: Event) -> str:
+    from intranet.format import dump_yaml
+
+    return dump_yaml({"event": event.to_yaml()})
+
+
+def _in_text(event: Event) -> Event:
+    """``event`` as read back from a file: its times with fixed offsets."""
+    post, _ = parse_post(
+        "c",
+        "communities/c/posts/x.md",
+        "---\nauthor: a\nsubject: s\ndate: 2026-01-01\n" + _yaml_entry(event) + "---\n",
+        lambda n: 0,
+    )
+    assert post is not None and post.event is not None
+    return post.event
+
+
+# -- #event lines --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("when", "start", "end"),
+    [
+        ("2026-12-10 14:00-15:30", "2026-12-10T14:00:00+11:00", "2026-12-10T15:30:00+11:00"),
+        ("Thursday 10 December 2026, 2pm to 3.30pm", "2026-12-10T14:00:00+11:00", "2026-12-10T15:30:00+11:00"),
+        ("December 10, 2026 2-3:30pm", "2026-12-10T14:00:00+11:00", "2026-12-10T15:30:00+11:00"),
+        ("10 Dec 2026 9:15", "2026-12-10T09:15:00+11:00", None),
+        ("2026-07-01 10 - 12", "2026-07-01T10:00:00+10:00", "2026-07-01T12:00:00+10:00"),
+        ("10 Dec 2026", "2026-12-10", None),
+        ("2026-12-10 to 2026-12-12", "2026-12-10", "2026-12-12"),
+        ("2026-12-10 09:00 until 2026-12-11 17:00", "2026-12-10T09:00:00+11:00", "2026-12-11T17:00:00+11:00"),
+    ],
+)
+def test_when_lines_people_write(when: str, start: str, end: str | None) -> None:
+    found = parse_when(when, SYDNEY)
+    assert not isinstance(found, str), found
+    assert Event(found[0], found[1]).to_yaml().get("start") == start
+    assert Event(found[0], found[1]).to_yaml().get("end") == end
+
+
+@pytest.mark.parametrize(
+    ("when", "why"),
+    [
+        ("tomorrow at 2", "no date"),
+        ("2026-02-30 10:00", "is not a date"),
+        ("10/12/2026 10:00", "no date"),  # day and month order differ: not read
+        ("2026-12-10 15:00-14:00", "ends before it starts"),
+        ("2026-12-10 13pm", "not a time of day"),
+    ],
+)
+def test_when_lines_that_make_no_event(when: str, why: str) -> None:
+    found = parse_when(when, SYDNEY)
+    assert isinstance(found, str) and why in found
+
+
+def test_event_lines_take_date_time_and_place_and_leave_the_text() -> None:
+    lines = read_event_lines("Date: 2026-12-10\ntime: 14:00 to 15:00\nPlace: Room 3 \\*east\\*\n\nCome along.", SYDNEY)
+    assert lines.event is not None and lines.event.location == "Room 3 *east*" and lines.rest == "Come along."
+    assert lines.event.end == dt.datetime(2026, 12, 10, 15, 0, tzinfo=SYDNEY)
+    missing = read_event_lines("Where: Room 3\n\nText.", SYDNEY)
+    assert missing.event is None and "When:" in missing.problem and missing.rest == "Text."
+
+
+# -- changes to the post file --------------------------------------------------------------
+
+
+def _first_post(event: Event | None) -> str:
+    head = "---\nmessage_id: <t@x>\ntopic: <t@x>\nauthor: ann.lee\ndate: 2026-11-01T08:00:00+00:00\nsubject: Workshop\n"
+    entry = _yaml_entry(event) if event else ""
+    return f"{head}{entry}---\nText.\n"
+
+
+def test_updates_by_sequence_cancellation_and_answers_change_only_their_entries() -> None:
+    start = dt.datetime(2026, 12, 10, 14, 0, tzinfo=SYDNEY)
+    text = _first_post(Event(start, uid="u1", sequence=1, location="Room 3"))
+    later = Invitation("REQUEST", Event(start + dt.timedelta(days=1), uid="u1", sequence=2, location="Room 4"))
+    older = Invitation("REQUEST", Event(start + dt.timedelta(days=2), uid="u1", sequence=1))
+    assert updated_by(older)(text) == text  # not newer: nothing
+    moved = updated_by(later)(text)
+    assert "start: '2026-12-11T14:00:00+11:00'" in moved and "location: Room 4" in moved and "sequence: 2" in moved
+    assert updated_by(later)(moved) == moved  # the same again: nothing
+    off = updated_by(Invitation("CANCEL", Event(start, uid="u1", sequence=2, status="cancelled")))(moved)
+    assert "status: cancelled" in off and "location: Room 4" in off and cancelled(off) == off
+    assert "status: cancelled" in cancelled(text) and "sequence: 2" in cancelled(text)
+    again = replaced_by(Event(start.replace(hour=15)), "ignored")(text)
+    assert "start: '2026-12-10T15:00:00+11:00'" in again and "location: Room 3" in again and "uid: u1" in again
+    assert replaced_by(Event(start.replace(hour=15)), "ignored")(again) == again
+    going = answered("bo.chen", "going")(text)
+    assert going.endswith("rsvp:\n  bo.chen: going\n---\nText.\n") and answered("bo.chen", "going")(going) == going
+    post, problems = parse_post("c", "communities/c/posts/x.md", answered("ann.lee", "not-going")(going), lambda n: 0)
+    assert not problems and post is not None and post.rsvp == (("ann.lee", "not-going"), ("bo.chen", "going"))
+
+
+def test_an_event_entry_written_by_hand_is_checked() -> None:
+    def problems(entry: str) -> list[str]:
+        text = "---\nauthor: a\nsubject: s\ndate: 2026-01-01\n" + entry + "---\n"
+        return [p.message for p in parse_post("c", "communities/c/posts/x.md", text, lambda n: 0)[1]]
+
+    assert problems("event:\n  start: 2026-12-10\n  end: 2026-12-11\n") == []  # dates: all day
+    assert problems("event:\n  start: 2026-12-10T14:00:00+11:00\n  location: Room 3\n") == []
+    assert "start:" in problems("event:\n  start: soon\n")[0]
+    assert "same kind" in problems("event:\n  start: 2026-12-10T14:00:00+11:00\n  end: 2026-12-11\n")[0]
+    assert "before start" in problems("event:\n  start: 2026-12-10\n  end: 2026-12-09\n")[0]
+    assert "status:" in problems("event:\n  start: 2026-12-10\n  status: maybe\n")[0]
+    assert "not one of" in problems("event:\n  start: 2026-12-10\nrsvp: {bo.chen: perhaps}\n")[0]
+
+
+# -- through the gateway -------------------------------------------------------------------
+
+
+def _event_of(root: Path, message_id: str) -> Event | None:
+    post, _ = read_post(root, "handover", root / post_relpath("handover", message_id))
+    assert post is not None
+    return post.event
+
+
+def _rsvp_of(root: Path, message_id: str) -> tuple[tuple[str, str], ...]:
+    post, _ = read_post(root, "handover", root / post_relpath("handover", message_id))
+    assert post is not None
+    return post.rsvp
+
+
+def test_invitations_updates_cancellation_and_answers_through_the_gateway(tmp_path: Path) -> None:
+    root = with_subscribers(git_root(tmp_path / "intranet", timezone="Australia/Sydney"), "cy.diaz: each\n")
+    invite = outlook_mail(outlook_ics(OUTLOOK_UID), message_id="<invite@example.org>")
+    by_bo = outlook_mail(outlook_ics(OUTLOOK_UID, sequence=5, location="Bo's room"), sender=f"Bo Chen <{BO}>")
+    moved = outlook_mail(outlook_ics(OUTLOOK_UID, sequence=1, start="20261211T090000", end="20261211T100000"))
+    accept = outlook_mail(reply_ics(OUTLOOK_UID, BO, "ACCEPTED"), subject="Accepted: Handover workshop", sender=BO)
+    decline = outlook_mail(reply_ics(OUTLOOK_UID, BO, "DECLINED"), subject="Declined: Handover workshop", sender=BO)
+    forged = outlook_mail(reply_ics(OUTLOOK_UID, ANN, "ACCEPTED"), subject="Accepted: Handover workshop", sender=BO)
+    unknown = outlook_mail(reply_ics("nobody-knows", BO, "ACCEPTED"), subject="Accepted: ?", sender=BO)
+    cancel = outlook_mail(outlook_ics(OUTLOOK_UID, method="CANCEL", sequence=2), subject="Canceled: Handover workshop")
+    google = google_mail(google_ics("7kq2@google.com"))
+    apple = apple_mail(apple_ics("5F3A0C1E-AAAA"))
+    broken = apple_mail("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:2026-99\r\n", subject="Broken invitation")
+    with Harness(root) as gw:
+        for message in (invite, google, apple, broken):
+            gw.send(message, TO, sender=ANN)
+            assert gw.wait(message["Message-ID"])[0]["outcome"] == "published"
+        assert _event_of(root, "<invite@example.org>") == Event(
+            dt.datetime(2026, 12, 10, 14, 0, tzinfo=SYDNEY),
+            dt.datetime(2026, 12, 10, 15, 30, tzinfo=SYDNEY),
+            "Room 3, Level 2",
+            OUTLOOK_UID,
+        )
+        assert _event_of(root, google["Message-ID"]).uid == "7kq2@google.com"  # type: ignore[union-attr]
+        assert _event_of(root, apple["Message-ID"]).all_day  # type: ignore[union-attr]
+        assert _event_of(root, broken["Message-ID"]) is None  # posted all the same; the sender is told
+        posted = gw.post("<invite@example.org>")
+        assert posted.body == "Bring your handover sheets." and posted.attachments[0].type == "text/calendar"
+        commits = int(git(root, "rev-list", "--count", "HEAD"))
+        gw.send(by_bo, TO, sender=BO)  # not the organiser
+        assert gw.wait(by_bo["Message-ID"])[0]["refused"] == "not-organiser"
+        gw.send(moved, TO, sender=ANN)
+        assert gw.wait(moved["Message-ID"])[0] | {"changed": True} == gw.wait(moved["Message-ID"])[0]
+        assert _event_of(root, "<invite@example.org>").start.day == 11  # type: ignore[union-attr]
+        gw.send(accept, TO, sender=BO)
+        assert gw.wait(accept["Message-ID"])[0]["outcome"] == "acted"
+        assert _rsvp_of(root, "<invite@example.org>") == (("bo.chen", "going"),)
+        gw.send(accept, TO, sender=BO)  # a second delivery changes nothing
+        gw.wait(accept["Message-ID"], count=2)
+        assert int(git(root, "rev-list", "--count", "HEAD")) == commits + 2
+        assert (
+            git(root, "log", "-1", "--format=%an|%(trailers:key=Event,valueonly)").strip()
+            == "Bo Chen|<invite@example.org>"
+        )
+        gw.send(forged, TO, sender=BO)  # Ann's answer, sent by Bo: not taken
+        assert gw.wait(forged["Message-ID"])[0]["refused"] == "not-their-answer"
+        gw.send(decline, TO, sender=BO)
+        gw.wait(decline["Message-ID"])
+        assert _rsvp_of(root, "<invite@example.org>") == (("bo.chen", "not-going"),)
+        gw.send(unknown, TO, sender=BO)
+        assert gw.wait(unknown["Message-ID"])[0]["reason"] == "event-unknown"
+        gw.send(cancel, TO, sender=ANN)
+        gw.wait(cancel["Message-ID"])
+        assert _event_of(root, "<invite@example.org>").cancelled  # type: ignore[union-attr]
+        sent = gw.outbox()
+        assert git(root, "status", "--porcelain") == ""
+        assert len(gw.posts("handover")) == 2 + 4  # the answers, updates and cancellation are not posts
+    subjects = [(str(m["Delivered-To"]), str(m["Subject"]).split(":")[0]) for m in sent]
+    assert (ANN, "Your message was published, but not as an event") in subjects
+    assert (BO, "Your calendar mail") in subjects and (BO, "No such event") in subjects
+    to_cy = [str(m["Subject"]) for m in sent if str(m["Delivered-To"]) == "cy.diaz@example.org"]
+    assert len(to_cy) == 4, to_cy  # the four new topics; no answer, update or cancellation is mailed out
+
+
+def test_event_commands_through_the_gateway(tmp_path: Path) -> None:
+    root = git_root(tmp_path / "intranet", timezone="Australia/Sydney")
+    topic = mail(
+        subject="Falls prevention workshop",
+        body="#event\nWhen: Thursday 10 December 2026, 2pm to 3.30pm\nWhere: Room 3, Level 2\n\nAll welcome.",
+        message_id="<ev1@example.org>",
+    )
+    bad = mail(subject="Lunch", body="#event\nWhen: next week some time\n\nSoup.", message_id="<ev2@example.org>")
+    going = mail(subject="Re: Falls", body="#going", sender=BO, in_reply_to="<ev1@example.org>")
+    again = mail(
+        subject="Re: Falls",
+        body="#event\nWhen: 2026-12-10 15:00-16:00\n\nHalf an hour later, sorry.",
+        in_reply_to="<ev1@example.org>",
+    )
+    by_bo = mail(
+        subject="Re: Falls", body="#cancel\n#event\nWhen: 2026-12-01", sender=BO, in_reply_to="<ev1@example.org>"
+    )
+    cancel = mail(subject="Re: Falls", body="#cancel", in_reply_to="<ev1@example.org>")
+    not_event = mail(subject="Re: Night", body="#going", sender=BO, in_reply_to="<t1@example.org>")
+    with Harness(root) as gw:
+        for message in (topic, bad):
+            gw.send(message, TO, sender=ANN)
+            assert gw.wait(message["Message-ID"])[0]["outcome"] == "published"
+        event = _event_of(root, "<ev1@example.org>")
+        assert event is not None and event.location == "Room 3, Level 2" and event.uid.endswith(f"@{DOMAIN}")
+        assert (
+            event.start == dt.datetime(2026, 12, 10, 14, 0, tzinfo=SYDNEY)
+            and gw.post("<ev1@example.org>").body == "All welcome."
+        )
+        assert _event_of(root, "<ev2@example.org>") is None and gw.post("<ev2@example.org>").body.startswith("#event")
+        gw.send(going, TO, sender=BO)
+        assert gw.wait(going["Message-ID"])[0]["outcome"] == "acted"
+        assert _rsvp_of(root, "<ev1@example.org>") == (("bo.chen", "going"),)
+        gw.send(again, TO, sender=ANN)
+        assert gw.wait(again["Message-ID"])[0]["outcome"] == "published"  # the text after the lines: a reply
+        assert gw.post(again["Message-ID"]).body == "Half an hour later, sorry."
+        changed = _event_of(root, "<ev1@example.org>")
+        assert (
+            changed is not None
+            and changed.sequence == 1
+            and changed.start.hour == 15
+            and changed.location == event.location
+        )
+        gw.send(by_bo, TO, sender=BO)
+        assert gw.wait(by_bo["Message-ID"])[0]["refused"].keys() == {"cancel", "event"}
+        gw.send(not_event, TO, sender=BO)
+        assert gw.wait(not_event["Message-ID"])[0]["refused"] == {"going": "this topic is not an event"}
+        gw.send(cancel, TO, sender=ANN)
+        gw.wait(cancel["Message-ID"])
+        assert _event_of(root, "<ev1@example.org>").cancelled  # type: ignore[union-attr]
+        sent = gw.outbox()
+    receipts = [m.get_body(("plain",)).get_content() for m in sent if "commands" in str(m["Subject"])]
+    assert any("#going: done, you are on the event's list as going." in r for r in receipts)
+    assert any("#event: not done: only the person who started the topic" in r for r in receipts)
+    [notice] = [m for m in sent if "not as an event" in str(m["Subject"])]
+    assert "no date in When:" in notice.get_body(("plain",)).get_content()
+
+
+warnings.filterwarnings("ignore", module="icalendar")
