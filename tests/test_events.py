@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from calendars import apple_ics, apple_mail, google_ics, google_mail, outlook_ics, outlook_mail, reply_ics
-from helpers import CORPUS
+from helpers import CORPUS, add_person, add_post
 from mailtest import DOMAIN, Harness, git, git_root, mail, with_subscribers
+from test_incremental import assert_same_as_full_build
 
-from intranet.format import Event, parse_post, post_relpath, read_post
+from generator.builder import Builder, build_site
+from intranet.format import Event, parse_post, path_key, post_relpath, read_post, with_entries
 from mailgateway.eventlines import parse_when, read_event_lines
 from mailgateway.events import answered, cancelled, replaced_by, updated_by
 from mailgateway.invitations import MAX_BYTES, Invitation, Refused, read_invitation
@@ -336,3 +338,164 @@ def test_event_commands_through_the_gateway(tmp_path: Path) -> None:
 
 
 warnings.filterwarnings("ignore", module="icalendar")
+
+
+# -- the site ------------------------------------------------------------------------------
+
+
+def _event_post(
+    root: Path, message_id: str, subject: str, event: Event, rsvp: dict[str, str] | None = None, **kw: object
+) -> Path:
+    """A topic written by hand with an ``event`` entry (as the gateway writes it)."""
+    path = add_post(root, "handover", message_id, subject=subject, **kw)  # type: ignore[arg-type]
+    text = path.read_text().replace("---\n", "---\n" + _yaml_entry(event), 1)
+    text = text.replace("message_id:", "\0", 1)  # (the entry goes after the first line, any line will do)
+    path.write_text(with_entries(text.replace("\0", "message_id:", 1), event=event.to_yaml(), rsvp=rsvp))
+    return path
+
+
+def _events_intranet(root: Path) -> Path:
+    git_root(root, timezone="Australia/Sydney")
+    start = dt.datetime(2026, 12, 10, 14, 0, tzinfo=SYDNEY)
+    _event_post(
+        root,
+        "<ev1@example.org>",
+        "Falls prevention workshop",
+        Event(start, start + dt.timedelta(minutes=90), "Room 3, Level 2 <b>east</b>", "ev1-uid@example.org"),
+        {"bo.chen": "going", "ann.lee": "maybe"},
+        body="All welcome.",
+    )
+    _event_post(
+        root, "<ev2@example.org>", "Ward 7 open day", Event(dt.date(2026, 12, 11), dt.date(2026, 12, 12), uid="ev2")
+    )
+    _event_post(
+        root, "<ev3@example.org>", "Old meeting", Event(start.replace(year=2025), uid="ev3", status="cancelled")
+    )
+    return root
+
+
+def test_the_topic_page_the_events_page_and_the_calendar_feeds(tmp_path: Path) -> None:
+    import icalendar
+
+    root = _events_intranet(tmp_path / "intranet")
+    build_site(root)
+    site = root / "site/staff/c/handover"
+    topic_dir = site / "t" / path_key(post_relpath("handover", "<ev1@example.org>"))[:12]
+    page = (topic_dir / "index.html").read_text()
+    assert "Thursday 10 December 2026, 14:00–15:30 AEDT" in page
+    assert "Room 3, Level 2 &lt;b&gt;east&lt;/b&gt;" in page and "<b>east" not in page  # the place is text
+    assert "<dt>Going</dt><dd>1: Bo Chen</dd>" in page and "<dt>Maybe</dt><dd>1: Ann Lee</dd>" in page
+    assert 'href="event.ics" download>Add to calendar' in page and 'href="../../events/"' in page
+    one = icalendar.Calendar.from_ical((topic_dir / "event.ics").read_bytes())
+    [vevent] = one.events
+    assert str(vevent["UID"]) == "ev1-uid@example.org" and vevent.start == dt.datetime(
+        2026, 12, 10, 3, 0, tzinfo=dt.UTC
+    )
+    assert (
+        str(vevent["URL"]).startswith("http://127.0.0.1:8000/c/handover/t/")
+        and str(vevent["SUMMARY"]) == "Falls prevention workshop"
+    )
+    events = (site / "events/index.html").read_text()
+    order = [events.index(title) for title in ("Ward 7 open day", "Falls prevention workshop", "Old meeting")]
+    assert order == sorted(order)  # the latest start first
+    assert "Friday 11 December 2026 – Saturday 12 December 2026" in events and "1 going" in events
+    assert "<strong>Cancelled</strong>" in events and 'href="../events.ics"' in events
+    feed = icalendar.Calendar.from_ical((site / "events.ics").read_bytes())
+    assert [str(e["UID"]) for e in feed.events] == ["ev2", "ev1-uid@example.org", "ev3"]
+    assert feed.events[0].start == dt.date(2026, 12, 11) and feed.events[0].end == dt.date(2026, 12, 13)
+    assert str(feed.events[2]["STATUS"]) == "CANCELLED"
+    assert 'href="events/">Events</a>' in (site / "index.html").read_text()
+    cancelled_page = next(p.read_text() for p in (site / "t").glob("*/index.html") if "Old meeting" in p.read_text())
+    assert "<strong>Cancelled.</strong>" in cancelled_page
+    procurement = root / "site/suppliers/c/procurement"  # a tree without handover: none of its events
+    assert "No events yet." in (procurement / "events/index.html").read_text()
+    assert (
+        not (root / "site/suppliers/c/handover").exists() and b"VEVENT" not in (procurement / "events.ics").read_bytes()
+    )
+
+
+def test_events_answers_and_posts_updated_as_a_full_build_shows_them(tmp_path: Path) -> None:
+    root = _events_intranet(tmp_path / "intranet")
+    first = root / post_relpath("handover", "<ev1@example.org>")
+    builder = Builder(root)
+    try:
+        builder.build()
+        start = dt.datetime(2026, 12, 12, 9, 0, tzinfo=SYDNEY)
+        steps = [
+            lambda: [first.write_text(answered("cy.diaz", "going")(first.read_text())), first][1],
+            lambda: [
+                first.write_text(
+                    updated_by(Invitation("REQUEST", Event(start, uid="ev1-uid@example.org", sequence=3)))(
+                        first.read_text()
+                    )
+                ),
+                first,
+            ][1],
+            lambda: add_post(root, "handover", "<plain@example.org>", subject="Plain topic", body="No event."),
+            lambda: _event_post(root, "<ev4@example.org>", "New event", Event(start.replace(day=20), uid="ev4")),
+            lambda: add_post(
+                root,
+                "handover",
+                "<r-ev@example.org>",
+                subject="Re: Falls",
+                body="See you there.",
+                in_reply_to="<ev1@example.org>",
+                topic="<ev1@example.org>",
+                author="bo.chen",
+            ),
+            lambda: [first.write_text(cancelled(first.read_text())), first][1],
+        ]
+        add_person(root, "cy.diaz", name="Cy Diaz")
+        assert builder.update(["people/cy.diaz.yml"]) in ("updated", "rebuilt")
+        for step in steps:
+            path = step()
+            assert builder.update([str(path.relative_to(root))]) == "updated"
+        assert "Cancelled" in (root / "site/staff/c/handover/events/index.html").read_text()
+        assert "New event" in (root / "site/staff/c/handover/events.ics").read_text()
+        assert_same_as_full_build(root, tmp_path)
+        add_person(root, "cy.diaz", name="Cyrus Diaz")  # a name shown only under an event's answers
+        assert builder.update(["people/cy.diaz.yml"]) in ("updated", "rebuilt")
+        assert_same_as_full_build(root, tmp_path)
+    finally:
+        builder.close()
+
+
+@pytest.mark.browser
+def test_an_event_topic_in_chromium_on_a_phone(browser, serve, tmp_path: Path) -> None:
+    """A screenshot of an event topic at 390 px: nothing scrolls sideways, axe-core finds no WCAG 2.2 AA
+    violation there nor on the events page (dark scheme), and the calendar file downloads."""
+    from test_accessibility import PHONE, sideways, violations
+
+    root = _events_intranet(tmp_path / "intranet")
+    long_place = "Northfield Hospital, Education Centre, Level 2, Room 3 (the one past the cafeteria)" * 2
+    _event_post(
+        root, "<ev5@example.org>", "A long place", Event(dt.date(2026, 12, 1), location=long_place[:300], uid="ev5")
+    )
+    build_site(root)
+    base = serve(root / "site" / "staff")
+    topic = "c/handover/t/" + path_key(post_relpath("handover", "<ev1@example.org>"))[:12] + "/"
+    context = browser.new_context(color_scheme="dark", viewport=PHONE, accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.goto(base + topic, wait_until="load")
+        shot = tmp_path / "event-topic.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        facts = page.locator(".intranet-event").inner_text()
+        assert "Thursday 10 December 2026, 14:00–15:30 AEDT" in facts and "Going\n1: Bo Chen" in facts
+        box = page.locator(".intranet-event").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= PHONE["width"]
+        problems = violations(page) + sideways(page)
+        with page.expect_download() as download:
+            page.locator("a", has_text="Add to calendar").click()
+        assert download.value.suggested_filename == "event.ics"
+        page.goto(base + "c/handover/events/", wait_until="load")
+        problems += violations(page) + sideways(page)
+        long_topic = next(
+            p for p in (root / "site/staff/c/handover/t").glob("*/index.html") if "A long place" in p.read_text()
+        )
+        page.goto(base + long_topic.parent.relative_to(root / "site/staff").as_posix() + "/", wait_until="load")
+        problems += sideways(page)
+    finally:
+        context.close()
+    assert problems == []
