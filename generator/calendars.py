@@ -17,42 +17,17 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from intranet import urls
-from intranet.format import Event
+from intranet.eventtimes import starts_at
 from intranet.threads import Topic
 
 EVENT_ICS = "event.ics"  # beside the topic's page (generator.threadfiles.companion)
 PRODID = "-//intranet//events//EN"
 
 
-def when_text(event: Event, zone: ZoneInfo) -> str:
-    """When ``event`` is, in words, in ``zone``: "Thursday 10 December 2026, 14:00–15:30 AEDT"."""
-    if not isinstance(event.start, dt.datetime):
-        first = _day(event.start)
-        return first if event.end is None or event.end == event.start else f"{first} – {_day(event.end)}"
-    start = event.start.astimezone(zone)
-    text = f"{_day(start)}, {start:%H:%M}"
-    if isinstance(event.end, dt.datetime):
-        end = event.end.astimezone(zone)
-        text += f"–{end:%H:%M}" if end.date() == start.date() else f" – {_day(end)}, {end:%H:%M}"
-        return f"{text} {end.tzname()}"
-    return f"{text} {start.tzname()}"
-
-
-def _day(value: dt.date) -> str:
-    return f"{value:%A} {value.day} {value:%B %Y}"
-
-
-def sort_key(event: Event, zone: ZoneInfo) -> dt.datetime:
-    """When ``event`` starts, as an aware time (an all-day event: midnight in ``zone``)."""
-    if isinstance(event.start, dt.datetime):
-        return event.start
-    return dt.datetime.combine(event.start, dt.time(), tzinfo=zone)
-
-
 def event_topics(topics: Iterable[Topic], zone: ZoneInfo) -> list[Topic]:
     """The event topics among ``topics``, the latest start first (upcoming ones, then past ones)."""
     found = [t for t in topics if t.root.event is not None]
-    return sorted(found, key=lambda t: (sort_key(t.root.event, zone), t.key), reverse=True)  # type: ignore[arg-type]
+    return sorted(found, key=lambda t: (starts_at(t.root.event, zone), t.key), reverse=True)  # type: ignore[arg-type]
 
 
 def calendar(topics: list[Topic], name: str, page_url: Any, with_name: bool = True) -> str:

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from intranet import urls
+from intranet.eventtimes import when_text
 from intranet.format import Community, Person, Post, may_read
 from intranet.mentions import link_mentions
 from intranet.render import html_to_text, render_post_markdown, text_excerpt
 from intranet.threads import Topic
 from intranet.urls import published_name
 
-from .calendars import EVENT_ICS, absolute, calendar, event_topics, when_text
+from .calendars import EVENT_ICS, absolute, calendar, event_topics
 from .feeds import atom_feed
 from .orders import TopicOrder, archive_pages
 from .site_model import Site

@@ -23,7 +23,6 @@ class Draft:
     skipped: list[Part] = field(default_factory=list)
     quotes_removed: bool = False  # quoted text from another community was left out
     subject_replaced: bool = False  # the subject named a topic some of this community's readers may not read
-    event_problem: str = ""  # why the #event lines or the invitation it carries made no event
 
 
 QUOTES_REMOVED = "_(Quoted text from another community was removed.)_"
@@ -109,9 +108,9 @@ def compose(
     """
     kept, skipped = keep_parts(mail.parts, settings)
     body, quoted, removed, subject = mail.body, mail.quoted, False, without_tag(mail.subject, subject_tag)
-    event, event_problem = None, ""
-    if topic is None:  # a new topic may be an event: #event and its lines, or an invitation (mailgateway.events)
-        event, event_problem, body = new_event(mail, body, settings)
+    event = None
+    if topic is None:  # a new topic may be an event: #event and its lines, or an invitation (routing tells why not)
+        event, _, body = new_event(mail, body, settings)
     replaced = any(names_title(subject, title) for title in foreign_titles)
     if replaced:
         subject = SUBJECT_REMOVED
@@ -153,7 +152,6 @@ def compose(
         skipped=skipped,
         quotes_removed=removed,
         subject_replaced=replaced,
-        event_problem=event_problem,
     )
 
 

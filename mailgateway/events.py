@@ -65,6 +65,11 @@ def new_event(mail: Inbound, body: str, settings: Settings) -> tuple[Event | Non
     return invitation.event, "", body
 
 
+def event_problem(mail: Inbound, settings: Settings) -> str:
+    """Why a new topic meant as an event (``#event``, an invitation) makes none; "" if it does, or is not meant."""
+    return new_event(mail, mail.body, settings)[1]
+
+
 def event_topic(posts: Iterable[Post], uid: str) -> Post | None:
     """The first post of the community's event with ``uid``, if any."""
     return next((p for p in posts if p.event is not None and p.event.uid == uid and p.topic == p.message_id), None)

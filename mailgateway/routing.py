@@ -17,7 +17,7 @@ from intranet.model import Known, Model
 from intranet.settings import Settings
 
 from . import policy
-from .events import calendar_kind
+from .events import EVENT_NOT_MADE, calendar_kind, event_problem
 from .hashcommands import Found, commands_in
 from .parse import Inbound
 from .reactwords import reaction_of
@@ -156,9 +156,8 @@ def route(
     readable = may_read(community, model.people.get(handle)) if handle else True
     hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
     announcements = hold == policy.NOT_MODERATOR  # (the sender is who they say and may read: not a moderator)
-    event = None if approved_by else _event(mail, model, settings, community, values, handle, hold, authenticity)
-    if event is not None:  # a calendar for an event here: it changes; nothing is posted
-        return event
+    if not approved_by and (event := _event(mail, model, settings, community, values, handle, hold, authenticity)):
+        return event  # a calendar for an event here: it changes; nothing is posted
     acting = _acting(community, values, handle, hold, authenticity, topic, parent, found, reaction)
     if acting is not None:  # #profile, commands, a reaction: something changes, nothing is posted (or after)
         return acting
@@ -168,8 +167,25 @@ def route(
         return Route(REJECT, ANNOUNCEMENTS_ONLY, community, ANNOUNCEMENTS_ONLY, values)
     if hold:
         return Route(HOLD, hold, community, "held", {**values, "hold": hold}, handle=handle, why=authenticity.why)
+    return _published(mail, settings, community, values, topic, parent, handle)
+
+
+def _published(
+    mail: Inbound,
+    settings: Settings,
+    community: Community,
+    values: dict[str, str],
+    topic: str | None,
+    parent: str | None,
+    handle: str | None,
+) -> Route:
+    """The route of a post: a reply, or a new topic (whose sender is told if it was meant as an event and
+    is none: it is published all the same)."""
+    problem = "" if topic else event_problem(mail, settings)
+    values = {**values, "event_problem": problem} if problem else values
+    notice = EVENT_NOT_MADE if problem else ""
     return Route(
-        PUBLISH, "reply" if topic else "new-topic", community, values=values, topic=topic, parent=parent, handle=handle
+        PUBLISH, "reply" if topic else "new-topic", community, notice, values, topic=topic, parent=parent, handle=handle
     )
 
 

@@ -38,7 +38,6 @@ from .commands import Commands, Decision
 from .compose import Draft, compose, is_empty, sender_author
 from .dkimverify import Verifier
 from .effects import Effects
-from .events import EVENT_NOT_MADE
 from .existing import existing_variant, foreign_texts
 from .parse import Inbound, parse_header
 from .reader import Reader
@@ -489,11 +488,6 @@ class Worker(Runner):
         if draft.subject_replaced:
             extra["subject_replaced"] = True
             self.effects.notice(mail, SUBJECT_REPLACED, self.clock(), new_subject=draft.post.subject, **decision.values)
-        if draft.event_problem:  # published all the same: the sender learns why it is not an event
-            extra["event_not_made"] = draft.event_problem
-            self.effects.notice(
-                mail, EVENT_NOT_MADE, self.clock(), event_problem=draft.event_problem, **decision.values
-            )
         if draft.skipped:
             extra["attachments_not_kept"] = [p.filename or p.file for p in draft.skipped]
         if commit:

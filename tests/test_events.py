@@ -499,3 +499,85 @@ def test_an_event_topic_in_chromium_on_a_phone(browser, serve, tmp_path: Path) -
     finally:
         context.close()
     assert problems == []
+
+
+# -- reminders -----------------------------------------------------------------------------
+
+
+def test_reminders_go_the_day_before_to_those_going_once(tmp_path: Path) -> None:
+    from intranet.settings import read_settings
+    from mailgateway.notify import Notifier
+    from mailgateway.outgoing import read_outbox
+    from mailgateway.reminders import remind
+
+    root = git_root(tmp_path / "intranet", timezone="Australia/Sydney", digest_time="07:00")
+    add_person(root, "cy.diaz", name="Cy Diaz", kind="supplier", organisation="MediSupply")  # may not read handover
+    start = dt.datetime(2026, 12, 11, 14, 0, tzinfo=SYDNEY)
+    going = {"bo.chen": "going", "ann.lee": "not-going", "cy.diaz": "going"}
+    _event_post(root, "<tomorrow@example.org>", "Workshop", Event(start, location="Room 3", uid="t1"), going)
+    _event_post(root, "<off@example.org>", "Called off", Event(start, uid="t2", status="cancelled"), going)
+    _event_post(root, "<later@example.org>", "Later", Event(start + dt.timedelta(days=1), uid="t3"), going)
+    _event_post(root, "<allday@example.org>", "Open day", Event(dt.date(2026, 12, 11), uid="t4"), {"ann.lee": "going"})
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "Events")
+    clock = {"now": dt.datetime(2026, 12, 9, 19, 59, tzinfo=dt.UTC)}  # 06:59 on 10 December in Sydney
+    notifier = Notifier(root, read_settings(root), clock=lambda: clock["now"])
+    state = root / notifier.settings.state_dir
+    remind(notifier)
+    assert not (state / "outgoing/reminder-state.json").exists()  # not yet
+    clock["now"] = dt.datetime(2026, 12, 9, 20, 5, tzinfo=dt.UTC)
+    remind(notifier)
+    notifier.run_once()
+    sent = [m for m in read_outbox(state) if str(m["Subject"]).startswith("Reminder:")]
+    assert sorted((str(m["To"]), str(m["Subject"])) for m in sent) == [
+        (ANN, "Reminder: Open day, tomorrow"),
+        (BO, "Reminder: Workshop, tomorrow"),
+    ]
+    [bo] = [m for m in sent if str(m["To"]) == BO]
+    text = bo.get_body(("plain",)).get_content()
+    assert "When: Friday 11 December 2026, 14:00 AEDT" in text and "Where: Room 3" in text and "#not-going" in text
+    assert str(bo["From"]) == f"Clinical Handover <handover@{DOMAIN}>" and str(bo["List-Id"]).endswith(
+        f"<handover.{DOMAIN}>"
+    )
+    assert str(bo["In-Reply-To"]) == "<tomorrow@example.org>" and str(bo["Auto-Submitted"]) == "auto-generated"
+    remind(notifier)  # again the same day: nothing
+    (state / "outgoing/reminder-state.json").unlink()  # and even with its state lost: each mail is named
+    remind(notifier)
+    notifier.run_once()
+    assert len([m for m in read_outbox(state) if str(m["Subject"]).startswith("Reminder:")]) == 2
+    notifier.stop()
+
+
+def test_two_gateways_send_the_days_reminders_once(tmp_path: Path) -> None:
+    """Each gateway has its own checkout and state; the claim on the shared remote decides who sends."""
+    from gitremote import editor_clone
+
+    from intranet.gitremote import Checkout
+    from intranet.settings import read_settings
+    from mailgateway.claims import Claims
+    from mailgateway.notify import Notifier
+    from mailgateway.outgoing import read_outbox
+    from mailgateway.reminders import remind
+
+    root = git_root(tmp_path / "intranet", timezone="Australia/Sydney")
+    start = dt.datetime(2026, 12, 11, 14, 0, tzinfo=SYDNEY)
+    _event_post(root, "<tomorrow@example.org>", "Workshop", Event(start, uid="t1"), {"bo.chen": "going"})
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "Event")
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(root), str(bare))
+    other = editor_clone(bare, tmp_path / "other")  # the second gateway's intranet
+    now = dt.datetime(2026, 12, 9, 20, 5, tzinfo=dt.UTC)  # 07:05 on 10 December in Sydney
+    sent = []
+    for folder, node in ((root, "mx1"), (other, "mx2"), (root, "mx1")):  # (mx1 again: a restart)
+        notifier = Notifier(folder, read_settings(folder), clock=lambda: now)
+        checkout = Checkout(editor_clone(bare, tmp_path / f"checkout-{node}-{len(sent)}"), str(bare), "main")
+        notifier.claims = Claims(checkout, f"noreply+{node}@example.org")
+        remind(notifier)
+        notifier.run_once()
+        sent.append([str(m["To"]) for m in read_outbox(folder / notifier.settings.state_dir)])
+        notifier.stop()
+    assert sent == [[BO], [], [BO]]  # the second gateway sent none; the first's restart none again
+    assert git(bare, "for-each-ref", "--format=%(refname)", "refs/intranet/").split() == [
+        "refs/intranet/claims/reminder/2026-12-10/all"
+    ]
