@@ -581,3 +581,23 @@ def test_two_gateways_send_the_days_reminders_once(tmp_path: Path) -> None:
     assert git(bare, "for-each-ref", "--format=%(refname)", "refs/intranet/").split() == [
         "refs/intranet/claims/reminder/2026-12-10/all"
     ]
+
+
+def test_the_gateways_model_cache_keeps_events_so_a_restart_finds_them_by_uid(tmp_path: Path) -> None:
+    from intranet import modelcache
+    from mailgateway.events import event_topic
+
+    root = git_root(tmp_path / "intranet", timezone="Australia/Sydney")
+    start = dt.datetime(2026, 12, 10, 14, 0, tzinfo=SYDNEY)
+    path = _event_post(root, "<ev1@example.org>", "Workshop", Event(start, location="Room 3", uid="u-1", sequence=2))
+    post, _ = read_post(root, "handover", path)
+    assert post is not None and post.event is not None
+    state = tmp_path / "state"
+    state.mkdir()
+    modelcache.save(state, root, "abc", {"handover": {post.relpath: post}})
+    loaded = modelcache.load(state, root)
+    assert loaded is not None
+    cached = loaded[1][post.relpath]
+    assert (
+        cached.event == post.event and event_topic([cached], "u-1") is cached and event_topic([cached], "u-2") is None
+    )
