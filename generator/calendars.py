@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import icalendar
 
 from intranet import urls
 from intranet.eventtimes import starts_at
 from intranet.threads import Topic
+
+if TYPE_CHECKING:
+    import icalendar
 
 EVENT_ICS = "event.ics"  # beside the topic's page (generator.threadfiles.companion)
 PRODID = "-//intranet//events//EN"
@@ -33,6 +34,8 @@ def event_topics(topics: Iterable[Topic], zone: ZoneInfo) -> list[Topic]:
 def calendar(topics: list[Topic], name: str, page_url: Any, with_name: bool = True) -> str:
     """An iCalendar file of ``topics``' events (METHOD PUBLISH); ``page_url(topic)``: the absolute URL of a
     topic's page, or "" (no URL is written then)."""
+    import icalendar  # (here: the rest of the generator, and commands that never write one, go without it)
+
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -48,6 +51,8 @@ def calendar(topics: list[Topic], name: str, page_url: Any, with_name: bool = Tr
 def _vevent(topic: Topic, url: str) -> icalendar.Event:
     event = topic.root.event
     assert event is not None
+    import icalendar
+
     vevent = icalendar.Event()
     vevent.add("uid", event.uid or f"{topic.key}@intranet.invalid")
     vevent.add("dtstamp", topic.root.date.astimezone(dt.UTC))

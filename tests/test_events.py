@@ -312,6 +312,10 @@ def test_event_commands_through_the_gateway(tmp_path: Path) -> None:
         gw.send(going, TO, sender=BO)
         assert gw.wait(going["Message-ID"])[0]["outcome"] == "acted"
         assert _rsvp_of(root, "<ev1@example.org>") == (("bo.chen", "going"),)
+        commits = git(root, "rev-list", "--count", "HEAD")
+        gw.send(going, TO, sender=BO)  # a second delivery: no commit, no second receipt
+        gw.wait(going["Message-ID"], count=2)
+        assert git(root, "rev-list", "--count", "HEAD") == commits
         gw.send(again, TO, sender=ANN)
         assert gw.wait(again["Message-ID"])[0]["outcome"] == "published"  # the text after the lines: a reply
         assert gw.post(again["Message-ID"]).body == "Half an hour later, sorry."
@@ -331,7 +335,7 @@ def test_event_commands_through_the_gateway(tmp_path: Path) -> None:
         assert _event_of(root, "<ev1@example.org>").cancelled  # type: ignore[union-attr]
         sent = gw.outbox()
     receipts = [m.get_body(("plain",)).get_content() for m in sent if "commands" in str(m["Subject"])]
-    assert any("#going: done, you are on the event's list as going." in r for r in receipts)
+    assert sum("#going: done, you are on the event's list as going." in r for r in receipts) == 1
     assert any("#event: not done: only the person who started the topic" in r for r in receipts)
     [notice] = [m for m in sent if "not as an event" in str(m["Subject"])]
     assert "no date in When:" in notice.get_body(("plain",)).get_content()
