@@ -37,7 +37,8 @@ COMMANDS = {
     "maybe": "you are on the event's list as maybe going",
     "not-going": "you are on the event's list as not going",
 }
-EVENT_WORDS = ("event", "cancel", "going", "maybe", "not-going")  # carried out by mailgateway.events
+ANSWERS = ("going", "maybe", "not-going")  # an event's answers: the sender's own, like NOTIFY
+EVENT_WORDS = ("event", "cancel", *ANSWERS)  # carried out by mailgateway.eventacts
 ON_THE_POST = ("edit", "delete")  # act on the post answered, not on the topic's first post
 NOTIFY = {"follow": "follow", "mute": "mute", "unfollow": None, "unmute": None}  # the sender's own choice
 COMING: tuple[str, ...] = ()  # known words, not carried out yet
@@ -79,7 +80,7 @@ def refusal(
     if word not in COMMANDS:
         return "not a command we know (the commands are " + ", ".join(f"#{w}" for w in COMMANDS) + ")"
     moderator = handle in moderators
-    if word in NOTIFY or word in EVENT_WORDS[2:]:
+    if word in NOTIFY or word in ANSWERS:
         return ""  # anyone who may read the topic, for themselves
     if word in EVENT_WORDS and handle != author and not moderator:
         return "only the person who started the topic, or a moderator, may change its event"
