@@ -27,6 +27,12 @@ def when_text(event: Event, zone: ZoneInfo) -> str:
     return f"{text} {start.tzname()}"
 
 
+def facts(event: Event, zone: ZoneInfo) -> list[str]:
+    """The lines mail gives of ``event``: "When: …", "Where: …" (if known), "Cancelled." (if so)."""
+    lines = [f"When: {when_text(event, zone)}"] + ([f"Where: {event.location}"] if event.location else [])
+    return lines + (["Cancelled."] if event.cancelled else [])
+
+
 def _day(value: dt.date) -> str:
     return f"{value:%A} {value.day} {value:%B %Y}"
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from intranet import urls
-from intranet.eventtimes import start_day, when_text
+from intranet.eventtimes import facts, start_day
 from intranet.format import Community, Post, may_read, message_key
 from intranet.settings import Settings
 from intranet.threads import Topic
@@ -96,7 +96,6 @@ def reminder_mail(
     """The reminder of ``post``'s event to ``recipient``."""
     assert post.event is not None
     topic = Topic(community.slug, post)
-    when = when_text(post.event, ZoneInfo(settings.timezone))
     message = EmailMessage()
     message["From"] = email.utils.formataddr(
         (" ".join(community.name.split())[:120], community_address(community, settings))
@@ -108,9 +107,7 @@ def reminder_mail(
     message["In-Reply-To"] = post.message_id  # (a reply lands in the topic)
     message["References"] = post.message_id
     list_headers(message, community, settings, secret, recipient)
-    lines = [f"{topic.title} is tomorrow.", "", f"When: {when}"]
-    if post.event.location:
-        lines.append(f"Where: {post.event.location}")
+    lines = [f"{topic.title} is tomorrow.", "", *facts(post.event, ZoneInfo(settings.timezone))]
     page = absolute(settings, urls.topic(community.slug, topic.key))
     if page:
         lines += ["", page]

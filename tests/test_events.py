@@ -280,7 +280,7 @@ def test_invitations_updates_cancellation_and_answers_through_the_gateway(tmp_pa
 
 
 def test_event_commands_through_the_gateway(tmp_path: Path) -> None:
-    root = git_root(tmp_path / "intranet", timezone="Australia/Sydney")
+    root = with_subscribers(git_root(tmp_path / "intranet", timezone="Australia/Sydney"), "cy.diaz: each\n")
     topic = mail(
         subject="Falls prevention workshop",
         body="#event\nWhen: Thursday 10 December 2026, 2pm to 3.30pm\nWhere: Room 3, Level 2\n\nAll welcome.",
@@ -337,6 +337,19 @@ def test_event_commands_through_the_gateway(tmp_path: Path) -> None:
     receipts = [m.get_body(("plain",)).get_content() for m in sent if "commands" in str(m["Subject"])]
     assert sum("#going: done, you are on the event's list as going." in r for r in receipts) == 1
     assert any("#event: not done: only the person who started the topic" in r for r in receipts)
+    [to_cy] = [
+        m
+        for m in sent
+        if str(m["Delivered-To"]) == "cy.diaz@example.org" and str(m["Subject"]) == "Falls prevention workshop"
+    ]
+    text = (
+        to_cy.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    )  # subscribers read when and where (not in the post's text)
+    assert text.startswith("When: Thursday 10 December 2026, 14:00–15:30 AEDT\nWhere: Room 3, Level 2\n\nAll welcome.")
+    assert (
+        "<p>When: Thursday 10 December 2026, 14:00–15:30 AEDT<br>Where: Room 3, Level 2</p>"
+        in to_cy.get_body(("html",)).get_content()
+    )
     [notice] = [m for m in sent if "not as an event" in str(m["Subject"])]
     assert "no date in When:" in notice.get_body(("plain",)).get_content()
 
