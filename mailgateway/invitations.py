@@ -17,6 +17,7 @@ read. The message itself is published all the same (:mod:`mailgateway.compose`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 import warnings
@@ -72,6 +73,7 @@ def invitation_in(parts: list[Part], zone: ZoneInfo) -> Invitation | Refused | N
     return None if part is None else read_invitation(part.data, zone)
 
 
+@functools.lru_cache(maxsize=8)  # routing, then composing, ask of the same calendar
 def read_invitation(data: bytes, zone: ZoneInfo) -> Invitation | Refused:
     """The first VEVENT of the iCalendar text ``data``, or why it makes no event."""
     if len(data) > MAX_BYTES:
