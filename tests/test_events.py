@@ -152,6 +152,10 @@ def test_event_lines_take_date_time_and_place_and_leave_the_text() -> None:
     lines = read_event_lines("Date: 2026-12-10\ntime: 14:00 to 15:00\nPlace: Room 3 \\*east\\*\n\nCome along.", SYDNEY)
     assert lines.event is not None and lines.event.location == "Room 3 *east*" and lines.rest == "Come along."
     assert lines.event.end == dt.datetime(2026, 12, 10, 15, 0, tzinfo=SYDNEY)
+    spaced = read_event_lines("When: 2026-12-10\n\nWhere: Room 3\n\nText.\n\nWhere: not a field", SYDNEY)
+    assert (
+        spaced.event is not None and spaced.event.location == "Room 3" and spaced.rest == "Text.\n\nWhere: not a field"
+    )
     missing = read_event_lines("Where: Room 3\n\nText.", SYDNEY)
     assert missing.event is None and "When:" in missing.problem and missing.rest == "Text."
 
