@@ -76,16 +76,16 @@ def read_event_lines(text: str, zone: ZoneInfo) -> EventLines:
     """Read the ``Name: value`` lines at the top of ``text`` (the text after the command)."""
     lines = text.split("\n")
     fields: dict[str, str] = {}
-    at = end = 0  # (blank lines between the fields are allowed: a mail client's paragraph a line)
+    at = after = 0  # (blank lines between the fields are allowed: a mail client's paragraph a line)
     while at < len(lines) and len(fields) < MAX_FIELDS:
         match = _FIELD.fullmatch(lines[at].strip())
         if lines[at].strip() and (match is None or match.group(1).lower() not in _NAMES):
             break
         if match is not None:
             fields[_NAMES[match.group(1).lower()]] = html.unescape(_ESCAPE.sub(r"\1", match.group(2))).strip()
-            end = at + 1
+            after = at + 1
         at += 1
-    rest = "\n".join(lines[end:]).strip()
+    rest = "\n".join(lines[after:]).strip()
     when = fields.get("when") or " ".join(filter(None, (fields.get("date"), fields.get("time"))))
     if not when:
         return EventLines(None, "no When: (or Date:) line after #event", rest)
