@@ -9,7 +9,6 @@ gateway on loopback, real Git, real MkDocs builds.
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -356,9 +355,6 @@ def test_event_commands_through_the_gateway(tmp_path: Path) -> None:
     )
     [notice] = [m for m in sent if "not as an event" in str(m["Subject"])]
     assert "no date in When:" in notice.get_body(("plain",)).get_content()
-
-
-warnings.filterwarnings("ignore", module="icalendar")
 
 
 # -- the site ------------------------------------------------------------------------------
