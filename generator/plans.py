@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from intranet import urls
+from intranet.eventtimes import when_text
 from intranet.format import Community, Person, Post, may_read
 from intranet.mentions import link_mentions
 from intranet.render import html_to_text, render_post_markdown, text_excerpt
 from intranet.threads import Topic
 from intranet.urls import published_name
 
+from .calendars import EVENT_ICS, absolute, calendar, event_topics
 from .feeds import atom_feed
 from .orders import TopicOrder, archive_pages
 from .site_model import Site
@@ -142,6 +144,21 @@ def plan_community(site: Site, plan: SitePlan, community: Community, numbers: It
         plan.pages.append(GeneratedPage(here, f"{community.name}: all topics, page {number}", html))
     items = site.latest(site.settings.feed_items, slug)
     plan.texts[urls.feed(slug)] = _feed(site, items, community.name, urls.community(slug), urls.feed(slug))
+    plan_events(site, plan, community, topics)
+
+
+def plan_events(site: Site, plan: SitePlan, community: Community, topics: list[Topic]) -> None:
+    """The community's events page and calendar feed (every community has both, events or none)."""
+    slug, here = community.slug, urls.events(community.slug)
+    events = event_topics(topics, site.tz)
+    views = [{"topic": t, "event": t.root.event, "when": when_text(t.root.event, site.tz)} for t in events]  # type: ignore[arg-type]
+    html = site.render("events.html", here, community=community, events=views, feed=urls.events_feed(slug))
+    plan.pages.append(GeneratedPage(here, f"{community.name}: events", html))
+
+    def page_url(topic: Topic) -> str:
+        return absolute(site.settings.site_url, urls.topic(slug, topic.key), site.directory_urls)
+
+    plan.texts[urls.events_feed(slug)] = calendar(events, community.name, page_url)
 
 
 def _post_view(site: Site, here: str, post: Post) -> dict[str, Any]:
@@ -192,8 +209,17 @@ def plan_topic(site: Site, plan: SitePlan, community: Community, topic: Topic) -
         for page in community.pages
         if page.topic and page.topic == topic.root.message_id
     ]
+    event = _event_view(site, topic, here)
     html = site.render(
-        "topic.html", here, community=community, topic=topic, views=views, mbox=mbox, feed=feed_uri, guides=guides
+        "topic.html",
+        here,
+        community=community,
+        topic=topic,
+        views=views,
+        mbox=mbox,
+        feed=feed_uri,
+        guides=guides,
+        event=event,
     )
     search = "\n".join(html_to_text(view["body"]) for view in views)
     date = topic.last_activity.isoformat()
@@ -204,9 +230,33 @@ def plan_topic(site: Site, plan: SitePlan, community: Community, topic: Topic) -
         mbox: thread_mbox(site, topic),
         feed_uri: _feed(site, newest, f"{topic.title} - {community.name}", here, feed_uri, bodies),
     }
+    if event:  # "Add to calendar": one VEVENT beside the page
+        texts[event["ics"]] = calendar(
+            [topic], topic.title, lambda t: absolute(site.settings.site_url, here, site.directory_urls), False
+        )
     page = GeneratedPage(here, topic.title, html, search=search, parent=community.name, date=date, files=files)
     page.texts = texts
     plan.pages.append(page)
+
+
+def _event_view(site: Site, topic: Topic, here: str) -> dict[str, Any] | None:
+    """What the topic page shows of its event (generator/templates/event.html), or None."""
+    event = topic.root.event
+    if event is None:
+        return None
+    answers: dict[str, list[str]] = {}
+    for handle, answer in topic.root.rsvp:
+        person = site.intranet.people.get(handle)
+        answers.setdefault(answer, []).append(person.name if person else handle)
+    return {
+        "event": event,
+        "when": when_text(event, site.tz),
+        "ics": companion(topic, EVENT_ICS),
+        "events": urls.events(topic.community),
+        "answers": [
+            (answer, sorted(answers[answer])) for answer in ("going", "maybe", "not-going") if answer in answers
+        ],
+    }
 
 
 # -- people --------------------------------------------------------------------

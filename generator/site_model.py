@@ -53,6 +53,8 @@ def _env() -> jinja2.Environment:
         picture_uri=urls.picture,
         tag_uri=urls.tag,
         feed_uri=urls.feed,
+        events_uri=urls.events,
+        events_feed_uri=urls.events_feed,
     )
     env.globals["poll_of"] = results_of  # (polls, issue #19: templates/poll.html)
     return env
@@ -268,7 +270,7 @@ class Site:
         for post in topic.posts:
             self.topic_of[post.relpath] = topic
             self._own(post, owned)
-            for handle, _ in post.reactions:
+            for handle, _ in (*post.reactions, *post.rsvp):  # (an event's answers show names too)
                 self.reacted.setdefault(handle, {})[post.relpath] = post
             for handle in _mention_keys(post):  # (whoever: a person may come later)
                 self.mentioned.setdefault(handle, {})[post.relpath] = post
@@ -282,7 +284,7 @@ class Site:
             self.topic_of.pop(post.relpath, None)
             self._disown(post)
             marks = (
-                (self.reacted, {h for h, _ in post.reactions}),
+                (self.reacted, {h for h, _ in (*post.reactions, *post.rsvp)}),
                 (self.mentioned, _mention_keys(post)),
             )
             for index, handles in marks:

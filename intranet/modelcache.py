@@ -14,16 +14,17 @@ import logging
 import os
 from pathlib import Path
 
-from .format import Author, Post
+from .format import Author, Fields, Post
+from .format.events import read_event
 
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "index-cache.json"
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 # relpath -> (community, message_id, topic, in_reply_to, date (ISO), subject, closed, content_hash,
-# author's handle ("" for a sender not in people/), poll options)
-Record = tuple[str, str, str, str | None, str, str, bool, str, str, list[str]]
+# author's handle ("" for a sender not in people/), poll options, event entry)
+Record = tuple[str, str, str, str | None, str, str, bool, str, str, list[str], dict | None]
 
 
 def record_of(post: Post) -> Record:
@@ -38,11 +39,12 @@ def record_of(post: Post) -> Record:
         post.content_hash,
         post.author.handle or "",  # who may #accept, and close their poll
         list(post.poll),  # what a reply to the topic votes for
+        post.event.to_yaml() if post.event is not None else None,  # (calendar mail finds its event by UID)
     )
 
 
 def post_of(relpath: str, record: Record) -> Post:
-    community, message_id, topic, in_reply_to, date, subject, closed, content_hash, handle, poll = record
+    community, message_id, topic, in_reply_to, date, subject, closed, content_hash, handle, poll, event = record
     return Post(
         community=community,
         relpath=relpath,
@@ -59,6 +61,7 @@ def post_of(relpath: str, record: Record) -> Post:
         content_hash=content_hash,
         closed=closed,
         poll=tuple(poll),
+        event=read_event(Fields({"event": event}, relpath, {})) if event else None,
     )
 
 

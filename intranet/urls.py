@@ -65,6 +65,16 @@ def feed(slug: str | None = None) -> str:
     return "feed.xml" if slug is None else f"c/{slug}/feed.xml"
 
 
+def events(slug: str) -> str:
+    """The community's events page."""
+    return f"c/{slug}/events.md"
+
+
+def events_feed(slug: str) -> str:
+    """The community's calendar feed (iCalendar), to subscribe to."""
+    return f"c/{slug}/events.ics"
+
+
 def stylesheet() -> str:
     return "assets/intranet.css"
 

@@ -11,6 +11,7 @@ from intranet.format import Attachment, Author, Post, post_relpath
 from intranet.settings import Settings
 from intranet.subjects import names_title, without_tag
 
+from .events import new_event
 from .parse import Inbound, Part
 from .plaintext import text_to_markdown
 
@@ -107,6 +108,9 @@ def compose(
     """
     kept, skipped = keep_parts(mail.parts, settings)
     body, quoted, removed, subject = mail.body, mail.quoted, False, without_tag(mail.subject, subject_tag)
+    event = None
+    if topic is None:  # a new topic may be an event: #event and its lines, or an invitation (routing tells why not)
+        event, _, body = new_event(mail, body, settings)
     replaced = any(names_title(subject, title) for title in foreign_titles)
     if replaced:
         subject = SUBJECT_REMOVED
@@ -140,6 +144,7 @@ def compose(
         quoted=quoted,
         signature=mail.signature,
         content_hash=mail.content_hash,
+        event=event,
     )
     return Draft(
         post=post,
@@ -151,4 +156,4 @@ def compose(
 
 
 def is_empty(draft: Draft) -> bool:
-    return not draft.post.body.strip() and not draft.files
+    return not draft.post.body.strip() and not draft.files and draft.post.event is None

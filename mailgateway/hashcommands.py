@@ -33,7 +33,14 @@ COMMANDS = {
     "unmute": "you get this topic's mail as you get the community's again",
     "guide": "made a page of the community from this topic (the question, the answer or your summary, "
     "who took part), for editors to refine",
+    "event": "changed when and where the event is to the lines after the command",
+    "cancel": "cancelled the event",
+    "going": "you are on the event's list as going",
+    "maybe": "you are on the event's list as maybe going",
+    "not-going": "you are on the event's list as not going",
 }
+ANSWERS = ("going", "maybe", "not-going")  # an event's answers: the sender's own, like NOTIFY
+EVENT_WORDS = ("event", "cancel", *ANSWERS)  # carried out by mailgateway.eventacts
 ON_THE_POST = ("edit", "delete")  # act on the post answered, not on the topic's first post
 NOTIFY = {"follow": "follow", "mute": "mute", "unfollow": None, "unmute": None}  # the sender's own choice
 COMING: tuple[str, ...] = ()  # known words, not carried out yet
@@ -83,8 +90,10 @@ def refusal(
     if word not in COMMANDS:
         return "not a command we know (the commands are " + ", ".join(f"#{w}" for w in COMMANDS) + ")"
     moderator = handle in moderators
-    if word in NOTIFY:
+    if word in NOTIFY or word in ANSWERS:
         return ""  # anyone who may read the topic, for themselves
+    if word in EVENT_WORDS and handle != author and not moderator:
+        return "only the person who started the topic, or a moderator, may change its event"
     if word in ON_THE_POST:
         if handle != writer and not moderator:
             return "only the post's author, or a moderator, may change or delete it"

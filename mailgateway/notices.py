@@ -159,6 +159,22 @@ TEXTS = {
         "was done and nothing was published. Commands are taken only from people in the intranet's "
         "directory whose mail our server can confirm came from them.",
     ),
+    "event-not-made": (
+        "Your message was published, but not as an event",
+        "Your message to {address} was published in {community}, but it did not become an event: "
+        "{event_problem}.\n\n"
+        "To make it one, reply to it with #event and the lines that say when and where, for example:\n\n"
+        "#event\nWhen: 2026-12-10 14:00-15:30\nWhere: Room 3, Level 2",
+    ),
+    "event-unknown": (
+        "No such event",
+        "Your calendar mail to {address} answers or cancels an event that is not in {community}, so nothing "
+        "was done and nothing was published.",
+    ),
+    "event-done": (
+        "Your calendar mail",
+        "Your calendar mail about \u201c{topic}\u201d in {community}: {event_receipt}",
+    ),
 }
 
 

@@ -51,6 +51,7 @@ from .notices import Notices
 from .outgoing import FANNED, Delivery, Outgoing, Queue
 from .outmail import DigestItem, attachments_to_send, bounce_address, digest_mail, post_body, post_mail
 from .recipients import mentions, recipients
+from .reminders import remind
 from .runner import Runner
 from .spool import fsync_dir, write_durably
 
@@ -459,11 +460,13 @@ class Notifier(Runner):
             self._pruned = now
             self.queue.prune(dt.timedelta(days=self.settings.redelivery_days), now)
             if self.claims is not None:
-                for kind in ("fanout", "digest"):
+                for kind in ("fanout", "digest", "reminder"):
                     self.claims.prune(kind, now.date(), self.settings.redelivery_days)
         day = self.digest_due(self.clock())
         if day:
             self.send_digests(day)
+        if remind(self):  # the day before an event, to those going (mailgateway.reminders)
+            self._wake.set()
         return self.run_once()
 
 

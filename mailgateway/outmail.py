@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import Policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from intranet import urls
 from intranet.addresses import reply_address, signed_address, signed_token, who_of
+from intranet.eventtimes import facts
 from intranet.format import Community, Post
 from intranet.readable import html_to_readable
 from intranet.render import render_post_markdown
@@ -171,6 +173,9 @@ def post_body(
     )
     body_html = render_post_markdown(post.body, {a.file: linked[a.file] for a in post.attachments if linked[a.file]})
     text = html_to_readable(body_html) + "\n"  # what the page shows, as text: no Markdown escapes
+    if post.event is not None:  # an event's when and where, first (#event's lines are not in its text)
+        lines = facts(post.event, ZoneInfo(settings.timezone))
+        text, body_html = "\n".join(lines) + "\n\n" + text, f"<p>{'<br>'.join(map(html.escape, lines))}</p>{body_html}"
     if links:
         text += "\nAttachments:\n" + "\n".join(links) + "\n"
     link_html = "".join(f'<li><a href="{html.escape(u)}">{html.escape(n)}</a></li>' for n, u in pairs)

@@ -17,6 +17,7 @@ from intranet.model import Known, Model
 from intranet.settings import Settings
 
 from . import policy
+from .events import EVENT_NOT_MADE, calendar_kind, event_problem
 from .hashcommands import Found, commands_in
 from .parse import Inbound
 from .polls import vote_in
@@ -30,6 +31,7 @@ ACT = "act"  # a reply that starts with commands (#accept): its topic changes; t
 PROFILE = "profile"  # a message that starts with #profile: the sender's own people/ file changes
 JOIN = "join"  # a message to join@ (or to its confirmation address): the sender asks to join
 VOTE = "vote"  # a reply to a poll that is only an option ("2"): the poll's first post counts it, nothing is posted
+EVENT = "event"  # a calendar for an event here (an update, a cancellation, an answer): the event changes
 
 # Reasons that are not from classify/policy.
 UNKNOWN_COMMUNITY = "unknown-community"
@@ -39,6 +41,7 @@ TOPIC_CLOSED = "topic-closed"
 NO_SENDER = "no-sender"
 ANNOUNCEMENTS_ONLY = "announcements-only"  # a community with ``posting: moderators``, and not one of them
 COMMAND_NOT_AUTHENTIC = "command-not-authentic"  # commands from someone not known, or not shown to be them
+EVENT_UNKNOWN = "event-unknown"  # an answer to (or cancellation of) an event that is not in the community
 SUBJECT_REPLACED = "subject-replaced"  # published, but under another subject (a notice says why)
 
 DUPLICATE_MARK = "duplicate"  # what the adapter's look-up says of a message already committed here
@@ -156,6 +159,8 @@ def route(
     readable = may_read(community, model.people.get(handle)) if handle else True
     hold = None if approved_by else policy.hold_reason(community, handle, authenticity, token_ok, readable)
     announcements = hold == policy.NOT_MODERATOR  # (the sender is who they say and may read: not a moderator)
+    if not approved_by and (event := _event(mail, model, settings, community, values, handle, hold, authenticity)):
+        return event  # a calendar for an event here: it changes; nothing is posted
     acting = _acting(community, values, handle, hold, authenticity, topic, parent, found, reaction, vote)
     if acting is not None:  # #profile, commands, a reaction: something changes, nothing is posted (or after)
         return acting
@@ -165,8 +170,25 @@ def route(
         return Route(REJECT, ANNOUNCEMENTS_ONLY, community, ANNOUNCEMENTS_ONLY, values)
     if hold:
         return Route(HOLD, hold, community, "held", {**values, "hold": hold}, handle=handle, why=authenticity.why)
+    return _published(mail, settings, community, values, topic, parent, handle)
+
+
+def _published(
+    mail: Inbound,
+    settings: Settings,
+    community: Community,
+    values: dict[str, str],
+    topic: str | None,
+    parent: str | None,
+    handle: str | None,
+) -> Route:
+    """The route of a post: a reply, or a new topic (whose sender is told if it was meant as an event and
+    is none: it is published all the same)."""
+    problem = "" if topic else event_problem(mail, settings)
+    values = {**values, "event_problem": problem} if problem else values
+    notice = EVENT_NOT_MADE if problem else ""
     return Route(
-        PUBLISH, "reply" if topic else "new-topic", community, values=values, topic=topic, parent=parent, handle=handle
+        PUBLISH, "reply" if topic else "new-topic", community, notice, values, topic=topic, parent=parent, handle=handle
     )
 
 
@@ -208,6 +230,30 @@ def _vote_of(mail: Inbound, model: Model, slug: str, known: Known, topic: str | 
     """The option (its number) ``mail`` votes for, when its topic is a poll (:mod:`mailgateway.polls`)."""
     first = model.posts.get(slug, {}).get(known.paths.get(topic or "", ""))
     return vote_in(mail, first.poll) if first is not None and first.poll else None
+
+
+def _event(
+    mail: Inbound,
+    model: Model,
+    settings: Settings,
+    community: Community,
+    values: dict[str, str],
+    handle: str | None,
+    hold: str | None,
+    authenticity: policy.Authenticity,
+) -> Route | None:
+    """The route of a calendar that acts on an event of the community (see :func:`calendar_kind`), or None:
+    only for someone in people/, shown to be themselves, who may read it (who may change it: later)."""
+    kind, first, _ = calendar_kind(mail, model.posts.get(community.slug, {}).values(), settings)
+    if not kind:
+        return None
+    if not handle or (hold and hold != policy.NOT_MODERATOR):
+        why = {**values, "hold": hold or policy.NOT_KNOWN}
+        return Route(REJECT, COMMAND_NOT_AUTHENTIC, community, COMMAND_NOT_AUTHENTIC, why, why=authenticity.why)
+    if first is None:
+        return Route(REJECT, EVENT_UNKNOWN, community, EVENT_UNKNOWN, values)
+    topic = first.message_id
+    return Route(EVENT, kind, community, values=values, topic=topic, parent=topic, handle=handle)
 
 
 def _thread_of(mail: Inbound, known: Known, command: Command | None) -> tuple[str | None, str | None]:

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from intranet.format import format_date
 
+from .eventacts import EventActs, event_command
 from .guides import make_guide
-from .hashcommands import ON_THE_POST, change_of, commands_in, receipt, refusal
+from .hashcommands import EVENT_WORDS, ON_THE_POST, change_of, commands_in, receipt, refusal
 from .parse import Inbound
 from .postedits import edit_post
 from .profiles import Profiles
 from .reactions import Reactions
-from .routing import ACT, JOIN, PROFILE, REACT, VOTE
+from .routing import ACT, EVENT, JOIN, PROFILE, REACT, VOTE
 from .votes import Votes
 
 if TYPE_CHECKING:
@@ -44,12 +45,23 @@ def acting(effects: Effects, commands: Any) -> dict[str, Act]:
         PROFILE: Profiles(commands).carry_out,
         JOIN: commands.joining.carry_out,
         VOTE: Votes(effects).carry_out,
+        EVENT: EventActs(effects).carry_out,
     }
 
 
 class TopicActs:
     def __init__(self, effects: Effects) -> None:
         self.fx = effects
+
+    def _message(self, word: str, name: str, mail: Inbound, slug: str, title: str, parent: str) -> dict[str, Any]:
+        """The commit of command ``word`` by ``name``: subject, body, author, committer, trailers."""
+        return {
+            "subject": f"{slug}: #{word} by {name}: {title}"[:200],
+            "body": f"{name} sent #{word} by email, in reply to {parent}.",
+            "author": (name, mail.from_address),
+            "committer": self.fx.settings.committer,
+            "trailers": {"Message-ID": mail.message_id, "Command": f"#{word}"},
+        }
 
     def carry_out(
         self, decision: Route, mail: Inbound, model: Model, publish: Callable[[], tuple[str, str, dict[str, Any]]]
@@ -73,21 +85,19 @@ class TopicActs:
             target = answered if word in ON_THE_POST else first
             if not why and word == "edit" and not found.rest:
                 why = "write the post's new text after the command"
+            change = None
+            if word in EVENT_WORDS:  # (#event's lines are not part of the reply, whoever sent them)
+                change, event_why, rest = event_command(word, handle, first, found.rest, topic, self.fx.settings)
+                found, why = replace(found, rest=rest), why or event_why
             if why or target is None:
                 refused.append((word, why or "that post is not in the repository yet"))
                 continue
-            message = {
-                "subject": f"{community.slug}: #{word} by {name}: {known.titles.get(topic, '')}"[:200],
-                "body": f"{name} sent #{word} by email, in reply to {parent}.",
-                "author": (name, mail.from_address),
-                "committer": self.fx.settings.committer,
-                "trailers": {"Message-ID": mail.message_id, "Command": f"#{word}"},
-            }
+            message = self._message(word, name, mail, community.slug, known.titles.get(topic, ""), parent)
             if word == "guide":  # a new page, not a change to a post
                 changed, why = make_guide(self.fx, model, community, topic, found.rest, **message)
             else:
                 changed = edit_post(
-                    self.fx, target.relpath, change_of(word, handle, parent, found.rest, now), **message
+                    self.fx, target.relpath, change or change_of(word, handle, parent, found.rest, now), **message
                 )
             if why:
                 refused.append((word, why))

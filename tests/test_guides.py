@@ -33,8 +33,8 @@ HOSTILE = [
     "<https://evil.example>",
     "*bold* and _under_ and `code`",
     "# Not a heading",
-    "!!! danger \"Not an admonition\"",
-    "??? note \"Not a fold\"",
+    '!!! danger "Not an admonition"',
+    '??? note "Not a fold"',
     "```",
     "~~~",
     "a | b\n--- | ---\nc | d",
@@ -55,7 +55,9 @@ def _render(text: str) -> str:
 
 
 def _visible(html: str) -> str:
-    return re.sub(r"\s+", "", nh3.clean(html, tags=set()).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+    return re.sub(
+        r"\s+", "", nh3.clean(html, tags=set()).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    )
 
 
 @pytest.mark.parametrize("text", HOSTILE)

@@ -7,7 +7,7 @@ two are kept in step (``tests/test_format.py`` checks the examples there).
 
 Its modules: :mod:`.layout` (paths, names, body sections), :mod:`.frontmatter`
 (YAML), :mod:`.records` (the dataclasses), :mod:`.fields` (typed fields),
-:mod:`.posts` (one post file), :mod:`.reading` (everything else, and the
+:mod:`.posts` (one post file), :mod:`.events` (a topic's event), :mod:`.reading` (everything else, and the
 checks across files) and :mod:`.spill` (a post's text kept in a file of the
 process instead of in memory, read back when asked for).
 
@@ -32,6 +32,7 @@ and any string round-trips exactly.
 
 from __future__ import annotations
 
+from .events import RSVP, Event, parse_when
 from .fields import (
     COMMUNITY_FIELDS,
     PERSON_FIELDS,
@@ -213,4 +214,7 @@ __all__ = [
     "split_front_matter",
     "subscribers_text",
     "thread_lines",
+    "Event",
+    "RSVP",
+    "parse_when",
 ]

@@ -116,6 +116,8 @@ POST_FIELDS = (
     "edited",
     "deleted",
     "notify",
+    "event",
+    "rsvp",
     "reactions",
     "poll",
     "votes",

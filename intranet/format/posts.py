@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import FormatError
 
 # Reading, with validation
+from .events import RSVP, read_event
 from .fields import POST_FIELDS, Fields
 from .frontmatter import (
     Problem,
@@ -90,13 +91,7 @@ def parse_post(
     derived: list[str] = []
     message_id, in_reply_to, topic = _read_ids(f, community, relpath, derived)
     author = _read_author(f)
-    date = parse_date(data.get("date"))
-    if date is None:
-        if "date" in data:
-            f.problem("date", "must be a date and time such as 2026-11-02T09:14:00+00:00")
-        else:
-            f.problem("date", "required field is missing")
-        date = now or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    date = _read_date(f, now)
     subject = f.string("subject", required=in_reply_to is None)
     if not subject:
         derived.append("subject")
@@ -132,6 +127,8 @@ def parse_post(
         accepted=_read_accepted(f),
         edited=_read_edited(f),
         deleted=_read_flag(f, "deleted"),
+        event=read_event(f),
+        rsvp=_read_marks(f, "rsvp"),
     )
     return post, f.problems
 
@@ -139,10 +136,15 @@ def parse_post(
 # A poll's options (``poll: {options: [...]}``, written when it is opened): how many, how long each.
 POLL_MIN, POLL_MAX, POLL_OPTION_CHARS = 2, 20, 200
 # The entries of a post's front matter that mail may change, written last and in this order.
-MANAGED = ("closed", "pinned", "accepted", "edited", "deleted", "notify", "reactions", "votes")
-_MANAGED_KEY = re.compile(r"(closed|pinned|accepted|edited|deleted|notify|reactions|votes)[ \t]*:")
+MANAGED = ("closed", "pinned", "accepted", "edited", "deleted", "notify", "event", "rsvp", "reactions", "votes")
+_MANAGED_KEY = re.compile(r"(closed|pinned|accepted|edited|deleted|notify|event|rsvp|reactions|votes)[ \t]*:")
 # The entries that map a person's handle to their own choice, and the choices each allows.
-MARKS = {"reactions": tuple(REACTIONS), "notify": ("follow", "mute"), "votes": tuple(range(1, POLL_MAX + 1))}
+MARKS = {
+    "reactions": tuple(REACTIONS),
+    "notify": ("follow", "mute"),
+    "rsvp": RSVP,
+    "votes": tuple(range(1, POLL_MAX + 1)),
+}
 _ATTACHMENTS_KEY = re.compile(r"attachments[ \t]*:")
 
 
@@ -253,6 +255,17 @@ def _read_marks(f: Fields, entry: str) -> tuple[tuple[str, str], ...]:
         else:
             found.append((handle, str(choice)))
     return tuple(sorted(found))
+
+
+def _read_date(f: Fields, now: dt.datetime | None) -> dt.datetime:
+    date = parse_date(f.data.get("date"))
+    if date is not None:
+        return date
+    if "date" in f.data:
+        f.problem("date", "must be a date and time such as 2026-11-02T09:14:00+00:00")
+    else:
+        f.problem("date", "required field is missing")
+    return now or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _read_poll(f: Fields) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import spill
+from .events import Event
 from .frontmatter import Problem, dump_front_matter, yaml_lines, yaml_scalar
 from .layout import (
     KIND_AUDIENCE,
@@ -68,6 +69,8 @@ class Post:
     notify: tuple[tuple[str, str], ...] = ()  # on a topic's first post: (handle, follow or mute), by handle
     poll: tuple[str, ...] = ()  # on a topic's first post: the options of its poll (#poll), in order
     votes: tuple[tuple[str, int], ...] = ()  # on a poll's first post: (handle, option number from 1), by handle
+    event: Event | None = None  # on a topic's first post: the event it announces (intranet.format.events)
+    rsvp: tuple[tuple[str, str], ...] = ()  # on an event's first post: (handle, going, maybe or not-going)
 
     @property
     def key(self) -> str:
@@ -106,6 +109,10 @@ class Post:
             data["deleted"] = True
         if self.notify:
             data["notify"] = dict(self.notify)
+        if self.event is not None:
+            data["event"] = self.event.to_yaml()
+        if self.rsvp:
+            data["rsvp"] = dict(self.rsvp)
         if self.reactions:
             data["reactions"] = dict(self.reactions)
         if self.votes:
