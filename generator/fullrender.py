@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .mkdocs_adapter import BuildError
 from .output import write_new
-from .plans import SitePlan, plan_community, plan_home, plan_people, plan_tags, plan_topic
+from .plans import SitePlan, plan_community, plan_health, plan_home, plan_people, plan_tags, plan_topic
 from .treestate import Output, TreeState, merge, write_plan
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ def render_units(
                 if slug not in state.tree.communities:
                     continue
                 plan_community(site, plan, site.intranet.communities[slug])
+                plan_health(site, plan, [slug], index=False)
             elif kind == "topic":
                 topics = site.topics.get(slug, []) if slug in state.tree.communities else []
                 if index >= len(topics):
@@ -96,6 +97,7 @@ def render_units(
                 plan_tags(site, plan)
             else:
                 plan_home(site, plan)
+                plan_health(site, plan, [])
             write_plan(state, plan, output, write_new)
         if progress is not None:
             progress(number * 2 if total != len(units) else number, total)
