@@ -16,9 +16,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from .healthpages import plan_health
 from .mkdocs_adapter import BuildError
 from .output import write_new
-from .plans import SitePlan, plan_community, plan_health, plan_home, plan_people, plan_tags, plan_topic
+from .plans import SitePlan, plan_community, plan_home, plan_people, plan_tags, plan_topic
 from .treestate import Output, TreeState, merge, write_plan
 
 log = logging.getLogger(__name__)

@@ -18,12 +18,12 @@ from intranet.format import Post
 from intranet.pacing import PACING
 from intranet.threads import Topic
 
+from .healthpages import plan_health
 from .orders import TopicOrder, archive_changes, archive_pages
 from .output import remove, write_atomic
 from .plans import (
     SitePlan,
     plan_community,
-    plan_health,
     plan_home,
     plan_people,
     plan_tags,
@@ -61,10 +61,10 @@ def update_tree(state: TreeState, changed: dict[str, dict[str, Pair]], posts_of:
     site = state.site
     authors = [p for posts in changed.values() for pair in posts.values() for p in pair if p]
     redo = Redo({h for p in authors if (h := _handle(site, p))})
-    as_of = site.as_of()
+    as_of = site.figures.as_of(site.orders, site.tz)
     for slug, posts in sorted(changed.items()):  # 1. thread the changed communities again, noting what moved
         _rethread(site, slug, posts, posts_of, redo)
-    redo.health = site.as_of() != as_of  # a new day: every community's figures move on
+    redo.health = site.figures.as_of(site.orders, site.tz) != as_of  # a new day: every community's figures move on
     if state.tree.guest and not _guest_flips(state, redo):  # 2. whom a guest tree's directory lists
         return False
     write_redo(state, redo)  # 3. plan and render what shows any of it

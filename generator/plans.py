@@ -9,21 +9,19 @@ plans a whole tree or only the pages one change shows with the same code.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from intranet import health, urls
+from intranet import urls
 from intranet.format import Community, Person, Post, may_read
 from intranet.mentions import link_mentions
 from intranet.render import html_to_text, render_post_markdown, text_excerpt
 from intranet.threads import Topic
 from intranet.urls import published_name
 
-from .charts import week_chart
 from .feeds import atom_feed
 from .orders import TopicOrder, archive_pages
 from .site_model import Site
@@ -325,52 +323,6 @@ def plan_tags(
             )
             title = f"Tag: {name}" if number == 0 else f"Tag: {name}, all topics, page {number}"
             plan.pages.append(GeneratedPage(here, title, html))
-
-
-# -- health at a glance ------------------------------------------------------------
-
-
-def plan_health(site: Site, plan: SitePlan, slugs: Iterable[str] | None = None, index: bool = True) -> None:
-    """The health pages of ``slugs`` (default: every community the tree shows) and (``index``) the
-    network's, every community side by side. Their figures are the tree's own: computed from the
-    communities it shows, as of the day of its latest post (:meth:`Site.as_of`)."""
-    as_of = site.as_of()
-    through = site.day(as_of - dt.timedelta(microseconds=1)) if as_of else ""
-    days = health.RECENT_DAYS
-    for slug in sorted(site.intranet.communities if slugs is None else set(slugs) & set(site.intranet.communities)):
-        community = site.intranet.communities[slug]
-        here = urls.health(slug)
-        figures = site.health(slug)
-        context: dict[str, Any] = {}
-        if figures is not None:
-            weeks = figures.weeks
-            first, last = weeks[0].start.strftime("%-d %b %Y"), weeks[-1].start.strftime("%-d %b %Y")
-            description = (
-                f"{health.plural(sum(w.posts for w in weeks), 'post')} and "
-                f"{health.plural(sum(w.topics for w in weeks), 'new topic')} in the {len(weeks)} weeks from "
-                f"{first}; the table below gives each week's numbers."
-            )
-            context = {
-                "chart": week_chart(weeks, "chart", f"Posts and new topics a week in {community.name}", description),
-                "first_week": first,
-                "last_week": last,
-                "top_week": max(w.posts for w in weeks),
-            }
-        html = site.render("health.html", here, community=community, h=figures, through=through, days=days, **context)
-        plan.pages.append(GeneratedPage(here, f"{community.name}: health at a glance", html))
-    if not index:
-        return
-    rows = []
-    for community in site.communities_by_name():
-        figures = site.health(community.slug)
-        chart = None
-        if figures is not None:
-            title = f"Posts a week in {community.name} over a year"
-            chart = week_chart(figures.weeks, f"chart-{community.slug}", title, figures.summary, small=True)
-        rows.append((community, figures, chart))
-    here = urls.health()
-    html = site.render("health-network.html", here, rows=rows, through=through, days=days)
-    plan.pages.append(GeneratedPage(here, "Health at a glance", html, in_nav=True))
 
 
 # -- home and feeds -----------------------------------------------------------

@@ -22,13 +22,13 @@ import jinja2
 from intranet import urls
 from intranet.addresses import reply_address
 from intranet.format import AUDIENCES, REACTIONS, Author, Community, Intranet, Person, Post, normalize_address
-from intranet.health import Authors, Health, community_health, duration_text, plural, share_text, site_as_of
 from intranet.mentions import MENTION_RE, NAME_KEY, name_key, name_keys, unique_names
 from intranet.settings import Settings
 from intranet.subjects import names_title
 from intranet.threads import Topic, build_topics
 
 from .compiled_templates import COMPILED
+from .figures import Figures
 from .orders import PostOrder, TopicOrder
 
 AUDIENCE_WORDS = {"staff": "staff", "partners": "partners", "suppliers": "suppliers", "members": "its members only"}
@@ -55,9 +55,6 @@ def _env() -> jinja2.Environment:
         feed_uri=urls.feed,
         health_uri=urls.health,
     )
-    env.filters["duration"] = duration_text
-    env.filters["share"] = share_text
-    env.globals["plural"] = plural
     return env
 
 
@@ -165,7 +162,7 @@ class Site:
         self.names = unique_names((h, p.name) for h, p in intranet.people.items())  # for @First Last
         self._by_id: dict[str, dict[str, Post]] = {}  # community -> Message-ID -> post (the earliest)
         self._waited: dict[str, set[str]] = {}  # community -> Message-IDs its posts answer or name as topic
-        self._health: dict[str, Health] = {}  # community -> its figures (as of ``as_of()`` when they were made)
+        self.figures = Figures()  # each community's health figures, once worked out
         grouped: dict[str, list[Post]] = defaultdict(list)
         for post in intranet.posts:
             grouped[post.community].append(post)
@@ -203,7 +200,7 @@ class Site:
         is threaded again, and topics threaded as before stay as they were.
         """
         changes: dict[str, tuple[Topic | None, Topic | None]] = {}
-        self._health.pop(slug, None)
+        self.figures.forget(slug)
         if all(old is None and new is not None for old, new in pairs):
             if self._add(slug, [new for _, new in pairs if new is not None], changes):
                 return changes
@@ -330,7 +327,7 @@ class Site:
         Returns the handles that gained or lost posts, and the posts shown under another person now.
         """
         keys = set(handles)
-        self._health.clear()  # names, kinds and who wrote what count in the figures
+        self.figures.forget()  # names, kinds and who wrote what count in the figures
         for handle in handles:
             for person in (before.get(handle), self.intranet.people.get(handle)):
                 keys.update(normalize_address(e) for e in (person.emails if person else []))
@@ -438,24 +435,6 @@ class Site:
                 count += 1
             candidates += (p for t in topics[:count] for p in t.posts)
         return heapq.nlargest(limit, candidates, key=lambda p: (p.date, p.relpath))
-
-    def as_of(self) -> dt.datetime | None:
-        """What the tree's health figures are as of: the end of the day of its latest post
-        (:func:`intranet.health.site_as_of`; None: no posts). Only the communities it shows count."""
-        latest = max((order.latest[0].last_activity for order in self.orders.values() if order), default=None)
-        return site_as_of(latest, self.tz)
-
-    def health(self, slug: str) -> Health | None:
-        """Community ``slug``'s figures as of :meth:`as_of`, worked out once until it or people change."""
-        now = self.as_of()
-        if now is None:
-            return None
-        found = self._health.get(slug)
-        if found is None or found.as_of != now:
-            order = self.orders.get(slug)
-            authors = Authors(self.intranet.people, self.by_email)
-            found = self._health[slug] = community_health(slug, order.latest if order else [], authors, now, self.tz)
-        return found
 
     # -- helpers shared by templates --------------------------------------
 

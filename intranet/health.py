@@ -15,9 +15,9 @@ What each figure means (README, "Health at a glance", says the same to readers):
 - ``guest_posts``: of those posts, the ones written by partners and suppliers;
 - ``first_reply``: the median time from a topic's first post to its first reply, over the
   topics started in the last :data:`RECENT_DAYS` days that have a reply;
-- ``unanswered``: open questions (:attr:`intranet.threads.Topic.question`) asked more than
-  :data:`WAIT` ago that nobody has replied to;
-- ``unsolved``: open questions with replies but no accepted answer;
+- ``unanswered``: open questions (:attr:`intranet.threads.Topic.question`) asked in the chart's
+  year, more than :data:`WAIT` ago, that nobody has replied to;
+- ``unsolved``: open questions active in the chart's year, with replies but no accepted answer;
 - ``reacted``: the :data:`TOP` posts of the last :data:`RECENT_DAYS` days with most reactions;
 - ``busiest``: the :data:`TOP` topics with most posts in the last :data:`RECENT_DAYS` days.
 """
@@ -29,7 +29,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .format import Author, Person, normalize_address
+from .format import Author, Person, Post, normalize_address
 from .threads import Topic
 
 WEEKS = 52  # the chart's weeks: a year
@@ -187,82 +187,100 @@ class Authors:
         return person.name if person else author.name or author.handle or "Unknown"
 
 
-def community_health(slug: str, topics: Iterable[Topic], authors: Authors, now: dt.datetime, tz: dt.tzinfo) -> Health:
-    """The figures of community ``slug`` (its ``topics``) as of ``now`` (week boundaries in ``tz``)."""
-    last_week = _monday((now - dt.timedelta(microseconds=1)).astimezone(tz).date())
-    first_week = last_week - dt.timedelta(weeks=WEEKS - 1)
-    posts_in = [0] * WEEKS
-    topics_in = [0] * WEEKS
-    since = now - dt.timedelta(days=RECENT_DAYS)
-    posts = started = guests = 0
-    active: set[str] = set()
-    waits: list[float] = []
-    unanswered: list[TopicLine] = []
-    unsolved: list[TopicLine] = []
-    reacted: list[PostLine] = []
-    busiest: list[TopicLine] = []
-    for topic in topics:
-        root = topic.root
+class _Tally:
+    """What :func:`community_health` counts, one topic at a time."""
+
+    def __init__(self, slug: str, authors: Authors, now: dt.datetime, tz: dt.tzinfo) -> None:
+        self.slug, self.authors, self.now, self.tz = slug, authors, now, tz
+        last_week = _monday((now - dt.timedelta(microseconds=1)).astimezone(tz).date())
+        self.first_week = last_week - dt.timedelta(weeks=WEEKS - 1)
+        self.year = dt.datetime.combine(self.first_week, dt.time(0), tzinfo=tz)  # the chart's first moment
+        self.since = now - dt.timedelta(days=RECENT_DAYS)
+        self.posts_in, self.topics_in = [0] * WEEKS, [0] * WEEKS
+        self.posts = self.started = self.guests = 0
+        self.active: set[str] = set()
+        self.waits: list[float] = []
+        self.unanswered: list[TopicLine] = []
+        self.unsolved: list[TopicLine] = []
+        self.reacted: list[PostLine] = []
+        self.busiest: list[TopicLine] = []
+
+    def topic(self, topic: Topic) -> None:
+        root, slug, now = topic.root, self.slug, self.now
         if root.date >= now:
-            continue  # (the gateway's clock may lag a post's date)
+            return  # (the gateway's clock may lag a post's date)
         window = 0
         for post in topic.posts:
             if post.date >= now:
                 continue
-            week = (_monday(post.date.astimezone(tz).date()) - first_week).days // 7
+            week = (_monday(post.date.astimezone(self.tz).date()) - self.first_week).days // 7
             if 0 <= week < WEEKS:
-                posts_in[week] += 1
-                topics_in[week] += post is root
-            if post.date < since:
-                continue
-            window += 1
-            active.add(authors.key(post.author))
-            person = authors.person(post.author)
-            guests += person is not None and person.kind in GUEST_KINDS
-            if post.reactions and not post.deleted:
-                reacted.append(
-                    PostLine(
-                        slug,
-                        topic.key,
-                        post.key,
-                        topic.title,
-                        authors.name(post.author),
-                        post.date,
-                        len(post.reactions),
-                    )
-                )
-        posts += window
+                self.posts_in[week] += 1
+                self.topics_in[week] += post is root
+            if post.date >= self.since:
+                window += 1
+                self.post(topic, post)
+        self.posts += window
         replies = [p.date for p in topic.posts[1:] if p.date < now]
-        if root.date >= since:
-            started += 1
+        if root.date >= self.since:
+            self.started += 1
             if replies:
-                waits.append(max((min(replies) - root.date).total_seconds(), 0.0))
+                self.waits.append(max((min(replies) - root.date).total_seconds(), 0.0))
         if window:
-            busiest.append(TopicLine(slug, topic.key, topic.title, root.date, window))
+            self.busiest.append(TopicLine(slug, topic.key, topic.title, root.date, window))
         if topic.question and not root.closed and topic.answer is None:
             if not replies and now - root.date > WAIT:
-                unanswered.append(TopicLine(slug, topic.key, topic.title, root.date, 0))
+                self.unanswered.append(TopicLine(slug, topic.key, topic.title, root.date, 0))
             elif replies:
-                unsolved.append(TopicLine(slug, topic.key, topic.title, root.date, len(replies)))
-    unanswered.sort(key=lambda t: (t.date, t.key))
-    unsolved.sort(key=lambda t: (t.date, t.key), reverse=True)
-    reacted.sort(key=lambda p: (-p.reactions, -p.date.timestamp(), p.post_key))
-    busiest.sort(key=lambda t: (-t.count, -t.date.timestamp(), t.key))
-    weeks = tuple(Week(first_week + dt.timedelta(weeks=i), posts_in[i], topics_in[i]) for i in range(WEEKS))
-    return Health(
-        community=slug,
-        as_of=now,
-        weeks=weeks,
-        posts=posts,
-        topics=started,
-        active=len(active),
-        guest_posts=guests,
-        first_reply=dt.timedelta(seconds=statistics.median(waits)) if waits else None,
-        replied=len(waits),
-        unanswered=tuple(unanswered[:LISTED]),
-        unanswered_count=len(unanswered),
-        unsolved=tuple(unsolved[:LISTED]),
-        unsolved_count=len(unsolved),
-        reacted=tuple(reacted[:TOP]),
-        busiest=tuple(busiest[:TOP]),
-    )
+                self.unsolved.append(TopicLine(slug, topic.key, topic.title, root.date, len(replies)))
+
+    def post(self, topic: Topic, post: Post) -> None:
+        """A post of the window."""
+        self.active.add(self.authors.key(post.author))
+        person = self.authors.person(post.author)
+        self.guests += person is not None and person.kind in GUEST_KINDS
+        if post.reactions and not post.deleted:
+            name = self.authors.name(post.author)
+            self.reacted.append(
+                PostLine(self.slug, topic.key, post.key, topic.title, name, post.date, len(post.reactions))
+            )
+
+    def health(self) -> Health:
+        self.unanswered.sort(key=lambda t: (t.date, t.key))
+        self.unsolved.sort(key=lambda t: (t.date, t.key), reverse=True)
+        self.reacted.sort(key=lambda p: (-p.reactions, -p.date.timestamp(), p.post_key))
+        self.busiest.sort(key=lambda t: (-t.count, -t.date.timestamp(), t.key))
+        start = self.first_week
+        weeks = tuple(Week(start + dt.timedelta(weeks=i), self.posts_in[i], self.topics_in[i]) for i in range(WEEKS))
+        waits = self.waits
+        return Health(
+            community=self.slug,
+            as_of=self.now,
+            weeks=weeks,
+            posts=self.posts,
+            topics=self.started,
+            active=len(self.active),
+            guest_posts=self.guests,
+            first_reply=dt.timedelta(seconds=statistics.median(waits)) if waits else None,
+            replied=len(waits),
+            unanswered=tuple(self.unanswered[:LISTED]),
+            unanswered_count=len(self.unanswered),
+            unsolved=tuple(self.unsolved[:LISTED]),
+            unsolved_count=len(self.unsolved),
+            reacted=tuple(self.reacted[:TOP]),
+            busiest=tuple(self.busiest[:TOP]),
+        )
+
+
+def community_health(slug: str, topics: Iterable[Topic], authors: Authors, now: dt.datetime, tz: dt.tzinfo) -> Health:
+    """The figures of community ``slug`` as of ``now`` (week boundaries in ``tz``).
+
+    ``topics`` come most recently active first (as :func:`intranet.threads.build_topics` and the
+    site's orders give them): the first one with no post in the chart's year ends the count, so
+    its cost follows a year's activity, not the community's whole history."""
+    tally = _Tally(slug, authors, now, tz)
+    for topic in topics:
+        if topic.last_activity < tally.year:
+            break  # the rest are older still: nothing of them is counted
+        tally.topic(topic)
+    return tally.health()

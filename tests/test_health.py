@@ -48,7 +48,9 @@ def counted_by_hand(root: Path) -> Path:
     add_post(root, "handover", "<q3@x>", "Glove sizes?", "Asked.", date=at(5))
     add_post(root, "handover", "<q3r@x>", "Re: Glove sizes?", "M.", DEE, "<q3@x>", "<q3@x>", at(5, 15))  # 6 h
     add_post(root, "handover", "<jul@x>", "Summer rota", "In the chart only.", date=at(1, month=7))
-    add_post(root, "handover", "<old@x>", "Last year", "Before the chart.", date=at(1, month=6, year=2025))
+    add_post(
+        root, "handover", "<old@x>", "Last year?", "Before the chart: not counted.", date=at(1, month=6, year=2025)
+    )
     return root
 
 
