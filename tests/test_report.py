@@ -8,11 +8,16 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from gitremote import editor_clone, remote_root
 from helpers import add_post
 from mailtest import DOMAIN, Harness, git, git_root
 
-from intranet.settings import Settings
-from mailgateway.report import report_due
+from intranet.gitremote import Checkout
+from intranet.model import Model
+from intranet.settings import Settings, read_settings
+from mailgateway.claims import Claims
+from mailgateway.outgoing import Queue
+from mailgateway.report import Reports, report_due
 
 UTC = dt.UTC
 # The demo settings: 07:00 in Australia/Sydney (UTC+11 in November). Monday 30 November at 07:00 there:
@@ -75,3 +80,20 @@ def test_moderators_get_the_weekly_report_once(tmp_path: Path) -> None:
         assert reports.pass_once(MONDAY_7AM + dt.timedelta(days=7), None) == 1
         notifier.delivery.run_once()
         assert len(sent_to(gw, "ann.lee@example.org", "the week at a glance")) == 2
+
+
+def test_two_gateways_on_one_remote_send_the_report_once(tmp_path: Path) -> None:
+    root, bare = remote_root(tmp_path, report_day="monday")
+    model = Model(root)
+    model.load()
+    settings = read_settings(root)
+    gateways = []
+    for name in ("mx1", "mx2"):
+        checkout = Checkout(editor_clone(bare, tmp_path / name), str(bare), "main")
+        reports = Reports(root, settings, b"k" * 32, Queue(tmp_path / f"state-{name}"), lambda: model)
+        gateways.append((reports, Claims(checkout, f"noreply+{name}@{DOMAIN}")))
+    sent = [reports.send("2026-11-30", MONDAY_7AM, claims) for reports, claims in gateways]
+    assert sorted(sent) == [0, 1]  # one report (Ann's), by whichever claimed the day
+    assert [reports.last_day() for reports, _ in gateways] == ["2026-11-30"] * 2  # neither asks again
+    (winner, claims) = gateways[sent.index(1)]
+    assert winner.send("2026-11-30", MONDAY_7AM, claims) == 0  # again after a crash: its own claim, queued once
