@@ -57,7 +57,7 @@ def plan_health(site: Site, plan: SitePlan, slugs: Iterable[str] | None = None, 
         chart = None
         if figures is not None:
             title = f"Posts a week in {community.name} over a year"
-            chart = week_chart(figures.weeks, f"chart-{community.slug}", title, figures.summary, small=True)
+            chart = week_chart(figures.weeks, f"chart-{community.slug}", title, _weekly(figures), small=True)
         rows.append((community, figures, chart))
     here = urls.health()
     html = site.render("health-network.html", here, rows=rows, through=through, days=days, **helpers)
@@ -67,3 +67,10 @@ def plan_health(site: Site, plan: SitePlan, slugs: Iterable[str] | None = None, 
 def figures_of(site: Site, slug: str) -> Health | None:
     """Community ``slug``'s figures in ``site``'s tree (None: the tree shows no posts)."""
     return site.figures.of(slug, site.orders, Authors(site.intranet.people, site.by_email), site.tz)
+
+
+def _weekly(figures: Health) -> str:
+    """A small chart's description: the year's total and the busiest week."""
+    top = max(figures.weeks, key=lambda w: (w.posts, w.start))
+    total = sum(w.posts for w in figures.weeks)
+    return f"{health.plural(total, 'post')} in {len(figures.weeks)} weeks; the busiest, {top.posts}."

@@ -209,3 +209,28 @@ def test_updates_keep_the_health_pages_a_full_build(tmp_path: Path) -> None:
         builder.close()
     assert_same_as_full_build(root, tmp_path)
     shutil.rmtree(tmp_path / "fresh", ignore_errors=True)
+
+
+@pytest.mark.browser
+def test_the_health_page_shows_its_chart_without_javascript(browser, demo_site: Path, serve, tmp_path: Path) -> None:
+    """A screenshot in headless Chromium, scripts off: the bars are drawn, in the stylesheet's colours.
+    (Sideways scrolling and contrast, with scripts on: tests/test_accessibility.py.)"""
+    import io
+
+    from PIL import Image
+
+    slug = sorted(p.parent.name for p in demo_site.glob("c/*/health"))[0]
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(serve(demo_site) + f"c/{slug}/health/", wait_until="load")
+        chart = page.locator("svg.intranet-chart")
+        box = chart.bounding_box()
+        assert box is not None and box["width"] >= 300 and box["height"] >= 100  # (8rem high, the column wide)
+        fill = chart.locator(".intranet-chart__posts").first.evaluate("e => getComputedStyle(e).fill")
+        assert fill == "rgb(0, 87, 78)"  # the link colour, #00574e: 7.6:1 on white
+        shot = chart.screenshot(path=str(tmp_path / "health-chart.png"))
+    finally:
+        context.close()
+    pixels = Image.open(io.BytesIO(shot)).convert("RGB").getdata()
+    assert sum(1 for p in pixels if p == (0, 87, 78)) > 200  # bars on the screen, not only in the markup
