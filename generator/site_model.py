@@ -200,7 +200,6 @@ class Site:
         is threaded again, and topics threaded as before stay as they were.
         """
         changes: dict[str, tuple[Topic | None, Topic | None]] = {}
-        self.figures.forget(slug)
         if all(old is None and new is not None for old, new in pairs):
             if self._add(slug, [new for _, new in pairs if new is not None], changes):
                 return changes
@@ -262,6 +261,7 @@ class Site:
         for _, new in pairs:
             if new is not None:
                 self._index_topic(new)
+        self.figures.changed(slug, pairs)
 
     def _index_topic(
         self, topic: Topic, tagged: dict[str, list[Topic]] | None = None, owned: dict[str, list[Post]] | None = None

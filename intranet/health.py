@@ -24,8 +24,11 @@ What each figure means (README, "Health at a glance", says the same to readers):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import heapq
 import statistics
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -187,8 +190,12 @@ class Authors:
         return person.name if person else author.name or author.handle or "Unknown"
 
 
-class _Tally:
-    """What :func:`community_health` counts, one topic at a time."""
+class Tally:
+    """What :func:`community_health` counts, kept so that a topic can be taken out or put in again
+    (an update changes a few topics of a community: its figures follow without counting the rest).
+
+    A topic counts when it has a post in the chart's year (and began before ``now``); taking it out
+    undoes exactly what putting it in did, as both work it out again from the same topic."""
 
     def __init__(self, slug: str, authors: Authors, now: dt.datetime, tz: dt.tzinfo) -> None:
         self.slug, self.authors, self.now, self.tz = slug, authors, now, tz
@@ -198,58 +205,85 @@ class _Tally:
         self.since = now - dt.timedelta(days=RECENT_DAYS)
         self.posts_in, self.topics_in = [0] * WEEKS, [0] * WEEKS
         self.posts = self.started = self.guests = 0
-        self.active: set[str] = set()
-        self.waits: list[float] = []
-        self.unanswered: list[TopicLine] = []
-        self.unsolved: list[TopicLine] = []
-        self.reacted: list[PostLine] = []
-        self.busiest: list[TopicLine] = []
+        self.active: Counter[str] = Counter()  # author -> posts of the window
+        self.waits: list[float] = []  # seconds to a first reply, sorted
+        self.unanswered: dict[str, TopicLine] = {}  # by topic key
+        self.unsolved: dict[str, TopicLine] = {}
+        self.busiest: dict[str, TopicLine] = {}
+        self.reacted: dict[tuple[str, str], PostLine] = {}  # by topic and post key
 
-    def topic(self, topic: Topic) -> None:
-        root, slug, now = topic.root, self.slug, self.now
-        if root.date >= now:
-            return  # (the gateway's clock may lag a post's date)
+    def counts(self, topic: Topic) -> bool:
+        return topic.last_activity >= self.year and topic.root.date < self.now
+
+    def add(self, topic: Topic) -> None:
+        if self.counts(topic):
+            self._count(topic, 1)
+
+    def remove(self, topic: Topic) -> None:
+        if self.counts(topic):
+            self._count(topic, -1)
+
+    def _count(self, topic: Topic, sign: int) -> None:
+        root, slug, now, key = topic.root, self.slug, self.now, topic.key
         window = 0
         for post in topic.posts:
             if post.date >= now:
                 continue
             week = (_monday(post.date.astimezone(self.tz).date()) - self.first_week).days // 7
             if 0 <= week < WEEKS:
-                self.posts_in[week] += 1
-                self.topics_in[week] += post is root
+                self.posts_in[week] += sign
+                self.topics_in[week] += sign if post is root else 0
             if post.date >= self.since:
                 window += 1
-                self.post(topic, post)
-        self.posts += window
+                self._post(topic, post, sign)
+        self.posts += sign * window
         replies = [p.date for p in topic.posts[1:] if p.date < now]
         if root.date >= self.since:
-            self.started += 1
+            self.started += sign
             if replies:
-                self.waits.append(max((min(replies) - root.date).total_seconds(), 0.0))
+                wait = max((min(replies) - root.date).total_seconds(), 0.0)
+                if sign > 0:
+                    bisect.insort(self.waits, wait)
+                else:
+                    del self.waits[bisect.bisect_left(self.waits, wait)]
+        lists = []
         if window:
-            self.busiest.append(TopicLine(slug, topic.key, topic.title, root.date, window))
+            lists.append((self.busiest, TopicLine(slug, key, topic.title, root.date, window)))
         if topic.question and not root.closed and topic.answer is None:
             if not replies and now - root.date > WAIT:
-                self.unanswered.append(TopicLine(slug, topic.key, topic.title, root.date, 0))
+                lists.append((self.unanswered, TopicLine(slug, key, topic.title, root.date, 0)))
             elif replies:
-                self.unsolved.append(TopicLine(slug, topic.key, topic.title, root.date, len(replies)))
+                lists.append((self.unsolved, TopicLine(slug, key, topic.title, root.date, len(replies))))
+        for found, line in lists:
+            if sign > 0:
+                found[key] = line
+            else:
+                found.pop(key, None)
 
-    def post(self, topic: Topic, post: Post) -> None:
-        """A post of the window."""
-        self.active.add(self.authors.key(post.author))
+    def _post(self, topic: Topic, post: Post, sign: int) -> None:
+        """A post of the window, counted in or out."""
+        author = self.authors.key(post.author)
+        self.active[author] += sign
+        if self.active[author] <= 0:
+            del self.active[author]
         person = self.authors.person(post.author)
-        self.guests += person is not None and person.kind in GUEST_KINDS
+        self.guests += sign if person is not None and person.kind in GUEST_KINDS else 0
         if post.reactions and not post.deleted:
+            if sign < 0:
+                self.reacted.pop((topic.key, post.key), None)
+                return
             name = self.authors.name(post.author)
-            self.reacted.append(
-                PostLine(self.slug, topic.key, post.key, topic.title, name, post.date, len(post.reactions))
-            )
+            line = PostLine(self.slug, topic.key, post.key, topic.title, name, post.date, len(post.reactions))
+            self.reacted[(topic.key, post.key)] = line
 
     def health(self) -> Health:
-        self.unanswered.sort(key=lambda t: (t.date, t.key))
-        self.unsolved.sort(key=lambda t: (t.date, t.key), reverse=True)
-        self.reacted.sort(key=lambda p: (-p.reactions, -p.date.timestamp(), p.post_key))
-        self.busiest.sort(key=lambda t: (-t.count, -t.date.timestamp(), t.key))
+        """The figures as the tally stands."""
+        unanswered = sorted(self.unanswered.values(), key=lambda t: (t.date, t.key))
+        unsolved = sorted(self.unsolved.values(), key=lambda t: (t.date, t.key), reverse=True)
+        reacted = heapq.nsmallest(
+            TOP, self.reacted.values(), key=lambda p: (-p.reactions, -p.date.timestamp(), p.post_key)
+        )
+        busiest = heapq.nsmallest(TOP, self.busiest.values(), key=lambda t: (-t.count, -t.date.timestamp(), t.key))
         start = self.first_week
         weeks = tuple(Week(start + dt.timedelta(weeks=i), self.posts_in[i], self.topics_in[i]) for i in range(WEEKS))
         waits = self.waits
@@ -263,24 +297,29 @@ class _Tally:
             guest_posts=self.guests,
             first_reply=dt.timedelta(seconds=statistics.median(waits)) if waits else None,
             replied=len(waits),
-            unanswered=tuple(self.unanswered[:LISTED]),
-            unanswered_count=len(self.unanswered),
-            unsolved=tuple(self.unsolved[:LISTED]),
-            unsolved_count=len(self.unsolved),
-            reacted=tuple(self.reacted[:TOP]),
-            busiest=tuple(self.busiest[:TOP]),
+            unanswered=tuple(unanswered[:LISTED]),
+            unanswered_count=len(unanswered),
+            unsolved=tuple(unsolved[:LISTED]),
+            unsolved_count=len(unsolved),
+            reacted=tuple(reacted),
+            busiest=tuple(busiest),
         )
 
 
-def community_health(slug: str, topics: Iterable[Topic], authors: Authors, now: dt.datetime, tz: dt.tzinfo) -> Health:
-    """The figures of community ``slug`` as of ``now`` (week boundaries in ``tz``).
+def tally(slug: str, topics: Iterable[Topic], authors: Authors, now: dt.datetime, tz: dt.tzinfo) -> Tally:
+    """Community ``slug``'s tally as of ``now`` (week boundaries in ``tz``).
 
     ``topics`` come most recently active first (as :func:`intranet.threads.build_topics` and the
     site's orders give them): the first one with no post in the chart's year ends the count, so
     its cost follows a year's activity, not the community's whole history."""
-    tally = _Tally(slug, authors, now, tz)
+    counted = Tally(slug, authors, now, tz)
     for topic in topics:
-        if topic.last_activity < tally.year:
+        if topic.last_activity < counted.year:
             break  # the rest are older still: nothing of them is counted
-        tally.topic(topic)
-    return tally.health()
+        counted.add(topic)
+    return counted
+
+
+def community_health(slug: str, topics: Iterable[Topic], authors: Authors, now: dt.datetime, tz: dt.tzinfo) -> Health:
+    """The figures of community ``slug`` as of ``now`` (see :func:`tally`)."""
+    return tally(slug, topics, authors, now, tz).health()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from test_incremental import assert_same_as_full_build, changed_files
 from generator.builder import Builder, build_site
 from generator.charts import HEIGHT, week_chart
 from intranet.format import read_intranet
-from intranet.health import Authors, Health, community_health, duration_text, site_as_of
+from intranet.health import Authors, Health, community_health, duration_text, site_as_of, tally
 from intranet.threads import build_topics
 
 UTC = dt.UTC
@@ -96,6 +97,29 @@ def test_the_figures_match_a_count_by_hand(tmp_path: Path) -> None:
     later = figures(root, now=NOW + dt.timedelta(days=3))
     assert [t.title for t in later.unanswered] == ["Which ISBAR card?", "Who covers nights?"]
     assert later.unsolved == () and later.posts == 7
+
+
+def test_a_tally_follows_changed_topics_as_a_count_from_scratch_would(tmp_path: Path) -> None:
+    intranet = read_intranet(counted_by_hand(tmp_path))
+    authors = Authors(intranet.people, intranet.person_by_email())
+    posts = [p for p in intranet.posts if p.community == "handover"]
+    by_id = {p.message_id: p for p in posts}
+    counted = tally("handover", build_topics(posts)["handover"], authors, NOW, UTC)
+    answer = replace(by_id["<q1@x>"], message_id="<a@x>", relpath="communities/handover/posts/a.md")
+    answer = replace(answer, in_reply_to="<q1@x>", topic="<q1@x>", author=by_id["<r1@example.org>"].author)
+    answer = replace(answer, date=at(11), reactions=(("ann.lee", "thanks"),))
+    fresh = replace(by_id["<q2@x>"], message_id="<n@x>", relpath="communities/handover/posts/n.md", date=at(18))
+    changed = [p for p in posts if p.message_id != "<r1@example.org>"] + [answer, fresh]  # Bo's reply taken away
+    before = {t.key: t for t in build_topics(posts)["handover"]}
+    after = {t.key: t for t in build_topics(changed)["handover"]}
+    for key in sorted(before.keys() | after.keys()):
+        if before.get(key) is not None:
+            counted.remove(before[key])
+        if after.get(key) is not None:
+            counted.add(after[key])
+    expected = community_health("handover", build_topics(changed)["handover"], authors, NOW, UTC)
+    assert counted.health() == expected
+    assert (expected.posts, expected.unanswered_count, expected.reacted[0].post_key) == (7, 0, answer.key)
 
 
 def test_a_quiet_community_and_durations_read_plainly(tmp_path: Path) -> None:
