@@ -1,6 +1,6 @@
 """A community's health at a glance: the figures its coordinators read (pure).
 
-The site's health pages (:mod:`generator.plans`) and the gateway's weekly report to each
+The site's health pages (:mod:`generator.healthpages`) and the gateway's weekly report to each
 community's moderators (:mod:`mailgateway.report`) compute the same figures here, from a
 community's threaded topics, the people in ``people/`` and a moment ``now`` the figures are
 as of. Nothing here reads the clock: the site takes ``now`` from its content
