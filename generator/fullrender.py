@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from .healthpages import plan_health
 from .mkdocs_adapter import BuildError
 from .output import write_new
 from .plans import SitePlan, plan_community, plan_home, plan_people, plan_tags, plan_topic
@@ -85,6 +86,7 @@ def render_units(
                 if slug not in state.tree.communities:
                     continue
                 plan_community(site, plan, site.intranet.communities[slug])
+                plan_health(site, plan, [slug], index=False)
             elif kind == "topic":
                 topics = site.topics.get(slug, []) if slug in state.tree.communities else []
                 if index >= len(topics):
@@ -96,6 +98,7 @@ def render_units(
                 plan_tags(site, plan)
             else:
                 plan_home(site, plan)
+                plan_health(site, plan, [])
             write_plan(state, plan, output, write_new)
         if progress is not None:
             progress(number * 2 if total != len(units) else number, total)

@@ -18,6 +18,7 @@ from intranet.format import Post
 from intranet.pacing import PACING
 from intranet.threads import Topic
 
+from .healthpages import plan_health
 from .orders import TopicOrder, archive_changes, archive_pages
 from .output import remove, write_atomic
 from .plans import (
@@ -49,6 +50,7 @@ class Redo:
     directory: bool = False  # the people directory
     tag_index: bool = False  # the tag cloud
     flipped: set[str] = field(default_factory=set)  # people a guest directory now lists, or no longer lists
+    health: bool = False  # every community's health page (the day the figures are as of moved on, or people)
 
 
 def update_tree(state: TreeState, changed: dict[str, dict[str, Pair]], posts_of: Callable[[str], list[Post]]) -> bool:
@@ -59,8 +61,10 @@ def update_tree(state: TreeState, changed: dict[str, dict[str, Pair]], posts_of:
     site = state.site
     authors = [p for posts in changed.values() for pair in posts.values() for p in pair if p]
     redo = Redo({h for p in authors if (h := _handle(site, p))})
+    as_of = site.figures.as_of(site.orders, site.tz)
     for slug, posts in sorted(changed.items()):  # 1. thread the changed communities again, noting what moved
         _rethread(site, slug, posts, posts_of, redo)
+    redo.health = site.figures.as_of(site.orders, site.tz) != as_of  # a new day: every community's figures move on
     if state.tree.guest and not _guest_flips(state, redo):  # 2. whom a guest tree's directory lists
         return False
     write_redo(state, redo)  # 3. plan and render what shows any of it
@@ -165,6 +169,7 @@ def _plan(site: Site, redo: Redo) -> tuple[SitePlan, list[str]]:
         plan_community(site, plan, site.intranet.communities[slug], numbers)
         removed += [urls.community(slug, n) for n in gone]
     plan_home(site, plan)
+    plan_health(site, plan, None if redo.health else redo.communities | set(redo.numbers))
     plan_people(site, plan, redo.authors, index=redo.directory or bool(redo.flipped))
     names = set(tag_names(site))
     tag_index = redo.tag_index

@@ -91,6 +91,7 @@ def plan_frame(site: Site, plan: SitePlan) -> None:
             plan.files[target] = site.intranet.root / asset
     plan.nav = _nav(site, communities)
     plan.titles = {urls.home(): "Home", urls.communities(): "Communities", urls.tags(): "Tags"}
+    plan.titles[urls.health()] = "Health at a glance"
     plan.titles.update({urls.community(c.slug): c.name for c in communities})
     if site.listed:
         plan.titles[urls.people()] = "People"
@@ -459,7 +460,7 @@ def _marks(topic: Topic, post: Post) -> list[tuple[str, str]]:
 
 
 def _nav(site: Site, communities: list[Community]) -> list[Any]:
-    section: list[dict[str, Any]] = [{"All communities": urls.communities()}]
+    section: list[dict[str, Any]] = [{"All communities": urls.communities()}, {"Health at a glance": urls.health()}]
     for community in communities:
         pages: list[Any] = [urls.community(community.slug)]  # the section's index: titled by the page
         pages += [{page.title: urls.community_page(community.slug, page.name)} for page in community.pages]

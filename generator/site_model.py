@@ -12,12 +12,9 @@ import heapq
 import itertools
 from collections import defaultdict
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
-
-import jinja2
 
 from intranet import urls
 from intranet.addresses import reply_address
@@ -27,45 +24,11 @@ from intranet.settings import Settings
 from intranet.subjects import names_title
 from intranet.threads import Topic, build_topics
 
-from .compiled_templates import COMPILED
+from .figures import Figures
 from .orders import PostOrder, TopicOrder
-from .polls import results_of
+from .templating import template_env
 
 AUDIENCE_WORDS = {"staff": "staff", "partners": "partners", "suppliers": "suppliers", "members": "its members only"}
-
-
-@lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("generator", "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-        bytecode_cache=COMPILED,
-    )
-    env.filters["filesize"] = _filesize
-    env.globals.update(
-        community_uri=urls.community,
-        community_page_uri=urls.community_page,
-        topic_uri=urls.topic,
-        person_uri=urls.person,
-        picture_uri=urls.picture,
-        tag_uri=urls.tag,
-        feed_uri=urls.feed,
-        events_uri=urls.events,
-        events_feed_uri=urls.events_feed,
-    )
-    env.globals["poll_of"] = results_of  # (polls, issue #19: templates/poll.html)
-    return env
-
-
-def _filesize(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size / 1024 / 1024:.1f} MB"
 
 
 def _author_key(author: Author) -> str:
@@ -164,6 +127,7 @@ class Site:
         self.names = unique_names((h, p.name) for h, p in intranet.people.items())  # for @First Last
         self._by_id: dict[str, dict[str, Post]] = {}  # community -> Message-ID -> post (the earliest)
         self._waited: dict[str, set[str]] = {}  # community -> Message-IDs its posts answer or name as topic
+        self.figures = Figures()  # each community's health figures, once worked out
         grouped: dict[str, list[Post]] = defaultdict(list)
         for post in intranet.posts:
             grouped[post.community].append(post)
@@ -262,6 +226,7 @@ class Site:
         for _, new in pairs:
             if new is not None:
                 self._index_topic(new)
+        self.figures.changed(slug, pairs)
 
     def _index_topic(
         self, topic: Topic, tagged: dict[str, list[Topic]] | None = None, owned: dict[str, list[Post]] | None = None
@@ -327,6 +292,7 @@ class Site:
         Returns the handles that gained or lost posts, and the posts shown under another person now.
         """
         keys = set(handles)
+        self.figures.forget()  # names, kinds and who wrote what count in the figures
         for handle in handles:
             for person in (before.get(handle), self.intranet.people.get(handle)):
                 keys.update(normalize_address(e) for e in (person.emails if person else []))
@@ -512,7 +478,7 @@ class Site:
         return " and ".join(words) if len(words) < 3 else ", ".join(words[:-1]) + " and " + words[-1]
 
     def render(self, template: str, here: str, **context: Any) -> str:
-        return _env().get_template(template).render(site=self, url=self.link(here), here=here, **context)
+        return template_env().get_template(template).render(site=self, url=self.link(here), here=here, **context)
 
     def communities_by_name(self) -> list[Community]:
         return sorted(self.intranet.communities.values(), key=lambda c: c.name.lower())

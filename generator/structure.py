@@ -94,6 +94,7 @@ def edit_tree(
     redo = Redo(flipped=flipped)
     wide = {h for h in edit.handles if _wide(before.get(h), edit.people.get(h))} | flipped
     show_people(site, wide, redo, posts)  # and the topics and lists showing posts attributed anew
+    redo.health = bool(wide or moved)  # names, kinds and who wrote what: every community's figures
     redo.authors |= moved & site.listed  # whose posts they are now, or were: their profiles count them
     for handle in edit.handles - wide:
         _show_profile(site, handle, before.get(handle), edit.people.get(handle), redo)

@@ -29,6 +29,7 @@ import yaml
 
 CONFIG_FILE = "mkdocs.yml"
 CHECKOUT = "checkout"  # with a remote: the gateway's checkout, under state_dir, which the site reads too
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")  # report_day
 GUEST_DIRECTORY = ("contacts", "everyone", "names", "none")  # see generator.audiences.listed_people
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 BRANCH_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*(?<![./])$")  # a simple Git branch name
@@ -91,6 +92,10 @@ class Settings:
     digest_time: str = _setting(
         "07:00", "Local time (HH:MM, in timezone) at which `intranet up` sends the daily digests."
     )
+    report_day: str = _setting(
+        "monday",
+        "Weekday on which each community's moderators get its weekly report, at digest_time (never: off).",
+    )
     digest_combined: bool = _setting(False, "One digest mail for all of a person's communities instead of one each.")
     bounce_threshold: int = _setting(5, "Bounce score at which mail to an address stops (hard bounce 1, soft 0.5).")
     bounce_probe_days: int = _setting(7, "Days after which a stopped address is mailed again, as a probe.")
@@ -141,6 +146,8 @@ class Settings:
             values[key] = value
         if not _is_clock(values.get("digest_time", "07:00")):
             raise ValueError("intranet setting 'digest_time' must be HH:MM, such as 07:00")
+        if values.get("report_day", "monday") not in (*WEEKDAYS, "never"):
+            raise ValueError(f"intranet setting 'report_day' must be one of: {', '.join(WEEKDAYS)}, never")
         if not DNS_NAME_RE.match(values.get("dkim_selector", "intranet")):
             raise ValueError("intranet setting 'dkim_selector' must be a DNS name, such as intranet or mail2026")
         if values.get("dns_resolver") and resolver_address(values["dns_resolver"]) is None:

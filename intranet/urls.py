@@ -31,6 +31,11 @@ def community_asset(slug: str, relpath_in_pages: str) -> str:
     return f"c/{slug}/pages/{relpath_in_pages}"
 
 
+def health(slug: str | None = None) -> str:
+    """A community's health page, or (no ``slug``) the network's: every community side by side."""
+    return "health.md" if slug is None else f"c/{slug}/health.md"
+
+
 def topic(slug: str, key: str) -> str:
     return f"c/{slug}/t/{key}.md"
 

@@ -52,6 +52,7 @@ from .outgoing import FANNED, Delivery, Outgoing, Queue
 from .outmail import DigestItem, attachments_to_send, bounce_address, digest_mail, post_body, post_mail
 from .recipients import mentions, recipients
 from .reminders import remind
+from .report import Reports
 from .runner import Runner
 from .spool import fsync_dir, write_durably
 
@@ -124,7 +125,8 @@ class Notifier(Runner):
         self._lock = threading.Lock()
         self._new_jobs: dict[str, dict[str, str]] = {}  # the worker's batch's jobs, not written yet
         self._pruned: dt.datetime | None = None
-        self.claims: Claims | None = None  # with a remote: fan-outs and digests are claimed there first
+        self.claims: Claims | None = None  # with a remote: fan-outs, digests and reports are claimed there first
+        self.reports = Reports(self.root, settings, self.secret, self.queue, self.model)  # weekly, to moderators
 
     # -- jobs -----------------------------------------------------------------------
 
@@ -460,12 +462,12 @@ class Notifier(Runner):
             self._pruned = now
             self.queue.prune(dt.timedelta(days=self.settings.redelivery_days), now)
             if self.claims is not None:
-                for kind in ("fanout", "digest", "reminder"):
+                for kind in ("fanout", "digest", "reminder", "report"):
                     self.claims.prune(kind, now.date(), self.settings.redelivery_days)
         day = self.digest_due(self.clock())
         if day:
             self.send_digests(day)
-        if remind(self):  # the day before an event, to those going (mailgateway.reminders)
+        if remind(self) | self.reports.pass_once(self.clock(), self.claims):  # (both: each sends its own)
             self._wake.set()
         return self.run_once()
 
