@@ -66,7 +66,8 @@ def page_name(title: str, taken: set[str]) -> str | None:
     the first :data:`MAX_SUFFIX` are all taken."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     ascii_title = re.sub(r"^((re|aw|sv|fw|fwd)\s*:\s*)+", "", ascii_title.strip(), flags=re.IGNORECASE)
-    base = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:MAX_NAME].strip("-") or "guide"
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    base = (words if len(words) <= MAX_NAME else words[: MAX_NAME + 1].rsplit("-", 1)[0])[:MAX_NAME] or "guide"
     for n in range(1, MAX_SUFFIX + 1):
         name = base if n == 1 else f"{base}-{n}"
         if name not in taken:

@@ -47,6 +47,9 @@ def copy_demo(root: Path) -> Path:
 
 
 def write_config(root: Path, **settings: Any) -> None:
+    """The demo's mkdocs.yml with ``settings`` for the intranet plugin; no weekly report unless asked for
+    (by the real clock it would come on Mondays, to any test's outbox)."""
+    settings = {"report_day": "never", **settings}
     text = (REPO / "mkdocs.yml").read_text()
     if settings:
         # Drop the demo's own value of each setting given here, then add ours.

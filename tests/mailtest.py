@@ -32,7 +32,6 @@ def git_root(root: Path, **settings: Any) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     small_intranet(root)
     base = {"smtp": f"127.0.0.1:{free_port()}", "lmtp": f"127.0.0.1:{free_port()}", "trust_local_senders": True}
-    base["report_day"] = "never"  # by the real clock, weekly reports would come on Mondays: where a test asks
     base.update(settings)
     write_config(root, **base)
     (root / ".gitignore").write_text("/site/\n/.intranet/\n")

@@ -79,6 +79,8 @@ def test_a_page_name_from_the_title() -> None:
     assert page_name("Re: ISBAR at night: what goes on the card?", set()) == "isbar-at-night-what-goes-on-the-card"
     assert page_name("Übergabe – Nachtdienst", {"ubergabe-nachtdienst"}) == "ubergabe-nachtdienst-2"
     assert page_name("???", set()) == "guide"
+    long = "Discharge summaries reaching community nurses after the first visit"
+    assert page_name(long, set()) == "discharge-summaries-reaching-community-nurses-after-the"  # (whole words)
     assert page_name("x", {"x"} | {f"x-{n}" for n in range(2, 51)}) is None
 
 

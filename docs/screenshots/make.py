@@ -38,9 +38,23 @@ def build(content: Path, into: Path) -> Path:
 
 
 def pages(tree: Path) -> dict[str, str]:
+    """The pages to take: home, a community and its longest topic; and, where the build has them (issue
+    #19), the community's health, the network's, its events, an event topic, a poll and a guide."""
     community = "c/clinical-handover/"
-    topics = sorted((tree / community / "t").iterdir(), key=lambda p: -len((p / "index.html").read_text()))
-    return {"home": "", "community": community, "topic": f"{community}t/{topics[0].name}/"}
+    texts = {p.name: (p / "index.html").read_text() for p in (tree / community / "t").iterdir()}
+    topics = sorted(texts, key=lambda name: -len(texts[name]))
+    found = {"home": "", "community": community, "topic": f"{community}t/{topics[0]}/"}
+    extra = {"health": f"{community}health/", "network-health": "health/", "events": f"{community}events/"}
+    found.update({name: path for name, path in extra.items() if (tree / path / "index.html").is_file()})
+    for name, mark in (("event", "intranet-event"), ("poll", "intranet-poll")):
+        with_it = [topic for topic in topics if f'class="{mark}' in texts[topic]]
+        if with_it:
+            found[name] = f"{community}t/{with_it[0]}/"
+    guides = sorted((tree / community / "pages").glob("*/index.html"))
+    guide = next((g for g in guides if "The whole discussion" in g.read_text()), None)
+    if guide is not None:
+        found["guide"] = f"{community}pages/{guide.parent.name}/"
+    return found
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
