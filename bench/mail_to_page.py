@@ -114,10 +114,15 @@ def start_rebuild(root: Path, edit: str, topics: int, posts_per_topic: float, se
         old, new = "name: ", "name: The "
     else:
         path = root / "mkdocs.yml"
-        old, new = "primary: teal", "primary: indigo"
-        if old not in path.read_text():  # (a kept repository: edited before)
-            old, new = new, old
-    path.write_text(path.read_text().replace(old, new, 1))
+        text = path.read_text()
+        # (`custom` since issue #18's colours, `teal` in repositories generated before; a kept
+        # repository may have been edited before: then back)
+        old = next(word for word in ("primary: custom", "primary: teal", "primary: indigo") if word in text)
+        new = "primary: indigo" if old != "primary: indigo" else "primary: custom"
+    before = path.read_text()
+    path.write_text(before.replace(old, new, 1))
+    if path.read_text() == before:
+        raise SystemExit(f"the editor's change of {path.name} changed nothing: the bench would measure no rebuild")
     dirs = build_bench.DirCache()
     count, index = 0, topics + 1000 * int(time.time() % 1000)  # new topics, never generated before
     while count < 50:
