@@ -314,7 +314,8 @@ class Builder:
             if not changed.keys() & state.tree.communities:
                 continue
             shown = {s: r for s, r in changed.items() if s in state.tree.communities}
-            if not update_tree(state, shown, self._posts_of):
+            later = self.deferred.add_health if self.defer else None  # (in `intranet up`: behind new mail)
+            if not update_tree(state, shown, self._posts_of, later):
                 log.info("%s: who is listed changed: full build", state.tree.name)
                 self.states = []  # the trees are half updated: none is updated again before a full build
                 return self.rebuild()

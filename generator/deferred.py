@@ -1,4 +1,5 @@
-"""Pages an edit of ``people/`` left to render again, a few at a time, behind new mail.
+"""Pages an edit of ``people/`` left to render again, a few at a time, behind new mail (and the health
+pages of every community, when the day their figures are as of moved on).
 
 A person's new name is on every topic they posted in, and on every archive page of a community
 or a tag that lists them as a topic's last poster: hundreds of pages in each tree of a large
@@ -46,6 +47,12 @@ class Deferred:
             self._waiting += [(state, kind, name, n) for name in sorted(numbers) for n in sorted(numbers[name])]
             numbers.clear()
 
+    def add_health(self, state: TreeState) -> None:
+        """Every community's health page in ``state``'s tree, for later (the day their figures are as of
+        moved on: :func:`generator.incremental.update_tree`)."""
+        if not any(item[0] is state and item[1] == "health" for item in self._waiting):
+            self._waiting.append((state, "health", "", 0))
+
     def render(self, live: list[TreeState]) -> int:
         """Render the next :data:`PART` waiting pages into their trees, if ``live``; how many were planned."""
         trees = {id(state) for state in live}
@@ -64,6 +71,8 @@ class Deferred:
                 redo.numbers.setdefault(name, set()).add(number)
             elif kind == "tag" and name in state.site.tag_orders:
                 redo.tag_numbers.setdefault(name, set()).add(number)
+            elif kind == "health":
+                redo.health = True
             else:
                 continue
             count += 1

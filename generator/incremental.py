@@ -53,10 +53,18 @@ class Redo:
     health: bool = False  # every community's health page (the day the figures are as of moved on, or people)
 
 
-def update_tree(state: TreeState, changed: dict[str, dict[str, Pair]], posts_of: Callable[[str], list[Post]]) -> bool:
+def update_tree(
+    state: TreeState,
+    changed: dict[str, dict[str, Pair]],
+    posts_of: Callable[[str], list[Post]],
+    later_health: Callable[[TreeState], None] | None = None,
+) -> bool:
     """Re-plan and rewrite what ``changed`` posts show in one tree; False if a full build is needed.
 
-    ``posts_of(slug)`` gives all of a community's posts, for when it must be threaded again.
+    ``posts_of(slug)`` gives all of a community's posts, for when it must be threaded again. When the
+    day the figures are as of moves on, every community's health page changes: with ``later_health``
+    (``intranet up``: :meth:`generator.deferred.Deferred.add_health`) only the changed communities' and
+    the network's are rendered now, the others behind new mail.
     """
     site = state.site
     authors = [p for posts in changed.values() for pair in posts.values() for p in pair if p]
@@ -65,6 +73,9 @@ def update_tree(state: TreeState, changed: dict[str, dict[str, Pair]], posts_of:
     for slug, posts in sorted(changed.items()):  # 1. thread the changed communities again, noting what moved
         _rethread(site, slug, posts, posts_of, redo)
     redo.health = site.figures.as_of(site.orders, site.tz) != as_of  # a new day: every community's figures move on
+    if redo.health and later_health is not None:
+        later_health(state)
+        redo.health = False
     if state.tree.guest and not _guest_flips(state, redo):  # 2. whom a guest tree's directory lists
         return False
     write_redo(state, redo)  # 3. plan and render what shows any of it

@@ -15,6 +15,7 @@ from test_incremental import assert_same_as_full_build, changed_files
 
 from generator.builder import Builder, build_site
 from generator.charts import HEIGHT, week_chart
+from generator.deferred import Deferred
 from intranet.format import read_intranet
 from intranet.health import Authors, Health, community_health, duration_text, site_as_of, tally
 from intranet.threads import build_topics
@@ -233,6 +234,31 @@ def test_updates_keep_the_health_pages_a_full_build(tmp_path: Path) -> None:
         builder.close()
     assert_same_as_full_build(root, tmp_path)
     shutil.rmtree(tmp_path / "fresh", ignore_errors=True)
+
+
+def test_in_up_a_new_days_health_pages_wait_behind_new_mail(tmp_path: Path) -> None:
+    """As ``intranet up`` updates (``defer``): when the day moves on, the changed community's page and
+    the network's are rendered with the mail, the others' behind it; once they are, a full build's."""
+    root = leaky_intranet(tmp_path / "root")
+    builder = Builder(root)
+    builder.defer, builder.deferred = True, Deferred(part=4)
+    try:
+        builder.build()
+        site = root / "site" / "staff"
+        other = site / "c" / "procurement" / "health" / "index.html"
+        own, network = site / "c" / "handover" / "health" / "index.html", site / "health" / "index.html"
+        before = {path: path.read_bytes() for path in (other, own, network)}
+        path = add_post(root, "handover", "<dec@x>", "December rota", "Posted.", date=at(3, month=12))
+        assert builder.update(changed_files(root, path)) == "updated"
+        assert other.read_bytes() == before[other]  # not yet: behind the mail
+        assert own.read_bytes() != before[own] and network.read_bytes() != before[network]
+        assert builder.deferred
+        while builder.deferred:
+            builder.render_deferred()
+        assert other.read_bytes() != before[other]
+    finally:
+        builder.close()
+    assert_same_as_full_build(root, tmp_path)
 
 
 @pytest.mark.browser
