@@ -19,8 +19,10 @@ live here: they come from the environment (``INTRANET_SECRET``, see
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import ipaddress
 import re
+import zoneinfo
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -164,6 +166,14 @@ class Settings:
             if values.get(key, 1) < 1:
                 raise ValueError(f"intranet setting {key!r} must be at least 1")
         return cls(**values, site_name=site_name, site_url=site_url or "")
+
+    @property
+    def zone(self) -> dt.tzinfo:
+        """``timezone`` as a time zone; UTC for a name this machine does not know."""
+        try:
+            return zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return dt.UTC
 
     @property
     def noreply(self) -> str:

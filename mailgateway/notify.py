@@ -22,7 +22,6 @@ import logging
 import os
 import threading
 import time
-import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -334,7 +333,7 @@ class Notifier(Runner):
 
     def digest_due(self, now: dt.datetime) -> str | None:
         """The local day whose digest is due now, or None."""
-        local = now.astimezone(_zone(self.settings.timezone))
+        local = now.astimezone(self.settings.zone)
         hours, minutes = (int(x) for x in self.settings.digest_time.split(":"))
         if (local.hour, local.minute) < (hours, minutes):
             return None
@@ -350,7 +349,7 @@ class Notifier(Runner):
     def send_digests(self, day: str | None = None) -> int:
         """Queue the digest of everything listed since the last one; return how many mails."""
         now = self.clock()
-        day = day or now.astimezone(_zone(self.settings.timezone)).date().isoformat()
+        day = day or now.astimezone(self.settings.zone).date().isoformat()
         if self.claims is not None:
             return self._send_shared_digest(day, now)
         with self._lock:
@@ -509,10 +508,3 @@ def _by_community(items: list[DigestItem]) -> list[list[DigestItem]]:
     for item in items:
         groups.setdefault(item.community.slug, []).append(item)
     return list(groups.values())
-
-
-def _zone(name: str) -> dt.tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return dt.UTC

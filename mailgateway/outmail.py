@@ -338,7 +338,7 @@ def digest_mail(
             url = absolute(settings, src)
             head = entries[0].title + (" (new topic)" if any(e.new_topic for e in entries) else "")
             lines.append(f"* {head}")
-            parts.append(f"<h3>{_link(url, head)}</h3><ul>")
+            parts.append(f"<h3>{html_link(url, head)}</h3><ul>")
             for entry in entries:
                 text = entry.text
                 lines.append(f"  {entry.author_name}: {text}")
@@ -363,5 +363,5 @@ def digest_mail(
     return message
 
 
-def _link(url: str, text: str) -> str:
+def html_link(url: str, text: str) -> str:
     return f'<a href="{html.escape(url)}">{html.escape(text)}</a>' if url else html.escape(text)

@@ -24,7 +24,6 @@ import logging
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from intranet import urls
 from intranet.format import Community, Post, read_post
@@ -35,7 +34,7 @@ from intranet.threads import build_topics
 
 from .claims import Claims, claim_ref
 from .outgoing import Outgoing, Queue
-from .outmail import FOOTER_RULE, absolute, bounce_address, community_address, list_headers
+from .outmail import FOOTER_RULE, absolute, bounce_address, community_address, html_link, list_headers
 from .spool import write_durably
 
 log = logging.getLogger(__name__)
@@ -98,13 +97,12 @@ def report_mail(
         f"* {title}, asked {_day(date, settings)}" + (f"\n  {url}" if url else "") for title, date, url in waiting
     ]
     lines += [] if waiting else ["None."]
-    footer = f"You get this report as a moderator of {community.name}, every {settings.report_day.title()}." + (
-        f" Health at a glance, week by week: {page}" if page else ""
-    )
+    moderating = f"You get this report as a moderator of {community.name}, every {settings.report_day.title()}."
+    footer = moderating + (f" Health at a glance, week by week: {page}" if page else "")
     message.set_content("\n".join(lines) + f"\n\n{FOOTER_RULE}\n{footer}\n")
     cells = "".join(f"<tr><th align=left>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     items = "".join(
-        f"<li>{_link(url, title)}, asked {html.escape(_day(date, settings))}</li>" for title, date, url in waiting
+        f"<li>{html_link(url, title)}, asked {html.escape(_day(date, settings))}</li>" for title, date, url in waiting
     )
     parts = [
         f"<p><b>{html.escape(figures.summary)}</b></p>",
@@ -112,8 +110,8 @@ def report_mail(
         f"<p>Posts a week, the last {len(weeks)} weeks (oldest first): {html.escape(trend)}</p>",
         f"<h2>{html.escape(heading)}</h2>" + (f"<ul>{items}</ul>" if items else "<p>None.</p>"),
     ]
-    note = html.escape(footer.split(" Health at a glance")[0])
-    link = f" {_link(page, 'Health at a glance, week by week')}" if page else ""
+    note = html.escape(moderating)
+    link = f" {html_link(page, 'Health at a glance, week by week')}" if page else ""
     message.add_alternative(
         "<!doctype html><html><body>"
         + "".join(parts)
@@ -124,18 +122,7 @@ def report_mail(
 
 
 def _day(value: dt.datetime, settings: Settings) -> str:
-    return value.astimezone(_zone(settings.timezone)).strftime("%-d %b %Y")
-
-
-def _link(url: str, text: str) -> str:
-    return f'<a href="{html.escape(url)}">{html.escape(text)}</a>' if url else html.escape(text)
-
-
-def _zone(name: str) -> dt.tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
+    return value.astimezone(settings.zone).strftime("%-d %b %Y")
 
 
 class Reports:
@@ -144,7 +131,7 @@ class Reports:
     def __init__(self, root: Path, settings: Settings, secret: bytes, queue: Queue, model: Callable[[], Model]) -> None:
         self.root, self.settings, self.secret, self.queue, self.model = root, settings, secret, queue, model
         self.state = queue.root / "report-state.json"
-        self.tz = _zone(settings.timezone)
+        self.tz = settings.zone
 
     def last_day(self) -> str | None:
         try:

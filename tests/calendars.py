@@ -10,8 +10,9 @@ REPLY) come from each the same way, with the attendee's PARTSTAT.
 
 from __future__ import annotations
 
-import email.utils
 from email.message import EmailMessage
+
+from mailtest import head
 
 CRLF = "\r\n"
 
@@ -208,19 +209,6 @@ END:VCALENDAR
 """)
 
 
-def _base(subject: str, sender: str, to: str, message_id: str | None, in_reply_to: str | None) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = subject
-    message["Date"] = email.utils.format_datetime(email.utils.localtime())
-    message["Message-ID"] = message_id or email.utils.make_msgid(domain="example.org")
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-        message["References"] = in_reply_to
-    return message
-
-
 def outlook_mail(
     ics: str,
     subject: str = "Handover workshop",
@@ -232,7 +220,7 @@ def outlook_mail(
 ) -> EmailMessage:
     """Outlook's shape: text, HTML and the calendar inline, as alternatives."""
     method = next(line.split(":", 1)[1] for line in ics.splitlines() if line.startswith("METHOD:"))
-    message = _base(subject, sender, to, message_id, in_reply_to)
+    message = head(subject, sender, to, message_id, in_reply_to)
     message["X-MS-Has-Attach"] = ""
     message["X-MS-TNEF-Correlator"] = ""
     message.set_content(body)
@@ -252,7 +240,7 @@ def google_mail(
 
 def apple_mail(ics: str, subject: str = "Ward 7 open day", body: str = "All welcome.", **kw: str) -> EmailMessage:
     """Apple Mail's shape: the text, and the calendar as a named ``text/calendar`` attachment."""
-    message = _base(
+    message = head(
         subject,
         kw.get("sender", "Ann Lee <ann.lee@example.org>"),
         kw.get("to", "handover@intranet.localhost"),

@@ -129,15 +129,8 @@ def _port(value: str) -> int:
     return int(value.rpartition(":")[2]) if value else 0
 
 
-def mail(
-    subject: str = "Hello",
-    body: str = "Hello all.",
-    sender: str = "Ann Lee <ann.lee@example.org>",
-    to: str = f"handover@{DOMAIN}",
-    message_id: str | None = None,
-    in_reply_to: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> EmailMessage:
+def head(subject: str, sender: str, to: str, message_id: str | None, in_reply_to: str | None) -> EmailMessage:
+    """A message with only its header: From, To, Subject, Date, Message-ID and, for a reply, its parent."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -147,6 +140,19 @@ def mail(
     if in_reply_to:
         message["In-Reply-To"] = in_reply_to
         message["References"] = in_reply_to
+    return message
+
+
+def mail(
+    subject: str = "Hello",
+    body: str = "Hello all.",
+    sender: str = "Ann Lee <ann.lee@example.org>",
+    to: str = f"handover@{DOMAIN}",
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
+    message = head(subject, sender, to, message_id, in_reply_to)
     for name, value in (headers or {}).items():
         message[name] = value
     message.set_content(body)
