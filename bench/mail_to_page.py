@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import build_bench  # noqa: E402
-from proctree import Sampler, stop  # noqa: E402
+from proctree import Sampler, describe_peak, describe_timeline, stop  # noqa: E402
 from reply_latency import fetch, free_port, up_command  # noqa: E402
 
 from intranet.format import path_key, post_relpath  # noqa: E402
@@ -179,6 +179,7 @@ def main() -> int:
         + ") and commits 50 posts; report the messages sent during the rebuild (for people and "
         "name: the first 30 s) apart, and after a full rebuild check they are still on their pages",
     )
+    parser.add_argument("--timeline", action="store_true", help="also print the PSS of each process every 10 s")
     args = parser.parse_args()
 
     workdir = args.keep or Path(os.environ.get("TMPDIR", "/tmp")) / f"mail-to-page-{os.getpid()}"
@@ -260,6 +261,10 @@ def main() -> int:
         f"peak memory of the intranet up process tree: RSS {sampler.rss / 1024:.0f} MB, "
         f"PSS {sampler.pss / 1024:.0f} MB ({sampler.processes} processes at most)"
     )
+    print(describe_peak(sampler))
+    if args.timeline:
+        print("PSS of the process tree (total: each process, parent first):")
+        print(describe_timeline(sampler))
     return 0
 
 

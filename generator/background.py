@@ -6,12 +6,14 @@ does it away from the thread that applies new posts:
 
 1. a thread of this process takes a snapshot of the model
    (:meth:`generator.builder.Builder.snapshot_build`);
-2. it forks a child (in a process group of its own, at a lower priority) that
-   plans the trees (topics, tags, people), renders every page into the
-   staging folder on both cores (the child forks once more, as ``intranet
-   build`` does) and sends back what this process needs to go on from those
-   trees: each tree's plan (without the posts, which both hold), digests,
-   pages, attachments and search index;
+2. it forks a child (in a process group of its own, at a lower priority) that,
+   one tree at a time, plans the tree (topics, tags, people), renders every
+   page into the staging folder on both cores (the child forks once more, as
+   ``intranet build`` does), writes what this process needs to go on from
+   that tree into the result file (its plan without the posts, which both
+   hold, digests, pages, attachments and search index) and lets the tree go
+   before the next: the child holds one tree's plan at a time, not all of
+   them (issue #14: 1 GB for the whole process tree at 100,000 posts);
 3. the thread that applies changes lands it when it has a moment
    (:meth:`generator.builder.Builder.land`): it lets the live trees go, reads
    the child's result in their place (:meth:`BackgroundBuild.read_result`),
@@ -39,6 +41,7 @@ import os
 import pickle
 import shutil
 import signal
+import struct
 import tempfile
 import threading
 import time
@@ -89,7 +92,7 @@ class BackgroundBuild:
     def __init__(
         self,
         snapshot: Callable[[], Any],
-        render: Callable[[Any], tuple[list[Any], int]],
+        render: Callable[[Any, Callable[[Any], None]], int],
         adopt: Callable[[Any, list[Any]], None],
         fork_lock: threading.Lock,
         done: Callable[[], None],
@@ -172,10 +175,9 @@ class BackgroundBuild:
             if status != 0:
                 landing.error = f"the build process ended without a result (status {status}); see the log above"
                 return
-            spill.seek(0)
-            landing.error = pickle.load(spill)  # noqa: S301 - our own child's
+            landing.error, landing.pages = _status(spill)
             if not landing.error:
-                landing.result, kept = spill, True  # the trees follow
+                landing.result, kept = spill, True  # the trees, read when landed
         finally:
             if not kept:
                 spill.close()
@@ -186,8 +188,11 @@ class BackgroundBuild:
         assert landing.result is not None and landing.staged is not None
         with landing.result as result:
             landing.result = None
-            trees, landing.pages = _Unpickler(result, landing.staged.intranet).load()
-        self._adopt(landing.staged, trees)
+            result.seek(_HEADER.size)
+            parts, end = [], _status_at(result)
+            while result.tell() < end:
+                parts.append(_Unpickler(result, landing.staged.intranet).load())
+        self._adopt(landing.staged, parts)
         return landing
 
     def _child(self, staged: Any, spill: IO[bytes]) -> None:
@@ -202,21 +207,47 @@ class BackgroundBuild:
             gc.freeze()  # leave the parent's objects alone: fewer pages copied
             os.nice(NICENESS)
             _hold()
-            error, result = "", None
+            # The file: a header (where the status is), each tree's parts as they are done, then the status:
+            # whether it was built ("") or why not, and the pages written. Read as soon as the child ends.
+            spill.write(_HEADER.pack(0))
+            error, pages = "", 0
             try:
-                result = self._render(staged)
+                pages = self._render(staged, lambda part: _Pickler(spill, staged.intranet).dump(part))
             except Exception as exc:
                 log.debug("background build failed", exc_info=True)
                 error = str(exc) or type(exc).__name__
-            pickle.dump(error, spill)  # first: whether it was built ("") or why not, read as soon as it ends
-            if not error:
-                _Pickler(spill, staged.intranet).dump(result)
+            at = spill.tell()
+            pickle.dump((error, pages), spill)
+            spill.seek(0)
+            spill.write(_HEADER.pack(at))
             spill.flush()
             status = 0
         except BaseException:
             log.exception("the build process failed")
         finally:
             os._exit(status)
+
+
+_HEADER = struct.Struct("<Q")  # where in the result file the status is (0: the child wrote none)
+
+
+def _status_at(spill: IO[bytes]) -> int:
+    """Where in ``spill`` the status is (0: the child wrote none); the file's position is kept."""
+    position = spill.tell()
+    spill.seek(0)
+    header = spill.read(_HEADER.size)
+    spill.seek(position)
+    return _HEADER.unpack(header)[0] if len(header) == _HEADER.size else 0
+
+
+def _status(spill: IO[bytes]) -> tuple[str, int]:
+    """What the child wrote last in ``spill``: why it failed ("" if it did not), and the pages written."""
+    at = _status_at(spill)
+    if not at:
+        return "the build process ended without a result; see the log above", 0
+    spill.seek(at)
+    error, pages = pickle.load(spill)  # noqa: S301 - our own child's
+    return error, pages
 
 
 class _Pickler(pickle.Pickler):

@@ -53,6 +53,7 @@ from .audiences import Tree, listed_people, plan_trees, view_of
 from .background import BackgroundBuild, discard_later
 from .deferred import Deferred
 from .fullrender import render_all
+from .handover import render_trees, trees_of
 from .incremental import Pair, update_tree
 from .mkdocs_adapter import BuildError, TreeRenderer, read_settings_of, swap_in
 from .output import access_files, write_access, write_atomic, write_new
@@ -192,13 +193,15 @@ class Builder:
 
     def plan_states(self, staged: Staged) -> None:
         """Plan each tree of ``staged``: its topics, tags and people (:class:`Site`), and its frame."""
+        staged.states += [self._plan_state(staged, tree) for tree in staged.trees]
+
+    def _plan_state(self, staged: Staged, tree: Tree) -> TreeState:
         settings = staged.settings
-        for tree in staged.trees:
-            view = view_of(staged.intranet, tree)
-            listed = listed_people(view, tree, settings.guest_directory)
-            profiles = "names" if tree.guest and settings.guest_directory == "names" else "full"
-            site = Site(view, settings, staged.secret, staged.directory_urls, listed, profiles)
-            staged.states.append(self._state_of(tree, site, staged.staging))
+        view = view_of(staged.intranet, tree)
+        listed = listed_people(view, tree, settings.guest_directory)
+        profiles = "names" if tree.guest and settings.guest_directory == "names" else "full"
+        site = Site(view, settings, staged.secret, staged.directory_urls, listed, profiles)
+        return self._state_of(tree, site, staged.staging)
 
     def _state_of(self, tree: Tree, site: Site, staging: Path) -> TreeState:
         frame = SitePlan()
@@ -314,7 +317,7 @@ class Builder:
             if not changed.keys() & state.tree.communities:
                 continue
             shown = {s: r for s, r in changed.items() if s in state.tree.communities}
-            later = self.deferred.add_health if self.defer else None  # (in `intranet up`: behind new mail)
+            later = self.deferred if self.defer else None  # (in `intranet up`: what can wait, behind new mail)
             if not update_tree(state, shown, self._posts_of, later):
                 log.info("%s: who is listed changed: full build", state.tree.name)
                 self.states = []  # the trees are half updated: none is updated again before a full build
@@ -435,17 +438,13 @@ class Builder:
         self._update_posts(change)
         self.seq = max(self.seq, change.seq)
 
-    def _render_in_child(self, staged: Staged) -> tuple[list[Any], int]:
-        """In the build process: plan and render every tree; what this process needs of them."""
-        self.plan_states(staged)
-        pages = self.render_staged(staged)
-        return [(s.site, s.digests, s.pages, s.files, s.search, s.sitemap) for s in staged.states], pages
+    def _render_in_child(self, staged: Staged, emit: Callable[[Any], None]) -> int:
+        """In the build process: plan, render and hand over one tree at a time (:mod:`generator.handover`)."""
+        return render_trees(staged, lambda tree: self._plan_state(staged, tree), self.site_dir, emit)
 
-    def _adopt(self, staged: Staged, trees: list[Any]) -> None:
+    def _adopt(self, staged: Staged, parts: list[Any]) -> None:
         """In this process: the trees the build process planned and wrote, as states to land."""
-        staged.states += self._states_of(
-            [(t, *rest) for t, rest in zip(staged.trees, trees, strict=True)], staged.staging
-        )
+        staged.states += self._states_of(trees_of(staged.trees, parts), staged.staging)
 
     def _states_of(self, trees: list[tuple[Any, ...]], folder: Path) -> list[TreeState]:
         states = []

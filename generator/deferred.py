@@ -1,22 +1,28 @@
-"""Pages an edit of ``people/`` left to render again, a few at a time, behind new mail (and the health
-pages of every community, when the day their figures are as of moved on).
+"""Pages that wait behind new mail in ``intranet up``, rendered a few at a time between the posts
+that keep coming in (see :class:`generator.serve.Rebuilder`).
 
-A person's new name is on every topic they posted in, and on every archive page of a community
-or a tag that lists them as a topic's last poster: hundreds of pages in each tree of a large
-intranet, seconds of rendering. :mod:`generator.structure` renders the rest of such an edit at
-once (profiles, the directory, communities' and tags' main pages, the home page) and leaves the
-topic and archive pages here; the updater renders :data:`PART` of them between the posts that
-keep coming in (see :class:`generator.serve.Rebuilder`), so new mail never waits behind them.
+- After an edit of ``people/``: a person's new name is on every topic they posted in, and on
+  every archive page of a community or a tag that lists them as a topic's last poster: hundreds
+  of pages in each tree of a large intranet, seconds of rendering. :mod:`generator.structure`
+  renders the rest of such an edit at once (profiles, the directory, communities' and tags' main
+  pages, the home page) and leaves the topic and archive pages here.
+- After an update (:func:`generator.incremental.update_tree`): the archive pages of communities
+  and tags. Archives list topics by the date they started, oldest first, so a post an editor
+  commits with an old date moves every newer topic, a page or two of a community and of each of
+  its tags at a hundred topics, hundreds at ten thousand.
+- When the day the health figures are as of moves on: every community's health page.
 
 Each page is named by what it shows (a topic's first post, a community's or a tag's archive page
 number) and planned again when its turn comes, from the tree's current state, which already has
-the edit: a topic a newer update threaded again is rendered as it is now, one that went is
+the change: a topic a newer update threaded again is rendered as it is now, one that went is
 skipped, an archive page lists what it lists now. The result is what a full build would write.
 A full build that lands, or an update that fails, drops what is left here (the trees it was for
-are gone).
+are gone); a clean stop renders what is left before the trees are saved.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from intranet import urls
 
@@ -27,7 +33,7 @@ PART = 20  # pages rendered at a time
 
 
 class Deferred:
-    """Topic pages to render again, per tree (see the module's docstring)."""
+    """Pages to render again, per tree (see the module's docstring)."""
 
     def __init__(self, part: int = PART) -> None:
         self.part = part
@@ -53,6 +59,12 @@ class Deferred:
         if not any(item[0] is state and item[1] == "health" for item in self._waiting):
             self._waiting.append((state, "health", "", 0))
 
+    def add_archive(self, state: TreeState, kind: str, name: str, numbers: Iterable[int]) -> None:
+        """Archive pages of a community or a tag (``kind``) in ``state``'s tree, for later (an update in
+        ``intranet up``: :func:`generator.incremental.update_tree`)."""
+        waiting = {(item[1], item[2], item[3]) for item in self._waiting if item[0] is state}
+        self._waiting += [(state, kind, name, n) for n in sorted(numbers) if (kind, name, n) not in waiting]
+
     def render(self, live: list[TreeState]) -> int:
         """Render the next :data:`PART` waiting pages into their trees, if ``live``; how many were planned."""
         trees = {id(state) for state in live}
@@ -61,7 +73,7 @@ class Deferred:
         by_state: dict[int, tuple[TreeState, Redo]] = {}
         count = 0
         for state, kind, name, number in taken:
-            _, redo = by_state.setdefault(id(state), (state, Redo()))
+            _, redo = by_state.setdefault(id(state), (state, Redo(pages_only=True)))
             if kind == "topic":
                 topic = state.site.topic_of.get(name)
                 if topic is None:  # deleted, or no longer a post of this tree

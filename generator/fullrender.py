@@ -53,8 +53,11 @@ def render_all(site_dir: Path, states: list[TreeState], progress: ProgressCallba
         if pid == 0:  # the other share: render, report what was written, leave without cleanup
             status = 1
             try:
-                result = render_units(states, units[1::2], None, total)
-                pickle.dump(result, spill, protocol=pickle.HIGHEST_PROTOCOL)
+                # Written as it goes, a part at a time: what this share rendered is not held here too.
+                def hand_over(part: Output) -> None:
+                    pickle.dump(part, spill, protocol=pickle.HIGHEST_PROTOCOL)
+
+                hand_over(render_units(states, units[1::2], None, total, hand_over))
                 spill.flush()
                 status = 0
             except BaseException:
@@ -67,18 +70,32 @@ def render_all(site_dir: Path, states: list[TreeState], progress: ProgressCallba
             _, status = os.waitpid(pid, 0)
         if status != 0:
             raise BuildError("the second build process failed (see the log above)")
+        end = os.fstat(spill.fileno()).st_size
         spill.seek(0)
-        theirs: Output = pickle.load(spill)  # noqa: S301 - our own child's output
-    merge(states, [mine, theirs])
-    return mine.count + theirs.count
+        theirs: list[Output] = []
+        while spill.tell() < end:
+            theirs.append(pickle.load(spill))  # noqa: S301 - our own child's output
+    merge(states, [mine, *theirs])
+    return mine.count + sum(part.count for part in theirs)
+
+
+HAND_OVER = 500  # units rendered before what they wrote is handed over (with ``hand_over``)
 
 
 def render_units(
-    states: list[TreeState], units: list[tuple[str, str, int]], progress: ProgressCallback | None, total: int
+    states: list[TreeState],
+    units: list[tuple[str, str, int]],
+    progress: ProgressCallback | None,
+    total: int,
+    hand_over: Callable[[Output], None] | None = None,
 ) -> Output:
-    """Render ``units`` (a community's page, a topic by its index, people, tags, home) of every tree."""
+    """Render ``units`` (a community's page, a topic by its index, people, tags, home) of every tree; what
+    was written, or with ``hand_over``, what was written since it was last given a part."""
     output = Output()
     for number, (kind, slug, index) in enumerate(units, start=1):
+        if hand_over is not None and number % HAND_OVER == 0:
+            hand_over(output)
+            output = Output()
         for state in states:
             site = state.site
             plan = SitePlan()

@@ -9,9 +9,10 @@ byte for byte what a full build would write.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from intranet import urls
 from intranet.format import Post
@@ -23,6 +24,7 @@ from .orders import TopicOrder, archive_changes, archive_pages
 from .output import remove, write_atomic
 from .plans import (
     SitePlan,
+    plan_archive,
     plan_community,
     plan_home,
     plan_people,
@@ -51,20 +53,33 @@ class Redo:
     tag_index: bool = False  # the tag cloud
     flipped: set[str] = field(default_factory=set)  # people a guest directory now lists, or no longer lists
     health: bool = False  # every community's health page (the day the figures are as of moved on, or people)
+    pages_only: bool = False  # only the pages named here: no main pages, home or profiles (pages that waited)
+
+
+class Later(Protocol):
+    """Where pages go that can wait behind new mail (``intranet up``: :class:`generator.deferred.Deferred`)."""
+
+    def add_health(self, state: TreeState) -> None: ...
+
+    def add_archive(self, state: TreeState, kind: str, name: str, numbers: Iterable[int]) -> None: ...
 
 
 def update_tree(
     state: TreeState,
     changed: dict[str, dict[str, Pair]],
     posts_of: Callable[[str], list[Post]],
-    later_health: Callable[[TreeState], None] | None = None,
+    later: Later | None = None,
 ) -> bool:
     """Re-plan and rewrite what ``changed`` posts show in one tree; False if a full build is needed.
 
-    ``posts_of(slug)`` gives all of a community's posts, for when it must be threaded again. When the
-    day the figures are as of moves on, every community's health page changes: with ``later_health``
-    (``intranet up``: :meth:`generator.deferred.Deferred.add_health`) only the changed communities' and
-    the network's are rendered now, the others behind new mail.
+    ``posts_of(slug)`` gives all of a community's posts, for when it must be threaded again. With
+    ``later`` (``intranet up``), what can wait is left there, to be rendered behind new mail:
+
+    - the archive pages of communities and tags (an editor's post dated years ago moves every newer
+      topic, hundreds of pages at ten thousand topics; the topic's page, its community's and its
+      tags' main pages are rendered now);
+    - every community's health page when the day the figures are as of moves on (the changed
+      communities' and the network's are rendered now).
     """
     site = state.site
     authors = [p for posts in changed.values() for pair in posts.values() for p in pair if p]
@@ -73,12 +88,12 @@ def update_tree(
     for slug, posts in sorted(changed.items()):  # 1. thread the changed communities again, noting what moved
         _rethread(site, slug, posts, posts_of, redo)
     redo.health = site.figures.as_of(site.orders, site.tz) != as_of  # a new day: every community's figures move on
-    if redo.health and later_health is not None:
-        later_health(state)
+    if redo.health and later is not None:
+        later.add_health(state)
         redo.health = False
     if state.tree.guest and not _guest_flips(state, redo):  # 2. whom a guest tree's directory lists
         return False
-    write_redo(state, redo)  # 3. plan and render what shows any of it
+    write_redo(state, redo, later)  # 3. plan and render what shows any of it (or leave it to ``later``)
     return True
 
 
@@ -159,13 +174,17 @@ def _show_in_lists(site: Site, topic: Topic, redo: Redo) -> None:
             redo.tag_numbers.setdefault(tag, set()).add(order.place(topic) // per_page + 1)
 
 
-def write_redo(state: TreeState, redo: Redo) -> None:
-    """Plan what ``redo`` says, render it into the live tree, remove what is gone."""
-    plan, removed = _plan(state.site, redo)
+def write_redo(state: TreeState, redo: Redo, later: Later | None = None) -> None:
+    """Plan what ``redo`` says, render it into the live tree, remove what is gone; with ``later``, leave
+    the archive pages there."""
+    defer = (lambda kind, name, numbers: later.add_archive(state, kind, name, numbers)) if later is not None else None
+    plan, removed = _plan(state.site, redo, defer)
     _write(state, plan, removed)
 
 
-def _plan(site: Site, redo: Redo) -> tuple[SitePlan, list[str]]:
+def _plan(
+    site: Site, redo: Redo, defer: Callable[[str, str, set[int]], None] | None = None
+) -> tuple[SitePlan, list[str]]:
     per_page = site.settings.topics_per_page
     removed = list(redo.removed)
     plan = SitePlan()
@@ -177,11 +196,20 @@ def _plan(site: Site, redo: Redo) -> tuple[SitePlan, list[str]]:
         order = site.orders[slug]
         again, gone = archive_changes(order, per_page)
         numbers = again | {n for n in redo.numbers.get(slug, set()) if n <= archive_pages(len(order), per_page)}
-        plan_community(site, plan, site.intranet.communities[slug], numbers)
+        if defer is not None and numbers:
+            defer("community", slug, numbers)
+            numbers = set()
+        if redo.pages_only:
+            plan_archive(site, plan, site.intranet.communities[slug], numbers)
+        else:
+            plan_community(site, plan, site.intranet.communities[slug], numbers)
         removed += [urls.community(slug, n) for n in gone]
-    plan_home(site, plan)
-    plan_health(site, plan, None if redo.health else redo.communities | set(redo.numbers))
-    plan_people(site, plan, redo.authors, index=redo.directory or bool(redo.flipped))
+    if not redo.pages_only:
+        plan_home(site, plan)
+        plan_health(site, plan, None if redo.health else redo.communities | set(redo.numbers))
+        plan_people(site, plan, redo.authors, index=redo.directory or bool(redo.flipped))
+    elif redo.health:
+        plan_health(site, plan, None)
     names = set(tag_names(site))
     tag_index = redo.tag_index
     for tag in sorted(redo.tags | set(redo.tag_numbers)):
@@ -193,7 +221,10 @@ def _plan(site: Site, redo: Redo) -> tuple[SitePlan, list[str]]:
         if tag in names:
             pages = archive_pages(len(order), per_page)
             again |= {n for n in redo.tag_numbers.get(tag, set()) if n <= pages}
-            plan_tags(site, plan, [tag], index=False, numbers=again)
+            if defer is not None and again:
+                defer("tag", tag, again)
+                again = set()
+            plan_tags(site, plan, [tag], index=False, numbers=again, main=not redo.pages_only)
         else:
             gone = [0, *range(1, archive_pages(before, per_page) + 1)]
         removed += [urls.tag(tag, n) for n in gone]

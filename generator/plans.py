@@ -110,7 +110,7 @@ def plan_community(site: Site, plan: SitePlan, community: Community, numbers: It
     """
     slug = community.slug
     order = site.orders.get(slug) or TopicOrder()
-    topics, archive = order.latest, order.started
+    topics = order.latest
     per_page = site.settings.topics_per_page
     pages = archive_pages(len(topics), per_page)
     here = urls.community(slug)
@@ -129,7 +129,20 @@ def plan_community(site: Site, plan: SitePlan, community: Community, numbers: It
     plan.pages.append(
         GeneratedPage(here, community.name, html, in_nav=True, search=community.purpose, parent="Communities")
     )
-    for number in range(1, pages + 1) if numbers is None else sorted(set(numbers)):
+    plan_archive(site, plan, community, range(1, pages + 1) if numbers is None else numbers)
+    items = site.latest(site.settings.feed_items, slug)
+    plan.texts[urls.feed(slug)] = _feed(site, items, community.name, urls.community(slug), urls.feed(slug))
+    plan_events(site, plan, community, topics)
+
+
+def plan_archive(site: Site, plan: SitePlan, community: Community, numbers: Iterable[int]) -> None:
+    """Pages ``numbers`` of the community's archive (those that exist)."""
+    slug = community.slug
+    order = site.orders.get(slug) or TopicOrder()
+    topics, archive = order.latest, order.started
+    per_page = site.settings.topics_per_page
+    pages = archive_pages(len(topics), per_page)
+    for number in sorted(n for n in set(numbers) if 1 <= n <= pages):
         here = urls.community(slug, number)
         html = site.render(
             "community.html",
@@ -143,9 +156,6 @@ def plan_community(site: Site, plan: SitePlan, community: Community, numbers: It
             topic_count=len(topics),
         )
         plan.pages.append(GeneratedPage(here, f"{community.name}: all topics, page {number}", html))
-    items = site.latest(site.settings.feed_items, slug)
-    plan.texts[urls.feed(slug)] = _feed(site, items, community.name, urls.community(slug), urls.feed(slug))
-    plan_events(site, plan, community, topics)
 
 
 def plan_events(site: Site, plan: SitePlan, community: Community, topics: list[Topic]) -> None:
@@ -339,8 +349,10 @@ def plan_tags(
     names: Iterable[str] | None = None,
     index: bool = True,
     numbers: Iterable[int] | None = None,
+    main: bool = True,
 ) -> None:
-    """The tag cloud (with ``index``) and the pages of ``names`` (default: every tag).
+    """The tag cloud (with ``index``) and the pages of ``names`` (default: every tag): each one's main page
+    (with ``main``) and its archive pages (all, or ``numbers``).
 
     Like a community, a tag's page shows the latest activity and its archive
     every topic by the date it started (all archive pages, or ``numbers``).
@@ -357,7 +369,9 @@ def plan_tags(
         topics, archive = order.latest, order.started
         pages = archive_pages(len(topics), per_page)
         communities = [c for c in site.communities_by_name() if name in c.tags]
-        wanted = range(0, pages + 1) if numbers is None else sorted(set(numbers) | {0})
+        wanted = (
+            range(0 if main else 1, pages + 1) if numbers is None else sorted(set(numbers) | ({0} if main else set()))
+        )
         for number in wanted:
             if number > pages:
                 continue

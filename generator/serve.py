@@ -126,6 +126,8 @@ class Rebuilder:
         if self._thread.is_alive():
             return
         try:
+            while self.builder.deferred:  # (the pages that wait: none wait in saved trees)
+                self.builder.render_deferred()
             path = save_trees(self.builder)
         except Exception:
             log.exception("the trees could not be saved: the next start makes a full build")
@@ -133,22 +135,27 @@ class Rebuilder:
         if path is not None:
             log.info("saved the trees' state for the next start: %s", path)
 
+    def _mail_waits(self) -> bool:
+        with self._lock:
+            return bool(self._changes)
+
     def _take_turn(self, changes: list[Change]) -> str:
-        """New mail first, then a part of a big change and a part of an edit's pages, if any wait."""
+        """New mail first, then a part of a big change and a part of the pages that wait, if any wait and
+        no newer change came meanwhile (it goes first, at the next turn)."""
         done = "nothing"
         self.backlog.whole_above = self.builder.full_build_above
         now = self.backlog.add(changes)
         if now is not None:
             done = self.builder.apply(now)
-        part = self.backlog.next_part()
+        part = self.backlog.next_part() if not self._mail_waits() else None
         if part is not None:
             parted = self.builder.apply(part)
             done = parted if parted != "nothing" else done
             log.info("%d post(s) of a big change applied, %d wait", part.post_count, self.backlog.waiting_posts)
-        if self.builder.deferred:
+        if self.builder.deferred and not self._mail_waits():
             rendered = self.builder.render_deferred()
             done = "updated" if done == "nothing" else done
-            log.info("%d page(s) rendered again after an edit, %d wait", rendered, len(self.builder.deferred))
+            log.info("%d page(s) that waited rendered, %d wait", rendered, len(self.builder.deferred))
         return done
 
     def _bring_up_to_date(self, changes: list[Change], rebuild: bool = False) -> None:

@@ -339,9 +339,10 @@ class Site:
         ids = {p.message_id for p in added}
         if len(ids) < len(added) or any(i in by_id or i in waited for i in ids):
             return False  # a duplicate Message-ID, or a post some other post was waiting for
-        if any(i in ids and i != p.message_id for p in added for i in (p.in_reply_to, p.topic) if i):
-            return False  # new posts answering each other
-        for post in added:
+        ordered = _parents_first(added)
+        if ordered is None:
+            return False  # new posts answering each other in a circle
+        for post in ordered:
             root = _root_of(post, by_id)
             if root is None:
                 return False
@@ -482,3 +483,25 @@ class Site:
 
     def communities_by_name(self) -> list[Community]:
         return sorted(self.intranet.communities.values(), key=lambda c: c.name.lower())
+
+
+def _parents_first(posts: list[Post]) -> list[Post] | None:
+    """``posts`` in an order where each comes after the others of them it answers (or names as its
+    topic): an editor's commit of a topic with its replies is threaded a post at a time. None if
+    they answer each other in a circle."""
+    by_id = {p.message_id: p for p in posts}
+    ordered: list[Post] = []
+    placed: set[str] = set()
+    waiting = sorted(posts, key=lambda p: (p.date, p.relpath))
+    while waiting:
+        ready = [
+            p
+            for p in waiting
+            if all(i in placed for i in (p.in_reply_to, p.topic) if i and i in by_id and i != p.message_id)
+        ]
+        if not ready:
+            return None
+        ordered += ready
+        placed.update(p.message_id for p in ready)
+        waiting = [p for p in waiting if p.message_id not in placed]
+    return ordered

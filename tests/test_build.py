@@ -329,3 +329,43 @@ def test_cli_build_and_check(small_root: Path) -> None:
         text=True,
     )
     assert run.returncode == 1 and "no communities/ folder" in run.stderr
+
+
+def test_the_second_build_process_hands_over_in_parts_and_the_site_is_the_same(
+    small_root: Path, tmp_path: Path
+) -> None:
+    """In a process of one thread a full build renders on both cores (the forked share writes what it
+    rendered a part at a time): however many parts, the same files."""
+    for n in range(60):  # more units than the fork needs
+        add_post(small_root, "handover", f"<many{n}@x>", f"Topic {n}", date=dt.datetime(2026, 10, 1, tzinfo=UTC))
+    script = (
+        "import sys, threading\n"
+        "from pathlib import Path\n"
+        "from generator import fullrender\n"
+        "from generator.builder import build_site\n"
+        "fullrender.HAND_OVER = int(sys.argv[2])\n"
+        "render = fullrender.render_units\n"
+        "def counted(*args):\n"
+        "    if len(args) > 4:  # the forked share: say each part it hands over\n"
+        "        hand_over = args[4]\n"
+        "        args = (*args[:4], lambda part: print('part', flush=True) or hand_over(part))\n"
+        "    return render(*args)\n"
+        "fullrender.render_units = counted\n"
+        "assert threading.active_count() == 1\n"
+        "build_site(Path(sys.argv[1]))\n"
+    )
+    trees, parts = [], []
+    for hand_over in (7, 100_000):
+        run = subprocess.run(
+            [sys.executable, "-c", script, str(small_root), str(hand_over)],
+            check=True,
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+        )
+        parts.append(run.stdout.count("part"))
+        trees.append(
+            {p.relative_to(small_root): p.read_bytes() for p in (small_root / "site").rglob("*") if p.is_file()}
+        )
+    assert parts[0] >= 3 and parts[1] == 0  # parts handed over before the share was done
+    assert len(trees[0]) > 100 and trees[0] == trees[1]

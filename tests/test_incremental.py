@@ -64,10 +64,13 @@ def changed_files(root: Path, *paths: Path) -> list[str]:
 
 
 def test_a_hundred_changes_to_the_demo_match_a_full_build(tmp_path: Path) -> None:
-    """45 random changes of every kind (once two runs of 30: one build and one comparison fewer)."""
+    """45 random changes of every kind (once two runs of 30: one build and one comparison fewer), as
+    `intranet up` makes them: the pages that can wait are rendered a few at a time, between changes."""
     root = copy_demo(tmp_path / "demo")
     write_config(root, topics_per_page=4)  # archives of communities and tags, with pages to shift
     builder = Builder(root)
+    builder.defer, builder.deferred = True, Deferred(part=3)
+    waited = 0
     try:
         builder.build()
         intranet = read_intranet(root)
@@ -79,6 +82,9 @@ def test_a_hundred_changes_to_the_demo_match_a_full_build(tmp_path: Path) -> Non
         added: list[tuple[str, str, Path]] = []
         kinds = []
         for n in range(45):
+            waited = max(waited, len(builder.deferred))
+            if rng.random() < 0.5:  # some of what waits, now and then (and all of it before the comparison)
+                builder.render_deferred()
             slug = rng.choice(sorted(ids))
             date = dt.datetime(2026, 11, 25, tzinfo=UTC) + dt.timedelta(minutes=37 * n)
             roll = rng.random()
@@ -135,6 +141,9 @@ def test_a_hundred_changes_to_the_demo_match_a_full_build(tmp_path: Path) -> Non
             added.append((slug, f"<n{n}@x>", path))
             assert builder.update(changed_files(root, path)) in ("updated", "rebuilt")
         assert {"topic", "reply", "edit", "interaction", "delete"} <= set(kinds)
+        assert waited > 0
+        while builder.deferred:
+            builder.render_deferred()
     finally:
         builder.close()
     assert_same_as_full_build(root, tmp_path)
@@ -226,6 +235,75 @@ def test_a_big_commit_applied_in_parts_behind_new_mail_matches_a_full_build(tmp_
     finally:
         builder.close()
     assert_same_as_full_build(root, tmp_path)
+
+
+def test_archive_pages_an_old_dated_post_moves_wait_behind_new_mail(tmp_path: Path) -> None:
+    """In `intranet up`, a topic an editor commits with an old date moves every newer topic of the
+    community's and its tags' archives: those pages wait, the rest is rendered at once."""
+    root = tmp_path / "archives"
+    root.mkdir()
+    write_config(root, topics_per_page=3)
+    add_person(root, "ann.lee", name="Ann Lee")
+    add_community(root, "handover", audience=["staff"], tags=["nursing"])
+    for n in range(8):  # archive pages 1-3 of the community and of the tag
+        day = dt.datetime(2026, 11, 1 + n, tzinfo=UTC)
+        add_post(root, "handover", f"<t{n}@x>", f"Topic {n}", date=day, tags=["nursing"])
+    builder = Builder(root)
+    builder.defer, builder.deferred = True, Deferred(part=2)
+    site = root / "site" / "staff"
+    try:
+        builder.build()
+        page_one = site / "c" / "handover" / "page-1" / "index.html"
+        tag_one = site / "tags" / "nursing" / "page-1" / "index.html"
+        assert "Topic 0" in page_one.read_text() and "Topic 0" in tag_one.read_text()
+        old = add_post(
+            root, "handover", "<old@x>", "Long ago", date=dt.datetime(2025, 1, 5, tzinfo=UTC), tags=["nursing"]
+        )
+        assert builder.update(changed_files(root, old)) == "updated"
+        topic_pages = [p for p in (site / "c" / "handover" / "t").rglob("index.html") if "Long ago" in p.read_text()]
+        assert topic_pages  # its page now
+        assert len(builder.deferred) == 6  # the community's three archive pages and the tag's, later
+        assert "Long ago" not in page_one.read_text() and "Long ago" not in tag_one.read_text()
+        mail = add_post(root, "handover", "<m@x>", "Re: Topic 7", "By mail.", in_reply_to="<t7@x>")
+        assert builder.update(changed_files(root, mail)) == "updated"  # new mail before them
+        rendered = 0
+        while builder.deferred:
+            rendered += builder.render_deferred()
+        assert rendered >= 6
+        assert "Long ago" in page_one.read_text() and "Long ago" in tag_one.read_text()
+    finally:
+        builder.close()
+    assert_same_as_full_build(root, tmp_path)
+
+
+def test_a_topic_committed_with_its_replies_is_threaded_alone(
+    small_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An editor's commit of a topic and the replies under it threads that topic only; posts that answer
+    each other in a circle thread the whole community again. Either way the site is a full build's."""
+    builder = Builder(small_root)
+    try:
+        builder.build()
+        threaded: list[str] = []
+        posts_of = builder._posts_of
+        monkeypatch.setattr(builder, "_posts_of", lambda slug: threaded.append(slug) or posts_of(slug))
+        day = dt.datetime(2026, 11, 20, tzinfo=UTC)
+        chain = [
+            add_post(small_root, "handover", "<c3@x>", "Re: Chain", in_reply_to="<c2@x>", date=day, topic="<c1@x>"),
+            add_post(small_root, "handover", "<c1@x>", "Chain", date=day - dt.timedelta(hours=2)),
+            add_post(small_root, "handover", "<c2@x>", "Re: Chain", in_reply_to="<c1@x>", date=day, topic="<c1@x>"),
+        ]
+        assert builder.update(changed_files(small_root, *chain)) == "updated"
+        assert threaded == []
+        circle = [
+            add_post(small_root, "handover", "<a@x>", "Re: b", in_reply_to="<b@x>", date=day),
+            add_post(small_root, "handover", "<b@x>", "Re: a", in_reply_to="<a@x>", date=day),
+        ]
+        assert builder.update(changed_files(small_root, *circle)) == "updated"
+        assert threaded == ["handover"] * len([s for s in builder.states if "handover" in s.tree.communities])
+    finally:
+        builder.close()
+    assert_same_as_full_build(small_root, tmp_path)
 
 
 def edit_yaml(root: Path, relpath: str, **fields: Any) -> str:

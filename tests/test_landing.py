@@ -56,7 +56,7 @@ def test_a_failed_background_build_leaves_the_live_trees_working(small_root: Pat
     builder = Builder(small_root, background=True)
     builder.defer = False
 
-    def broken(staged: Any) -> Any:
+    def broken(staged: Any, emit: Any) -> Any:
         raise BuildError("a theme problem, for the test")
 
     try:
@@ -118,7 +118,7 @@ def test_the_build_process_does_not_hold_what_another_thread_was_starting(
     monkeypatch.setenv(HOLD_ENV, str(hold))
     reading, writing = os.pipe()
 
-    def render(staged: Any) -> Any:
+    def render(staged: Any, emit: Any) -> Any:
         raise RuntimeError("rendered nothing, for the test")
 
     ended = threading.Event()

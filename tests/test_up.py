@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import smtplib
@@ -168,3 +169,29 @@ def test_bursts_of_changes_coalesce_into_few_rebuilds(small_root: Path) -> None:
         builder.close()
     assert rebuilder.builds == 2
     assert (small_root / "site" / "staff" / "index.html").is_file()
+
+
+def test_new_mail_that_comes_during_a_turn_goes_before_a_big_changes_next_part(small_root: Path) -> None:
+    from generator.builder import Builder
+    from generator.deferred import Deferred
+    from generator.serve import Rebuilder
+
+    builder = Builder(small_root)
+    builder.defer, builder.deferred = True, Deferred()
+    rebuilder = Rebuilder(builder)  # (not started: the turns are taken here)
+    try:
+        builder.build()
+        model = builder.model
+        day = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+        edited = [add_post(small_root, "handover", f"<e{n}@x>", f"Editor {n}", date=day) for n in range(8)]
+        big = model.apply([str(p.relative_to(small_root)) for p in edited])
+        first = model.apply([str(add_post(small_root, "handover", "<m1@x>", "Mail 1").relative_to(small_root))])
+        rebuilder.take(model.apply([str(add_post(small_root, "handover", "<m2@x>", "Mail 2").relative_to(small_root))]))
+        assert rebuilder._take_turn([big, first]) == "updated"
+        assert rebuilder.backlog.waiting_posts == 8  # the second mail came meanwhile: the part waits for it
+        with rebuilder._lock:
+            waiting, rebuilder._changes = rebuilder._changes, []
+        rebuilder._take_turn(waiting)  # the second mail, then a part: nothing else waits now
+        assert rebuilder.backlog.waiting_posts == 3
+    finally:
+        builder.close()
