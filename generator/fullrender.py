@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from . import posthtml
 from .healthpages import plan_health
 from .mkdocs_adapter import BuildError
 from .output import write_new
@@ -55,6 +56,7 @@ def render_all(site_dir: Path, states: list[TreeState], progress: ProgressCallba
             try:
                 # Written as it goes, a part at a time: what this share rendered is not held here too.
                 def hand_over(part: Output) -> None:
+                    part.html = posthtml.taken()  # (the posts it rendered, kept on disk: their places)
                     pickle.dump(part, spill, protocol=pickle.HIGHEST_PROTOCOL)
 
                 hand_over(render_units(states, units[1::2], None, total, hand_over))
@@ -75,6 +77,7 @@ def render_all(site_dir: Path, states: list[TreeState], progress: ProgressCallba
         theirs: list[Output] = []
         while spill.tell() < end:
             theirs.append(pickle.load(spill))  # noqa: S301 - our own child's output
+            posthtml.adopt(theirs[-1].html)
     merge(states, [mine, *theirs])
     return mine.count + sum(part.count for part in theirs)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from intranet.memory import release_free_memory
 
+from . import posthtml
 from .audiences import Tree
 from .fullrender import render_all
 from .mkdocs_adapter import BuildError
@@ -34,7 +35,23 @@ def render_trees(
     staged: Any, plan_state: Callable[[Tree], TreeState], site_dir: Path, emit: Callable[[Any], None]
 ) -> int:
     """In the build process: plan (``plan_state``), render and ``emit`` each tree of ``staged`` (a
-    :class:`generator.builder.Staged`) in turn, then the access files; the pages written."""
+    :class:`generator.builder.Staged`) in turn, then the access files; the pages written. Posts'
+    HTML is kept on disk meanwhile (:mod:`generator.posthtml`): each is rendered once, not per tree."""
+    pages = 0
+    posthtml.STORE = posthtml.HtmlStore(staged.staging.parent, f"{staged.staging.name}.html-")
+    try:
+        pages = _render_trees(staged, plan_state, site_dir, emit)
+    finally:
+        posthtml.STORE.close()
+        posthtml.STORE = None
+    if staged.audience is None:
+        write_access(staged.staging, staged.intranet, staged.trees)
+    return pages
+
+
+def _render_trees(
+    staged: Any, plan_state: Callable[[Tree], TreeState], site_dir: Path, emit: Callable[[Any], None]
+) -> int:
     pages = 0
     for tree in staged.trees:
         started = time.monotonic()
@@ -58,8 +75,6 @@ def render_trees(
             rendered - planned,
             time.monotonic() - rendered,
         )
-    if staged.audience is None:
-        write_access(staged.staging, staged.intranet, staged.trees)
     return pages
 
 

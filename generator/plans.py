@@ -19,10 +19,11 @@ from intranet import urls
 from intranet.eventtimes import when_text
 from intranet.format import Community, Person, Post, may_read
 from intranet.mentions import link_mentions
-from intranet.render import html_to_text, render_post_markdown, text_excerpt
+from intranet.render import html_to_text, text_excerpt
 from intranet.threads import Topic
 from intranet.urls import published_name
 
+from . import posthtml
 from .calendars import EVENT_ICS, absolute, calendar, event_topics
 from .feeds import atom_feed
 from .orders import TopicOrder, archive_pages
@@ -66,7 +67,7 @@ class PostRenderer:
         key = (post.relpath, part, text)
         found = self._cache.get(key)
         if found is None:
-            found = render_post_markdown(text, links)
+            found = posthtml.rendered(post.relpath, part, text, links)
             self._cache[key] = found
             if len(self._cache) > self.size:
                 self._cache.popitem(last=False)
