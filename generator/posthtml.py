@@ -9,6 +9,10 @@ rendered post part is appended to a file of the process that rendered it, and fo
 next tree. The forked process that renders the other share of a tree writes a file of its own and
 hands over where its posts are with what it rendered (:func:`taken`, :func:`adopt`). The files go
 when the build does (:meth:`HtmlStore.close`).
+
+The index is kept small, for it grows while the biggest tree renders, when the build's memory is
+at its peak: a post part's key is one number (a 128-bit digest of the post's file, the part and its
+Markdown), and where its HTML is another (file, offset, length): some 130 bytes a part.
 """
 
 from __future__ import annotations
@@ -19,8 +23,7 @@ from pathlib import Path
 
 from intranet.render import render_post_markdown
 
-Key = tuple[str, str, bytes]  # (post file, part, digest of the part's Markdown)
-Place = tuple[str, int, int]  # (file name, offset, length)
+_LENGTH_BITS, _OFFSET_BITS = 32, 48  # a place: (file number << 80) | (offset << 32) | length
 
 
 class HtmlStore:
@@ -29,52 +32,67 @@ class HtmlStore:
     def __init__(self, folder: Path, prefix: str) -> None:
         self.folder = folder
         self.prefix = prefix
-        self.index: dict[Key, Place] = {}
-        self.new: dict[Key, Place] = {}  # written by a forked process since :func:`taken`
+        self.index: dict[int, int] = {}  # key -> place
+        self.names: list[str] = []  # file number -> name
+        self.new: dict[int, int] = {}  # written by a forked process since :func:`taken`: key -> (offset, length)
         self._maker = os.getpid()
-        self._fds: dict[str, int] = {}  # open files, by name (reading and this process's own)
-        self._own: tuple[int, str] | None = None  # (pid, file name) this process appends to
+        self._fds: dict[int, int] = {}  # file number -> open descriptor
+        self._own: tuple[int, int] | None = None  # (pid, file number) this process appends to
 
     @staticmethod
-    def key(relpath: str, part: str, text: str) -> Key:
-        return relpath, part, hashlib.blake2b(text.encode(), digest_size=16).digest()
+    def key(relpath: str, part: str, text: str) -> int:
+        digest = hashlib.blake2b(f"{relpath}\0{part}\0{text}".encode(), digest_size=16).digest()
+        return int.from_bytes(digest, "little")
 
-    def get(self, key: Key) -> str | None:
+    def get(self, key: int) -> str | None:
         place = self.index.get(key)
         if place is None:
             return None
-        name, offset, length = place
-        return os.pread(self._fd(name), length, offset).decode()
+        number, offset, length = _unpack(place)
+        return os.pread(self._fd(number), length, offset).decode()
 
-    def put(self, key: Key, html: str) -> None:
+    def put(self, key: int, html: str) -> None:
         if self._own is None or self._own[0] != os.getpid():  # (a forked process writes a file of its own)
             self._fds = {}  # (the parent's descriptors stay the parent's to close)
-            self._own = (os.getpid(), f"{self.prefix}{os.getpid()}")
             self.new = {}
-        name = self._own[1]
-        fd = self._fd(name)
+            self._own = (os.getpid(), self.number(f"{self.prefix}{os.getpid()}"))
+        number = self._own[1]
+        fd = self._fd(number)
         data = html.encode()
         offset = os.lseek(fd, 0, os.SEEK_END)
         os.write(fd, data)
-        self.index[key] = (name, offset, len(data))
+        at = (offset << _LENGTH_BITS) | len(data)
+        self.index[key] = (number << (_OFFSET_BITS + _LENGTH_BITS)) | at
         if os.getpid() != self._maker:
-            self.new[key] = self.index[key]
+            self.new[key] = at
+
+    def number(self, name: str) -> int:
+        """The file number of file ``name`` (numbered here if new)."""
+        if name not in self.names:
+            self.names.append(name)
+        return self.names.index(name)
 
     def close(self) -> None:
-        """Close the files and remove every file named in the index, and this process's own."""
+        """Close the files and remove them, and this process's own."""
         for fd in self._fds.values():
             os.close(fd)
-        self._fds = {}
-        names = {name for name, _, _ in self.index.values()} | ({self._own[1]} if self._own else set())
-        for name in names:
+        for name in self.names:
             (self.folder / name).unlink(missing_ok=True)
-        self.index, self.new, self._own = {}, {}, None
+        self.index, self.names, self.new, self._fds, self._own = {}, [], {}, {}, None
 
-    def _fd(self, name: str) -> int:
-        fd = self._fds.get(name)
+    def _fd(self, number: int) -> int:
+        fd = self._fds.get(number)
         if fd is None:
-            fd = self._fds[name] = os.open(self.folder / name, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._fds[number] = os.open(self.folder / self.names[number], os.O_RDWR | os.O_CREAT, 0o600)
         return fd
+
+
+def _unpack(place: int) -> tuple[int, int, int]:
+    return (
+        place >> (_OFFSET_BITS + _LENGTH_BITS),
+        (place >> _LENGTH_BITS) & ((1 << _OFFSET_BITS) - 1),
+        place & ((1 << _LENGTH_BITS) - 1),
+    )
 
 
 STORE: HtmlStore | None = None  # the store in use (a build process's), or None
@@ -83,7 +101,7 @@ STORE: HtmlStore | None = None  # the store in use (a build process's), or None
 def rendered(relpath: str, part: str, text: str, links: dict[str, str]) -> str:
     """Part ``part`` of post ``relpath`` (Markdown ``text``) as HTML: from the store in use, if it has it."""
     store = STORE
-    if store is None:
+    if store is None or not text:
         return render_post_markdown(text, links)
     key = store.key(relpath, part, text)
     html = store.get(key)
@@ -93,16 +111,18 @@ def rendered(relpath: str, part: str, text: str, links: dict[str, str]) -> str:
     return html
 
 
-def taken() -> dict[Key, Place]:
-    """Where the posts this process rendered since the last call are (to hand over to the process it
-    was forked from)."""
-    if STORE is None:
-        return {}
+def taken() -> tuple[str, dict[int, int]]:
+    """Where the posts this process rendered since the last call are: its file's name, and each key's
+    (offset, length) (to hand over to the process it was forked from)."""
+    if STORE is None or STORE._own is None:
+        return "", {}
     new, STORE.new = STORE.new, {}
-    return new
+    return STORE.names[STORE._own[1]], new
 
 
-def adopt(places: dict[Key, Place]) -> None:
-    """Posts another process of the build rendered: found here from now on."""
-    if STORE is not None:
-        STORE.index.update(places)
+def adopt(handed: tuple[str, dict[int, int]]) -> None:
+    """Posts another process of the build rendered (:func:`taken` there): found here from now on."""
+    name, places = handed
+    if STORE is not None and places:
+        number = STORE.number(name) << (_OFFSET_BITS + _LENGTH_BITS)
+        STORE.index.update({key: number | at for key, at in places.items()})

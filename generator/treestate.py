@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from intranet import urls
 
@@ -46,7 +45,9 @@ class Output:
     files: dict[str, dict[str, dict[str, Path]]] = field(default_factory=dict)
     docs: dict[str, list[Prepared]] = field(default_factory=dict)  # what the search index keeps, not the text
     count: int = 0
-    html: dict[Any, Any] = field(default_factory=dict)  # where posts' HTML rendered in a share is (posthtml)
+    html: tuple[str, dict[int, int]] = field(
+        default_factory=lambda: ("", {})
+    )  # where posts' HTML rendered in a share is (generator.posthtml)
 
 
 def write_plan(state: TreeState, plan: SitePlan, output: Output, write: Writer) -> None:
