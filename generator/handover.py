@@ -58,6 +58,8 @@ def _render_trees(
         state = plan_state(tree)
         planned = time.monotonic()
         count = render_all(site_dir, [state], None)
+        if posthtml.STORE is not None:
+            posthtml.STORE.settle()  # (its posts' HTML, for the next trees)
         finish_tree(state, write=write_new)
         rendered = time.monotonic()
         pages += count

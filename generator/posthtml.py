@@ -10,20 +10,28 @@ next tree. The forked process that renders the other share of a tree writes a fi
 hands over where its posts are with what it rendered (:func:`taken`, :func:`adopt`). The files go
 when the build does (:meth:`HtmlStore.close`).
 
-The index is kept small, for it grows while the biggest tree renders, when the build's memory is
-at its peak: a post part's key is one number (a 128-bit digest of the post's file, the part and its
-Markdown), and where its HTML is another (file, offset, length): some 130 bytes a part.
+The index holds no Python object per post: it grows while the biggest tree renders, when the
+build's memory is at its peak, and a forked process reading Python objects would copy the pages
+they are on. A part's key is 64 bits of a digest of the post's file, the part and its Markdown, in
+a sorted array beside an array of places (file, offset, length): 16 bytes a part. What a tree adds
+is looked up from the next tree on (:meth:`HtmlStore.settle`). Each HTML is written after the
+whole 128-bit digest, which a read compares: two parts that share a key are rendered again, never
+mistaken for each other.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from array import array
+from bisect import bisect_left
 from pathlib import Path
 
 from intranet.render import render_post_markdown
 
-_LENGTH_BITS, _OFFSET_BITS = 32, 48  # a place: (file number << 80) | (offset << 32) | length
+_DIGEST = 16
+_LENGTH_BITS, _OFFSET_BITS = 24, 32  # a place: (file number << 56) | (offset << 24) | length
+_MOST = (1 << _LENGTH_BITS) - 1  # bytes of HTML kept (a bigger part is rendered each time)
 
 
 class HtmlStore:
@@ -32,39 +40,45 @@ class HtmlStore:
     def __init__(self, folder: Path, prefix: str) -> None:
         self.folder = folder
         self.prefix = prefix
-        self.index: dict[int, int] = {}  # key -> place
         self.names: list[str] = []  # file number -> name
-        self.new: dict[int, int] = {}  # written by a forked process since :func:`taken`: key -> (offset, length)
-        self._maker = os.getpid()
+        self._keys, self._places = array("Q"), array("Q")  # sorted by key: what earlier trees rendered
+        self._new_keys, self._new_places = array("Q"), array("Q")  # this tree's, in the order written
+        self._handed = 0  # how many of the new ones :func:`taken` handed over (in a forked process)
         self._fds: dict[int, int] = {}  # file number -> open descriptor
         self._own: tuple[int, int] | None = None  # (pid, file number) this process appends to
 
     @staticmethod
-    def key(relpath: str, part: str, text: str) -> int:
-        digest = hashlib.blake2b(f"{relpath}\0{part}\0{text}".encode(), digest_size=16).digest()
-        return int.from_bytes(digest, "little")
+    def digest(relpath: str, part: str, text: str) -> bytes:
+        return hashlib.blake2b(f"{relpath}\0{part}\0{text}".encode(), digest_size=_DIGEST).digest()
 
-    def get(self, key: int) -> str | None:
-        place = self.index.get(key)
-        if place is None:
-            return None
-        number, offset, length = _unpack(place)
-        return os.pread(self._fd(number), length, offset).decode()
+    def get(self, digest: bytes) -> str | None:
+        key = int.from_bytes(digest[:8], "little")
+        at = bisect_left(self._keys, key)
+        while at < len(self._keys) and self._keys[at] == key:
+            place = self._places[at]
+            number, offset, length = place >> 56, (place >> _LENGTH_BITS) & ((1 << _OFFSET_BITS) - 1), place & _MOST
+            data = os.pread(self._fd(number), _DIGEST + length, offset)
+            if data[:_DIGEST] == digest:
+                return data[_DIGEST:].decode()
+            at += 1
+        return None
 
-    def put(self, key: int, html: str) -> None:
+    def put(self, digest: bytes, html: str) -> None:
+        data = html.encode()
+        if len(data) > _MOST:
+            return
         if self._own is None or self._own[0] != os.getpid():  # (a forked process writes a file of its own)
             self._fds = {}  # (the parent's descriptors stay the parent's to close)
-            self.new = {}
+            self._new_keys, self._new_places, self._handed = array("Q"), array("Q"), 0
             self._own = (os.getpid(), self.number(f"{self.prefix}{os.getpid()}"))
         number = self._own[1]
         fd = self._fd(number)
-        data = html.encode()
         offset = os.lseek(fd, 0, os.SEEK_END)
-        os.write(fd, data)
-        at = (offset << _LENGTH_BITS) | len(data)
-        self.index[key] = (number << (_OFFSET_BITS + _LENGTH_BITS)) | at
-        if os.getpid() != self._maker:
-            self.new[key] = at
+        if offset >= 1 << _OFFSET_BITS:
+            return
+        os.write(fd, digest + data)
+        self._new_keys.append(int.from_bytes(digest[:8], "little"))
+        self._new_places.append((number << 56) | (offset << _LENGTH_BITS) | len(data))
 
     def number(self, name: str) -> int:
         """The file number of file ``name`` (numbered here if new)."""
@@ -72,27 +86,28 @@ class HtmlStore:
             self.names.append(name)
         return self.names.index(name)
 
+    def settle(self) -> None:
+        """What this tree added (here, and handed over by the other process), found from now on."""
+        if not self._new_keys:
+            return
+        keys, places = self._keys + self._new_keys, self._places + self._new_places
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        self._keys, self._places = array("Q", (keys[i] for i in order)), array("Q", (places[i] for i in order))
+        self._new_keys, self._new_places = array("Q"), array("Q")
+
     def close(self) -> None:
         """Close the files and remove them, and this process's own."""
         for fd in self._fds.values():
             os.close(fd)
+        self._fds = {}
         for name in self.names:
             (self.folder / name).unlink(missing_ok=True)
-        self.index, self.names, self.new, self._fds, self._own = {}, [], {}, {}, None
 
     def _fd(self, number: int) -> int:
         fd = self._fds.get(number)
         if fd is None:
             fd = self._fds[number] = os.open(self.folder / self.names[number], os.O_RDWR | os.O_CREAT, 0o600)
         return fd
-
-
-def _unpack(place: int) -> tuple[int, int, int]:
-    return (
-        place >> (_OFFSET_BITS + _LENGTH_BITS),
-        (place >> _LENGTH_BITS) & ((1 << _OFFSET_BITS) - 1),
-        place & ((1 << _LENGTH_BITS) - 1),
-    )
 
 
 STORE: HtmlStore | None = None  # the store in use (a build process's), or None
@@ -103,26 +118,31 @@ def rendered(relpath: str, part: str, text: str, links: dict[str, str]) -> str:
     store = STORE
     if store is None or not text:
         return render_post_markdown(text, links)
-    key = store.key(relpath, part, text)
-    html = store.get(key)
+    digest = store.digest(relpath, part, text)
+    html = store.get(digest)
     if html is None:
         html = render_post_markdown(text, links)
-        store.put(key, html)
+        store.put(digest, html)
     return html
 
 
-def taken() -> tuple[str, dict[int, int]]:
-    """Where the posts this process rendered since the last call are: its file's name, and each key's
-    (offset, length) (to hand over to the process it was forked from)."""
-    if STORE is None or STORE._own is None:
-        return "", {}
-    new, STORE.new = STORE.new, {}
-    return STORE.names[STORE._own[1]], new
+def taken() -> tuple[str, bytes, bytes]:
+    """Where the posts this forked process rendered since the last call are, to hand over to the
+    process it was forked from: its file's name, their keys and their places (as arrays' bytes)."""
+    store = STORE
+    if store is None or store._own is None or store._own[0] != os.getpid():
+        return "", b"", b""  # (nothing written here)
+    start, store._handed = store._handed, len(store._new_keys)
+    name = store.names[store._own[1]]
+    return name, store._new_keys[start:].tobytes(), store._new_places[start:].tobytes()
 
 
-def adopt(handed: tuple[str, dict[int, int]]) -> None:
-    """Posts another process of the build rendered (:func:`taken` there): found here from now on."""
-    name, places = handed
-    if STORE is not None and places:
-        number = STORE.number(name) << (_OFFSET_BITS + _LENGTH_BITS)
-        STORE.index.update({key: number | at for key, at in places.items()})
+def adopt(handed: tuple[str, bytes, bytes]) -> None:
+    """Posts another process of the build rendered (:func:`taken` there): found from the next tree on."""
+    name, keys, places = handed
+    store = STORE
+    if store is None or not keys:
+        return
+    number = store.number(name) << 56
+    store._new_keys.frombytes(keys)
+    store._new_places.extend(number | (place & ((1 << 56) - 1)) for place in array("Q", places))

@@ -45,9 +45,7 @@ class Output:
     files: dict[str, dict[str, dict[str, Path]]] = field(default_factory=dict)
     docs: dict[str, list[Prepared]] = field(default_factory=dict)  # what the search index keeps, not the text
     count: int = 0
-    html: tuple[str, dict[int, int]] = field(
-        default_factory=lambda: ("", {})
-    )  # where posts' HTML rendered in a share is (generator.posthtml)
+    html: tuple[str, bytes, bytes] = ("", b"", b"")  # where posts' HTML rendered in a share is (generator.posthtml)
 
 
 def write_plan(state: TreeState, plan: SitePlan, output: Output, write: Writer) -> None:

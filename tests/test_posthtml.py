@@ -25,8 +25,10 @@ def fixed_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_forked_process_writes_its_own_file_and_hands_over_where_its_posts_are(tmp_path: Path) -> None:
     store = HtmlStore(tmp_path, ".build.html-")
-    mine = store.key("communities/a/posts/1.md", "body", "Hello *there*")
+    mine = store.digest("communities/a/posts/1.md", "body", "Hello *there*")
     store.put(mine, "<p>Hello <em>there</em></p>")
+    assert store.get(mine) is None  # found from the next tree on
+    store.settle()
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # as the build's second process: reads what was there, writes a file of its own
@@ -34,7 +36,7 @@ def test_a_forked_process_writes_its_own_file_and_hands_over_where_its_posts_are
         try:
             posthtml.STORE = store
             assert store.get(mine) == "<p>Hello <em>there</em></p>"
-            theirs = store.key("communities/a/posts/2.md", "body", "Ünïcode — fine")
+            theirs = store.digest("communities/a/posts/2.md", "body", "Ünïcode — fine")
             store.put(theirs, "<p>Ünïcode — fine</p>")
             os.write(write, pickle.dumps(posthtml.taken()))
             status = 0
@@ -44,19 +46,32 @@ def test_a_forked_process_writes_its_own_file_and_hands_over_where_its_posts_are
     _, status = os.waitpid(pid, 0)
     assert status == 0
     with os.fdopen(read, "rb") as pipe:
-        places = pickle.loads(pipe.read())
-    name, written = places
-    assert list(written) == [store.key("communities/a/posts/2.md", "body", "Ünïcode — fine")]
+        handed = pickle.loads(pipe.read())
+    name, keys, _ = handed
+    assert len(keys) == 8  # one part's key
     assert name != store.names[0] and (tmp_path / name).is_file()  # a file of its own
     posthtml.STORE = store
     try:
-        posthtml.adopt(places)
+        posthtml.adopt(handed)
+        store.settle()
         assert posthtml.rendered("communities/a/posts/2.md", "body", "Ünïcode — fine", {}) == "<p>Ünïcode — fine</p>"
         assert posthtml.rendered("communities/a/posts/1.md", "body", "Changed.", {}) == "<p>Changed.</p>\n"
     finally:
         posthtml.STORE = None
         store.close()
     assert list(tmp_path.iterdir()) == []  # both files removed
+
+
+def test_two_parts_that_share_a_key_are_never_mistaken_for_each_other(tmp_path: Path) -> None:
+    store = HtmlStore(tmp_path, ".build.html-")
+    first, second = b"\x01" * 8 + b"\x02" * 8, b"\x01" * 8 + b"\x03" * 8  # the same 64 bits of key
+    store.put(first, "<p>first</p>")
+    store.settle()
+    assert store.get(first) == "<p>first</p>" and store.get(second) is None
+    store.put(second, "<p>second</p>")
+    store.settle()
+    assert store.get(first) == "<p>first</p>" and store.get(second) == "<p>second</p>"
+    store.close()
 
 
 def test_a_background_build_renders_each_post_once_and_makes_the_same_site(
