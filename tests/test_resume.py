@@ -75,3 +75,29 @@ def test_other_settings_or_other_trees_mean_a_full_build(small_root: Path) -> No
         assert resume_trees(builder) is None  # (nothing left to take back)
     finally:
         builder.close()
+
+
+def test_a_stop_renders_the_pages_that_wait_and_saves_the_trees(small_root: Path, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from helpers import write_config
+
+    from generator.deferred import Deferred
+    from generator.serve import Rebuilder
+
+    write_config(small_root, topics_per_page=2)  # archive pages
+    for n in range(4):
+        add_post(small_root, "handover", f"<t{n}@x>", f"Topic {n}", date=dt.datetime(2026, 11, 10 + n, tzinfo=dt.UTC))
+    builder = Builder(small_root, background=True)
+    builder.defer, builder.deferred = True, Deferred()
+    try:
+        builder.build()
+        old = add_post(small_root, "handover", "<old@x>", "Long ago", date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+        assert builder.update([str(old.relative_to(small_root))]) == "updated"
+        assert builder.deferred  # its community's archive pages wait
+        Rebuilder(builder).save()  # (its thread never started: as after it ended)
+        assert not builder.deferred
+        (small_root / "site" / STATE_FILE).unlink()  # (saved: the pages are compared below)
+    finally:
+        builder.close()
+    assert_same_as_full_build(small_root, tmp_path)
