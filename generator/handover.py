@@ -37,7 +37,6 @@ def render_trees(
     """In the build process: plan (``plan_state``), render and ``emit`` each tree of ``staged`` (a
     :class:`generator.builder.Staged`) in turn, then the access files; the pages written. Posts'
     HTML is kept on disk meanwhile (:mod:`generator.posthtml`): each is rendered once, not per tree."""
-    pages = 0
     posthtml.STORE = posthtml.HtmlStore(staged.staging.parent, f"{staged.staging.name}.html-")
     try:
         pages = _render_trees(staged, plan_state, site_dir, emit)
