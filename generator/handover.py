@@ -37,11 +37,11 @@ def render_trees(
     """In the build process: plan (``plan_state``), render and ``emit`` each tree of ``staged`` (a
     :class:`generator.builder.Staged`) in turn, then the access files; the pages written. Posts'
     HTML is kept on disk meanwhile (:mod:`generator.posthtml`): each is rendered once, not per tree."""
-    posthtml.STORE = posthtml.HtmlStore(staged.staging.parent, f"{staged.staging.name}.html-")
+    store = posthtml.STORE = posthtml.HtmlStore(staged.staging.parent, f"{staged.staging.name}.html-")
     try:
-        pages = _render_trees(staged, plan_state, site_dir, emit)
+        pages = _render_trees(staged, plan_state, site_dir, emit, store)
     finally:
-        posthtml.STORE.close()
+        store.close()
         posthtml.STORE = None
     if staged.audience is None:
         write_access(staged.staging, staged.intranet, staged.trees)
@@ -49,7 +49,11 @@ def render_trees(
 
 
 def _render_trees(
-    staged: Any, plan_state: Callable[[Tree], TreeState], site_dir: Path, emit: Callable[[Any], None]
+    staged: Any,
+    plan_state: Callable[[Tree], TreeState],
+    site_dir: Path,
+    emit: Callable[[Any], None],
+    store: posthtml.HtmlStore,
 ) -> int:
     pages = 0
     for tree in staged.trees:
@@ -57,8 +61,7 @@ def _render_trees(
         state = plan_state(tree)
         planned = time.monotonic()
         count = render_all(site_dir, [state], None)
-        if posthtml.STORE is not None:
-            posthtml.STORE.settle()  # (its posts' HTML, for the next trees)
+        store.settle()  # (its posts' HTML, for the next trees)
         finish_tree(state, write=write_new)
         rendered = time.monotonic()
         pages += count

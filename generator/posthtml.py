@@ -95,6 +95,23 @@ class HtmlStore:
         self._keys, self._places = array("Q", (keys[i] for i in order)), array("Q", (places[i] for i in order))
         self._new_keys, self._new_places = array("Q"), array("Q")
 
+    def taken(self) -> tuple[str, bytes, bytes]:
+        """Where the posts this forked process rendered since the last call are, to hand over to the
+        process it was forked from: its file's name, their keys and their places (as arrays' bytes)."""
+        if self._own is None or self._own[0] != os.getpid():
+            return "", b"", b""  # (nothing written here)
+        start, self._handed = self._handed, len(self._new_keys)
+        return self.names[self._own[1]], self._new_keys[start:].tobytes(), self._new_places[start:].tobytes()
+
+    def adopt(self, handed: tuple[str, bytes, bytes]) -> None:
+        """Posts another process of the build rendered (:meth:`taken` there): found from the next tree on."""
+        name, keys, places = handed
+        if not keys:
+            return
+        number = self.number(name) << 56
+        self._new_keys.frombytes(keys)
+        self._new_places.extend(number | (place & ((1 << 56) - 1)) for place in array("Q", places))
+
     def close(self) -> None:
         """Close the files and remove them, and this process's own."""
         for fd in self._fds.values():
@@ -127,22 +144,11 @@ def rendered(relpath: str, part: str, text: str, links: dict[str, str]) -> str:
 
 
 def taken() -> tuple[str, bytes, bytes]:
-    """Where the posts this forked process rendered since the last call are, to hand over to the
-    process it was forked from: its file's name, their keys and their places (as arrays' bytes)."""
-    store = STORE
-    if store is None or store._own is None or store._own[0] != os.getpid():
-        return "", b"", b""  # (nothing written here)
-    start, store._handed = store._handed, len(store._new_keys)
-    name = store.names[store._own[1]]
-    return name, store._new_keys[start:].tobytes(), store._new_places[start:].tobytes()
+    """Where the posts this forked process rendered since the last call are (:meth:`HtmlStore.taken`)."""
+    return STORE.taken() if STORE is not None else ("", b"", b"")
 
 
 def adopt(handed: tuple[str, bytes, bytes]) -> None:
-    """Posts another process of the build rendered (:func:`taken` there): found from the next tree on."""
-    name, keys, places = handed
-    store = STORE
-    if store is None or not keys:
-        return
-    number = store.number(name) << 56
-    store._new_keys.frombytes(keys)
-    store._new_places.extend(number | (place & ((1 << 56) - 1)) for place in array("Q", places))
+    """Posts another process of the build rendered (:meth:`HtmlStore.adopt`)."""
+    if STORE is not None:
+        STORE.adopt(handed)
