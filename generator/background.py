@@ -5,21 +5,31 @@
 does it away from the thread that applies new posts:
 
 1. a thread of this process takes a snapshot of the model
-   (:meth:`generator.builder.Builder.snapshot_build`);
-2. it forks a child (in a process group of its own, at a lower priority) that,
-   one tree at a time, plans the tree (topics, tags, people), renders every
-   page into the staging folder on both cores (the child forks once more, as
-   ``intranet build`` does), writes what this process needs to go on from
+   (:meth:`generator.builder.Builder.snapshot_build`) and writes it, as the
+   job the build process is given (:class:`generator.buildjob.BuildJob`),
+   into a file: the posts a few thousand at a time, each with its texts'
+   references into this process's spill file (:mod:`intranet.format.spill`),
+   which the build process reads through a descriptor of its own, opened
+   for reading only;
+2. it starts the build process: a fresh interpreter running this module's
+   :func:`child_main` (in a process group of its own, at a lower priority),
+   not a fork of this process. A fork shares this process's heap, and any
+   object it touches, or any free slot it fills, copies the page it is on:
+   a forked build process ended up with a copy of most of the live trees
+   and of the model (issue #14: 1 GB for the whole process tree at 100,000
+   posts). The build process reads the job, then, one tree at a time, plans
+   the tree (topics, tags, people), renders every page into the staging
+   folder on both cores (it forks once more, as ``intranet build`` does,
+   from its own small heap), writes what this process needs to go on from
    that tree into the result file (its plan without the posts, which both
-   hold, digests, pages, attachments and search index) and lets the tree go
-   before the next: the child holds one tree's plan at a time, not all of
-   them (issue #14: 1 GB for the whole process tree at 100,000 posts);
+   hold, digests, pages, attachments and search index) and lets the tree
+   go before the next;
 3. the thread that applies changes lands it when it has a moment
    (:meth:`generator.builder.Builder.land`): it lets the live trees go, reads
    the child's result in their place (:meth:`BackgroundBuild.read_result`),
    applies the changes that came after the snapshot to those trees, and swaps
    them in. The live trees and the new ones are never held at once: at
-   100,000 posts each set is some 350 MB.
+   100,000 posts each set is some 250 MB.
 
 The parent meanwhile applies new posts to the live trees, first. Stopping kills
 the child's process group and removes the staging folder: the last good site
@@ -33,15 +43,19 @@ under way; what it builds is not changed).
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import ctypes
 import ctypes.util
 import gc
+import json
 import logging
 import os
 import pickle
 import shutil
 import signal
 import struct
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -51,8 +65,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from intranet.format import Community, Intranet, Person, Post
+from intranet.format.spill import TEXTS, by_reference
 from intranet.model import Change
-from intranet.processes import alive, close_inherited_channels
+from intranet.processes import alive
 
 log = logging.getLogger(__name__)
 
@@ -82,23 +97,24 @@ class Landing:
 class BackgroundBuild:
     """One full build: a snapshot taken here, planned and rendered by a child process, landed by the caller.
 
-    ``snapshot`` runs in this process (a thread of its own) and returns the staged build; ``render``
-    runs in the child, plans and renders it, and returns ``(trees, pages)``; ``adopt`` takes those
-    trees here (in the build's thread); ``fork_lock`` is held while forking (the thread that renders
-    updates holds it, so no template cache is caught half-written); ``done`` is called from the
-    build's thread when there is something to land.
+    ``snapshot`` runs in this process (a thread of its own) and returns the staged build; ``job``
+    makes of it what the build process is given (a :class:`generator.buildjob.BuildJob`: pickled,
+    the snapshot in ``job.staged``; its ``render(emit)``, run there, plans and renders each tree,
+    emits its parts and returns the pages written); ``adopt`` takes those trees here (in the
+    build's thread); ``fork_lock`` is held while the build process is started (so a cancel never
+    misses it); ``done`` is called from the build's thread when there is something to land.
     """
 
     def __init__(
         self,
         snapshot: Callable[[], Any],
-        render: Callable[[Any, Callable[[Any], None]], int],
+        job: Callable[[Any], Any],
         adopt: Callable[[Any, list[Any]], None],
         fork_lock: threading.Lock,
         done: Callable[[], None],
     ) -> None:
         self._snapshot = snapshot
-        self._render = render
+        self._job = job
         self._adopt = adopt
         self._fork_lock = fork_lock
         self._done_callback = done
@@ -140,7 +156,7 @@ class BackgroundBuild:
         try:
             landing.staged = self._snapshot()
             if not self._cancelled:
-                self._fork_and_wait(landing)
+                self._start_and_wait(landing)
         except Exception as exc:  # a content or theme problem: reported where it is landed, the old site stays
             log.debug("background build failed", exc_info=True)
             landing.error = str(exc) or type(exc).__name__
@@ -149,7 +165,7 @@ class BackgroundBuild:
         if not self._cancelled:
             self._done_callback()
 
-    def _fork_and_wait(self, landing: Landing) -> None:
+    def _start_and_wait(self, landing: Landing) -> None:
         staging = landing.staged.staging
         staging.parent.mkdir(parents=True, exist_ok=True)
         # The result goes through a file: the child has exited before this process reads it, so the
@@ -158,17 +174,21 @@ class BackgroundBuild:
         spill = tempfile.TemporaryFile(dir=staging.parent, prefix=f"{staging.name}.result-")
         kept = False
         try:
-            with self._fork_lock:
-                if self._cancelled:
-                    return
-                pid = os.fork()
-                if pid == 0:
-                    self._child(landing.staged, spill)  # never returns
-                with contextlib.suppress(OSError):
-                    os.setpgid(pid, pid)  # (the child does it too: whichever comes first)
-                self.pid = pid
-            log.info("full build: rendering in process %d (snapshot of change %d)", pid, landing.staged.seq)
-            _, status = os.waitpid(pid, 0)
+            with tempfile.TemporaryFile(dir=staging.parent, prefix=f"{staging.name}.job-") as job:
+                _write_job(job, self._job(landing.staged))
+                job.seek(0)
+                texts = TEXTS.reader()
+                try:
+                    with self._fork_lock:
+                        if self._cancelled:
+                            return
+                        process = _start_child(job.fileno(), spill.fileno(), texts)
+                        self.pid = process.pid
+                finally:
+                    if texts >= 0:
+                        os.close(texts)
+            log.info("full build: rendering in process %d (snapshot of change %d)", process.pid, landing.staged.seq)
+            status = process.wait()
             if self._cancelled:
                 landing.error = "cancelled"
                 return
@@ -195,37 +215,119 @@ class BackgroundBuild:
         self._adopt(landing.staged, parts)
         return landing
 
-    def _child(self, staged: Any, spill: IO[bytes]) -> None:
-        """In the child: render, write the result, and leave without running the parent's cleanup."""
-        status = 1
-        try:
-            close_inherited_channels()  # (a thread here may be starting a program: not the child's to hold)
-            os.setpgid(0, 0)  # its own group: stopping kills it and its helper, and Ctrl-C is not theirs
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_DFL)
-            _die_with_parent()
-            gc.freeze()  # leave the parent's objects alone: fewer pages copied
-            os.nice(NICENESS)
-            _hold()
-            # The file: a header (where the status is), each tree's parts as they are done, then the status:
-            # whether it was built ("") or why not, and the pages written. Read as soon as the child ends.
-            spill.write(_HEADER.pack(0))
-            error, pages = "", 0
-            try:
-                pages = self._render(staged, lambda part: _Pickler(spill, staged.intranet).dump(part))
-            except Exception as exc:
-                log.debug("background build failed", exc_info=True)
-                error = str(exc) or type(exc).__name__
-            at = spill.tell()
-            pickle.dump((error, pages), spill)
-            spill.seek(0)
-            spill.write(_HEADER.pack(at))
-            spill.flush()
-            status = 0
-        except BaseException:
-            log.exception("the build process failed")
-        finally:
-            os._exit(status)
+
+_BOOT = (  # the build process's program: this process's import path, then :func:`child_main`
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from generator import background; background.child_main(sys.argv[2:])"
+)
+_JOB_POSTS = 5000  # posts a pickle of their own in the job file: a pickle remembers every object it wrote
+
+
+def _start_child(job: int, result: int, texts: int) -> subprocess.Popen[bytes]:
+    """The build process: this interpreter, this process's import path and logging, in a process group
+    of its own; given the job's, the result's and the texts' descriptors (-1: no texts spilled)."""
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if h.formatter is not None and h.formatter._fmt), None)
+    logs = {
+        "level": root.level,
+        "format": handler.formatter._fmt if handler and handler.formatter else None,
+        "levels": {
+            name: logger.level
+            for name, logger in root.manager.loggerDict.items()
+            if isinstance(logger, logging.Logger) and logger.level
+        },
+    }
+    fds = (job, result, texts)
+    return subprocess.Popen(
+        [sys.executable, "-c", _BOOT, json.dumps(sys.path), *map(str, fds), json.dumps(logs)],
+        pass_fds=[fd for fd in fds if fd >= 0],
+        stdin=subprocess.DEVNULL,
+        process_group=0,  # its own group: stopping kills it and its helper, and Ctrl-C is not theirs
+    )
+
+
+def child_main(argv: list[str]) -> None:
+    """The build process (:func:`_start_child`): read the job, render, write the result, and leave."""
+    job_fd, result_fd, texts_fd = map(int, argv[:3])
+    logs = json.loads(argv[3])
+    logging.basicConfig(level=logs["level"], format=logs["format"], stream=sys.stderr)
+    for name, level in logs["levels"].items():
+        logging.getLogger(name).setLevel(level)
+    status = 1
+    try:
+        _die_with_parent()
+        os.nice(NICENESS)
+        if texts_fd >= 0:
+            TEXTS.attach(texts_fd)
+        with os.fdopen(job_fd, "rb") as handle:
+            job = _read_job(handle)
+        gc.freeze()  # what it was given lives to the end: out of the helper's collections too (fewer pages copied)
+        _hold()
+        with os.fdopen(result_fd, "r+b") as spill:
+            _write_result(spill, job)
+        status = 0
+    except BaseException:
+        log.exception("the build process failed")
+    finally:
+        logging.shutdown()
+        os._exit(status)
+
+
+def _write_result(spill: IO[bytes], job: Any) -> None:
+    """The result file: a header (where the status is), each tree's parts as they are done, then the
+    status: whether it was built ("") or why not, and the pages written."""
+    spill.write(_HEADER.pack(0))
+    error, pages = "", 0
+    try:
+        pages = job.render(lambda part: _Pickler(spill, job.staged.intranet).dump(part))
+    except Exception as exc:
+        log.debug("background build failed", exc_info=True)
+        error = str(exc) or type(exc).__name__
+    at = spill.tell()
+    pickle.dump((error, pages), spill)
+    spill.seek(0)
+    spill.write(_HEADER.pack(at))
+    spill.flush()
+
+
+def _write_job(handle: IO[bytes], job: Any) -> None:
+    """``job`` (its snapshot in ``job.staged.intranet``) for the build process: the posts first, a few
+    thousand a pickle and each text as its reference (:func:`intranet.format.spill.by_reference`), then
+    the job, which names each post by its place."""
+    posts = job.staged.intranet.posts
+    pickle.dump(len(posts), handle)
+    for start in range(0, len(posts), _JOB_POSTS):
+        pickler = pickle.Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = {**copyreg.dispatch_table, Post: by_reference(Post)}
+        pickler.dump(posts[start : start + _JOB_POSTS])
+    _JobPickler(handle, posts).dump(job)
+
+
+def _read_job(handle: IO[bytes]) -> Any:
+    """What :func:`_write_job` wrote (in the build process, its texts' file attached)."""
+    count = pickle.load(handle)  # noqa: S301 - our own parent's
+    posts: list[Post] = []
+    while len(posts) < count:
+        posts += pickle.load(handle)  # noqa: S301 - the same
+    return _JobUnpickler(handle, posts).load()
+
+
+class _JobPickler(pickle.Pickler):
+    def __init__(self, file: IO[bytes], posts: list[Post]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._places = {id(post): n for n, post in enumerate(posts)}
+
+    def persistent_id(self, obj: Any) -> int | None:
+        return self._places.get(id(obj)) if isinstance(obj, Post) else None
+
+
+class _JobUnpickler(pickle.Unpickler):
+    def __init__(self, file: IO[bytes], posts: list[Post]) -> None:
+        super().__init__(file)
+        self._posts = posts
+
+    def persistent_load(self, pid: Any) -> Post:
+        return self._posts[pid]
 
 
 _HEADER = struct.Struct("<Q")  # where in the result file the status is (0: the child wrote none)

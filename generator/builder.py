@@ -49,19 +49,15 @@ from intranet.memory import release_free_memory, settle
 from intranet.model import Change, Model, merged
 from intranet.settings import Settings
 
-from .audiences import Tree, listed_people, plan_trees, view_of
+from .audiences import plan_trees
 from .background import BackgroundBuild, discard_later
+from .buildjob import BuildJob, Staged, plan_state, state_of
 from .deferred import Deferred
 from .fullrender import render_all
-from .handover import render_trees, trees_of
+from .handover import trees_of
 from .incremental import Pair, update_tree
-from .mkdocs_adapter import BuildError, TreeRenderer, read_settings_of, swap_in
+from .mkdocs_adapter import BuildError, read_settings_of, swap_in
 from .output import access_files, write_access, write_atomic, write_new
-from .plans import (
-    SitePlan,
-    plan_frame,
-)
-from .site_model import Site
 from .structure import edit_tree, read_edit
 from .treestate import TreeState, finish_tree, release
 
@@ -71,23 +67,6 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 FULL_BUILD_ABOVE = 500  # changed posts in one update above which a full build is cheaper
-
-
-@dataclass
-class Staged:
-    """A full build planned from one snapshot of the model, to be rendered into ``staging``."""
-
-    intranet: Intranet
-    seq: int  # the model's change the snapshot is as of
-    settings: Settings
-    problems: list[str]
-    trees: list[Tree]
-    states: list[TreeState]
-    staging: Path
-    audience: str | None
-    started: float
-    secret: bytes = b""
-    directory_urls: bool = True
 
 
 @dataclass
@@ -193,20 +172,7 @@ class Builder:
 
     def plan_states(self, staged: Staged) -> None:
         """Plan each tree of ``staged``: its topics, tags and people (:class:`Site`), and its frame."""
-        staged.states += [self._plan_state(staged, tree) for tree in staged.trees]
-
-    def _plan_state(self, staged: Staged, tree: Tree) -> TreeState:
-        settings = staged.settings
-        view = view_of(staged.intranet, tree)
-        listed = listed_people(view, tree, settings.guest_directory)
-        profiles = "names" if tree.guest and settings.guest_directory == "names" else "full"
-        site = Site(view, settings, staged.secret, staged.directory_urls, listed, profiles)
-        return self._state_of(tree, site, staged.staging)
-
-    def _state_of(self, tree: Tree, site: Site, staging: Path) -> TreeState:
-        frame = SitePlan()
-        plan_frame(site, frame)
-        return TreeState(tree, site, TreeRenderer(self.root, frame, self._docs_dir), staging / tree.name)
+        staged.states += [plan_state(self.root, self._docs_dir, staged, tree) for tree in staged.trees]
 
     def render_staged(self, staged: Staged, progress: ProgressCallback | None = None) -> int:
         """The second half: every file of every planned tree, written into the staging folder."""
@@ -377,9 +343,7 @@ class Builder:
             self.build()
             return "rebuilt"
         if self.running is None:
-            self.running = BackgroundBuild(
-                self.snapshot_build, self._render_in_child, self._adopt, self.lock, self.on_built
-            )
+            self.running = BackgroundBuild(self.snapshot_build, self.job, self._adopt, self.lock, self.on_built)
             self.running.start()
         return "rebuilding"
 
@@ -438,9 +402,9 @@ class Builder:
         self._update_posts(change)
         self.seq = max(self.seq, change.seq)
 
-    def _render_in_child(self, staged: Staged, emit: Callable[[Any], None]) -> int:
-        """In the build process: plan, render and hand over one tree at a time (:mod:`generator.handover`)."""
-        return render_trees(staged, lambda tree: self._plan_state(staged, tree), self.site_dir, emit)
+    def job(self, staged: Staged) -> BuildJob:
+        """What the build process is given to plan and render ``staged`` (:mod:`generator.background`)."""
+        return BuildJob(self.root, self.site_dir, self._docs_dir, staged)
 
     def _adopt(self, staged: Staged, parts: list[Any]) -> None:
         """In this process: the trees the build process planned and wrote, as states to land."""
@@ -449,7 +413,7 @@ class Builder:
     def _states_of(self, trees: list[tuple[Any, ...]], folder: Path) -> list[TreeState]:
         states = []
         for tree, site, digests, pages, files, search, sitemap in trees:
-            state = self._state_of(tree, site, folder)
+            state = state_of(self.root, self._docs_dir, tree, site, folder)
             state.digests, state.pages, state.files, state.search = digests, pages, files, search
             state.sitemap = sitemap
             states.append(state)

@@ -6,7 +6,7 @@ import os
 import select
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from helpers import add_post
 from test_incremental import assert_same_as_full_build
 
 from generator.background import HOLD_ENV, BackgroundBuild, discard_leftovers
+from generator.buildjob import BuildJob
 from generator.builder import Builder
 from generator.mkdocs_adapter import BuildError
 from intranet.format import post_relpath
@@ -52,17 +53,20 @@ def test_a_landed_build_replaces_the_live_trees_which_are_let_go(small_root: Pat
     assert_same_as_full_build(small_root, tmp_path)
 
 
+class BrokenJob(BuildJob):
+    """A build job whose process fails as a theme problem would."""
+
+    def render(self, emit: Any) -> int:
+        raise BuildError("a theme problem, for the test")
+
+
 def test_a_failed_background_build_leaves_the_live_trees_working(small_root: Path, tmp_path: Path) -> None:
     builder = Builder(small_root, background=True)
     builder.defer = False
-
-    def broken(staged: Any, emit: Any) -> Any:
-        raise BuildError("a theme problem, for the test")
-
     try:
         builder.build()
         live = builder.states
-        builder._render_in_child = broken  # type: ignore[method-assign]  # what the child runs
+        builder.job = lambda staged: BrokenJob(**vars(Builder.job(builder, staged)))  # type: ignore[method-assign]
         builder.rebuild()
         wait_landable(builder)
         with pytest.raises(BuildError, match="a theme problem"):
@@ -101,16 +105,32 @@ def test_each_build_stages_apart_and_leftovers_of_dead_processes_go(small_root: 
 
 
 @dataclass
+class _Content:
+    posts: list[Any]
+
+
+@dataclass
 class _Staged:
     staging: Path
     seq: int = 0
+    intranet: _Content = field(default_factory=lambda: _Content([]))
+
+
+@dataclass
+class FailingJob:
+    """A job whose build process renders nothing."""
+
+    staged: _Staged
+
+    def render(self, emit: Any) -> int:
+        raise RuntimeError("rendered nothing, for the test")
 
 
 def test_the_build_process_does_not_hold_what_another_thread_was_starting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A thread that starts a program (``subprocess``) reads a pipe until the program has started: it
-    # learns that from the pipe's writer being closed. The build process is forked while such a pipe
+    # learns that from the pipe's writer being closed. The build process is started while such a pipe
     # is open; if it kept a copy, the thread would wait until the whole build ends (seen as a reply
     # not committed while a catch-up build ran).
     hold = tmp_path / "hold"
@@ -118,12 +138,9 @@ def test_the_build_process_does_not_hold_what_another_thread_was_starting(
     monkeypatch.setenv(HOLD_ENV, str(hold))
     reading, writing = os.pipe()
 
-    def render(staged: Any, emit: Any) -> Any:
-        raise RuntimeError("rendered nothing, for the test")
-
     ended = threading.Event()
     build = BackgroundBuild(
-        lambda: _Staged(tmp_path / ".site.building-test"), render, lambda *_: None, threading.Lock(), ended.set
+        lambda: _Staged(tmp_path / ".site.building-test"), FailingJob, lambda *_: None, threading.Lock(), ended.set
     )
     try:
         build.start()

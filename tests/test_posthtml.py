@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import UTC, add_post
@@ -14,6 +17,7 @@ from test_incremental import assert_same_as_full_build
 from test_landing import wait_landable
 
 from generator import posthtml
+from generator.buildjob import BuildJob
 from generator.builder import Builder
 from generator.posthtml import HtmlStore
 
@@ -74,19 +78,27 @@ def test_two_parts_that_share_a_key_are_never_mistaken_for_each_other(tmp_path: 
     store.close()
 
 
-def test_a_background_build_renders_each_post_once_and_makes_the_same_site(
-    small_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass
+class NotingJob(BuildJob):
+    """A build job that notes every Markdown text its process (and its helper) renders in ``log``."""
+
+    log: Path = Path()
+
+    def render(self, emit: Callable[[Any], None]) -> int:
+        render, log = posthtml.render_post_markdown, self.log
+
+        def noted(text: str, links: dict[str, str]) -> str:
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            os.write(fd, text.encode() + b"\0")
+            os.close(fd)
+            return render(text, links)
+
+        posthtml.render_post_markdown = noted  # (in the build process only)
+        return super().render(emit)
+
+
+def test_a_background_build_renders_each_post_once_and_makes_the_same_site(small_root: Path, tmp_path: Path) -> None:
     log = tmp_path / "rendered.log"  # every Markdown text rendered, by any process of the build
-    render = posthtml.render_post_markdown
-
-    def noted(text: str, links: dict[str, str]) -> str:
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        os.write(fd, text.encode() + b"\0")
-        os.close(fd)
-        return render(text, links)
-
-    monkeypatch.setattr(posthtml, "render_post_markdown", noted)
     for n in range(60):  # enough for the build process to render on both cores
         add_post(
             small_root,
@@ -98,6 +110,7 @@ def test_a_background_build_renders_each_post_once_and_makes_the_same_site(
         )
     builder = Builder(small_root, background=True)
     builder.defer = False
+    builder.job = lambda staged: NotingJob(**vars(Builder.job(builder, staged)), log=log)  # type: ignore[method-assign]
     try:
         assert builder.rebuild() == "rebuilding"
         wait_landable(builder)

@@ -16,13 +16,20 @@ process's memory, and a forked child does not copy them when it reads them, as i
 pages it touches.
 
 A text that is edited is written again at the end; what it replaced stays until the process ends.
+
+A full build runs in a process of its own, started fresh (:mod:`generator.background`), not forked:
+it is given the posts with their texts' references (:func:`by_reference`) and a descriptor of this
+file opened for reading only (:meth:`TextFile.reader`), which it reads them from
+(:meth:`TextFile.attach`) and never writes to.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from typing import Any
 
 SIZE_BITS = 24  # a spilled text is (offset << SIZE_BITS) | size: texts up to 16 MB
@@ -38,6 +45,7 @@ class TextFile:
         self._file: Any = None
         self._fd = -1
         self._end = 0
+        self._attached = False  # reading another process's file (:meth:`attach`): never written to
 
     def put(self, text: str) -> int:
         """Write ``text`` at the end; the reference to read it back with."""
@@ -45,6 +53,8 @@ class TextFile:
         if len(data) >= 1 << SIZE_BITS:
             raise ValueError("text too long to spill")
         with self._lock:
+            if self._attached:
+                raise RuntimeError("this process reads another process's texts: it spills none of its own")
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="intranet-text-")
                 self._fd = self._file.fileno()
@@ -61,6 +71,20 @@ class TextFile:
         if len(data) != size:
             raise OSError(f"spilled text cut short ({len(data)} of {size} bytes)")
         return data.decode("utf-8", "surrogatepass")
+
+    def reader(self) -> int:
+        """A new descriptor of this file, open for reading only (for a process started to read the texts
+        of posts given to it by reference: :meth:`attach`); -1 if nothing was spilled. The caller closes it."""
+        with self._lock:
+            if self._fd < 0:
+                return -1
+            return os.open(f"/proc/self/fd/{self._fd}", os.O_RDONLY | os.O_CLOEXEC)
+
+    def attach(self, fd: int) -> None:
+        """Read texts from ``fd`` (another process's file, from :meth:`reader`): the references of posts
+        given by that process point there. This process then spills nothing of its own."""
+        with self._lock:
+            self._file, self._fd, self._end, self._attached = None, fd, os.fstat(fd).st_size, True
 
     @property
     def size(self) -> int:
@@ -112,3 +136,29 @@ def spill(obj: Any) -> Any:
 def is_spilled(obj: Any) -> bool:
     """Whether any of ``obj``'s texts is in the file."""
     return any(type(obj).__dict__[name].spilled(obj) for name in FIELDS)
+
+
+def by_reference(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    """A reduction for a pickler's ``dispatch_table``: ``cls``'s objects (a slotted class) pickled as
+    their slots hold them, a spilled text as its reference, not its text. Read back only in a process
+    that reads this process's file (:meth:`TextFile.attach`)."""
+    slots = _slots(cls)
+
+    def reduce(obj: Any) -> tuple[Any, ...]:
+        return _from_slots, (cls, tuple(slot.__get__(obj, cls) for slot in slots))
+
+    return reduce
+
+
+@functools.cache
+def _slots(cls: type) -> tuple[Any, ...]:
+    """``cls``'s slots, in order (under a text's :class:`SpilledText`, the slot itself)."""
+    names: tuple[str, ...] = cls.__slots__  # type: ignore[attr-defined]
+    return tuple(getattr(cls.__dict__[name], "_slot", cls.__dict__[name]) for name in names)
+
+
+def _from_slots(cls: type, values: tuple[Any, ...]) -> Any:
+    obj: Any = object.__new__(cls)
+    for slot, value in zip(_slots(cls), values, strict=True):
+        slot.__set__(obj, value)
+    return obj
