@@ -44,8 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import copyreg
-import ctypes
-import ctypes.util
 import gc
 import json
 import logging
@@ -67,13 +65,12 @@ from typing import IO, Any
 from intranet.format import Community, Intranet, Person, Post
 from intranet.format.spill import TEXTS, by_reference
 from intranet.model import Change
-from intranet.processes import alive
+from intranet.processes import alive, die_with_parent
 
 log = logging.getLogger(__name__)
 
 HOLD_ENV = "INTRANET_TEST_HOLD_BUILD"
 NICENESS = 10  # the child yields the cores to new mail
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -239,7 +236,7 @@ def _start_child(job: int, result: int, texts: int) -> subprocess.Popen[bytes]:
     }
     fds = (job, result, texts)
     return subprocess.Popen(
-        [sys.executable, "-c", _BOOT, json.dumps(sys.path), *map(str, fds), json.dumps(logs)],
+        [sys.executable, "-c", _BOOT, json.dumps(sys.path), str(os.getpid()), *map(str, fds), json.dumps(logs)],
         pass_fds=[fd for fd in fds if fd >= 0],
         stdin=subprocess.DEVNULL,
         process_group=0,  # its own group: stopping kills it and its helper, and Ctrl-C is not theirs
@@ -248,14 +245,14 @@ def _start_child(job: int, result: int, texts: int) -> subprocess.Popen[bytes]:
 
 def child_main(argv: list[str]) -> None:
     """The build process (:func:`_start_child`): read the job, render, write the result, and leave."""
-    job_fd, result_fd, texts_fd = map(int, argv[:3])
-    logs = json.loads(argv[3])
+    parent, job_fd, result_fd, texts_fd = map(int, argv[:4])
+    logs = json.loads(argv[4])
     logging.basicConfig(level=logs["level"], format=logs["format"], stream=sys.stderr)
     for name, level in logs["levels"].items():
         logging.getLogger(name).setLevel(level)
     status = 1
     try:
-        _die_with_parent()
+        die_with_parent(parent)
         os.nice(NICENESS)
         if texts_fd >= 0:
             TEXTS.attach(texts_fd)
@@ -388,18 +385,6 @@ class _Unpickler(pickle.Unpickler):
         if kind == "community":
             return self._intranet.communities[key]
         raise pickle.UnpicklingError(f"unknown reference {kind!r}")
-
-
-def _die_with_parent() -> None:
-    """Linux: the child is killed if this process dies without stopping it (no orphaned build).
-
-    (The signal comes when the thread that forked ends: that thread waits for the child, so only
-    if the whole process goes.)
-    """
-    name = ctypes.util.find_library("c")
-    if name:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _hold() -> None:

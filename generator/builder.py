@@ -8,9 +8,10 @@ search index and the digest of every file it wrote.
 - :meth:`Builder.build` renders every page of every tree into a staging
   folder beside the site, on both cores (the pages are split between this
   process and a forked one), and swaps the whole folder in at once. In
-  ``intranet up`` (``background``) :meth:`Builder.rebuild` plans it in a
-  thread and renders it in a child process (:mod:`generator.background`)
-  while updates go on in the live trees; :meth:`Builder.land` applies the
+  ``intranet up`` (``background``) :meth:`Builder.rebuild` takes a snapshot
+  in a thread and has it planned and rendered by a process of its own,
+  started fresh (:mod:`generator.background`), while updates go on in the
+  live trees; :meth:`Builder.land` applies the
   changes that came after its snapshot to it, then swaps it in.
 - :meth:`Builder.update` takes the paths that changed. New or edited posts
   (what the gateway writes) re-thread only the topics they are in and
@@ -110,7 +111,7 @@ class Builder:
         self.defer = background  # a person's many topic pages: rendered a part at a time, behind new mail
         self.deferred = Deferred()
         self.on_built: Callable[[], None] = lambda: None  # called (in another thread) when one can be landed
-        self.lock = threading.Lock()  # held while the trees change, and while a background build forks
+        self.lock = threading.Lock()  # held while the trees change, and while a background build process starts
         self._discarding: list[threading.Thread] = []
 
     def close(self) -> None:
