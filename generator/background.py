@@ -67,6 +67,8 @@ from intranet.format.spill import TEXTS, by_reference
 from intranet.model import Change
 from intranet.processes import alive, die_with_parent
 
+from .codestamp import code_digest
+
 log = logging.getLogger(__name__)
 
 HOLD_ENV = "INTRANET_TEST_HOLD_BUILD"
@@ -189,6 +191,11 @@ class BackgroundBuild:
             if self._cancelled:
                 landing.error = "cancelled"
                 return
+            if status == _OTHER_CODE:
+                landing.error = (
+                    "the code on disk is not the code this process runs (replaced since it started): restart it"
+                )
+                return
             if status != 0:
                 landing.error = f"the build process ended without a result (status {status}); see the log above"
                 return
@@ -217,6 +224,7 @@ _BOOT = (  # the build process's program: this process's import path, then :func
     "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
     "from generator import background; background.child_main(sys.argv[2:])"
 )
+_OTHER_CODE = 3  # the build process's status when its code is not its parent's (:mod:`generator.codestamp`)
 _JOB_POSTS = 5000  # posts a pickle of their own in the job file: a pickle remembers every object it wrote
 
 
@@ -236,7 +244,16 @@ def _start_child(job: int, result: int, texts: int) -> subprocess.Popen[bytes]:
     }
     fds = (job, result, texts)
     return subprocess.Popen(
-        [sys.executable, "-c", _BOOT, json.dumps(sys.path), str(os.getpid()), *map(str, fds), json.dumps(logs)],
+        [
+            sys.executable,
+            "-c",
+            _BOOT,
+            json.dumps(sys.path),
+            code_digest(),
+            str(os.getpid()),
+            *map(str, fds),
+            json.dumps(logs),
+        ],
         pass_fds=[fd for fd in fds if fd >= 0],
         stdin=subprocess.DEVNULL,
         process_group=0,  # its own group: stopping kills it and its helper, and Ctrl-C is not theirs
@@ -245,11 +262,12 @@ def _start_child(job: int, result: int, texts: int) -> subprocess.Popen[bytes]:
 
 def child_main(argv: list[str]) -> None:
     """The build process (:func:`_start_child`): read the job, render, write the result, and leave."""
-    parent, job_fd, result_fd, texts_fd = map(int, argv[:4])
-    logs = json.loads(argv[4])
+    code, (parent, job_fd, result_fd, texts_fd), logs = argv[0], map(int, argv[1:5]), json.loads(argv[5])
     logging.basicConfig(level=logs["level"], format=logs["format"], stream=sys.stderr)
     for name, level in logs["levels"].items():
         logging.getLogger(name).setLevel(level)
+    if code != code_digest():  # (what it would read and write may not be what the parent reads and writes)
+        os._exit(_OTHER_CODE)
     status = 1
     try:
         die_with_parent(parent)

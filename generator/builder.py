@@ -53,6 +53,7 @@ from intranet.settings import Settings
 from .audiences import plan_trees
 from .background import BackgroundBuild, discard_later
 from .buildjob import BuildJob, Staged, plan_state, state_of
+from .codestamp import code_digest
 from .deferred import Deferred
 from .fullrender import render_all
 from .handover import trees_of
@@ -113,6 +114,8 @@ class Builder:
         self.on_built: Callable[[], None] = lambda: None  # called (in another thread) when one can be landed
         self.lock = threading.Lock()  # held while the trees change, and while a background build process starts
         self._discarding: list[threading.Thread] = []
+        if background:
+            code_digest()  # the code this process runs, before it can be replaced on disk (a build process checks)
 
     def close(self) -> None:
         """Stop a background build (its child and staging folder go) and remove what this builder left."""

@@ -20,20 +20,16 @@ import hashlib
 import logging
 import os
 import pickle
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import material
-import mkdocs
-
-import intranet as core_package
 from intranet.addresses import load_secret
 from intranet.format import Intranet, Post
 from intranet.memory import settle
 from intranet.model import Change
 
+from .codestamp import code_digest
 from .mkdocs_adapter import read_settings_of
 
 if TYPE_CHECKING:
@@ -43,7 +39,6 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = ".state.pickle"  # in the site folder, beside the trees (never served: not in a tree)
 FORMAT = 1
-CODE_SUFFIXES = {".py", ".html", ".js", ".css", ".yml", ".json", ".txt"}
 
 
 def save_trees(builder: Builder) -> Path | None:
@@ -89,12 +84,7 @@ class Saved:
 
 def fingerprint(root: Path, secret: bytes) -> str:
     """What the pages depend on besides the content: the code, its libraries, ``mkdocs.yml``, the secret."""
-    digest = hashlib.sha256()
-    for package in (Path(__file__).parent, Path(core_package.__file__).parent):
-        for path in sorted(package.rglob("*")):
-            if path.suffix in CODE_SUFFIXES and path.is_file():
-                digest.update(str(path.relative_to(package.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(f"{sys.version}\0{mkdocs.__version__}\0{getattr(material, '__version__', '')}\0".encode())
+    digest = hashlib.sha256(code_digest().encode())
     config = root / "mkdocs.yml"
     digest.update(config.read_bytes() if config.is_file() else b"")
     digest.update(b"\0" + secret)
