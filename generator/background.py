@@ -192,9 +192,7 @@ class BackgroundBuild:
                 landing.error = "cancelled"
                 return
             if status == _OTHER_CODE:
-                landing.error = (
-                    "the code on disk is not the code this process runs (replaced since it started): restart it"
-                )
+                landing.error = "the code on disk was replaced since this process started: restart it to build again"
                 return
             if status != 0:
                 landing.error = f"the build process ended without a result (status {status}); see the log above"
