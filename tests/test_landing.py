@@ -15,8 +15,8 @@ from helpers import add_post
 from test_incremental import assert_same_as_full_build
 
 from generator.background import HOLD_ENV, BackgroundBuild, discard_leftovers
-from generator.buildjob import BuildJob
 from generator.builder import Builder
+from generator.buildjob import BuildJob
 from generator.mkdocs_adapter import BuildError
 from intranet.format import post_relpath
 

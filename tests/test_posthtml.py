@@ -17,8 +17,8 @@ from test_incremental import assert_same_as_full_build
 from test_landing import wait_landable
 
 from generator import posthtml
-from generator.buildjob import BuildJob
 from generator.builder import Builder
+from generator.buildjob import BuildJob
 from generator.posthtml import HtmlStore
 
 
