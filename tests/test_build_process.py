@@ -5,6 +5,7 @@ refuses to run other code than its parent's."""
 from __future__ import annotations
 
 import io
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from generator.background import HOLD_ENV
 from generator.builder import Builder
 from generator.mkdocs_adapter import BuildError
 from intranet.format import is_spilled, post_relpath, spill
+from intranet.format.spill import TextFile
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +99,19 @@ def test_a_build_process_of_other_code_refuses_and_the_live_trees_stay(
         assert builder.update([post_relpath("handover", "<after@example.org>")]) == "updated"
     finally:
         builder.close()
+
+
+def test_a_process_attached_to_anothers_texts_reads_them_and_writes_none() -> None:
+    own = TextFile()
+    ref = own.put("A text long enough to be kept in the file rather than in the heap, " * 3)
+    reader = own.reader()
+    attached = TextFile()
+    attached.attach(reader)
+    try:
+        assert attached.get(ref) == own.get(ref)
+        with pytest.raises(RuntimeError, match="spills none of its own"):
+            attached.put("anything")
+        with pytest.raises(OSError):  # (and the descriptor itself cannot write)
+            os.pwrite(reader, b"x", 0)
+    finally:
+        os.close(reader)

@@ -9,18 +9,17 @@ users: the attributes are ``str`` when read, comparing, copying (``dataclasses.r
 pickling see the text, and a post made with text keeps it.
 
 The file is created in the temporary folder, removed from the folder at once (the process holds it
-open; it disappears when the process ends) and only ever appended to, so a process forked for a
-full build reads every text the parent had written before the fork. The kernel keeps the file's
-pages in its cache while memory is free and drops them when it is not: they are not part of any
-process's memory, and a forked child does not copy them when it reads them, as it copies the heap
-pages it touches.
+open; it disappears when the process ends) and only ever appended to, so a reference stays good as
+long as the process lives. The kernel keeps the file's pages in its cache while memory is free and
+drops them when it is not: they are not part of any process's memory, and a forked child does not
+copy them when it reads them, as it copies the heap pages it touches.
 
 A text that is edited is written again at the end; what it replaced stays until the process ends.
 
-A full build runs in a process of its own, started fresh (:mod:`generator.background`), not forked:
-it is given the posts with their texts' references (:func:`by_reference`) and a descriptor of this
-file opened for reading only (:meth:`TextFile.reader`), which it reads them from
-(:meth:`TextFile.attach`) and never writes to.
+A full build of ``intranet up`` runs in a process of its own, started fresh
+(:mod:`generator.background`), not forked: it is given the posts with their texts' references
+(:func:`by_reference`) and a descriptor of this file opened for reading only
+(:meth:`TextFile.reader`), which it reads them from (:meth:`TextFile.attach`) and never writes to.
 """
 
 from __future__ import annotations
@@ -92,7 +91,7 @@ class TextFile:
         return self._end
 
 
-TEXTS = TextFile()  # the process's one file (a forked child reads the parent's)
+TEXTS = TextFile()  # the process's one file (a forked child, or a build process attached, reads the parent's)
 
 
 class SpilledText:
