@@ -199,10 +199,10 @@ def _plan(
         if defer is not None and numbers:
             defer("community", slug, numbers)
             numbers = set()
-        if redo.pages_only:
+        if redo.pages_only and 0 not in numbers:
             plan_archive(site, plan, site.intranet.communities[slug], numbers)
-        else:
-            plan_community(site, plan, site.intranet.communities[slug], numbers)
+        else:  # (archive page 0: a main page that waited, with its feed)
+            plan_community(site, plan, site.intranet.communities[slug], numbers - {0})
         removed += [urls.community(slug, n) for n in gone]
     if not redo.pages_only:
         plan_home(site, plan)
@@ -224,7 +224,7 @@ def _plan(
             if defer is not None and again:
                 defer("tag", tag, again)
                 again = set()
-            plan_tags(site, plan, [tag], index=False, numbers=again, main=not redo.pages_only)
+            plan_tags(site, plan, [tag], index=False, numbers=again - {0}, main=not redo.pages_only or 0 in again)
         else:
             gone = [0, *range(1, archive_pages(before, per_page) + 1)]
         removed += [urls.tag(tag, n) for n in gone]

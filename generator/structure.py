@@ -77,7 +77,7 @@ def edit_tree(
     """Bring one tree along with ``edit`` (the site's people are the new ones already; ``before``: the old).
 
     ``directory`` is the ``guest_directory`` setting. False when a full build must do it instead.
-    With ``deferred``, topic pages beyond the first :data:`~generator.deferred.PART` are left there.
+    With ``deferred``, all but the profiles, the directory and the home page are left there.
     """
     site = state.site
     slugs = {s: pair for s, pair in edit.slugs.items() if s in state.tree.communities}
@@ -101,7 +101,7 @@ def edit_tree(
     for old, new in slugs.values():
         _show_community(site, old, new, redo)
     if deferred is not None:
-        deferred.add(state, redo, now=deferred.part)
+        deferred.add_edit(state, redo)
     write_redo(state, redo)
     return True
 

@@ -380,6 +380,11 @@ def test_a_new_name_on_many_topic_pages_is_rendered_in_parts_behind_new_mail(tmp
         assert builder.update([edit_yaml(root, "people/amira.haddad.yml", name="Amira Haddad-Kerr")]) == "updated"
         waiting = len(builder.deferred)
         assert waiting >= 3  # topic pages in several trees, left for later
+        # At once: her profile. Later: the topics, the communities' pages and feeds, the health pages.
+        site = root / "site"
+        assert "Amira Haddad-Kerr" in (site / "staff" / "people" / "amira.haddad" / "index.html").read_text()
+        community = site / "partners" / "c" / "clinical-handover" / "index.html"
+        assert "Amira Haddad-Kerr" not in community.read_text()
         # Mail comes before they are rendered: a reply in a topic she posted in, and a new topic.
         theirs = next(p for p in read_intranet(root).posts if p.author.handle == "amira.haddad" and p.in_reply_to)
         reply = add_post(
@@ -397,6 +402,7 @@ def test_a_new_name_on_many_topic_pages_is_rendered_in_parts_behind_new_mail(tmp
         while builder.deferred:
             rendered += builder.render_deferred()
         assert 0 < rendered <= waiting
+        assert "Amira Haddad-Kerr" in community.read_text()
     finally:
         builder.close()
     assert_same_as_full_build(root, tmp_path)
