@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATE_FILE = ".state.pickle"  # in the site folder, beside the trees (never served: not in a tree)
-FORMAT = 1
+FORMAT = 2  # (2: the posts a few thousand to a pickle)
+_POSTS = 5000  # posts a pickle of their own: reading all of them at once, with their text, left 130 MB behind
 
 
 def save_trees(builder: Builder) -> Path | None:
@@ -102,7 +103,8 @@ def _folders(site_dir: Path, names: list[str]) -> dict[str, tuple[int, int]]:
 def save(site_dir: Path, stamp: str, shown: Intranet, trees: list[tuple[Any, ...]]) -> Path:
     """Write the state (``trees`` as in :class:`Saved`) into the site folder, atomically; its path.
 
-    The posts go first, on their own; then the rest in one piece (people and communities are shared
+    The posts go first, on their own, a few thousand to a pickle (read back a pickle at a time, keeping
+    only those that changed since); then the rest in one piece (people and communities are shared
     between the content and the trees' views of it), naming each post by its path.
     """
     names = [tree.name for tree, *_ in trees]
@@ -110,7 +112,9 @@ def save(site_dir: Path, stamp: str, shown: Intranet, trees: list[tuple[Any, ...
     partial = path.with_name(path.name + ".partial")
     with partial.open("wb") as handle:
         pickle.dump({"format": FORMAT, "stamp": stamp, "folders": _folders(site_dir, names)}, handle)
-        pickle.dump(shown.posts, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(len(shown.posts), handle)
+        for start in range(0, len(shown.posts), _POSTS):
+            pickle.dump(shown.posts[start : start + _POSTS], handle, protocol=pickle.HIGHEST_PROTOCOL)
         _PostPickler(handle, {p.relpath: p for p in shown.posts}).dump((shown, trees))
     os.replace(partial, path)
     return path
@@ -137,9 +141,13 @@ def load(site_dir: Path, stamp: str, now: Intranet) -> Saved | None:
             if _folders(site_dir, list(meta["folders"])) != meta["folders"]:
                 log.info("the site's trees changed since the state was saved: a full build")
                 return None
-            old: list[Post] = pickle.load(handle)  # noqa: S301 (the same)
+            count: int = pickle.load(handle)  # noqa: S301 (the same)
             current = {p.relpath: p for p in now.posts}
-            posts = {p.relpath: _same(p, current.get(p.relpath)) for p in old}
+            posts: dict[str, Post] = {}
+            while count > 0:  # (a few thousand at a time: only those that changed are kept)
+                chunk: list[Post] = pickle.load(handle)  # noqa: S301 (the same)
+                posts.update((p.relpath, _same(p, current.get(p.relpath))) for p in chunk)
+                count -= len(chunk) or count
             shown, trees = _PostUnpickler(handle, posts).load()
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, KeyError, TypeError) as exc:
             log.warning("the saved state of the site cannot be read (%s): a full build", exc)
