@@ -43,7 +43,6 @@ under way; what it builds is not changed).
 from __future__ import annotations
 
 import contextlib
-import copyreg
 import gc
 import json
 import logging
@@ -62,12 +61,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from intranet.format import Community, Intranet, Person, Post
+from intranet.format import Post
 from intranet.format.spill import TEXTS, by_reference
 from intranet.model import Change
 from intranet.processes import alive, die_with_parent
 
 from .codestamp import code_digest
+from .pickling import Named, Naming, dump_posts, load_posts
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +212,10 @@ class BackgroundBuild:
             landing.result = None
             result.seek(_HEADER.size)
             parts, end = [], _status_at(result)
-            while result.tell() < end:
-                parts.append(_Unpickler(result, landing.staged.intranet).load())
+            intranet = landing.staged.intranet
+            posts = {p.relpath: p for p in intranet.posts}
+            while result.tell() < end:  # (the trees' parts: the snapshot's posts, people and communities by name)
+                parts.append(Named(result, posts, intranet).load())
         self._adopt(landing.staged, parts)
         return landing
 
@@ -223,7 +225,6 @@ _BOOT = (  # the build process's program: this process's import path, then :func
     "from generator import background; background.child_main(sys.argv[2:])"
 )
 _OTHER_CODE = 3  # the build process's status when its code is not its parent's (:mod:`generator.codestamp`)
-_JOB_POSTS = 5000  # posts a pickle of their own in the job file: a pickle remembers every object it wrote
 
 
 def _start_child(job: int, result: int, texts: int) -> subprocess.Popen[bytes]:
@@ -291,8 +292,10 @@ def _write_result(spill: IO[bytes], job: Any) -> None:
     status: whether it was built ("") or why not, and the pages written."""
     spill.write(_HEADER.pack(0))
     error, pages = "", 0
-    try:
-        pages = job.render(lambda part: _Pickler(spill, job.staged.intranet).dump(part))
+    intranet = job.staged.intranet
+    posts = {p.relpath: p for p in intranet.posts}
+    try:  # (each part a pickle of its own; the snapshot's posts, people and communities by name: both hold them)
+        pages = job.render(lambda part: Naming(spill, posts, intranet).dump(part))
     except Exception as exc:
         log.debug("background build failed", exc_info=True)
         error = str(exc) or type(exc).__name__
@@ -304,43 +307,17 @@ def _write_result(spill: IO[bytes], job: Any) -> None:
 
 
 def _write_job(handle: IO[bytes], job: Any) -> None:
-    """``job`` (its snapshot in ``job.staged.intranet``) for the build process: the posts first, a few
-    thousand a pickle and each text as its reference (:func:`intranet.format.spill.by_reference`), then
-    the job, which names each post by its place."""
+    """``job`` (its snapshot in ``job.staged.intranet``) for the build process: the posts first, each
+    text as its reference (:func:`intranet.format.spill.by_reference`), then the job, which names them."""
     posts = job.staged.intranet.posts
-    pickle.dump(len(posts), handle)
-    for start in range(0, len(posts), _JOB_POSTS):
-        pickler = pickle.Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = {**copyreg.dispatch_table, Post: by_reference(Post)}
-        pickler.dump(posts[start : start + _JOB_POSTS])
-    _JobPickler(handle, posts).dump(job)
+    dump_posts(handle, posts, by_reference(Post))
+    Naming(handle, {p.relpath: p for p in posts}).dump(job)
 
 
 def _read_job(handle: IO[bytes]) -> Any:
     """What :func:`_write_job` wrote (in the build process, its texts' file attached)."""
-    count = pickle.load(handle)  # noqa: S301 - our own parent's
-    posts: list[Post] = []
-    while len(posts) < count:
-        posts += pickle.load(handle)  # noqa: S301 - the same
-    return _JobUnpickler(handle, posts).load()
-
-
-class _JobPickler(pickle.Pickler):
-    def __init__(self, file: IO[bytes], posts: list[Post]) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._places = {id(post): n for n, post in enumerate(posts)}
-
-    def persistent_id(self, obj: Any) -> int | None:
-        return self._places.get(id(obj)) if isinstance(obj, Post) else None
-
-
-class _JobUnpickler(pickle.Unpickler):
-    def __init__(self, file: IO[bytes], posts: list[Post]) -> None:
-        super().__init__(file)
-        self._posts = posts
-
-    def persistent_load(self, pid: Any) -> Post:
-        return self._posts[pid]
+    posts = {p.relpath: p for chunk in load_posts(handle) for p in chunk}
+    return Named(handle, posts).load()
 
 
 _HEADER = struct.Struct("<Q")  # where in the result file the status is (0: the child wrote none)
@@ -363,44 +340,6 @@ def _status(spill: IO[bytes]) -> tuple[str, int]:
     spill.seek(at)
     error, pages = pickle.load(spill)  # noqa: S301 - our own child's
     return error, pages
-
-
-class _Pickler(pickle.Pickler):
-    """Pickles the planned trees without the snapshot's posts, people and communities: both processes
-    hold those already, so only their names travel (``intranet``: the snapshot)."""
-
-    def __init__(self, file: IO[bytes], intranet: Intranet) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._posts = {p.relpath: p for p in intranet.posts}
-        self._intranet = intranet
-
-    def persistent_id(self, obj: Any) -> tuple[str, str] | None:
-        if isinstance(obj, Post) and self._posts.get(obj.relpath) is obj:
-            return ("post", obj.relpath)
-        if isinstance(obj, Person) and self._intranet.people.get(obj.handle) is obj:
-            return ("person", obj.handle)
-        if isinstance(obj, Community) and self._intranet.communities.get(obj.slug) is obj:
-            return ("community", obj.slug)
-        return None
-
-
-class _Unpickler(pickle.Unpickler):
-    """Reads what :class:`_Pickler` wrote, with this process's objects of the same snapshot."""
-
-    def __init__(self, file: IO[bytes], intranet: Intranet) -> None:
-        super().__init__(file)
-        self._posts = {p.relpath: p for p in intranet.posts}
-        self._intranet = intranet
-
-    def persistent_load(self, pid: Any) -> Any:
-        kind, key = pid
-        if kind == "post":
-            return self._posts[key]
-        if kind == "person":
-            return self._intranet.people[key]
-        if kind == "community":
-            return self._intranet.communities[key]
-        raise pickle.UnpicklingError(f"unknown reference {kind!r}")
 
 
 def _hold() -> None:

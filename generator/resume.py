@@ -31,6 +31,7 @@ from intranet.model import Change
 
 from .codestamp import code_digest
 from .mkdocs_adapter import read_settings_of
+from .pickling import Named, Naming, dump_posts, load_posts
 
 if TYPE_CHECKING:
     from .builder import Builder
@@ -38,8 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATE_FILE = ".state.pickle"  # in the site folder, beside the trees (never served: not in a tree)
-FORMAT = 2  # (2: the posts a few thousand to a pickle)
-_POSTS = 5000  # posts a pickle of their own: reading all of them at once, with their text, left 130 MB behind
+FORMAT = 2  # (2: the posts a few thousand to a pickle: generator.pickling)
 
 
 def save_trees(builder: Builder) -> Path | None:
@@ -112,10 +112,8 @@ def save(site_dir: Path, stamp: str, shown: Intranet, trees: list[tuple[Any, ...
     partial = path.with_name(path.name + ".partial")
     with partial.open("wb") as handle:
         pickle.dump({"format": FORMAT, "stamp": stamp, "folders": _folders(site_dir, names)}, handle)
-        pickle.dump(len(shown.posts), handle)
-        for start in range(0, len(shown.posts), _POSTS):
-            pickle.dump(shown.posts[start : start + _POSTS], handle, protocol=pickle.HIGHEST_PROTOCOL)
-        _PostPickler(handle, {p.relpath: p for p in shown.posts}).dump((shown, trees))
+        dump_posts(handle, shown.posts)
+        Naming(handle, {p.relpath: p for p in shown.posts}).dump((shown, trees))
     os.replace(partial, path)
     return path
 
@@ -141,14 +139,11 @@ def load(site_dir: Path, stamp: str, now: Intranet) -> Saved | None:
             if _folders(site_dir, list(meta["folders"])) != meta["folders"]:
                 log.info("the site's trees changed since the state was saved: a full build")
                 return None
-            count: int = pickle.load(handle)  # noqa: S301 (the same)
             current = {p.relpath: p for p in now.posts}
             posts: dict[str, Post] = {}
-            while count > 0:  # (a few thousand at a time: only those that changed are kept)
-                chunk: list[Post] = pickle.load(handle)  # noqa: S301 (the same)
+            for chunk in load_posts(handle):  # (a few thousand at a time: only those that changed are kept)
                 posts.update((p.relpath, _same(p, current.get(p.relpath))) for p in chunk)
-                count -= len(chunk) or count
-            shown, trees = _PostUnpickler(handle, posts).load()
+            shown, trees = Named(handle, posts).load()
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, KeyError, TypeError) as exc:
             log.warning("the saved state of the site cannot be read (%s): a full build", exc)
             return None
@@ -157,28 +152,6 @@ def load(site_dir: Path, stamp: str, now: Intranet) -> Saved | None:
 
 def _same(old: Post, new: Post | None) -> Post:
     return new if new is not None and new == old else old
-
-
-class _PostPickler(pickle.Pickler):
-    """Pickles ``posts`` (relpath -> post) by their path only."""
-
-    def __init__(self, file: IO[bytes], posts: dict[str, Post]) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._posts = posts
-
-    def persistent_id(self, obj: Any) -> str | None:
-        return obj.relpath if isinstance(obj, Post) and self._posts.get(obj.relpath) is obj else None
-
-
-class _PostUnpickler(pickle.Unpickler):
-    """Reads what :class:`_PostPickler` wrote, with ``posts`` for the paths."""
-
-    def __init__(self, file: IO[bytes], posts: dict[str, Post]) -> None:
-        super().__init__(file)
-        self._posts = posts
-
-    def persistent_load(self, pid: Any) -> Post:
-        return self._posts[pid]
 
 
 def changes_since(shown: Intranet, now: Intranet, seq: int) -> Change:

@@ -9,7 +9,7 @@ import pytest
 from helpers import add_post, copy_demo
 from test_incremental import assert_same_as_full_build, edit_yaml
 
-from generator import resume
+from generator import pickling
 from generator.builder import Builder
 from generator.resume import STATE_FILE, resume_trees, save_trees
 from intranet.format import post_relpath, read_intranet
@@ -33,7 +33,7 @@ def built_and_saved(root: Path) -> None:
 def test_what_changed_while_stopped_is_applied_to_the_saved_trees(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(resume, "_POSTS", 7)  # the saved posts in many pickles, read back one at a time
+    monkeypatch.setattr(pickling, "CHUNK", 7)  # the saved posts in many pickles, read back one at a time
     root = copy_demo(tmp_path / "demo")
     built_and_saved(root)
     posts = read_intranet(root).posts
